@@ -1,0 +1,180 @@
+"""The provider contract every storage driver implements.
+
+Every method that changes something is idempotent: calling it again after it succeeded, or
+after a crash part-way through, converges on the same end state and never fails with
+"already exists" or "does not exist". The lifecycle engine relies on this to resume a step
+that a killed worker may or may not have finished.
+
+Drivers translate their database errors at this boundary: an unreachable server becomes
+:class:`~worker.errors.ProviderUnavailable` (retried), anything retrying cannot fix becomes
+:class:`~worker.errors.ProviderError`. Messages never carry a password.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from worker.naming import namespace
+from worker.settings import Settings
+
+SLOTS = ("a", "b")
+"""Login slots: two logins per plugin, used alternately so rotation never cuts anyone off."""
+
+
+def other_slot(slot: str) -> str:
+    """The slot rotation writes next."""
+    return SLOTS[1] if slot == SLOTS[0] else SLOTS[0]
+
+
+class StorageState(StrEnum):
+    """What a provider finds in its backend for one plugin."""
+
+    ABSENT = "absent"
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    """What a provider needs to know about a plugin; built from its manifest."""
+
+    plugin_id: str
+    storage_mb: int | None = None
+    connections: int | None = None
+    schema: str | None = None
+    feature_flag: str | None = None
+
+    @property
+    def namespace(self) -> str:
+        """SQL-safe namespace (the id with '-' as '_')."""
+        return namespace(self.plugin_id)
+
+
+@dataclass(frozen=True)
+class Login:
+    """A credential issued to a plugin. Never logged: its repr hides the password."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """How a plugin reaches its storage; safe to store and show (no password, ever)."""
+
+    provider: str
+    url: str
+    username: str | None = None
+    objects: Mapping[str, str] = field(default_factory=dict)
+    limits: Mapping[str, int | None] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form stored in ``plugin_datasources.descriptor``."""
+        return {
+            "provider": self.provider,
+            "url": self.url,
+            "username": self.username,
+            "objects": dict(self.objects),
+            "limits": dict(self.limits),
+        }
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """Where a plugin's migrations may create, alter or drop objects.
+
+    ``containers`` are the schema/database qualifiers a statement may use (an unqualified
+    name is always resolved inside the plugin's own container); ``table_prefix``, when
+    set, is a prefix every object name must carry (shared mode).
+    """
+
+    containers: frozenset[str] = frozenset()
+    table_prefix: str | None = None
+
+
+@dataclass(frozen=True)
+class Health:
+    """Result of a provider health check, from the plugin's own point of view."""
+
+    ok: bool
+    size_bytes: int | None = None
+    connection_limit: int | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Provider(ABC):
+    """Base class of storage drivers. Per-dialect facts are class attributes."""
+
+    name: ClassVar[str]
+    """Registry name (``sqlite``, ``postgresql``, ``mysql``, ``shared``)."""
+    dialect: ClassVar[str]
+    """sqlglot dialect used to parse the plugin's migrations."""
+    transactional_ddl: ClassVar[bool]
+    """Whether DDL can be rolled back, so one migration file is one transaction."""
+    issues_credentials: ClassVar[bool]
+    """Whether the plugin gets logins of its own (rotation applies only then)."""
+    paramstyle: ClassVar[str] = "qmark"
+    """DB-API parameter style of :meth:`connect`'s connections."""
+    unsupported: ClassVar[Mapping[str, str]] = {}
+    """Operation kind → reason, for steps that do not apply to this provider."""
+    history_table: ClassVar[str] = "plugin_db_history"
+    """Ledger inside the plugin's storage, written in the same transaction as a migration."""
+
+    @classmethod
+    @abstractmethod
+    def from_settings(cls, settings: Settings) -> Provider:
+        """Build the driver from settings (drivers never read the environment)."""
+
+    @abstractmethod
+    def describe(self, spec: PluginSpec, slot: str = SLOTS[0]) -> Descriptor:
+        """The descriptor for ``spec`` with login ``slot`` active; pure, no I/O."""
+
+    @abstractmethod
+    def state(self, spec: PluginSpec) -> StorageState:
+        """Whether the plugin's storage is absent, active or archived."""
+
+    @abstractmethod
+    def provision(self, spec: PluginSpec, password: str | None) -> Descriptor:
+        """Create the storage and login slot ``a`` with ``password``.
+
+        Objects that already exist are left alone; the slot-``a`` password is set again, so
+        a retry after a crash converges on the password the engine stores.
+        """
+
+    def rotate(self, spec: PluginSpec, slot: str, password: str) -> Descriptor:
+        """Set ``password`` on login ``slot`` and prove it by logging in.
+
+        If the proof fails the active credential is untouched and an error is raised.
+        """
+        raise NotImplementedError(self.unsupported.get("rotate", "rotation not supported"))
+
+    @abstractmethod
+    def archive(self, spec: PluginSpec) -> None:
+        """Make the storage unreachable for the plugin, keeping its data; no effect if archived."""
+
+    @abstractmethod
+    def restore(self, spec: PluginSpec) -> None:
+        """Bring archived storage back; no effect if already active."""
+
+    @abstractmethod
+    def purge(self, spec: PluginSpec) -> None:
+        """Delete the storage, archived or not, and every login; no effect if already gone."""
+
+    @abstractmethod
+    def connect(self, spec: PluginSpec, login: Login | None) -> Any:
+        """A DB-API connection to the plugin's storage as the plugin (``login``), not as admin."""
+
+    @abstractmethod
+    def namespace(self, spec: PluginSpec) -> Namespace:
+        """Where the plugin's migrations may touch objects."""
+
+    @abstractmethod
+    def health(self, spec: PluginSpec, login: Login | None) -> Health:
+        """Connect as the plugin and report size, limits and reachability."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release pooled admin connections (optional)."""

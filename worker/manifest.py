@@ -1,0 +1,223 @@
+"""The plugin manifest (``plugin.json`` → ``sovereign.database``), validated with pydantic."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import PurePosixPath
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from worker.errors import ManifestError
+from worker.naming import check_plugin_id, namespace
+
+MAX_MANIFEST_BYTES = 256 * 1024
+MAX_JSON_DEPTH = 32
+
+
+class Mode(StrEnum):
+    """Storage modes a plugin may ask for."""
+
+    SHARED = "shared"
+    EXCLUSIVE_SQLITE = "exclusive-sqlite"
+    EXCLUSIVE_POSTGRES = "exclusive-postgres"
+    EXCLUSIVE_MYSQL = "exclusive-mysql"
+
+
+# provider names accepted for each mode, the first being the canonical one
+MODE_PROVIDERS: dict[Mode, tuple[str, ...]] = {
+    Mode.SHARED: ("shared", "sqlite", "postgresql", "postgres", "mysql", "mariadb"),
+    Mode.EXCLUSIVE_SQLITE: ("sqlite",),
+    Mode.EXCLUSIVE_POSTGRES: ("postgresql", "postgres"),
+    Mode.EXCLUSIVE_MYSQL: ("mysql", "mariadb"),
+}
+DRIVER_FOR_MODE: dict[Mode, str] = {
+    Mode.SHARED: "shared",
+    Mode.EXCLUSIVE_SQLITE: "sqlite",
+    Mode.EXCLUSIVE_POSTGRES: "postgresql",
+    Mode.EXCLUSIVE_MYSQL: "mysql",
+}
+
+
+def _relative_path(value: str) -> str:
+    path = PurePosixPath(value)
+    if not value or path.is_absolute() or ".." in path.parts or "\\" in value or "\x00" in value:
+        raise ValueError("must be a relative path inside the plugin folder (no '..', no leading /)")
+    return value
+
+
+RelativePath = Annotated[str, Field(max_length=255), AfterValidator(_relative_path)]
+
+
+def _plugin_id(value: str) -> str:
+    try:
+        return check_plugin_id(value, "id")
+    except ManifestError as exc:
+        raise ValueError(exc.problems[0].split(": ", 1)[1]) from None
+
+
+PluginId = Annotated[str, AfterValidator(_plugin_id)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class Migrations(_Strict):
+    """Where the plugin's SQL migration files are."""
+
+    directory: RelativePath = "migrations"
+    entry_point: RelativePath | None = Field(default=None, alias="entryPoint")
+
+
+class Limits(_Strict):
+    """Resource limits the provider enforces."""
+
+    storage_mb: int | None = Field(default=None, alias="storageMb", ge=1, le=1_048_576)
+    connections: int | None = Field(default=None, ge=1, le=1000)
+
+
+class Rotation(_Strict):
+    """How often credentials rotate on schedule."""
+
+    interval_days: int = Field(alias="intervalDays", ge=1, le=3650)
+
+
+def _dependency(value: str) -> str:
+    return value if value == "core" else _plugin_id(value)
+
+
+class Database(_Strict):
+    """``sovereign.database``: the storage a plugin asks for."""
+
+    mode: Mode = Mode.SHARED
+    provider: str | None = Field(default=None, max_length=32)
+    schema_name: str | None = Field(
+        default=None, alias="schema", pattern=r"^[a-z][a-z0-9_]{0,62}$"
+    )
+    migrations: Migrations = Field(default_factory=Migrations)
+    declarative_schema: RelativePath | None = Field(default=None, alias="declarativeSchema")
+    limits: Limits = Field(default_factory=Limits)
+    dependencies: list[Annotated[str, AfterValidator(_dependency)]] = Field(
+        default_factory=list, max_length=64
+    )
+    feature_flag: str | None = Field(
+        default=None, alias="featureFlag", pattern=r"^[a-z0-9][a-z0-9._-]{0,127}$"
+    )
+    rotation: Rotation | None = None
+
+    @model_validator(mode="after")
+    def _provider_agrees(self) -> Database:
+        if self.provider is not None and self.provider not in MODE_PROVIDERS[self.mode]:
+            allowed = ", ".join(MODE_PROVIDERS[self.mode])
+            raise ValueError(
+                f"provider {self.provider!r} does not agree with mode {self.mode.value!r}; "
+                f"use one of: {allowed} (or leave provider out)"
+            )
+        return self
+
+    @property
+    def driver(self) -> str:
+        """Name of the provider driver that serves this mode."""
+        return DRIVER_FOR_MODE[self.mode]
+
+
+class Sovereign(BaseModel):
+    """The ``sovereign`` block; keys other than ``database`` belong to other subsystems."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+    schema_version: int = Field(default=2, alias="schemaVersion", ge=1, le=2)
+    database: Database = Field(default_factory=Database)
+
+
+class Manifest(BaseModel):
+    """A validated ``plugin.json``."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+    id: PluginId
+    name: str | None = Field(default=None, max_length=200)
+    version: str | None = Field(default=None, max_length=64)
+    sovereign: Sovereign = Field(default_factory=Sovereign)
+
+    @property
+    def database(self) -> Database:
+        """Shortcut for ``sovereign.database``."""
+        return self.sovereign.database
+
+    @model_validator(mode="after")
+    def _schema_in_namespace(self) -> Manifest:
+        schema = self.database.schema_name
+        ns = namespace(self.id)
+        if schema is not None and schema != ns and not schema.startswith(ns + "_"):
+            raise ValueError(
+                f"sovereign.database.schema {schema!r} must be the plugin's namespace {ns!r} "
+                f"or start with '{ns}_'"
+            )
+        return self
+
+
+def _depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    deepest = 0
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _describe(error: Any) -> str:
+    loc = ".".join(str(part) for part in error["loc"]) or "manifest"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        message = "unknown key; remove it or check its spelling against the manifest contract"
+    elif kind == "enum":
+        allowed = ", ".join(m.value for m in Mode)
+        message = f"unknown value {error.get('input')!r}; use one of: {allowed}"
+    elif kind == "missing":
+        message = "is required"
+    return f"{loc}: {message}"
+
+
+def parse_manifest(data: object) -> Manifest:
+    """Validate a decoded manifest; raise ManifestError naming every bad field."""
+    if not isinstance(data, dict):
+        raise ManifestError("invalid manifest", ["manifest: must be a JSON object"])
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise ManifestError("invalid manifest", [f"manifest: nested deeper than {MAX_JSON_DEPTH}"])
+    try:
+        return Manifest.model_validate(data)
+    except ManifestError:
+        raise
+    except ValidationError as exc:
+        problems = [_describe(e) for e in exc.errors(include_url=False)]
+        raise ManifestError("invalid manifest", problems) from None
+
+
+def load_manifest_bytes(raw: bytes) -> Manifest:
+    """Decode and validate the bytes of a plugin.json file."""
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise ManifestError(
+            "invalid manifest", [f"plugin.json: larger than {MAX_MANIFEST_BYTES} bytes"]
+        )
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ManifestError("invalid manifest", ["plugin.json: is not valid UTF-8"]) from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        reason = getattr(exc, "msg", "nested too deeply")
+        raise ManifestError("invalid manifest", [f"plugin.json: not valid JSON ({reason})"]) from None
+    return parse_manifest(data)
+

@@ -1,0 +1,116 @@
+"""All configuration, read from the environment in one place (providers never read it)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+ENV_PREFIX = "PLUGIN_DB_"
+
+
+def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
+    value = env.get(ENV_PREFIX + name)
+    return Path(value).expanduser().resolve() if value else default.resolve()
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(ENV_PREFIX + name)
+    return float(value) if value else default
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(ENV_PREFIX + name)
+    return int(value) if value else default
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter for transient errors."""
+
+    max_retries: int = 8
+    backoff_base: float = 2.0
+    backoff_max: float = 120.0
+
+    def countdown(self, retries: int, jitter: float) -> float:
+        """Seconds to wait before retry number ``retries`` (jitter in [0, 1))."""
+        ceiling = min(self.backoff_max, self.backoff_base * (2**retries))
+        return max(0.05, ceiling * jitter)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The worker's configuration; ``Settings.from_env()`` is the only reader of os.environ."""
+
+    broker_url: str = "redis://localhost:6379/0"
+    result_backend: str | None = None
+    database_url: str = ""
+    data_dir: Path = field(default_factory=lambda: Path("var").resolve())
+    plugins_root: Path = field(default_factory=lambda: Path("plugins").resolve())
+    postgres_admin_url: str | None = None
+    mysql_admin_url: str | None = None
+    shared_url: str | None = None
+    secret_keys: tuple[str, ...] = ()
+    queue: str = "plugin-db"
+    lease_seconds: float = 60.0
+    max_attempts: int = 5
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    visibility_timeout: int = 3600
+    lock_wait_seconds: float = 30.0
+    archive_retention_days: int = 30
+    enable_entry_points: bool = False
+    failpoints: str = ""
+    log_json: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``PLUGIN_DB_*`` variables (see README, "Configuration")."""
+        env = os.environ if env is None else env
+        data_dir = _path(env, "DATA_DIR", Path("var"))
+        keys = tuple(k.strip() for k in env.get(ENV_PREFIX + "SECRET_KEY", "").split(",") if k)
+        settings = cls(
+            broker_url=env.get(ENV_PREFIX + "BROKER_URL", cls.broker_url),
+            result_backend=env.get(ENV_PREFIX + "RESULT_BACKEND") or None,
+            database_url=env.get(ENV_PREFIX + "DATABASE_URL")
+            or f"sqlite:///{data_dir / 'tracking.db'}",
+            data_dir=data_dir,
+            plugins_root=_path(env, "PLUGINS_ROOT", Path("plugins")),
+            postgres_admin_url=env.get(ENV_PREFIX + "POSTGRES_ADMIN_URL") or None,
+            mysql_admin_url=env.get(ENV_PREFIX + "MYSQL_ADMIN_URL") or None,
+            shared_url=env.get(ENV_PREFIX + "SHARED_URL") or None,
+            secret_keys=keys,
+            lease_seconds=_float(env, "LEASE_SECONDS", cls.lease_seconds),
+            max_attempts=_int(env, "MAX_ATTEMPTS", cls.max_attempts),
+            retry=RetryPolicy(
+                max_retries=_int(env, "MAX_RETRIES", RetryPolicy.max_retries),
+                backoff_base=_float(env, "BACKOFF_BASE", RetryPolicy.backoff_base),
+                backoff_max=_float(env, "BACKOFF_MAX", RetryPolicy.backoff_max),
+            ),
+            visibility_timeout=_int(env, "VISIBILITY_TIMEOUT", cls.visibility_timeout),
+            lock_wait_seconds=_float(env, "LOCK_WAIT_SECONDS", cls.lock_wait_seconds),
+            archive_retention_days=_int(env, "ARCHIVE_RETENTION_DAYS", cls.archive_retention_days),
+            enable_entry_points=env.get(ENV_PREFIX + "ENABLE_ENTRY_POINTS", "") == "1",
+            failpoints=env.get(ENV_PREFIX + "FAILPOINTS", ""),
+            log_json=env.get(ENV_PREFIX + "LOG_FORMAT", "json") == "json",
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse settings that would break redelivery guarantees."""
+        if self.visibility_timeout <= 2 * self.retry.backoff_max:
+            raise ValueError(
+                "PLUGIN_DB_VISIBILITY_TIMEOUT must be well above PLUGIN_DB_BACKOFF_MAX "
+                f"(got {self.visibility_timeout}s <= 2 x {self.retry.backoff_max}s): "
+                "a delayed retry would otherwise be delivered twice"
+            )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with some fields replaced (tests and the demo use this)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def uses_filesystem_broker(self) -> bool:
+        """True for the embedded default broker, which needs no server."""
+        return self.broker_url.startswith("filesystem://")
