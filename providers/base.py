@@ -166,7 +166,12 @@ class Provider(ABC):
 
     @abstractmethod
     def connect(self, spec: PluginSpec, login: Login | None) -> Any:
-        """A DB-API connection to the plugin's storage as the plugin (``login``), not as admin."""
+        """An autocommit DB-API connection to the plugin's storage, as the plugin itself.
+
+        It logs in with ``login`` (not as admin), so the database enforces the plugin's
+        privileges; callers issue BEGIN/COMMIT/ROLLBACK themselves. Raises ProviderUnavailable
+        when the server cannot be reached.
+        """
 
     @abstractmethod
     def namespace(self, spec: PluginSpec) -> Namespace:

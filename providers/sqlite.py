@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import ClassVar
 
@@ -83,7 +84,7 @@ class SQLiteProvider(Provider):
         try:
             os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
             os.chmod(path, 0o600)
-            with _closing(self._open(path, spec)) as conn:
+            with closing(self._open(path, spec)) as conn:
                 conn.execute("PRAGMA journal_mode=WAL")
         except OSError as exc:
             raise ProviderUnavailable(f"cannot create {path}: {exc.strerror}") from exc
@@ -94,7 +95,7 @@ class SQLiteProvider(Provider):
         path = self.path(spec)
         if not path.exists():
             return
-        with _closing(self._open(path, spec)) as conn:
+        with closing(self._open(path, spec)) as conn:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.archive_root.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.replace(path, self.archive_path(spec))
@@ -130,7 +131,7 @@ class SQLiteProvider(Provider):
         path = self.path(spec)
         if not path.exists():
             return Health(ok=False, details={"error": f"{path} is missing"})
-        with _closing(self._open(path, spec)) as conn:
+        with closing(self._open(path, spec)) as conn:
             verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
         size = sum(
             Path(f"{path}{s}").stat().st_size for s in ("", *_SIDECARS) if Path(f"{path}{s}").exists()
@@ -155,15 +156,3 @@ class SQLiteProvider(Provider):
             conn.execute(f"PRAGMA max_page_count={spec.storage_mb * 1024 * 1024 // page_size}")
         return conn
 
-
-class _closing:
-    """Close a sqlite3 connection on exit (its own context manager only commits)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        return self.conn
-
-    def __exit__(self, *exc: object) -> None:
-        self.conn.close()
