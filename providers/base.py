@@ -124,6 +124,10 @@ class Provider(ABC):
     history_table: ClassVar[str] = "plugin_db_history"
     """Ledger inside the plugin's storage, written in the same transaction as a migration."""
 
+    def history_table_name(self, spec: PluginSpec) -> str:
+        """The ledger table's name for ``spec`` (shared mode prefixes it)."""
+        return self.history_table
+
     @classmethod
     @abstractmethod
     def from_settings(cls, settings: Settings) -> Provider:

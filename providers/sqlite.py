@@ -134,7 +134,9 @@ class SQLiteProvider(Provider):
         with closing(self._open(path, spec)) as conn:
             verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
         size = sum(
-            Path(f"{path}{s}").stat().st_size for s in ("", *_SIDECARS) if Path(f"{path}{s}").exists()
+            Path(f"{path}{s}").stat().st_size
+            for s in ("", *_SIDECARS)
+            if Path(f"{path}{s}").exists()
         )
         mode = path.stat().st_mode & 0o777
         return Health(
@@ -155,4 +157,3 @@ class SQLiteProvider(Provider):
             page_size = conn.execute("PRAGMA page_size").fetchone()[0]
             conn.execute(f"PRAGMA max_page_count={spec.storage_mb * 1024 * 1024 // page_size}")
         return conn
-

@@ -109,9 +109,13 @@ stop_all() {
 case "${1:-}" in
   start)
     shift
-    mkdir -p "$SERVICES_DIR"; chmod 755 "$SERVICES_DIR"; : >"$ENV_FILE"
+    mkdir -p "$SERVICES_DIR/env.d"; chmod 755 "$SERVICES_DIR"
     [ $# -gt 0 ] || set -- redis postgres mariadb
-    for service in "$@"; do "start_$service"; log "$service up"; done
+    for service in "$@"; do
+      ENV_FILE=$SERVICES_DIR/env.d/$service; : >"$ENV_FILE"
+      "start_$service"; log "$service up"
+    done
+    cat "$SERVICES_DIR"/env.d/* >"$SERVICES_DIR/env"
     echo "$ENV_FILE"
     ;;
   stop) stop_all ;;

@@ -100,9 +100,7 @@ class Database(_Strict):
 
     mode: Mode = Mode.SHARED
     provider: str | None = Field(default=None, max_length=32)
-    schema_name: str | None = Field(
-        default=None, alias="schema", pattern=r"^[a-z][a-z0-9_]{0,62}$"
-    )
+    schema_name: str | None = Field(default=None, alias="schema", pattern=r"^[a-z][a-z0-9_]{0,62}$")
     migrations: Migrations = Field(default_factory=Migrations)
     declarative_schema: RelativePath | None = Field(default=None, alias="declarativeSchema")
     limits: Limits = Field(default_factory=Limits)
@@ -172,7 +170,9 @@ def _depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
         deepest = max(deepest, depth)
         if deepest > limit:
             return deepest
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
         stack.extend((child, depth + 1) for child in children)
     return deepest
 
@@ -218,6 +218,7 @@ def load_manifest_bytes(raw: bytes) -> Manifest:
         raise ManifestError("invalid manifest", ["plugin.json: is not valid UTF-8"]) from None
     except (json.JSONDecodeError, RecursionError) as exc:
         reason = getattr(exc, "msg", "nested too deeply")
-        raise ManifestError("invalid manifest", [f"plugin.json: not valid JSON ({reason})"]) from None
+        raise ManifestError(
+            "invalid manifest", [f"plugin.json: not valid JSON ({reason})"]
+        ) from None
     return parse_manifest(data)
-

@@ -1,0 +1,298 @@
+"""``exclusive-mysql``: one MySQL/MariaDB database per plugin, reached through two logins.
+
+Slot ``a`` gets the provisioning password; slot ``b`` is created ``ACCOUNT LOCK`` with no
+password and stays locked until its first rotation sets one, so it can never be used before
+the engine has issued a credential for it. ``MAX_USER_CONNECTIONS`` applies per login.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import pymysql
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from providers.base import (
+    SLOTS,
+    Descriptor,
+    Health,
+    Login,
+    Namespace,
+    PluginSpec,
+    Provider,
+    StorageState,
+)
+from worker.errors import ProviderError, ProviderUnavailable
+from worker.naming import MYSQL_IDENT_CHARS, MYSQL_USER_CHARS, bounded
+from worker.settings import Settings
+
+CONNECT_TIMEOUT = 5
+_IDENT = re.compile(r"^[a-z0-9_]+$")
+_UNREACHABLE = frozenset({1040, 2002, 2003, 2006, 2013})
+_SCHEMES = frozenset({"mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql"})
+_NO_SUCH_TABLE = 1146
+_UNKNOWN_THREAD = 1094
+_MARIADB_ACCOUNTS = (
+    "SELECT User, COALESCE(JSON_VALUE(Priv, '$.account_locked'), '0') IN ('1', 'true'),"
+    " COALESCE(JSON_VALUE(Priv, '$.authentication_string'), '') <> ''"
+    " FROM mysql.global_priv WHERE Host = '%%' AND User IN (%s, %s)"
+)
+_MYSQL_ACCOUNTS = (
+    "SELECT User, account_locked = 'Y', authentication_string <> ''"
+    " FROM mysql.user WHERE Host = '%%' AND User IN (%s, %s)"
+)
+
+
+def quote_ident(name: str) -> str:
+    """Backtick-quote ``name``, refusing anything but ``[a-z0-9_]`` (a second line of defence)."""
+    if not _IDENT.fullmatch(name):
+        raise ProviderError(f"refusing unsafe MySQL identifier {name!r}")
+    return f"`{name}`"
+
+
+def _account(user: str) -> str:
+    """``user``@'%' for statements run through :func:`_exec` (which always %-formats)."""
+    return f"{quote_ident(user)}@'%%'"
+
+
+def _exec(cur: Any, sql: str, *params: object) -> None:
+    """Execute with parameters always bound, so every literal ``%`` in ``sql`` is ``%%``."""
+    cur.execute(sql, params)
+
+
+@contextmanager
+def _translated(*secrets: str | None) -> Iterator[None]:
+    """Turn PyMySQL errors into ProviderUnavailable/ProviderError, masking ``secrets``."""
+    try:
+        yield
+    except pymysql.err.MySQLError as exc:
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        message = str(exc.args[1]) if len(exc.args) > 1 else type(exc).__name__
+        for secret in secrets:
+            if secret:
+                message = message.replace(secret, "***")
+        error = ProviderUnavailable if code in _UNREACHABLE else ProviderError
+        raise error(f"MySQL error {code}: {message}") from exc
+
+
+class MySQLProvider(Provider):
+    """A database ``plugin_<ns>`` and logins ``<ns>_a``/``<ns>_b`` with rights on it alone."""
+
+    name: ClassVar[str] = "mysql"
+    dialect: ClassVar[str] = "mysql"
+    transactional_ddl: ClassVar[bool] = False  # MySQL DDL commits implicitly
+    issues_credentials: ClassVar[bool] = True
+    paramstyle: ClassVar[str] = "format"
+
+    def __init__(self, admin_url: str) -> None:
+        try:
+            url = make_url(admin_url)
+        except ArgumentError as exc:
+            raise ProviderError("the MySQL admin URL cannot be parsed") from exc
+        if url.drivername not in _SCHEMES:
+            raise ProviderError(f"the MySQL admin URL must be mysql://, not {url.drivername}://")
+        self.host = url.host or "localhost"
+        self.port = url.port or 3306
+        self._admin_user = url.username or "root"
+        self._admin_password = url.password or ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MySQLProvider:
+        """Admin connection from ``PLUGIN_DB_MYSQL_ADMIN_URL``."""
+        if not settings.mysql_admin_url:
+            raise ProviderError(
+                "exclusive-mysql needs PLUGIN_DB_MYSQL_ADMIN_URL "
+                "(mysql://user:password@host:port/, a user with GRANT OPTION)"
+            )
+        return cls(settings.mysql_admin_url)
+
+    def database(self, spec: PluginSpec) -> str:
+        """The plugin's database name."""
+        return bounded(f"plugin_{spec.namespace}", MYSQL_IDENT_CHARS)
+
+    def user(self, spec: PluginSpec, slot: str) -> str:
+        """The login name of ``slot``."""
+        if slot not in SLOTS:
+            raise ProviderError(f"unknown login slot {slot!r}")
+        return bounded(f"{spec.namespace}_{slot}", MYSQL_USER_CHARS)
+
+    def _users(self, spec: PluginSpec) -> tuple[str, str]:
+        return self.user(spec, SLOTS[0]), self.user(spec, SLOTS[1])
+
+    def describe(self, spec: PluginSpec, slot: str = SLOTS[0]) -> Descriptor:
+        """``mysql://<login>@host:port/<database>`` (no password)."""
+        db, user = self.database(spec), self.user(spec, slot)
+        user_a, user_b = self._users(spec)
+        return Descriptor(
+            provider=self.name,
+            url=f"mysql://{user}@{self.host}:{self.port}/{db}",
+            username=user,
+            objects={"database": db, "login_a": user_a, "login_b": user_b},
+            limits={"storage_mb": spec.storage_mb, "connections": spec.connections},
+        )
+
+    @contextmanager
+    def _admin(self, *secrets: str | None) -> Iterator[Any]:
+        """A cursor on a fresh autocommit admin connection; errors translated."""
+        with _translated(self._admin_password, *secrets):
+            conn = self._connect(self._admin_user, self._admin_password, None)
+            try:
+                with conn.cursor() as cur:
+                    yield cur
+            finally:
+                conn.close()
+
+    def _connect(self, user: str, password: str, database: str | None) -> Any:
+        return pymysql.connect(
+            host=self.host,
+            port=self.port,
+            user=user,
+            password=password,
+            database=database,
+            autocommit=True,
+            connect_timeout=CONNECT_TIMEOUT,
+            charset="utf8mb4",
+        )
+
+    def state(self, spec: PluginSpec) -> StorageState:
+        """Absent without the database; archived when every existing login is locked."""
+        with self._admin() as cur:
+            cur.execute(
+                "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
+                (self.database(spec),),
+            )
+            if cur.fetchone() is None:
+                return StorageState.ABSENT
+            accounts = self._accounts(cur, spec)
+        if accounts and all(locked for locked, _ in accounts.values()):
+            return StorageState.ARCHIVED
+        return StorageState.ACTIVE
+
+    def _accounts(self, cur: Any, spec: PluginSpec) -> dict[str, tuple[bool, bool]]:
+        """Login name → (locked, has a password), MariaDB or MySQL 8."""
+        try:
+            cur.execute(_MARIADB_ACCOUNTS, self._users(spec))
+        except pymysql.err.ProgrammingError as exc:
+            if exc.args[0] != _NO_SUCH_TABLE:
+                raise
+            cur.execute(_MYSQL_ACCOUNTS, self._users(spec))
+        return {user: (bool(locked), bool(has_pw)) for user, locked, has_pw in cur.fetchall()}
+
+    def provision(self, spec: PluginSpec, password: str | None) -> Descriptor:
+        """Create the database and both logins, set slot ``a``'s password, grant, limit."""
+        if not password:
+            raise ProviderError("exclusive-mysql needs a password for login slot a")
+        db = quote_ident(self.database(spec))
+        limit = f"WITH MAX_USER_CONNECTIONS {int(spec.connections or 0)}"
+        user_a, user_b = (_account(u) for u in self._users(spec))
+        with self._admin(password) as cur:
+            _exec(cur, f"CREATE DATABASE IF NOT EXISTS {db} CHARACTER SET utf8mb4")
+            _exec(cur, f"CREATE USER IF NOT EXISTS {user_a} {limit} ACCOUNT LOCK")
+            _exec(cur, f"CREATE USER IF NOT EXISTS {user_b} {limit} ACCOUNT LOCK")
+            _exec(cur, f"ALTER USER {user_a} IDENTIFIED BY %s {limit} ACCOUNT UNLOCK", password)
+            _exec(cur, f"ALTER USER {user_b} {limit}")
+            _exec(cur, f"GRANT ALL PRIVILEGES ON {db}.* TO {user_a}, {user_b}")
+        return self.describe(spec, SLOTS[0])
+
+    def rotate(self, spec: PluginSpec, slot: str, password: str) -> Descriptor:
+        """Set and unlock ``slot``, then prove it by logging in; the other slot is untouched."""
+        user = self.user(spec, slot)
+        limit = f"WITH MAX_USER_CONNECTIONS {int(spec.connections or 0)}"
+        with self._admin(password) as cur:
+            _exec(
+                cur,
+                f"ALTER USER {_account(user)} IDENTIFIED BY %s {limit} ACCOUNT UNLOCK",
+                password,
+            )
+        try:
+            with _translated(password):
+                conn = self._connect(user, password, self.database(spec))
+                try:
+                    with conn.cursor() as cur:
+                        cur.execute("SELECT CURRENT_USER()")
+                        (current,) = cur.fetchone()
+                finally:
+                    conn.close()
+        except ProviderError as exc:  # ProviderUnavailable propagates: retrying may work
+            raise ProviderError(f"rotation of login {user!r} could not be proven: {exc}") from exc
+        if current != f"{user}@%":
+            raise ProviderError(f"rotation proof logged in as {current!r}, not {user!r}")
+        return self.describe(spec, slot)
+
+    def _lock_and_kill(self, cur: Any, spec: PluginSpec) -> None:
+        """Lock both logins, then end their open sessions."""
+        users = self._users(spec)
+        for user in users:
+            _exec(cur, f"ALTER USER IF EXISTS {_account(user)} ACCOUNT LOCK")
+        _exec(cur, "SELECT ID FROM information_schema.PROCESSLIST WHERE USER IN (%s, %s)", *users)
+        for (thread_id,) in cur.fetchall():
+            try:
+                _exec(cur, "KILL CONNECTION %s", int(thread_id))
+            except pymysql.err.OperationalError as exc:
+                if exc.args[0] != _UNKNOWN_THREAD:  # it ended on its own
+                    raise
+
+    def archive(self, spec: PluginSpec) -> None:
+        """Lock both logins and end their sessions; the data stays."""
+        with self._admin() as cur:
+            self._lock_and_kill(cur, spec)
+
+    def restore(self, spec: PluginSpec) -> None:
+        """Unlock the logins that have a password (slot ``b`` stays locked until rotated)."""
+        with self._admin() as cur:
+            for user, (locked, has_password) in self._accounts(cur, spec).items():
+                if locked and has_password:
+                    _exec(cur, f"ALTER USER {_account(user)} ACCOUNT UNLOCK")
+
+    def purge(self, spec: PluginSpec) -> None:
+        """End sessions, drop the database and both logins."""
+        users = ", ".join(_account(u) for u in self._users(spec))
+        with self._admin() as cur:
+            self._lock_and_kill(cur, spec)
+            _exec(cur, f"DROP DATABASE IF EXISTS {quote_ident(self.database(spec))}")
+            _exec(cur, f"DROP USER IF EXISTS {users}")
+
+    def connect(self, spec: PluginSpec, login: Login | None) -> Any:
+        """Autocommit PyMySQL connection as the plugin's login, to its database."""
+        if login is None:
+            raise ProviderError("exclusive-mysql connections need the plugin's login")
+        with _translated(login.password):
+            return self._connect(login.username, login.password, self.database(spec))
+
+    def namespace(self, spec: PluginSpec) -> Namespace:
+        """Only the plugin's own database."""
+        return Namespace(containers=frozenset({self.database(spec)}))
+
+    def health(self, spec: PluginSpec, login: Login | None) -> Health:
+        """Log in as the plugin; report data+index size and the per-login connection limit."""
+        try:
+            with self._admin() as cur:
+                cur.execute(
+                    "SELECT MAX(max_user_connections) FROM mysql.user"
+                    " WHERE Host = '%%' AND User IN (%s, %s)",
+                    self._users(spec),
+                )
+                (limit,) = cur.fetchone()
+            conn = self.connect(spec, login)
+            try:
+                with _translated(), conn.cursor() as cur:
+                    cur.execute(
+                        "SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0)"
+                        " FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+                    )
+                    size = int(cur.fetchone()[0])
+            finally:
+                conn.close()
+        except (ProviderError, ProviderUnavailable) as exc:
+            return Health(ok=False, details={"error": str(exc)})
+        over = spec.storage_mb is not None and size > spec.storage_mb * 1024 * 1024
+        return Health(
+            ok=not over,
+            size_bytes=size,
+            connection_limit=int(limit) if limit else None,
+            details={"database": self.database(spec), "over_storage_quota": over},
+        )

@@ -1,0 +1,410 @@
+"""``shared``: plugin tables live in the platform's shared database under a ``<ns>_`` prefix.
+
+``PLUGIN_DB_SHARED_URL`` names the database (``sqlite:///path``, ``postgresql+psycopg://…``,
+``mysql+pymysql://…``); unset, it defaults to the SQLite file ``<data dir>/shared.db``.
+A table belongs to the plugin with the longest registered prefix it starts with, so
+``ab_c_data`` is plugin ``ab-c``'s, not ``ab``'s. Archiving renames each object to
+``_archived_<name>`` (bounded): plugin ids start with a letter, so no live prefix can begin
+with ``_``; the exact mapping is kept in ``plugin_archived_tables`` so restore is exact.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import psycopg
+import pymysql
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from providers.base import Descriptor, Health, Login, Namespace, PluginSpec, Provider, StorageState
+from worker.errors import ProviderError, ProviderUnavailable
+from worker.naming import bounded
+from worker.settings import Settings
+
+REGISTRY, ARCHIVE_MAP, FLAGS = "plugin_namespaces", "plugin_archived_tables", "feature_flags"
+PLATFORM_TABLES = frozenset({REGISTRY, ARCHIVE_MAP, FLAGS})
+PLATFORM_OWNER = "platform"  # a reserved plugin id: the owner reported for platform tables
+ARCHIVE_PREFIX = "_archived_"
+CONNECT_TIMEOUT = 5
+DB_ERRORS = (sqlite3.Error, psycopg.Error, pymysql.err.MySQLError)
+INTEGRITY_ERRORS = (sqlite3.IntegrityError, psycopg.IntegrityError, pymysql.err.IntegrityError)
+_MYSQL_UNREACHABLE = frozenset({1040, 2002, 2003, 2006, 2013})
+_KIND_SQL = {
+    "table": "TABLE",
+    "view": "VIEW",
+    "matview": "MATERIALIZED VIEW",
+    "sequence": "SEQUENCE",
+}
+_DDL = {
+    REGISTRY: "(plugin_id VARCHAR(64) PRIMARY KEY, prefix VARCHAR(64) NOT NULL,"
+    " state VARCHAR(16) NOT NULL, feature_flag VARCHAR(255), created_at VARCHAR(40) NOT NULL)",
+    ARCHIVE_MAP: "(archived_name VARCHAR(128) PRIMARY KEY, plugin_id VARCHAR(64) NOT NULL,"
+    " kind VARCHAR(16) NOT NULL, name VARCHAR(128) NOT NULL)",
+    FLAGS: "(id VARCHAR(255) PRIMARY KEY, name VARCHAR(255) NOT NULL, description TEXT,"
+    " enabled_by_default BOOLEAN NOT NULL DEFAULT FALSE, category VARCHAR(64) NOT NULL)",
+}
+
+
+def feature_flag_id(spec: PluginSpec) -> str:
+    """The plugin's feature flag: the manifest's, else ``ff-plugin-<id>-enabled``."""
+    return spec.feature_flag or f"ff-plugin-{spec.plugin_id}-enabled"
+
+
+def _flag_row(spec: PluginSpec) -> dict[str, object]:
+    """The ``feature_flags`` row of a plugin, as in seeds/000: disabled, category 'plugin'."""
+    return {
+        "id": feature_flag_id(spec),
+        "name": f"Plugin: {spec.plugin_id}",
+        "description": f"Enable {spec.plugin_id} features",
+        "enabled_by_default": False,
+        "category": "plugin",
+    }
+
+
+def longest_owner(name: str, prefixes: Mapping[str, str]) -> str | None:
+    """The value of the longest key of ``prefixes`` that ``name`` starts with."""
+    matches = [p for p in prefixes if name.startswith(p)]
+    return prefixes[max(matches, key=len)] if matches else None
+
+
+def _unreachable(exc: Exception) -> bool:
+    """Whether a driver error means the server (or file) cannot be reached right now."""
+    if isinstance(exc, pymysql.err.OperationalError):
+        return exc.args[0] in _MYSQL_UNREACHABLE
+    if isinstance(exc, psycopg.OperationalError):
+        return exc.sqlstate is None or exc.sqlstate.startswith(("08", "57P"))
+    text = str(exc)
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "unable to open" in text or "locked" in text
+    )
+
+
+class SharedProvider(Provider):
+    """Base of the three backends (below); :meth:`from_settings` picks one by URL scheme."""
+
+    name: ClassVar[str] = "shared"
+    issues_credentials: ClassVar[bool] = False
+    unsupported: ClassVar[dict[str, str]] = {"rotate": "shared mode has no per-plugin credentials"}
+    quote: ClassVar[str] = '"'
+    ident_limit: ClassVar[int] = 63
+    renamable: ClassVar[frozenset[str]] = frozenset(_KIND_SQL)
+    rename_sql: ClassVar[str] = "ALTER {kind} {old} RENAME TO {new}"
+    catalog_sql: ClassVar[str]  # rows of (name, kind code) of every relation
+    kinds: ClassVar[dict[str, str]]  # kind code -> table/view/matview/sequence
+    size_sql: ClassVar[str | None] = None  # {names} is replaced with placeholders
+
+    def __init__(self, url: URL) -> None:
+        self.url = url
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SharedProvider:
+        """Backend from ``PLUGIN_DB_SHARED_URL``, or the SQLite file ``<data dir>/shared.db``."""
+        try:
+            url = make_url(settings.shared_url or f"sqlite:///{settings.data_dir / 'shared.db'}")
+        except ArgumentError as exc:
+            raise ProviderError("PLUGIN_DB_SHARED_URL cannot be parsed") from exc
+        backends: dict[str, type[SharedProvider]] = {
+            "sqlite": SharedSQLite,
+            "postgresql": SharedPostgres,
+            "mysql": SharedMySQL,
+            "mariadb": SharedMySQL,
+        }
+        if (backend := backends.get(url.get_backend_name())) is None:
+            raise ProviderError(f"shared mode does not support {url.drivername}:// databases")
+        return backend(url)
+
+    def _open(self) -> Any:
+        """A new autocommit DB-API connection to the shared database."""
+        raise NotImplementedError
+
+    def _q(self, name: str) -> str:
+        return self.quote + name.replace(self.quote, self.quote * 2) + self.quote
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except DB_ERRORS as exc:
+            message = str(exc).replace(self.url.password or "\0", "***")
+            error = ProviderUnavailable if _unreachable(exc) else ProviderError
+            raise error(f"shared database ({self.url.get_backend_name()}): {message}") from exc
+
+    @contextmanager
+    def _session(self) -> Iterator[Any]:
+        """A cursor on a fresh connection; driver errors translated."""
+        with self._translated():
+            conn = self._open()
+            try:
+                yield conn.cursor()
+            finally:
+                conn.close()
+
+    def _run(self, cur: Any, sql: str, *params: object) -> list[Any]:
+        """Execute ``sql`` written with ``?`` placeholders; the rows, if any."""
+        cur.execute(sql if self.paramstyle == "qmark" else sql.replace("?", "%s"), params)
+        return list(cur.fetchall()) if cur.description else []
+
+    def _objects(self, cur: Any) -> dict[str, str]:
+        """Name → kind of every relation in the shared database (or schema)."""
+        rows = self._run(cur, self.catalog_sql)
+        return {n: self.kinds.get(k, "table") for n, k in rows if not n.startswith("sqlite_")}
+
+    def _registered(self, cur: Any, objects: dict[str, str]) -> dict[str, str]:
+        """Prefix → plugin id of every registered plugin."""
+        if REGISTRY not in objects:
+            return {}
+        return {p: pid for pid, p in self._run(cur, f"SELECT plugin_id, prefix FROM {REGISTRY}")}
+
+    def _owned(self, cur: Any, spec: PluginSpec, objects: dict[str, str]) -> list[str]:
+        """Live object names whose longest matching prefix is this plugin's."""
+        prefixes = {**self._registered(cur, objects), f"{spec.namespace}_": spec.plugin_id}
+        return sorted(
+            name
+            for name in objects
+            if name not in PLATFORM_TABLES and longest_owner(name, prefixes) == spec.plugin_id
+        )
+
+    def _mapping(self, cur: Any, spec: PluginSpec, objects: dict[str, str]) -> list[Any]:
+        """(archived name, kind, original name) rows recorded for this plugin."""
+        if ARCHIVE_MAP not in objects:
+            return []
+        sql = f"SELECT archived_name, kind, name FROM {ARCHIVE_MAP} WHERE plugin_id = ?"
+        return self._run(cur, sql, spec.plugin_id)
+
+    def _insert(self, cur: Any, table: str, row: dict[str, object]) -> bool:
+        """INSERT ``row`` unless its key exists (race-safe, portable); whether it inserted."""
+        marks = ", ".join("?" * len(row))
+        try:
+            self._run(
+                cur, f"INSERT INTO {table} ({', '.join(row)}) VALUES ({marks})", *row.values()
+            )
+        except INTEGRITY_ERRORS:
+            return False
+        return True
+
+    def _create(self, cur: Any, table: str) -> None:
+        """CREATE TABLE IF NOT EXISTS, tolerating a concurrent creator."""
+        try:
+            self._run(cur, f"CREATE TABLE IF NOT EXISTS {table} {_DDL[table]}")
+        except DB_ERRORS:
+            if table not in self._objects(cur):
+                raise
+
+    def describe(self, spec: PluginSpec, slot: str = "a") -> Descriptor:
+        """The shared database's URL (no password), the prefix and the feature flag."""
+        return Descriptor(
+            provider=self.name,
+            url=self.url.render_as_string(hide_password=True),
+            objects={"table_prefix": f"{spec.namespace}_", "feature_flag": feature_flag_id(spec)},
+            limits={"storage_mb": spec.storage_mb},
+        )
+
+    def history_table_name(self, spec: PluginSpec) -> str:
+        """``<ns>_plugin_db_history``: the ledger carries the plugin's prefix too."""
+        return f"{spec.namespace}_{self.history_table}"
+
+    def namespace(self, spec: PluginSpec) -> Namespace:
+        """No container of its own; every object name starts with ``<ns>_``."""
+        return Namespace(containers=frozenset(), table_prefix=f"{spec.namespace}_")
+
+    def ownership(self) -> Callable[[str], str | None]:
+        """``owner_of`` for :func:`worker.sqlguard.check_statements` (longest registered prefix)."""
+        with self._session() as cur:
+            registered = self._registered(cur, self._objects(cur))
+
+        def owner_of(name: str) -> str | None:
+            if name in PLATFORM_TABLES or name.startswith(ARCHIVE_PREFIX):
+                return PLATFORM_OWNER
+            return longest_owner(name, registered)
+
+        return owner_of
+
+    def state(self, spec: PluginSpec) -> StorageState:
+        """The plugin's state in ``plugin_namespaces`` (absent without a row)."""
+        with self._session() as cur:
+            if REGISTRY not in self._objects(cur):
+                return StorageState.ABSENT
+            sql = f"SELECT state FROM {REGISTRY} WHERE plugin_id = ?"
+            rows = self._run(cur, sql, spec.plugin_id)
+        return StorageState(rows[0][0]) if rows else StorageState.ABSENT
+
+    def provision(self, spec: PluginSpec, password: str | None) -> Descriptor:
+        """Register the namespace (active) and the feature flag (disabled); no duplicates."""
+        prefix, flag = f"{spec.namespace}_", feature_flag_id(spec)
+        if clash := sorted(t for t in PLATFORM_TABLES if t.startswith(prefix)):
+            raise ProviderError(f"plugin id {spec.plugin_id!r} would own platform tables {clash}")
+        with self._session() as cur:
+            for table in _DDL:
+                self._create(cur, table)
+            registered = {"plugin_id": spec.plugin_id, "prefix": prefix, "feature_flag": flag}
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            if not self._insert(
+                cur, REGISTRY, {**registered, "state": "active", "created_at": now}
+            ):
+                sql = f"UPDATE {REGISTRY} SET prefix = ?, feature_flag = ? WHERE plugin_id = ?"
+                self._run(cur, sql, prefix, flag, spec.plugin_id)
+            self._insert(cur, FLAGS, _flag_row(spec))
+        return self.describe(spec)
+
+    def archive(self, spec: PluginSpec) -> None:
+        """Rename the plugin's objects to ``_archived_…``, recording each mapping first."""
+        with self._session() as cur:
+            objects = self._objects(cur)
+            if REGISTRY not in objects:
+                return
+            for name in self._owned(cur, spec, objects):
+                if (kind := objects[name]) not in self.renamable:
+                    continue
+                archived = bounded(ARCHIVE_PREFIX + name, self.ident_limit)
+                row = {"archived_name": archived, "plugin_id": spec.plugin_id, "kind": kind}
+                self._insert(cur, ARCHIVE_MAP, {**row, "name": name})
+                self._rename(cur, kind, name, archived)
+            self._set_state(cur, spec, StorageState.ARCHIVED)
+
+    def _rename(self, cur: Any, kind: str, old: str, new: str) -> None:
+        sql = self.rename_sql.format(kind=_KIND_SQL[kind], old=self._q(old), new=self._q(new))
+        self._run(cur, sql)
+
+    def restore(self, spec: PluginSpec) -> None:
+        """Rename archived objects back to exactly their recorded names."""
+        with self._session() as cur:
+            objects = self._objects(cur)
+            for archived, kind, name in self._mapping(cur, spec, objects):
+                if archived in objects and name in objects:
+                    raise ProviderError(f"cannot restore {name!r}: an object of that name exists")
+                if archived in objects:
+                    self._rename(cur, kind, archived, name)
+                self._run(cur, f"DELETE FROM {ARCHIVE_MAP} WHERE archived_name = ?", archived)
+            if REGISTRY in objects:
+                self._set_state(cur, spec, StorageState.ACTIVE)
+
+    def _set_state(self, cur: Any, spec: PluginSpec, state: StorageState) -> None:
+        sql = f"UPDATE {REGISTRY} SET state = ? WHERE plugin_id = ?"
+        self._run(cur, sql, state.value, spec.plugin_id)
+
+    def purge(self, spec: PluginSpec) -> None:
+        """Drop exactly the plugin's objects (live or archived), its flag and its rows."""
+        with self._session() as cur:
+            objects = self._objects(cur)
+            doomed = {name: objects[name] for name in self._owned(cur, spec, objects)}
+            doomed |= {a: kind for a, kind, _ in self._mapping(cur, spec, objects) if a in objects}
+            self._drop_all(cur, doomed)
+            flags, key = {feature_flag_id(spec)}, spec.plugin_id
+            if REGISTRY in objects:
+                sql = f"SELECT feature_flag FROM {REGISTRY} WHERE plugin_id = ?"
+                flags |= {flag for (flag,) in self._run(cur, sql, key) if flag}
+                self._run(cur, f"DELETE FROM {REGISTRY} WHERE plugin_id = ?", key)
+            for flag in sorted(flags) if FLAGS in objects else []:
+                self._run(cur, f"DELETE FROM {FLAGS} WHERE id = ?", flag)
+            if ARCHIVE_MAP in objects:
+                self._run(cur, f"DELETE FROM {ARCHIVE_MAP} WHERE plugin_id = ?", key)
+
+    def _drop_all(self, cur: Any, doomed: dict[str, str]) -> None:
+        """Drop views first, then the rest, retrying until dependencies among them resolve."""
+        pending = sorted(doomed, key=lambda n: (doomed[n] not in {"view", "matview"}, n))
+        while pending:
+            failed = []
+            for name in pending:
+                try:
+                    self._run(cur, f"DROP {_KIND_SQL[doomed[name]]} IF EXISTS {self._q(name)}")
+                except DB_ERRORS:
+                    failed.append(name)
+            if len(failed) == len(pending):
+                raise ProviderError(f"cannot drop {failed}: objects of other owners depend on them")
+            pending = failed
+
+    def connect(self, spec: PluginSpec, login: Login | None) -> Any:
+        """Autocommit DB-API connection to the shared database (the platform's own login)."""
+        with self._translated():
+            return self._open()
+
+    def health(self, spec: PluginSpec, login: Login | None) -> Health:
+        """Count and (where cheap) size of the plugin's live objects; ok while active."""
+        try:
+            state = self.state(spec)
+            with self._session() as cur:
+                owned = self._owned(cur, spec, self._objects(cur))
+                size = None
+                if self.size_sql is not None:
+                    sql = self.size_sql.format(names=", ".join("?" * len(owned)) or "NULL")
+                    size = int(self._run(cur, sql, *owned)[0][0])
+        except (ProviderError, ProviderUnavailable) as exc:
+            return Health(ok=False, details={"error": str(exc)})
+        details = {"state": state.value, "objects": len(owned)}
+        return Health(ok=state is StorageState.ACTIVE, size_bytes=size, details=details)
+
+
+class SharedSQLite(SharedProvider):
+    """The shared database is a SQLite file (views are left in place when archiving)."""
+
+    dialect: ClassVar[str] = "sqlite"
+    transactional_ddl: ClassVar[bool] = True
+    paramstyle: ClassVar[str] = "qmark"
+    ident_limit: ClassVar[int] = 128
+    renamable: ClassVar[frozenset[str]] = frozenset({"table"})  # SQLite cannot rename views
+    rename_sql: ClassVar[str] = "ALTER TABLE {old} RENAME TO {new}"
+    catalog_sql: ClassVar[str] = (
+        "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view')"
+    )
+    kinds: ClassVar[dict[str, str]] = {"table": "table", "view": "view"}
+
+    def _open(self) -> sqlite3.Connection:
+        if not self.url.database or self.url.database == ":memory:":
+            raise ProviderError("the shared SQLite database must be a file")
+        path = Path(self.url.database)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=CONNECT_TIMEOUT)
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+
+class SharedPostgres(SharedProvider):
+    """The shared database is PostgreSQL; plugin objects live in its ``current_schema()``."""
+
+    dialect: ClassVar[str] = "postgres"
+    transactional_ddl: ClassVar[bool] = True
+    paramstyle: ClassVar[str] = "format"
+    _where: ClassVar[str] = (
+        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = current_schema() AND "
+    )
+    catalog_sql: ClassVar[str] = (
+        f"SELECT c.relname, c.relkind::text{_where}c.relkind IN ('r', 'p', 'v', 'm', 'S')"
+    )
+    kinds: ClassVar[dict[str, str]] = {"v": "view", "m": "matview", "S": "sequence"}
+    size_sql: ClassVar[str | None] = (
+        f"SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0){_where}c.relname IN ({{names}})"
+    )
+
+    def _open(self) -> psycopg.Connection[Any]:
+        args = self.url.translate_connect_args(username="user", database="dbname")
+        return psycopg.connect(**args, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+
+
+class SharedMySQL(SharedProvider):
+    """The shared database is MySQL/MariaDB (the URL's database)."""
+
+    dialect: ClassVar[str] = "mysql"
+    transactional_ddl: ClassVar[bool] = False
+    paramstyle: ClassVar[str] = "format"
+    quote: ClassVar[str] = "`"
+    ident_limit: ClassVar[int] = 64
+    rename_sql: ClassVar[str] = "RENAME TABLE {old} TO {new}"  # tables, views and sequences
+    _where: ClassVar[str] = " FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+    catalog_sql: ClassVar[str] = f"SELECT TABLE_NAME, TABLE_TYPE{_where}"
+    kinds: ClassVar[dict[str, str]] = {"VIEW": "view", "SEQUENCE": "sequence"}
+    size_sql: ClassVar[str | None] = (
+        f"SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0){_where} AND TABLE_NAME IN ({{names}})"
+    )
+
+    def _open(self) -> Any:
+        args = self.url.translate_connect_args(username="user")
+        return pymysql.connect(
+            **args, autocommit=True, connect_timeout=CONNECT_TIMEOUT, charset="utf8mb4"
+        )

@@ -1,0 +1,62 @@
+"""What every lifecycle task shares: one service per process and the retry policy."""
+
+from __future__ import annotations
+
+import random
+from functools import cache
+from typing import Any
+
+import structlog
+from celery import Task
+
+from worker.errors import LeaseLost, PluginBusy, TransientError
+from worker.lifecycle.service import LifecycleService
+from worker.logging import configure, get_logger
+from worker.settings import Settings
+from worker.states import Kind
+
+log = get_logger("tasks")
+BUSY_COUNTDOWN = 1.0
+
+
+@cache
+def service() -> LifecycleService:
+    """The process's lifecycle service (built lazily, after the pool forks)."""
+    settings = Settings.from_env()
+    configure(json=settings.log_json)
+    return LifecycleService(settings)
+
+
+class LifecycleTask(Task):  # type: ignore[misc]
+    """Base of the public tasks: late ack, requeue on worker loss, retries with jittered backoff."""
+
+    acks_late = True
+    reject_on_worker_lost = True
+    max_retries = None  # the retry budget is the service's (settings.retry.max_retries)
+
+    def lifecycle(self, kind: Kind, payload: Any, extra: tuple[Any, ...]) -> dict[str, Any]:
+        """Accept the request (idempotently) and drive its operation."""
+        with structlog.contextvars.bound_contextvars(
+            task_id=self.request.id, attempt=self.request.retries, kind=kind.value
+        ):
+            op_id = service().accept(kind, payload, extra, self.request.id)
+            return self.drive(op_id)
+
+    def drive(self, op_id: int) -> dict[str, Any]:
+        """Run the operation; schedule a retry for transient errors within the budget."""
+        svc = service()
+        policy = svc.settings.retry
+        retries = self.request.retries
+        try:
+            return svc.run(op_id, final_attempt=retries >= policy.max_retries)
+        except PluginBusy as exc:
+            wait = max(BUSY_COUNTDOWN, svc.store.lease_remaining(op_id)) + random.random()  # noqa: S311
+            raise self.retry(exc=exc, countdown=wait, max_retries=None) from exc
+        except LeaseLost:
+            return svc.summary(op_id)
+        except TransientError as exc:
+            countdown = policy.countdown(retries, random.random())  # noqa: S311 - jitter, not crypto
+            log.info(
+                "retry_scheduled", operation_id=op_id, countdown=round(countdown, 2), error=str(exc)
+            )
+            raise self.retry(exc=exc, countdown=countdown, max_retries=None) from exc

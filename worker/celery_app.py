@@ -1,0 +1,85 @@
+"""The Celery application: queue ``plugin-db``, JSON only, late acks, events on for Flower."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from worker.settings import Settings
+
+QUEUE = "plugin-db"
+
+
+def broker_options(settings: Settings) -> dict[str, Any]:
+    """Transport options: a visibility timeout above the longest backoff, or the embedded folders."""
+    if settings.uses_filesystem_broker:
+        folder = settings.data_dir / "broker"
+        for sub in ("queue", "processed"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        return {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "processed_folder": str(folder / "processed"),
+            "store_processed": False,
+        }
+    return {"visibility_timeout": settings.visibility_timeout}
+
+
+def result_backend(settings: Settings) -> str:
+    """Results go next to the broker: Redis, or files for the embedded default."""
+    if settings.result_backend:
+        return settings.result_backend
+    if settings.uses_filesystem_broker:
+        folder = settings.data_dir / "results"
+        folder.mkdir(parents=True, exist_ok=True)
+        return f"file://{folder}"
+    return settings.broker_url
+
+
+def create_app(settings: Settings) -> Celery:
+    """A configured Celery app whose tasks are the public contract's."""
+    app = Celery("plugin_db", include=["tasks.lifecycle", "tasks.maintenance"])
+    options = broker_options(settings)
+    app.conf.update(
+        broker_url=settings.broker_url,
+        result_backend=result_backend(settings),
+        broker_transport_options=options,
+        result_backend_transport_options=options if not settings.uses_filesystem_broker else {},
+        broker_connection_retry_on_startup=True,
+        task_default_queue=QUEUE,
+        task_default_exchange=QUEUE,
+        task_default_routing_key=QUEUE,
+        task_routes={"plugin_db.*": {"queue": QUEUE}},
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        task_track_started=True,
+        result_expires=7 * 24 * 3600,
+        result_extended=False,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        beat_schedule=beat_schedule(settings),
+        timezone="UTC",
+    )
+    app.conf.plugin_db_settings = settings
+    return app
+
+
+def beat_schedule(settings: Settings) -> dict[str, Any]:
+    """Periodic work: reconcile stuck operations, rotate due credentials."""
+    reconcile_every = max(5.0, settings.lease_seconds / 2)
+    return {
+        "reconcile": {"task": "plugin_db.reconcile", "schedule": reconcile_every},
+        "rotate-due": {"task": "plugin_db.rotate_due", "schedule": 3600.0},
+    }
+
+
+app = create_app(Settings.from_env())

@@ -1,0 +1,142 @@
+"""Shared CLI plumbing: settings, output (human or --json), enqueue and wait."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from functools import cache
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from sqlalchemy import select
+
+from worker.settings import Settings
+from worker.states import TERMINAL, Kind, OpState
+from worker.tracking.db import make_engine, make_sessionmaker
+from worker.tracking.models import LifecycleOperation
+
+console = Console(stderr=True)
+out = Console()
+JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
+WaitOpt = typer.Option(False, "--wait", help="Wait for the outcome; exit status follows it.")
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+@cache
+def settings() -> Settings:
+    """Settings from the environment."""
+    return Settings.from_env()
+
+
+@cache
+def sessions() -> Any:
+    """Sessions on the tracking database."""
+    return make_sessionmaker(make_engine(settings().database_url))
+
+
+def emit(data: Any, as_json: bool, human: str | None = None) -> None:
+    """Print ``data`` as JSON, or ``human`` text."""
+    if as_json:
+        out.print_json(json.dumps(data, default=str))
+    elif human is not None:
+        out.print(human)
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT, as_json: bool = False) -> NoReturn:
+    """Print an error and exit with ``code``."""
+    if as_json:
+        out.print_json(json.dumps({"error": message}))
+    else:
+        console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def enqueue(kind: Kind, request: dict[str, Any], wait: bool, as_json: bool) -> None:
+    """Send a public task by name (as any producer would) and optionally wait for it."""
+    from worker.celery_app import create_app
+
+    request = {"request_id": f"cli-{uuid.uuid4()}", "requested_by": "cli", **request}
+    app = create_app(settings())
+    result = app.send_task(kind.task_name, args=[request])
+    if not wait:
+        emit(
+            {"task_id": result.id, "request_id": request["request_id"]},
+            as_json,
+            f"enqueued {kind.task_name} for {request['plugin_id']} (request {request['request_id']})",
+        )
+        return
+    op = wait_for(request["request_id"], as_json)
+    emit(op_json(op), as_json, human_outcome(op))
+    raise typer.Exit(exit_code(op))
+
+
+def wait_for(request_id: str, as_json: bool, timeout: float = 600.0) -> LifecycleOperation:
+    """Poll the tracking database until the operation for ``request_id`` is terminal."""
+    deadline = time.monotonic() + timeout
+    status = (
+        None if as_json or not sys.stderr.isatty() else console.status("waiting for the worker")
+    )
+    if status:
+        status.start()
+    try:
+        while time.monotonic() < deadline:
+            with sessions()() as session:
+                op = session.scalars(
+                    select(LifecycleOperation).where(LifecycleOperation.request_id == request_id)
+                ).first()
+            if op is not None and op.state in TERMINAL:
+                return op
+            if status and op is not None:
+                status.update(
+                    f"operation {op.id} {op.kind}: {op.state}, step {op.current_step or '-'}"
+                )
+            time.sleep(0.1)
+    finally:
+        if status:
+            status.stop()
+    fail(
+        f"no outcome for request {request_id} within {timeout:.0f}s (is a worker running?)",
+        EXIT_FAILED,
+        as_json,
+    )
+
+
+def exit_code(op: LifecycleOperation) -> int:
+    """Exit status of an operation's outcome (contract section 4)."""
+    return {OpState.SUCCEEDED: EXIT_OK, OpState.REJECTED: EXIT_BAD_INPUT}.get(
+        OpState(op.state), EXIT_FAILED
+    )
+
+
+def op_json(op: LifecycleOperation) -> dict[str, Any]:
+    """An operation as JSON (no secret is ever stored in one)."""
+    return {
+        "operation_id": op.id,
+        "plugin_id": op.plugin_id,
+        "kind": op.kind,
+        "state": op.state,
+        "current_step": op.current_step,
+        "steps": op.steps,
+        "request_id": op.request_id,
+        "requested_by": op.requested_by,
+        "attempts": op.attempts,
+        "crashes": op.crashes,
+        "error": op.error,
+        "result": op.result,
+        "created_at": op.created_at,
+        "finished_at": op.finished_at,
+    }
+
+
+def human_outcome(op: LifecycleOperation) -> str:
+    """One line per step, then the outcome."""
+    lines = [f"  {s['name']:<20} {s['status']:<8} {s['ms']:>8.1f} ms" for s in op.steps]
+    colour = {"succeeded": "green", "rejected": "yellow"}.get(op.state, "red")
+    lines.append(
+        f"[{colour}]operation {op.id} {op.kind} {op.plugin_id}: {op.state}[/{colour}]"
+        + (f" - {op.error}" if op.error else "")
+    )
+    return "\n".join(lines)

@@ -1,0 +1,206 @@
+"""Commands that read the tracking tables (and ``credentials``, which is audited)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+from sqlalchemy import select
+
+from worker import audit
+from worker.cli.common import (
+    EXIT_BAD_INPUT,
+    JsonOpt,
+    emit,
+    fail,
+    human_outcome,
+    op_json,
+    out,
+    sessions,
+    settings,
+)
+from worker.secrets import SecretBox, load
+from worker.states import OpState
+from worker.tracking.models import AuditEvent, LifecycleOperation, PluginDatasource, PluginMigration
+
+migrations_app = typer.Typer(help="Migration history of a plugin.", no_args_is_help=True)
+
+
+def _datasource(plugin_id: str, as_json: bool) -> PluginDatasource:
+    with sessions()() as session:
+        ds = session.get(PluginDatasource, plugin_id)
+    if ds is None:
+        fail(f"no datasource for {plugin_id!r}", EXIT_BAD_INPUT, as_json)
+    return ds
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    return table
+
+
+def info(plugin_id: str, as_json: bool = JsonOpt) -> None:
+    """The datasource descriptor (never a password)."""
+    ds = _datasource(plugin_id, as_json)
+    data = {
+        "plugin_id": ds.plugin_id,
+        "mode": ds.mode,
+        "provider": ds.provider,
+        "status": ds.status,
+        "descriptor": ds.descriptor,
+        "rotated_at": ds.rotated_at,
+        "archived_at": ds.archived_at,
+        "next_rotation_at": ds.next_rotation_at,
+        "updated_at": ds.updated_at,
+    }
+    emit(data, as_json, "\n".join(f"{k:>16}: {v}" for k, v in data.items()))
+
+
+def credentials(plugin_id: str, as_json: bool = JsonOpt) -> None:
+    """The full connection URL with password; writes an audit event."""
+    ds = _datasource(plugin_id, as_json)
+    url = ds.descriptor.get("url")
+    with sessions().begin() as session:
+        payload = load(session, SecretBox.from_settings(settings()), ds.secrets_ref)
+        audit.record(session, "credentials_revealed", plugin_id=plugin_id, actor="cli")
+    if payload and url:
+        active = payload["active"]
+        scheme, rest = url.split("://", 1)
+        url = (
+            f"{scheme}://{rest.split('@', 1)[0]}:{payload['slots'][active]}@{rest.split('@', 1)[1]}"
+        )
+    emit({"plugin_id": plugin_id, "url": url}, as_json, url)
+
+
+def ops(
+    plugin: str | None = typer.Option(None, "--plugin", help="Only this plugin."),
+    state: OpState | None = typer.Option(None, "--state", help="Only this state."),
+    limit: int = typer.Option(50, "--limit"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Lifecycle operations, newest first."""
+    query = select(LifecycleOperation).order_by(LifecycleOperation.id.desc()).limit(limit)
+    if plugin:
+        query = query.where(LifecycleOperation.plugin_id == plugin)
+    if state:
+        query = query.where(LifecycleOperation.state == state.value)
+    with sessions()() as session:
+        rows = list(session.scalars(query))
+    if as_json:
+        emit([op_json(o) for o in rows], True)
+        return
+    out.print(
+        _table(
+            "operations",
+            ["id", "plugin", "kind", "state", "step", "attempts", "error"],
+            [
+                [o.id, o.plugin_id, o.kind, o.state, o.current_step, o.attempts, o.error]
+                for o in rows
+            ],
+        )
+    )
+
+
+def op(op_id: int, as_json: bool = JsonOpt) -> None:
+    """One operation with every step, its timing and attempt."""
+    with sessions()() as session:
+        row = session.get(LifecycleOperation, op_id)
+    if row is None:
+        fail(f"no operation {op_id}", EXIT_BAD_INPUT, as_json)
+    emit(op_json(row), as_json, human_outcome(row))
+
+
+def audit_trail(
+    plugin_id: str, limit: int = typer.Option(200, "--limit"), as_json: bool = JsonOpt
+) -> None:
+    """The plugin's audit trail, oldest first."""
+    with sessions()() as session:
+        rows = list(
+            session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.plugin_id == plugin_id)
+                .order_by(AuditEvent.id.desc())
+                .limit(limit)
+            )
+        )[::-1]
+    data = [
+        {
+            "id": e.id,
+            "timestamp": e.timestamp,
+            "operation_id": e.operation_id,
+            "event": e.event,
+            "actor": e.actor,
+            "details": e.details,
+        }
+        for e in rows
+    ]
+    if as_json:
+        emit(data, True)
+        return
+    out.print(
+        _table(
+            f"audit {plugin_id}",
+            ["time", "op", "event", "actor", "details"],
+            [[e.timestamp, e.operation_id, e.event, e.actor, e.details] for e in rows],
+        )
+    )
+
+
+@migrations_app.command("list")
+def migrations_list(plugin_id: str, as_json: bool = JsonOpt) -> None:
+    """Migration history, as seeds/002's ``list`` shows it."""
+    with sessions()() as session:
+        rows = list(
+            session.scalars(
+                select(PluginMigration)
+                .where(PluginMigration.plugin_id == plugin_id)
+                .order_by(PluginMigration.migration_version)
+            )
+        )
+    data = [
+        {
+            "version": r.migration_version,
+            "name": r.migration_name,
+            "status": r.status,
+            "executed_at": r.executed_at,
+            "completed_at": r.completed_at,
+            "rolled_back_at": r.rolled_back_at,
+            "execution_time_ms": r.execution_time_ms,
+            "checksum": r.checksum,
+            "error": r.error_message,
+        }
+        for r in rows
+    ]
+    if as_json:
+        emit(data, True)
+        return
+    out.print(
+        _table(
+            f"migrations {plugin_id}",
+            ["version", "name", "status", "executed", "ms", "error"],
+            [
+                [
+                    d["version"],
+                    d["name"],
+                    d["status"],
+                    d["executed_at"],
+                    d["execution_time_ms"],
+                    d["error"],
+                ]
+                for d in data
+            ],
+        )
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the read commands."""
+    for command in (info, credentials, ops, op):
+        app.command()(command)
+    app.command("audit")(audit_trail)
+    app.add_typer(migrations_app, name="migrations")

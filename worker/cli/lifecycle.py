@@ -1,0 +1,109 @@
+"""Commands that enqueue lifecycle requests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from sqlalchemy import select
+
+from worker.cli.common import EXIT_BAD_INPUT, JsonOpt, WaitOpt, enqueue, fail, sessions, settings
+from worker.errors import RequestRejected
+from worker.manifest import load_manifest_bytes
+from worker.migrations.plan import ROLLBACK_ALL
+from worker.states import Kind
+from worker.tracking.models import PluginMigration
+
+
+def provision(
+    path: Path = typer.Argument(..., help="A plugin folder or its plugin.json."),
+    wait: bool = WaitOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Enqueue provision for a plugin folder inside PLUGIN_DB_PLUGINS_ROOT."""
+    manifest_file = path / "plugin.json" if path.is_dir() else path
+    try:
+        manifest = load_manifest_bytes(manifest_file.read_bytes())
+    except OSError as exc:
+        fail(f"cannot read {manifest_file}: {exc.strerror}", EXIT_BAD_INPUT, as_json)
+    except RequestRejected as exc:
+        fail(str(exc), EXIT_BAD_INPUT, as_json)
+    expected = settings().plugins_root / manifest.id
+    if manifest_file.resolve().parent != expected.resolve():
+        fail(
+            f"{manifest_file} is not in the plugins root: copy the folder to {expected} "
+            "(or set PLUGIN_DB_PLUGINS_ROOT)",
+            EXIT_BAD_INPUT,
+            as_json,
+        )
+    enqueue(Kind.PROVISION, {"plugin_id": manifest.id}, wait, as_json)
+
+
+def migrate(
+    plugin_id: str,
+    target: str | None = typer.Option(
+        None, "--target", help="Version to reach; lower runs DOWN parts."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the SQL, change nothing."),
+    force: bool = typer.Option(
+        False, "--force", help="Re-run an applied version / allow destructive SQL."
+    ),
+    wait: bool = WaitOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Enqueue migrate."""
+    request: dict[str, object] = {"plugin_id": plugin_id, "dry_run": dry_run, "force": force}
+    if target is not None:
+        request["target"] = target
+    enqueue(Kind.MIGRATE, request, wait, as_json)
+
+
+def rollback(plugin_id: str, version: str, wait: bool = WaitOpt, as_json: bool = JsonOpt) -> None:
+    """Enqueue migrate down to just before VERSION."""
+    with sessions()() as session:
+        applied = sorted(
+            session.scalars(
+                select(PluginMigration.migration_version).where(
+                    PluginMigration.plugin_id == plugin_id, PluginMigration.status == "completed"
+                )
+            )
+        )
+    if version not in applied:
+        fail(
+            f"{plugin_id} has no applied version {version} (applied: {', '.join(applied) or 'none'})",
+            EXIT_BAD_INPUT,
+            as_json,
+        )
+    before = [v for v in applied if v < version]
+    enqueue(
+        Kind.MIGRATE,
+        {"plugin_id": plugin_id, "target": before[-1] if before else ROLLBACK_ALL},
+        wait,
+        as_json,
+    )
+
+
+def rotate(plugin_id: str, wait: bool = WaitOpt, as_json: bool = JsonOpt) -> None:
+    """Enqueue credential rotation."""
+    enqueue(Kind.ROTATE, {"plugin_id": plugin_id}, wait, as_json)
+
+
+def teardown(
+    plugin_id: str,
+    purge: bool = typer.Option(False, "--purge", help="Delete for good instead of archiving."),
+    wait: bool = WaitOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Enqueue teardown (archive by default)."""
+    enqueue(Kind.TEARDOWN, {"plugin_id": plugin_id, "purge": purge}, wait, as_json)
+
+
+def restore(plugin_id: str, wait: bool = WaitOpt, as_json: bool = JsonOpt) -> None:
+    """Enqueue restore of an archived plugin."""
+    enqueue(Kind.RESTORE, {"plugin_id": plugin_id}, wait, as_json)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the enqueueing commands."""
+    for command in (provision, migrate, rollback, rotate, teardown, restore):
+        app.command()(command)

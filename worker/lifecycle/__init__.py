@@ -1,0 +1,1 @@
+"""The lifecycle engine: requests become persisted operations run as state machines."""

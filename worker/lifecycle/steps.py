@@ -1,0 +1,242 @@
+"""Each operation kind as an ordered plan of idempotent steps.
+
+A step talks to the provider (idempotent by contract) and returns an :class:`Outcome` whose
+``apply`` callback makes the tracking changes; the engine commits those together with the
+step's completion and its audit event, so a redelivered message resumes after the last
+completed step and never repeats one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from providers.base import StorageState, other_slot
+from worker import secrets
+from worker.errors import ProviderError
+from worker.lifecycle.context import StepContext
+from worker.lifecycle.requests import MigrateRequest, TeardownRequest
+from worker.migrations import apply as migrations
+from worker.states import DsStatus, Kind, check_ds
+from worker.tracking.models import PluginDatasource, PluginMigration, PluginSecret, utcnow
+
+
+@dataclass
+class Outcome:
+    """What a step did; ``apply`` writes its tracking changes inside the step's transaction."""
+
+    status: Literal["done", "skipped"] = "done"
+    detail: dict[str, Any] = field(default_factory=dict)
+    apply: Callable[[Session], None] | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """A named step of a plan."""
+
+    name: str
+    run: Callable[[StepContext], Outcome]
+
+
+def set_status(
+    session: Session, ctx: StepContext, target: DsStatus, **values: Any
+) -> PluginDatasource:
+    """Move the plugin's datasource along its state machine (creating the row if needed)."""
+    ds = ctx.datasource(session)
+    check_ds(DsStatus(ds.status) if ds else None, target)
+    if ds is None:
+        ds = PluginDatasource(plugin_id=ctx.plugin_id)
+        session.add(ds)
+    ds.status = target.value
+    for key, value in values.items():
+        setattr(ds, key, value)
+    return ds
+
+
+def _status(target: DsStatus, **values: Any) -> Callable[[StepContext], Outcome]:
+    def run(ctx: StepContext) -> Outcome:
+        return Outcome(apply=lambda s: set_status(s, ctx, target, **values) and None)
+
+    return run
+
+
+def begin_provision(ctx: StepContext) -> Outcome:
+    """Record the datasource as provisioning, refusing an archived plugin."""
+    with ctx.store.sessions() as session:
+        ds = ctx.datasource(session)
+    if ds is not None and ds.status == DsStatus.ARCHIVED:
+        raise ProviderError(
+            f"{ctx.plugin_id} is archived: restore it (plugin-db restore {ctx.plugin_id}) "
+            "or purge it (plugin-db teardown --purge) before provisioning again"
+        )
+    manifest = ctx.manifest.model_dump(mode="json", by_alias=True)
+    db = ctx.manifest.database
+
+    def apply(session: Session) -> None:
+        set_status(
+            session,
+            ctx,
+            DsStatus.PROVISIONING,
+            mode=db.mode.value,
+            provider=ctx.provider.name,
+            manifest=manifest,
+            descriptor=ctx.provider.describe(ctx.spec).to_json(),
+        )
+
+    return Outcome(apply=apply)
+
+
+def create_storage(ctx: StepContext) -> Outcome:
+    """Create storage and the first login; a retry reuses the stored password."""
+    payload = ctx.secret() or {"slots": {}, "active": "a"}
+    password = None
+    if ctx.provider.issues_credentials:
+        password = payload["slots"].get("a") or secrets.generate_password()
+        payload["slots"]["a"] = password
+    ctx.provider.provision(ctx.spec, password)
+    descriptor = ctx.provider.describe(ctx.spec, payload["active"])
+
+    def apply(session: Session) -> None:
+        ds = ctx.datasource(session)
+        assert ds is not None
+        ds.descriptor = descriptor.to_json()
+        if password is not None:
+            ds.secrets_ref = secrets.store(session, ctx.box, ctx.plugin_id, ds.secrets_ref, payload)
+
+    return Outcome(detail={"url": descriptor.url}, apply=apply)
+
+
+def apply_migrations(ctx: StepContext) -> Outcome:
+    """Run pending migrations (or to the requested target)."""
+    request = ctx.request
+    target = request.target if isinstance(request, MigrateRequest) else None
+    force = request.force if isinstance(request, MigrateRequest) else False
+    if not migrations.load_files(ctx) and target is None:
+        return Outcome(status="skipped", detail={"reason": "the plugin has no migration files"})
+    detail = migrations.migrate(ctx, target, force, dry_run=False)
+    return Outcome(detail=detail)
+
+
+def preview_migrations(ctx: StepContext) -> Outcome:
+    """Dry run: the exact SQL that would run, changing nothing."""
+    request = ctx.request
+    assert isinstance(request, MigrateRequest)
+    detail = migrations.migrate(ctx, request.target, request.force, dry_run=True)
+    ctx.result.update(detail)
+    return Outcome(detail={"versions": [s["version"] for s in detail["sql"]]})
+
+
+def activate(ctx: StepContext) -> Outcome:
+    """Mark the datasource ready (and schedule its next credential rotation)."""
+    rotation = ctx.manifest.database.rotation
+    values: dict[str, Any] = {}
+    if rotation and ctx.provider.issues_credentials and ctx.op.kind != Kind.MIGRATE:
+        values["next_rotation_at"] = utcnow() + timedelta(days=rotation.interval_days)
+    return Outcome(
+        apply=lambda s: set_status(s, ctx, DsStatus.READY, archived_at=None, **values) and None
+    )
+
+
+def rotate_credentials(ctx: StepContext) -> Outcome:
+    """Set a fresh password on the inactive login, prove it, then make it the active one."""
+    if not ctx.provider.issues_credentials:
+        reason = ctx.provider.unsupported.get("rotate", "not applicable")
+        return Outcome(status="skipped", detail={"reason": f"not applicable: {reason}"})
+    payload = ctx.secret()
+    if payload is None:
+        raise ProviderError(f"{ctx.plugin_id} has no stored credentials; provision it first")
+    slot = other_slot(payload["active"])
+    password = secrets.generate_password()
+    descriptor = ctx.provider.rotate(ctx.spec, slot, password)
+    payload["slots"][slot], payload["active"] = password, slot
+    rotation = ctx.manifest.database.rotation
+
+    def apply(session: Session) -> None:
+        ds = set_status(
+            session, ctx, DsStatus.READY, descriptor=descriptor.to_json(), rotated_at=utcnow()
+        )
+        ds.secrets_ref = secrets.store(session, ctx.box, ctx.plugin_id, ds.secrets_ref, payload)
+        if rotation:
+            ds.next_rotation_at = utcnow() + timedelta(days=rotation.interval_days)
+
+    return Outcome(detail={"active_login": descriptor.username, "slot": slot}, apply=apply)
+
+
+def archive_storage(ctx: StepContext) -> Outcome:
+    """Archive: storage unreachable, data kept and restorable."""
+    ctx.provider.archive(ctx.spec)
+    return Outcome(
+        apply=lambda s: set_status(s, ctx, DsStatus.ARCHIVED, archived_at=utcnow()) and None
+    )
+
+
+def purge_storage(ctx: StepContext) -> Outcome:
+    """Delete storage and logins; the row is marked deleted only after they are gone."""
+    ctx.provider.purge(ctx.spec)
+    if ctx.provider.state(ctx.spec) is not StorageState.ABSENT:
+        raise ProviderError(f"purge of {ctx.plugin_id} left objects behind")
+
+    def apply(session: Session) -> None:
+        ds = set_status(session, ctx, DsStatus.DELETED, secrets_ref=None, next_rotation_at=None)
+        session.execute(delete(PluginSecret).where(PluginSecret.plugin_id == ctx.plugin_id))
+        session.execute(delete(PluginMigration).where(PluginMigration.plugin_id == ctx.plugin_id))
+        ds.descriptor = {**ds.descriptor, "url": None}
+
+    return Outcome(apply=apply)
+
+
+def restore_storage(ctx: StepContext) -> Outcome:
+    """Bring archived storage back."""
+    ctx.provider.restore(ctx.spec)
+    return Outcome()
+
+
+def plan_for(ctx: StepContext) -> tuple[Step, ...]:
+    """The ordered steps of the operation in ``ctx``."""
+    kind, request = Kind(ctx.op.kind), ctx.request
+    if kind is Kind.PROVISION:
+        return (
+            Step("begin_provision", begin_provision),
+            Step("create_storage", create_storage),
+            Step("apply_migrations", apply_migrations),
+            Step("activate", activate),
+        )
+    if kind is Kind.MIGRATE:
+        if isinstance(request, MigrateRequest) and request.dry_run:
+            return (Step("preview_migrations", preview_migrations),)
+        return (
+            Step("begin_migrate", _status(DsStatus.MIGRATING)),
+            Step("apply_migrations", apply_migrations),
+            Step("activate", activate),
+        )
+    if kind is Kind.ROTATE:
+        begin = (
+            ()
+            if not ctx.provider.issues_credentials
+            else (Step("begin_rotate", _status(DsStatus.ROTATING)),)
+        )
+        return (*begin, Step("rotate_credentials", rotate_credentials))
+    if kind is Kind.TEARDOWN:
+        purge = isinstance(request, TeardownRequest) and request.purge
+        return (
+            (Step("purge_storage", purge_storage),)
+            if purge
+            else (Step("archive_storage", archive_storage),)
+        )
+    if kind is Kind.RESTORE:
+        return (Step("restore_storage", restore_storage), Step("activate", activate))
+    raise ProviderError(f"operation kind {kind.value} has no plan")
+
+
+FAILURE_STATUS: dict[Kind, DsStatus] = {
+    Kind.PROVISION: DsStatus.FAILED,
+    Kind.MIGRATE: DsStatus.FAILED,
+    Kind.ROTATE: DsStatus.READY,  # the active credential is untouched by a failed rotation
+    Kind.TEARDOWN: DsStatus.FAILED,
+    Kind.RESTORE: DsStatus.FAILED,
+}

@@ -1,0 +1,204 @@
+"""Operation rows: accept, claim with a lease, fenced writes, finish.
+
+A worker claims an operation with a conditional UPDATE (state, lease and version checked in
+the WHERE clause). Every later write first bumps the version under the same conditions, so a
+worker whose lease expired, or that another worker overtook, cannot overwrite newer state.
+No row lock is held across a provider call: each write is its own short transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker import audit
+from worker.errors import LeaseLost, PluginBusy
+from worker.states import ACTIVE, Kind, OpState
+from worker.tracking.db import tracking_errors
+from worker.tracking.models import LifecycleOperation, utcnow
+
+Op = LifecycleOperation
+
+
+@dataclass
+class Claim:
+    """A worker's hold on an operation: its lease owner token and the version it last wrote."""
+
+    op_id: int
+    owner: str
+    version: int
+
+
+def new_owner() -> str:
+    """A lease owner token unique to this run."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+class OperationStore:
+    """Reads and writes ``lifecycle_operations`` under the lease protocol."""
+
+    def __init__(self, sessions: sessionmaker[Session], lease_seconds: float) -> None:
+        self.sessions = sessions
+        self.lease = timedelta(seconds=lease_seconds)
+
+    def get(self, op_id: int) -> Op | None:
+        """The operation row (detached snapshot)."""
+        with tracking_errors(), self.sessions() as session:
+            return session.get(Op, op_id)
+
+    def by_request_id(self, request_id: str) -> Op | None:
+        """The operation accepted for ``request_id``, if any."""
+        with tracking_errors(), self.sessions() as session:
+            return session.scalars(select(Op).where(Op.request_id == request_id)).first()
+
+    def insert(
+        self,
+        *,
+        kind: Kind,
+        plugin_id: str,
+        request_id: str,
+        request: dict[str, Any],
+        actor: str | None,
+        task_id: str | None,
+        rejection: str | None = None,
+    ) -> tuple[Op, bool]:
+        """Insert an operation (pending, or rejected); returns (row, created)."""
+        state = OpState.REJECTED if rejection else OpState.PENDING
+        row = Op(
+            plugin_id=plugin_id,
+            kind=kind.value,
+            state=state.value,
+            request=request,
+            request_id=request_id,
+            requested_by=actor,
+            task_id=task_id,
+            error=rejection,
+            finished_at=utcnow() if rejection else None,
+        )
+        try:
+            with tracking_errors(), self.sessions.begin() as session:
+                session.add(row)
+                session.flush()
+                event = "request_rejected" if rejection else "operation_accepted"
+                details = {"error": rejection} if rejection else {}
+                audit.record(
+                    session,
+                    event,
+                    plugin_id=plugin_id,
+                    operation_id=row.id,
+                    actor=actor,
+                    kind=kind.value,
+                    request_id=request_id,
+                    **details,
+                )
+            return row, True
+        except IntegrityError:
+            existing = self.by_request_id(request_id)
+            if existing is None:
+                raise
+            return existing, False
+
+    def claim(self, op_id: int) -> Claim | None:
+        """Take the lease on a runnable operation; None if it is already terminal.
+
+        Raises PluginBusy while an older operation on the same plugin is unfinished or
+        while another live worker holds this one's lease.
+        """
+        owner, now = new_owner(), utcnow()
+        with tracking_errors(), self.sessions.begin() as session:
+            op = session.get(Op, op_id)
+            if op is None or op.state not in ACTIVE:
+                return None
+            first = session.scalar(
+                select(func.min(Op.id)).where(Op.plugin_id == op.plugin_id, Op.state.in_(ACTIVE))
+            )
+            if first != op_id:
+                raise PluginBusy(f"operation {first} on {op.plugin_id} runs first")
+            crashed, expected = op.lease_owner is not None, op.version
+            result = session.execute(
+                update(Op)
+                .where(
+                    Op.id == op_id,
+                    Op.version == expected,
+                    Op.state.in_(ACTIVE),
+                    (Op.lease_owner.is_(None)) | (Op.lease_expires_at < now),
+                )
+                .values(
+                    state=OpState.RUNNING.value,
+                    lease_owner=owner,
+                    lease_expires_at=now + self.lease,
+                    attempts=Op.attempts + 1,
+                    crashes=Op.crashes + (1 if crashed else 0),
+                    version=Op.version + 1,
+                    updated_at=now,
+                )
+            )
+            if result.rowcount != 1:
+                raise PluginBusy(f"operation {op_id} is held by another worker")
+            return Claim(op_id, owner, expected + 1)
+
+    @contextmanager
+    def fenced(self, claim: Claim, **values: Any) -> Iterator[Session]:
+        """A transaction that first proves the lease is still ours (and extends it)."""
+        now = utcnow()
+        with tracking_errors(), self.sessions.begin() as session:
+            result = session.execute(
+                update(Op)
+                .where(
+                    Op.id == claim.op_id,
+                    Op.version == claim.version,
+                    Op.lease_owner == claim.owner,
+                    Op.lease_expires_at > now,
+                )
+                .values(
+                    {
+                        "lease_expires_at": now + self.lease,
+                        **values,
+                        "version": Op.version + 1,
+                        "updated_at": now,
+                    }
+                )
+            )
+            if result.rowcount != 1:
+                raise LeaseLost(f"operation {claim.op_id}: lease lost, another worker owns it")
+            claim.version += 1
+            yield session
+
+    def lease_remaining(self, op_id: int) -> float:
+        """Seconds until the operation's lease expires (0 if none)."""
+        op = self.get(op_id)
+        if op is None or op.lease_expires_at is None:
+            return 0.0
+        expires = _aware(op.lease_expires_at)
+        return max(0.0, (expires - utcnow()).total_seconds())
+
+    def stale(self, limit: int = 500) -> list[int]:
+        """Unfinished operations nobody is working on: lease expired, or never claimed for long."""
+        now = utcnow()
+        with tracking_errors(), self.sessions() as session:
+            query = (
+                select(Op.id)
+                .where(
+                    Op.state.in_(ACTIVE),
+                    (Op.lease_expires_at < now)
+                    | (Op.lease_owner.is_(None) & (Op.updated_at < now - self.lease)),
+                )
+                .order_by(Op.id)
+                .limit(limit)
+            )
+            return list(session.scalars(query))
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite returns naive datetimes; they are UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,43 @@
+"""Checks of a request's migration files, run before the operation is accepted."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from providers.base import Provider
+from worker.lifecycle.requests import MigrateRequest, Request
+from worker.manifest import Manifest
+from worker.migrations.files import load_dir
+from worker.sqlguard import check_statements, split_statements
+from worker.tracking.models import PluginMigration
+
+if TYPE_CHECKING:
+    from worker.lifecycle.service import LifecycleService
+
+
+def validate_migrations(
+    service: LifecycleService, request: Request, manifest: Manifest, provider: Provider
+) -> None:
+    """Parse every migration file and guard the statements that have not run yet."""
+    plugin_dir = service.plugin_dir(request.plugin_id)
+    files = load_dir(plugin_dir / manifest.database.migrations.directory, plugin_dir)
+    force = isinstance(request, MigrateRequest) and request.force
+    with service.sessions() as session:
+        completed = set(
+            session.scalars(
+                select(PluginMigration.migration_version).where(
+                    PluginMigration.plugin_id == request.plugin_id,
+                    PluginMigration.status == "completed",
+                )
+            )
+        )
+    from worker.lifecycle.context import spec_for
+
+    namespace = provider.namespace(spec_for(manifest))
+    for file in files:
+        up = split_statements(file.up_sql, provider.dialect)
+        check_statements(up, provider.dialect, namespace, force=force or file.version in completed)
+        down = split_statements(file.down_sql, provider.dialect) if file.down_sql else []
+        check_statements(down, provider.dialect, namespace, force=True)

@@ -1,0 +1,1 @@
+"""Per-plugin SQL migrations: file format, plans and the runner."""

@@ -1,0 +1,185 @@
+"""Run a plugin's migrations and record each version in ``plugin_migrations``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from contextlib import closing
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker import audit
+from worker.errors import MigrationFailed
+from worker.lifecycle.context import StepContext
+from worker.migrations.files import MigrationFile, load_dir
+from worker.migrations.ledger import Ledger, LedgerEntry
+from worker.migrations.plan import Planned, plan
+from worker.sqlguard import check_statements, split_statements
+from worker.tracking.models import MigrationAttempt, PluginMigration, utcnow
+
+
+def load_files(ctx: StepContext) -> list[MigrationFile]:
+    """The plugin's migration files, from the folder its manifest names."""
+    folder = ctx.plugin_dir / ctx.manifest.database.migrations.directory
+    return load_dir(folder, ctx.plugin_dir)
+
+
+def statements_of(ctx: StepContext, planned: Planned, force: bool) -> list[str]:
+    """The statements of a planned version, refused if they leave the plugin's namespace."""
+    dialect = ctx.provider.dialect
+    statements = split_statements(planned.sql, dialect)
+    check_statements(
+        statements,
+        dialect,
+        ctx.provider.namespace(ctx.spec),
+        force=force or planned.direction == "down",
+    )
+    return statements
+
+
+def migrate(ctx: StepContext, target: str | None, force: bool, dry_run: bool) -> dict[str, Any]:
+    """Bring the plugin to ``target`` (default: latest); returns what ran (or would run)."""
+    files = load_files(ctx)
+    with closing(ctx.provider.connect(ctx.spec, ctx.login())) as conn:
+        ledger = Ledger(ctx.provider, ctx.spec, conn)
+        if dry_run:
+            steps = plan(files, _entries_if_any(ledger), target, force)
+            return {
+                "dry_run": True,
+                "dialect": ctx.provider.dialect,
+                "sql": _preview(ctx, steps, force),
+            }
+        ledger.ensure()
+        entries = ledger.entries()
+        _sync_recovered(ctx, entries)
+        steps = plan(files, entries, target, force)
+        for planned in steps:
+            _run_one(ctx, ledger, planned, statements_of(ctx, planned, force))
+    return {
+        "applied": [p.file.version for p in steps if p.direction == "up"],
+        "rolled_back": [p.file.version for p in steps if p.direction == "down"],
+    }
+
+
+def _entries_if_any(ledger: Ledger) -> dict[str, LedgerEntry]:
+    try:
+        return ledger.entries()
+    except Exception:  # no ledger table yet: nothing applied
+        return {}
+
+
+def _preview(ctx: StepContext, steps: Sequence[Planned], force: bool) -> list[dict[str, Any]]:
+    return [
+        {
+            "version": p.file.version,
+            "direction": p.direction,
+            "statements": statements_of(ctx, p, force),
+        }
+        for p in steps
+    ]
+
+
+def _sync_recovered(ctx: StepContext, entries: dict[str, LedgerEntry]) -> None:
+    """Versions the ledger has committed but tracking never heard of (a crash in between)."""
+    with ctx.store.sessions() as session:
+        rows = {
+            r.migration_version: r.status
+            for r in session.scalars(
+                select(PluginMigration).where(PluginMigration.plugin_id == ctx.plugin_id)
+            )
+        }
+    stale = [v for v, e in entries.items() if e.complete and rows.get(v) != "completed"]
+    if not stale:
+        return
+    with ctx.store.fenced(ctx.claim) as session:
+        for version in stale:
+            row = _row(session, ctx, version)
+            row.status, row.completed_at, row.error_message = "completed", utcnow(), None
+            audit.record(
+                session,
+                "migration_recovered",
+                plugin_id=ctx.plugin_id,
+                operation_id=ctx.op.id,
+                actor=ctx.actor,
+                version=version,
+            )
+
+
+def _row(
+    session: Session, ctx: StepContext, version: str, file: MigrationFile | None = None
+) -> PluginMigration:
+    row = session.scalars(
+        select(PluginMigration).where(
+            PluginMigration.plugin_id == ctx.plugin_id, PluginMigration.migration_version == version
+        )
+    ).first()
+    if row is None:
+        row = PluginMigration(
+            plugin_id=ctx.plugin_id,
+            plugin_name=ctx.manifest.name or ctx.plugin_id,
+            migration_version=version,
+            migration_name=file.name if file else version,
+        )
+        session.add(row)
+    if file is not None:
+        row.migration_name, row.migration_description = file.name, file.description
+        row.checksum, row.up_sql, row.down_sql = file.checksum, file.up_sql, file.down_sql
+    return row
+
+
+def _run_one(ctx: StepContext, ledger: Ledger, planned: Planned, statements: list[str]) -> None:
+    version, up = planned.file.version, planned.direction == "up"
+    with ctx.store.fenced(ctx.claim) as session:
+        row = _row(session, ctx, version, planned.file)
+        row.status, row.executed_at, row.error_message = "running", utcnow(), None
+    started = time.monotonic()
+    try:
+        if up:
+            ledger.apply(version, planned.file.checksum, statements)
+        else:
+            ledger.revert(version, statements)
+    except MigrationFailed as exc:
+        _finish(ctx, planned, started, "failed", exc)
+        raise
+    _finish(ctx, planned, started, "completed" if up else "rolled_back", None)
+
+
+def _finish(
+    ctx: StepContext, planned: Planned, started: float, status: str, error: MigrationFailed | None
+) -> None:
+    elapsed = int((time.monotonic() - started) * 1000)
+    version = planned.file.version
+    with ctx.store.fenced(ctx.claim) as session:
+        row = _row(session, ctx, version)
+        row.status, row.execution_time_ms = status, elapsed
+        row.error_message = str(error) if error else None
+        if status == "completed":
+            row.completed_at = utcnow()
+        elif status == "rolled_back":
+            row.rolled_back_at = utcnow()
+        session.add(
+            MigrationAttempt(
+                plugin_id=ctx.plugin_id,
+                migration_version=version,
+                direction=planned.direction,
+                operation_id=ctx.op.id,
+                actor=ctx.actor,
+                execution_time_ms=elapsed,
+                outcome=status,
+                error_message=error.reason if error else None,
+                failing_statement=error.statement if error else None,
+            )
+        )
+        audit.record(
+            session,
+            f"migration_{status}",
+            plugin_id=ctx.plugin_id,
+            operation_id=ctx.op.id,
+            actor=ctx.actor,
+            version=version,
+            direction=planned.direction,
+            ms=elapsed,
+            **({"error": str(error)} if error else {}),
+        )

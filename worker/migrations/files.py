@@ -1,0 +1,129 @@
+"""Migration files in the format of seeds/002: a header, an UP part and a DOWN part.
+
+File names carry the version: ``001-add-new-column.sql`` or
+``20250129_143000_create_hamid_cart_table.sql``. Versions sort by their version string.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from worker.errors import MigrationFileError
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_FILES = 10_000
+_NAME_RE = re.compile(r"^(?P<version>\d+(?:_\d+)?)[-_](?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)\.sql$")
+_UP_RE = re.compile(r"^--\s*UP\b.*$", re.I | re.M)
+_DOWN_RE = re.compile(r"^--\s*DOWN\b.*$", re.I | re.M)
+_HEADER_RE = re.compile(
+    r"^--\s*(MIGRATION|Version|Description|Plugin)\s*:\s*(.*?)\s*$", re.I | re.M
+)
+_RULE_RE = re.compile(r"^--\s*=+\s*$", re.M)
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    """One parsed migration file."""
+
+    version: str
+    name: str
+    description: str | None
+    up_sql: str
+    down_sql: str
+    checksum: str
+    filename: str
+
+
+def normalize(text: str) -> str:
+    """Content as checksummed: no BOM, LF line endings, no trailing white space at the end."""
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n").rstrip() + "\n"
+
+
+def checksum(text: str) -> str:
+    """SHA-256 of the normalized content (line endings and a BOM do not change it)."""
+    return hashlib.sha256(normalize(text).encode()).hexdigest()
+
+
+def set_checksum(files: list[MigrationFile]) -> str:
+    """One checksum over a plugin's whole set of files (versions and their checksums)."""
+    joined = "\n".join(f"{f.version}:{f.checksum}" for f in files)
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def _strip_rules(sql: str) -> str:
+    return _RULE_RE.sub("", sql).strip()
+
+
+def parse(filename: str, text: str) -> MigrationFile:
+    """Parse one file; raise MigrationFileError naming the file and what to fix."""
+    match = _NAME_RE.match(filename)
+    if not match:
+        raise MigrationFileError(
+            "bad migration file name",
+            [
+                f"{filename}: name it VERSION-NAME.sql or YYYYMMDD_HHMMSS_NAME.sql "
+                "(version digits first, e.g. 001-create-notes.sql)"
+            ],
+        )
+    body = normalize(text)
+    headers = {k.lower(): v for k, v in _HEADER_RE.findall(body)}
+    version = match["version"]
+    if headers.get("version") and not headers["version"].startswith(version):
+        raise MigrationFileError(
+            "migration version mismatch",
+            [f"{filename}: header says Version {headers['version']!r}, file name says {version!r}"],
+        )
+    up_start = _UP_RE.search(body)
+    down = _DOWN_RE.search(body)
+    up_from = up_start.end() if up_start else 0
+    up_sql = _strip_rules(_HEADER_RE.sub("", body[up_from : down.start() if down else len(body)]))
+    down_sql = _strip_rules(body[down.end() :]) if down else ""
+    if not up_sql:
+        raise MigrationFileError("empty migration", [f"{filename}: the UP part has no SQL"])
+    return MigrationFile(
+        version=version,
+        name=headers.get("migration") or match["name"],
+        description=headers.get("description") or None,
+        up_sql=up_sql,
+        down_sql=down_sql,
+        checksum=checksum(text),
+        filename=filename,
+    )
+
+
+def _read(path: Path) -> str:
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise MigrationFileError(
+            "migration too large", [f"{path.name}: over {MAX_FILE_BYTES} bytes"]
+        )
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise MigrationFileError("bad encoding", [f"{path.name}: is not valid UTF-8"]) from None
+
+
+def load_dir(folder: Path, root: Path) -> list[MigrationFile]:
+    """Every ``*.sql`` file in ``folder`` (which must stay inside ``root``), sorted by version."""
+    folder_resolved = folder.resolve()
+    if not folder_resolved.is_relative_to(root.resolve()):
+        raise MigrationFileError(
+            "migrations folder outside the plugin", [f"{folder}: leaves {root}"]
+        )
+    if not folder_resolved.is_dir():
+        return []
+    paths = sorted(p for p in folder_resolved.iterdir() if p.suffix == ".sql")
+    if len(paths) > MAX_FILES:
+        raise MigrationFileError("too many migrations", [f"{folder}: more than {MAX_FILES} files"])
+    files = [parse(p.name, _read(p)) for p in paths if p.resolve().is_relative_to(folder_resolved)]
+    seen: dict[str, str] = {}
+    for f in files:
+        if f.version in seen:
+            raise MigrationFileError(
+                "duplicate migration version",
+                [f"{f.filename}: version {f.version} is also used by {seen[f.version]}"],
+            )
+        seen[f.version] = f.filename
+    return sorted(files, key=lambda f: f.version)

@@ -1,0 +1,1 @@
+"""Declarative plugin schemas (``ExtensionDatabaseSchema``): validation, conflicts, DDL, exports."""

@@ -1,0 +1,89 @@
+"""PostgreSQL enum types of a document: created, extended and dropped explicitly.
+
+Alembic's autogenerate does not compare enum types, so ``plan.py`` asks this module. A value
+appended at the end of an existing enum becomes ``ALTER TYPE … ADD VALUE`` (PostgreSQL cannot
+remove one again, so DOWN leaves it in place, and values left after the declared ones are
+tolerated); removing or reordering values is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql.named_types import CreateEnumType, DropEnumType
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.schema import ExecutableDDLElement
+from sqlalchemy.sql.compiler import DDLCompiler
+
+from worker.schema import names
+from worker.schema.model import ExtensionDatabaseSchema
+
+
+class AddEnumValue(ExecutableDDLElement):
+    """``ALTER TYPE <enum> ADD VALUE '<value>'`` (PostgreSQL only)."""
+
+    def __init__(self, enum: postgresql.ENUM, value: str) -> None:
+        self.enum, self.value = enum, value
+
+
+@compiles(AddEnumValue, "postgresql")
+def _add_enum_value(element: AddEnumValue, compiler: DDLCompiler, **kw: Any) -> str:
+    type_name = compiler.preparer.format_type(element.enum)  # type: ignore[attr-defined]
+    value = compiler.sql_compiler.render_literal_value(element.value, sa.String())
+    return f"ALTER TYPE {type_name} ADD VALUE {value}"
+
+
+@dataclass
+class EnumChange:
+    """One change to an enum type, with the constructs for UP and DOWN."""
+
+    text: str
+    up: list[Any]
+    down: list[Any] = field(default_factory=list)
+    first: bool = True
+
+
+def enum_changes(
+    doc: ExtensionDatabaseSchema,
+    connection: sa.Connection,
+    schema: str | None,
+    plugins: Iterable[str],
+) -> tuple[list[EnumChange], list[str]]:
+    """Changes bringing the database's enum types to the document's, and refused changes."""
+    plugins = list(plugins)
+    inspector = sa.inspect(connection)
+    existing = {
+        e["name"]: list(e["labels"])
+        for e in inspector.get_enums(schema=schema)  # type: ignore[attr-defined]
+        if names.owner(e["name"], plugins) == doc.plugin_id
+    }
+    changes: list[EnumChange] = []
+    problems: list[str] = []
+    for i, enum in enumerate(doc.enums):
+        declared = _enum(enum.name, enum.values, schema)
+        current = existing.pop(enum.name, None)
+        if current is None:
+            text = f"create enum type {enum.name}"
+            changes.append(EnumChange(text, [CreateEnumType(declared)], [DropEnumType(declared)]))
+        elif enum.values[: len(current)] == current and len(enum.values) > len(current):
+            added = enum.values[len(current) :]
+            text = f"add values {', '.join(added)} to enum type {enum.name}"
+            changes.append(EnumChange(text, [AddEnumValue(declared, v) for v in added]))
+        elif current[: len(enum.values)] != enum.values:  # extra trailing values may stay
+            problems.append(
+                f"enums[{i}].values: PostgreSQL can only append values to the existing enum "
+                f"{enum.name!r} (now {current}); add new values at the end or declare a new enum"
+            )
+    for name, labels in sorted(existing.items()):
+        gone = _enum(name, labels, schema)
+        text = f"drop enum type {name}"
+        changes.append(EnumChange(text, [DropEnumType(gone)], [CreateEnumType(gone)], first=False))
+    return changes, problems
+
+
+def _enum(name: str, values: list[str], schema: str | None) -> postgresql.ENUM:
+    return postgresql.ENUM(*values, name=name, schema=schema, create_type=False)

@@ -1,0 +1,309 @@
+"""Validation of an ``ExtensionDatabaseSchema`` document, reporting every problem at its JSON path.
+
+Rules beyond the structure (``model.py``):
+
+* ``pluginId`` is a valid plugin id (``worker.naming``) and equals the registering plugin.
+* ``metadata.namespace`` and every ``tables[].namespace`` equal the plugin namespace ``ns``
+  (the id with '-' as '_'); every table and enum name starts with ``ns_`` and is longer than it.
+* Core platform tables (``RESERVED_TABLES`` and the ``core_tables`` keys) and names starting
+  with ``pg_`` or ``sqlite_`` are refused even when they carry the prefix (plugin ``plugin``
+  may not declare ``plugin_registry``).
+* ``id`` is added to every table as its primary key (a UUID string); a field named ``id`` is
+  refused. Field names are unique within a table; table, enum, index and constraint names are
+  unique across the document (PostgreSQL and MySQL share those namespaces).
+* Relationships: ``source`` is a declared table, ``target`` a declared table or a key of
+  ``core_tables`` (whose values are the referenceable, unique columns). The referenced column
+  is ``id`` or a single-field unique column. OneToOne/OneToMany put the foreign key on
+  ``sourceField`` (any field but ``id``, typed like the referenced column); ManyToMany links
+  ``sourceField`` (``id`` or unique) through a join table.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from worker.errors import ManifestError, SchemaDocumentError
+from worker.naming import check_plugin_id, namespace
+from worker.schema import names
+from worker.schema.model import (
+    ENUM_VALUE_PATTERN,
+    NAME_PATTERN,
+    PLUGIN_ID_PATTERN,
+    VERSION_PATTERN,
+    ExtensionDatabaseSchema,
+    ExtensionField,
+    ExtensionTable,
+)
+from worker.schema.relations import relationship_problems
+from worker.schema.rules import TEXT_THRESHOLD, field_problems, string_length
+
+MAX_DEPTH = 32
+MAX_TOTAL_FIELDS = 50_000
+MAX_PROBLEMS = 200
+MAX_INDEX_CHARS = 768  # 3072 bytes of utf8mb4: MySQL's key length limit
+CORE_TABLES: Mapping[str, frozenset[str]] = {
+    "users": frozenset({"id"}),
+    "tenants": frozenset({"id"}),
+    "layers": frozenset({"id"}),
+    "work_orders": frozenset({"id"}),
+    "equipment": frozenset({"id"}),
+}
+RESERVED_TABLES = frozenset(
+    {
+        *("users", "tenants", "layers", "feature_flags", "plugin_registry", "work_orders"),
+        *("equipment", "sessions", "accounts", "roles", "permissions", "settings", "data"),
+        *("audit_events", "audit_logs", "notifications", "organizations", "sites", "assets"),
+        *("plugin_datasources", "lifecycle_operations", "plugin_migrations", "plugin_db_history"),
+        *("extension_schemas", "extension_migrations", "migration_records", "alembic_version"),
+        "_prisma_migrations",
+    }
+)
+RESERVED_PREFIXES = ("pg_", "sqlite_")
+_PATTERN_HINTS = {
+    NAME_PATTERN: "use 1-63 lower-case letters, digits and '_', starting with a letter",
+    ENUM_VALUE_PATTERN: "use 1-63 letters, digits and '_', starting with a letter",
+    PLUGIN_ID_PATTERN: "use 1-40 lower-case letters, digits and '-', starting with a letter",
+    VERSION_PATTERN: "use 1-50 letters, digits, '.', '+', '_' or '-'",
+}
+
+
+def validate_document(
+    data: object,
+    plugin_id: str | None = None,
+    core_tables: Mapping[str, frozenset[str] | set[str]] = CORE_TABLES,
+) -> ExtensionDatabaseSchema:
+    """Parse and check a decoded document; raise SchemaDocumentError listing every problem."""
+    doc = parse_document(data)
+    problems = check_document(doc, plugin_id, core_tables)
+    if problems:
+        raise SchemaDocumentError("invalid schema document", _capped(problems))
+    return doc
+
+
+def parse_document(data: object) -> ExtensionDatabaseSchema:
+    """Structural validation only (types, keys, patterns, caps)."""
+    if not isinstance(data, dict):
+        raise SchemaDocumentError("invalid schema document", ["schema: must be a JSON object"])
+    if _depth(data) > MAX_DEPTH:
+        raise SchemaDocumentError(
+            "invalid schema document", [f"schema: nested deeper than {MAX_DEPTH} levels"]
+        )
+    try:
+        return ExtensionDatabaseSchema.model_validate(data, strict=True)
+    except ValidationError as exc:
+        problems = [_describe(e) for e in exc.errors(include_url=False)]
+        raise SchemaDocumentError("invalid schema document", _capped(problems)) from None
+
+
+def check_document(
+    doc: ExtensionDatabaseSchema,
+    plugin_id: str | None = None,
+    core_tables: Mapping[str, frozenset[str] | set[str]] = CORE_TABLES,
+) -> list[str]:
+    """Every semantic problem of an already parsed document (empty when it is valid)."""
+    problems = _plugin_problems(doc, plugin_id)
+    total = sum(len(t.fields) for t in doc.tables)
+    if total > MAX_TOTAL_FIELDS:
+        problems.append(f"tables: {total} fields in all; at most {MAX_TOTAL_FIELDS} allowed")
+    for i, table in enumerate(doc.tables):
+        problems.extend(_table_problems(doc, i, table, core_tables))
+    problems.extend(_enum_problems(doc, core_tables))
+    problems.extend(relationship_problems(doc, core_tables))
+    problems.extend(_collisions(doc))
+    return problems
+
+
+def referenceable(docs: list[ExtensionDatabaseSchema]) -> dict[str, frozenset[str]]:
+    """Tables of registered documents with their referenceable columns, to extend core_tables."""
+    return {
+        t.name: frozenset(c for c in ["id", *(f.name for f in t.fields)] if names.is_unique(t, c))
+        for doc in docs
+        for t in doc.tables
+    }
+
+
+def _plugin_problems(doc: ExtensionDatabaseSchema, plugin_id: str | None) -> list[str]:
+    problems: list[str] = []
+    try:
+        check_plugin_id(doc.plugin_id, "pluginId")
+    except ManifestError as exc:
+        problems.extend(exc.problems)
+    if plugin_id is not None and doc.plugin_id != plugin_id:
+        problems.append(
+            f"pluginId: {doc.plugin_id!r} does not match the registering plugin {plugin_id!r}"
+        )
+    ns = namespace(doc.plugin_id)
+    if doc.metadata.namespace != ns:
+        problems.append(f"metadata.namespace: must be the plugin namespace {ns!r}")
+    return problems
+
+
+def _owned_name_problem(
+    doc: ExtensionDatabaseSchema, name: str, core: Mapping[str, Any]
+) -> str | None:
+    pre = names.prefix(doc.plugin_id)
+    if name in RESERVED_TABLES or name in core:
+        return f"{name!r} is a core platform name; choose another name starting with {pre!r}"
+    if name.startswith(RESERVED_PREFIXES):
+        return f"{name!r} starts with a prefix reserved by the database; choose another name"
+    if not name.startswith(pre) or name == pre:
+        return f"{name!r} must start with the plugin prefix {pre!r} (e.g. '{pre}items')"
+    return None
+
+
+def _table_problems(
+    doc: ExtensionDatabaseSchema,
+    i: int,
+    table: ExtensionTable,
+    core: Mapping[str, Any],
+) -> Iterator[str]:
+    where = f"tables[{i}]"
+    reason = _owned_name_problem(doc, table.name, core)
+    if reason:
+        yield f"{where}.name: {reason}"
+    ns = namespace(doc.plugin_id)
+    if table.namespace != ns:
+        yield f"{where}.namespace: must be the plugin namespace {ns!r}, not {table.namespace!r}"
+    seen: set[str] = set()
+    for j, field in enumerate(table.fields):
+        fwhere = f"{where}.fields[{j}]"
+        if field.name == names.ID_COLUMN:
+            yield f"{fwhere}.name: 'id' is added as the primary key; remove this field"
+        elif field.name in seen:
+            yield f"{fwhere}.name: {field.name!r} is declared twice in this table"
+        seen.add(field.name)
+        enum = doc.enum(field.type)
+        if field.type[0].islower() and enum is None:
+            yield f"{fwhere}.type: unknown type {field.type!r}; declare it in enums or use a scalar"
+        yield from field_problems(field, fwhere, enum)
+    yield from _key_problems(doc, table, where)
+
+
+def _key_problems(doc: ExtensionDatabaseSchema, table: ExtensionTable, where: str) -> Iterator[str]:
+    columns = {names.ID_COLUMN: None, **{f.name: f for f in table.fields}}
+    groups = [
+        ("indexes", [(k.name, k.fields, k.unique) for k in table.indexes]),
+        ("uniqueConstraints", [(k.name, k.fields, True) for k in table.unique_constraints]),
+    ]
+    pre = names.prefix(doc.plugin_id)
+    seen: dict[tuple[bool, tuple[str, ...]], str] = {}
+    for kind, keys in groups:
+        for j, (name, fields, unique) in enumerate(keys):
+            kwhere = f"{where}.{kind}[{j}]"
+            if name is not None and not name.startswith(pre):
+                yield f"{kwhere}.name: {name!r} must start with the plugin prefix {pre!r}"
+            key = (unique, tuple(fields))
+            if key in seen:
+                yield f"{kwhere}.fields: the same key as {seen[key]}; remove one of them"
+            seen.setdefault(key, kwhere)
+            yield from _key_field_problems(columns, table.name, f"{kwhere}.fields", fields)
+
+
+def _key_field_problems(
+    columns: Mapping[str, ExtensionField | None], table: str, where: str, fields: list[str]
+) -> Iterator[str]:
+    if len(set(fields)) != len(fields):
+        yield f"{where}: lists a field twice"
+    chars = 0
+    for name in fields:
+        if name not in columns:
+            yield f"{where}: {name!r} is not a field of table {table!r}"
+            continue
+        field = columns[name]
+        if field is not None and field.type == "Json":
+            yield f"{where}: Json field {name!r} cannot be indexed"
+        elif field is not None and field.type == "String":
+            if string_length(field) > TEXT_THRESHOLD:
+                yield f"{where}: {name!r} is longer than {TEXT_THRESHOLD} and cannot be indexed"
+            chars += string_length(field)
+    if chars > MAX_INDEX_CHARS:
+        yield (
+            f"{where}: indexes {chars} characters of String; at most {MAX_INDEX_CHARS} fit "
+            "(set validation.maxLength on these fields)"
+        )
+
+
+def _enum_problems(doc: ExtensionDatabaseSchema, core: Mapping[str, Any]) -> Iterator[str]:
+    for i, enum in enumerate(doc.enums):
+        where = f"enums[{i}]"
+        reason = _owned_name_problem(doc, enum.name, core)
+        if reason:
+            yield f"{where}.name: {reason}"
+        folded = Counter(v.lower() for v in enum.values)
+        for j, value in enumerate(enum.values):
+            if folded[value.lower()] > 1:
+                yield f"{where}.values[{j}]: {value!r} is duplicated (values compare case-blind)"
+        for locale, labels in (enum.localization or {}).items():
+            for value in labels:
+                if value not in enum.values:
+                    yield f"{where}.localization.{locale}.{value}: not a value of this enum"
+
+
+def _collisions(doc: ExtensionDatabaseSchema) -> Iterator[str]:
+    declared = Counter([t.name for t in doc.tables] + [e.name for e in doc.enums])
+    if any(count > 1 for count in declared.values()):
+        # report the declared duplicates only: derived names would repeat the same clash
+        for i, table in enumerate(doc.tables):
+            if declared[table.name] > 1:
+                yield f"tables[{i}].name: {table.name!r} is declared more than once"
+        for i, enum in enumerate(doc.enums):
+            if declared[enum.name] > 1:
+                yield f"enums[{i}].name: {enum.name!r} is declared more than once"
+        return
+    first: dict[str, str] = {}
+    for name, what in names.global_names(doc):
+        if name in first and first[name] != what:
+            yield f"{what}: the name {name!r} is already used by {first[name]}; rename one of them"
+        first.setdefault(name, what)
+
+
+def _depth(value: object) -> int:
+    stack: list[tuple[object, int]] = [(value, 1)]
+    deepest = 0
+    while stack and deepest <= MAX_DEPTH:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out or "schema"
+
+
+def _describe(error: Any) -> str:
+    kind, ctx, shown = error["type"], error.get("ctx", {}), _shown(error.get("input"))
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "missing":
+        message = "is required"
+    elif kind == "extra_forbidden":
+        message = "unknown key; remove it or check its spelling (keys are camelCase)"
+    elif kind == "string_pattern_mismatch":
+        hint = _PATTERN_HINTS.get(ctx.get("pattern", ""), f"match {ctx.get('pattern')}")
+        message = f"{shown} is not allowed; {hint}"
+    elif kind == "literal_error":
+        message = f"unknown value {shown}; use one of {ctx.get('expected')}"
+    elif kind == "too_long" and "actual_length" in ctx:
+        message = f"has {ctx['actual_length']} items; at most {ctx['max_length']} are allowed"
+    return f"{_path(tuple(error['loc']))}: {message}"
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _capped(problems: list[str]) -> list[str]:
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    return [*problems[:MAX_PROBLEMS], f"schema: {len(problems) - MAX_PROBLEMS} more problems"]

@@ -1,0 +1,1 @@
+"""The tracking database: models, engine, Alembic migrations."""

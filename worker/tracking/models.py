@@ -1,0 +1,174 @@
+"""SQLAlchemy models of the tracking tables (contract section 3)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now, the only clock the tracking tables use."""
+    return datetime.now(UTC)
+
+
+def new_uuid() -> str:
+    """Random UUID as text (portable across tracking databases)."""
+    return str(uuid.uuid4())
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the tracking models."""
+
+    type_annotation_map = {dict[str, Any]: JsonType, list[Any]: JsonType}
+
+
+class Timestamps:
+    """created_at / updated_at columns."""
+
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class PluginDatasource(Timestamps, Base):
+    """One row per plugin: where its storage is and what state it is in."""
+
+    __tablename__ = "plugin_datasources"
+    plugin_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(32))
+    provider: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    descriptor: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    manifest: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secrets_ref: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("plugin_secrets.id", ondelete="SET NULL")
+    )
+    rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_rotation_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PluginSecret(Timestamps, Base):
+    """Encrypted credentials of one plugin (Fernet token; never decrypted outside the worker)."""
+
+    __tablename__ = "plugin_secrets"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    plugin_id: Mapped[str] = mapped_column(String(40), index=True)
+    ciphertext: Mapped[str] = mapped_column(Text)
+
+
+class LifecycleOperation(Timestamps, Base):
+    """One row per lifecycle request; its steps and lease live here."""
+
+    __tablename__ = "lifecycle_operations"
+    __table_args__ = (
+        Index("ix_lifecycle_operations_plugin_state", "plugin_id", "state"),
+        Index("ix_lifecycle_operations_state_lease", "state", "lease_expires_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plugin_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    current_step: Mapped[str | None] = mapped_column(String(64))
+    steps: Mapped[list[Any]] = mapped_column(default=list)
+    request: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    request_id: Mapped[str] = mapped_column(String(200), unique=True)
+    requested_by: Mapped[str | None] = mapped_column(String(200))
+    task_id: Mapped[str | None] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    crashes: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEvent(Base):
+    """Append-only audit trail; ``details`` are redacted before they are written."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    plugin_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    operation_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    event: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class PluginMigration(Timestamps, Base):
+    """One row per (plugin, version): the columns of ``plugin_migrations`` in seeds/002."""
+
+    __tablename__ = "plugin_migrations"
+    __table_args__ = (
+        UniqueConstraint("plugin_id", "migration_version", name="unique_plugin_migration"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    plugin_id: Mapped[str] = mapped_column(String(40))
+    plugin_name: Mapped[str] = mapped_column(String(255))
+    migration_name: Mapped[str] = mapped_column(String(255))
+    migration_version: Mapped[str] = mapped_column(String(50))
+    migration_description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(50), default="pending")
+    executed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rolled_back_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    execution_time_ms: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    checksum: Mapped[str | None] = mapped_column(String(64))
+    up_sql: Mapped[str | None] = mapped_column(Text)
+    down_sql: Mapped[str | None] = mapped_column(Text)
+
+
+class MigrationAttempt(Base):
+    """Append-only record of every migration attempt: who, when, how long, outcome."""
+
+    __tablename__ = "migration_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    plugin_id: Mapped[str] = mapped_column(String(40), index=True)
+    migration_version: Mapped[str] = mapped_column(String(50))
+    direction: Mapped[str] = mapped_column(String(8))
+    operation_id: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    execution_time_ms: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    failing_statement: Mapped[str | None] = mapped_column(Text)
+
+
+class ExtensionSchema(Timestamps, Base):
+    """A plugin's registered declarative schema: the columns of seeds/003."""
+
+    __tablename__ = "extension_schemas"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)
+    plugin_id: Mapped[str] = mapped_column(String(40), unique=True)
+    version: Mapped[str] = mapped_column(String(50))
+    schema_definition: Mapped[dict[str, Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    validation_errors: Mapped[list[Any] | None] = mapped_column()
+    registered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deactivated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(255))
+    updated_by: Mapped[str | None] = mapped_column(String(255))
