@@ -132,7 +132,7 @@ def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]
 
 def stop_worker(worker: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     """Warm shutdown, then SIGKILL for anything still running after ``grace`` seconds."""
-    os.killpg(worker.pid, signal.SIGTERM)
+    worker.send_signal(signal.SIGTERM)
     try:
         worker.wait(timeout=grace)
     except subprocess.TimeoutExpired:

@@ -5,6 +5,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+
+from worker.errors import SchemaDocumentError
+from worker.schema.model import ExtensionDatabaseSchema
+from worker.schema.validate import CORE_TABLES, referenceable, validate_document
+
 Doc = dict[str, Any]
 
 
@@ -155,3 +161,17 @@ def _rel(source: str, source_field: str, target: str, target_field: str, kind: s
         "targetField": target_field,
         "type": kind,
     }
+
+
+def example_docs() -> list[ExtensionDatabaseSchema]:
+    """All examples, validated; plugin B may reference plugin A's tables."""
+    docs = [validate_document(d) for d in all_examples()[:4]]
+    known = {**CORE_TABLES, **referenceable([docs[3]])}
+    return [*docs, validate_document(pricing(), "pricing", known)]
+
+
+def problems_of(doc: object, plugin_id: str | None = None, **kw: Any) -> list[str]:
+    """The problems validation reports (failing the test when there are none)."""
+    with pytest.raises(SchemaDocumentError) as caught:
+        validate_document(doc, plugin_id, **kw)
+    return caught.value.problems

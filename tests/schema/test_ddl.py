@@ -7,16 +7,9 @@ import sqlalchemy as sa
 
 from tests.schema import examples as ex
 from tests.schema.dbs import Backend
+from tests.schema.examples import example_docs
 from worker.schema.ddl import EXTERNAL, creatable, metadata_for, to_metadata
-from worker.schema.model import ExtensionDatabaseSchema
-from worker.schema.validate import CORE_TABLES, referenceable, validate_document
-
-
-def example_docs() -> list[ExtensionDatabaseSchema]:
-    """All examples, validated; plugin B may reference plugin A's tables."""
-    docs = [validate_document(d) for d in ex.all_examples()[:4]]
-    known = {**CORE_TABLES, **referenceable([docs[3]])}
-    return [*docs, validate_document(ex.pricing(), "pricing", known)]
+from worker.schema.validate import validate_document
 
 
 def connect(backend: Backend) -> sa.Connection:

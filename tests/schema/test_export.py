@@ -12,10 +12,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from tests.schema import examples as ex
 from tests.schema.dbs import Backend, run
-from tests.schema.test_ddl import example_docs
+from tests.schema.examples import example_docs
 from worker.schema.ddl import creatable, metadata_for
 from worker.schema.export import export_prisma, export_sql, export_sqlalchemy, sql_statements
+from worker.schema.validate import validate_document
 
 PRISMA_DIR = Path("/tmp/plugin-db-prisma")
 PRISMA_ENV = {
@@ -46,7 +48,7 @@ def test_export_sql_script_form() -> None:
 def test_export_sqlalchemy_models_create_the_same_tables(tmp_path: Path) -> None:
     source = export_sqlalchemy(example_docs())
     module: dict[str, Any] = {"__name__": "generated_models"}
-    exec(compile(source, "generated_models.py", "exec", dont_inherit=True), module)  # noqa: S102
+    exec(compile(source, "generated_models.py", "exec", dont_inherit=True), module)
     base = module["Base"]
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'models.db'}")
     base.metadata.create_all(engine, tables=module["plugin_tables"](base.metadata))
@@ -92,6 +94,7 @@ def prisma_validate(tmp_path: Path, text: str) -> subprocess.CompletedProcess[st
     path.write_text(text)
     return subprocess.run(
         ["npx", "--no-install", "prisma", "validate", "--schema", str(path)],
+        check=False,
         cwd=PRISMA_DIR,
         env={**os.environ, **PRISMA_ENV},
         capture_output=True,
@@ -114,3 +117,19 @@ def test_prisma_validate_catches_a_missing_back_relation(tmp_path: Path) -> None
     assert broken != schema
     result = prisma_validate(tmp_path, broken)
     assert result.returncode != 0
+
+
+def test_sqlalchemy_export_renames_python_keywords(tmp_path: Path) -> None:
+    names = ["class", "metadata", "from", "order", "registry"]
+    doc = ex.document("kw", [ex.table("kw", "kw_item", [ex.field(n, "Int") for n in names])])
+    source = export_sqlalchemy([validate_document(doc)])
+    module: dict[str, Any] = {"__name__": "generated_keywords"}
+    exec(compile(source, "generated_keywords.py", "exec", dont_inherit=True), module)
+    model = module["KwItem"]
+    assert [c.name for c in model.__table__.columns] == ["id", *names]
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'kw.db'}")
+    model.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add(model(class_=1, metadata_=2, from_=3, order=4, registry_=5))
+        session.commit()
+    engine.dispose()

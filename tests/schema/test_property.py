@@ -1,4 +1,4 @@
-"""Property: any valid document yields DDL the database accepts and that reflects back as declared."""
+"""Property: any valid document yields DDL the database accepts and that reflects back."""
 
 from __future__ import annotations
 
@@ -46,7 +46,9 @@ def round_trip(engine: sa.Engine, doc: ExtensionDatabaseSchema, schema: str | No
         assert plan_changes(doc, conn, force=False, schema=schema).empty
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=50, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(data=documents())
 def test_random_documents_on_sqlite(
     data: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
@@ -67,7 +69,9 @@ def pg_engine() -> Any:
     engine.dispose()
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=15, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(data=documents())
 def test_random_documents_on_postgresql(data: dict[str, Any], pg_engine: sa.Engine) -> None:
     doc = validated(data)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from providers.base import Provider
 from providers.registry import get_provider_class
-from worker import audit
+from worker import audit, failpoints
 from worker.errors import (
     LeaseLost,
     ManifestError,
@@ -182,7 +182,7 @@ class LifecycleService:
             done = {s["name"] for s in op.steps}
             for step in plans.plan_for(ctx):
                 if step.name not in done:
-                    self._complete(ctx, step, time.monotonic(), step.run(ctx))
+                    self._run_step(ctx, step)
             self._finish(ctx)
         except LeaseLost:
             log.warning("lease_lost", operation_id=op.id)
@@ -214,6 +214,13 @@ class LifecycleService:
             box=self.box,
             plugin_dir=self.plugin_dir(op.plugin_id),
         )
+
+    def _run_step(self, ctx: StepContext, step: plans.Step) -> None:
+        points, started = self.settings.failpoints, time.monotonic()
+        failpoints.hit(points, f"before:{step.name}")
+        outcome = step.run(ctx)
+        failpoints.hit(points, f"after:{step.name}")
+        self._complete(ctx, step, started, outcome)
 
     def _complete(
         self, ctx: StepContext, step: plans.Step, started: float, outcome: plans.Outcome

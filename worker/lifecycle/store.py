@@ -127,6 +127,7 @@ class OperationStore:
             crashed, expected = op.lease_owner is not None, op.version
             result = session.execute(
                 update(Op)
+                .execution_options(synchronize_session=False)
                 .where(
                     Op.id == op_id,
                     Op.version == expected,
@@ -154,6 +155,7 @@ class OperationStore:
         with tracking_errors(), self.sessions.begin() as session:
             result = session.execute(
                 update(Op)
+                .execution_options(synchronize_session=False)
                 .where(
                     Op.id == claim.op_id,
                     Op.version == claim.version,

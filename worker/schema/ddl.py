@@ -110,7 +110,8 @@ def column_type(
     if field.type in enums:
         return enums[field.type]
     if field.type == "String":
-        length = names.ID_LENGTH if fk_to_id and not field.validation else string_length(field)
+        declared = field.validation is not None and field.validation.max_length is not None
+        length = names.ID_LENGTH if fk_to_id and not declared else string_length(field)
         return sa.Text() if length > TEXT_THRESHOLD else sa.String(length)
     if field.type == "DateTime":
         return mysql.DATETIME(fsp=6) if dialect == "mysql" else sa.DateTime(timezone=True)

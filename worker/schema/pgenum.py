@@ -9,7 +9,6 @@ tolerated); removing or reordering values is refused.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +19,7 @@ from sqlalchemy.schema import ExecutableDDLElement
 from sqlalchemy.sql.compiler import DDLCompiler
 
 from worker.schema import names
+from worker.schema.changes import Change
 from worker.schema.model import ExtensionDatabaseSchema
 
 
@@ -37,23 +37,13 @@ def _add_enum_value(element: AddEnumValue, compiler: DDLCompiler, **kw: Any) -> 
     return f"ALTER TYPE {type_name} ADD VALUE {value}"
 
 
-@dataclass
-class EnumChange:
-    """One change to an enum type, with the constructs for UP and DOWN."""
-
-    text: str
-    up: list[Any]
-    down: list[Any] = field(default_factory=list)
-    first: bool = True
-
-
 def enum_changes(
     doc: ExtensionDatabaseSchema,
     connection: sa.Connection,
     schema: str | None,
     plugins: Iterable[str],
-) -> tuple[list[EnumChange], list[str]]:
-    """Changes bringing the database's enum types to the document's, and refused changes."""
+) -> tuple[list[Change], list[Change], list[str]]:
+    """Changes to run first (create, extend), last (drop), and the refused ones."""
     plugins = list(plugins)
     inspector = sa.inspect(connection)
     existing = {
@@ -61,18 +51,19 @@ def enum_changes(
         for e in inspector.get_enums(schema=schema)  # type: ignore[attr-defined]
         if names.owner(e["name"], plugins) == doc.plugin_id
     }
-    changes: list[EnumChange] = []
+    changes: list[Change] = []
+    drops: list[Change] = []
     problems: list[str] = []
     for i, enum in enumerate(doc.enums):
         declared = _enum(enum.name, enum.values, schema)
         current = existing.pop(enum.name, None)
         if current is None:
             text = f"create enum type {enum.name}"
-            changes.append(EnumChange(text, [CreateEnumType(declared)], [DropEnumType(declared)]))
+            changes.append(Change(text, [CreateEnumType(declared)], [DropEnumType(declared)]))
         elif enum.values[: len(current)] == current and len(enum.values) > len(current):
             added = enum.values[len(current) :]
             text = f"add values {', '.join(added)} to enum type {enum.name}"
-            changes.append(EnumChange(text, [AddEnumValue(declared, v) for v in added]))
+            changes.append(Change(text, [AddEnumValue(declared, v) for v in added], []))
         elif current[: len(enum.values)] != enum.values:  # extra trailing values may stay
             problems.append(
                 f"enums[{i}].values: PostgreSQL can only append values to the existing enum "
@@ -81,8 +72,8 @@ def enum_changes(
     for name, labels in sorted(existing.items()):
         gone = _enum(name, labels, schema)
         text = f"drop enum type {name}"
-        changes.append(EnumChange(text, [DropEnumType(gone)], [CreateEnumType(gone)], first=False))
-    return changes, problems
+        drops.append(Change(text, [DropEnumType(gone)], [CreateEnumType(gone)]))
+    return changes, drops, problems
 
 
 def _enum(name: str, values: list[str], schema: str | None) -> postgresql.ENUM:

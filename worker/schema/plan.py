@@ -79,10 +79,8 @@ def plan_changes(
     tail: list[Change] = []
     problems = _missing_targets(md, survey.inspector, schema)
     if dialect == "postgresql":
-        found, refused = enum_changes(doc, connection, schema, plugins)
+        head, tail, refused = enum_changes(doc, connection, schema, plugins)
         problems += refused
-        head = [Change(c.text, c.up, c.down) for c in found if c.first]
-        tail = [Change(c.text, c.up, c.down) for c in found if not c.first]
     if dialect == "sqlite":
         body = list(_sqlite_changes(upgrade, md, connection, survey, problems))
     else:
@@ -183,7 +181,7 @@ def _sqlite_changes(
             yield describe(op, survey, problems)
             continue
         found = [describe(inner, survey, problems) for inner in op.ops]
-        table = md.tables[op.table_name]
+        table = md.tables[f"{md.schema}.{op.table_name}" if md.schema else op.table_name]
         if all(in_place_on_sqlite(inner, table) for inner in op.ops) and _same_checks(
             table, connection, survey
         ):

@@ -5,9 +5,9 @@ Rules beyond the structure (``model.py``):
 * ``pluginId`` is a valid plugin id (``worker.naming``) and equals the registering plugin.
 * ``metadata.namespace`` and every ``tables[].namespace`` equal the plugin namespace ``ns``
   (the id with '-' as '_'); every table and enum name starts with ``ns_`` and is longer than it.
-* Core platform tables (``RESERVED_TABLES`` and the ``core_tables`` keys) and names starting
-  with ``pg_`` or ``sqlite_`` are refused even when they carry the prefix (plugin ``plugin``
-  may not declare ``plugin_registry``).
+* Core platform tables (``RESERVED_TABLES`` and the ``core_tables`` keys), names starting
+  with ``pg_`` or ``sqlite_`` and names Prisma reserves (``prisma_client``) are refused even
+  when they carry the prefix (plugin ``plugin`` may not declare ``plugin_registry``).
 * ``id`` is added to every table as its primary key (a UUID string); a field named ``id`` is
   refused. Field names are unique within a table; table, enum, index and constraint names are
   unique across the document (PostgreSQL and MySQL share those namespaces).
@@ -16,6 +16,10 @@ Rules beyond the structure (``model.py``):
   is ``id`` or a single-field unique column. OneToOne/OneToMany put the foreign key on
   ``sourceField`` (any field but ``id``, typed like the referenced column); ManyToMany links
   ``sourceField`` (``id`` or unique) through a join table.
+* Indexes and unique constraints name declared fields (or ``id``), never a Json field or a
+  String longer than 4000, and at most 768 String characters in all (MySQL's key limit).
+* Caps: 500 tables, 1,500 fields per table, 50,000 fields in all, names of 63 bytes, JSON
+  nesting of 32 levels; at most 200 problems are listed.
 """
 
 from __future__ import annotations
@@ -24,26 +28,19 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
 from worker.errors import ManifestError, SchemaDocumentError
 from worker.naming import check_plugin_id, namespace
 from worker.schema import names
 from worker.schema.model import (
-    ENUM_VALUE_PATTERN,
-    NAME_PATTERN,
-    PLUGIN_ID_PATTERN,
-    VERSION_PATTERN,
     ExtensionDatabaseSchema,
     ExtensionField,
     ExtensionTable,
 )
+from worker.schema.parse import capped, parse_document
 from worker.schema.relations import relationship_problems
 from worker.schema.rules import TEXT_THRESHOLD, field_problems, string_length
 
-MAX_DEPTH = 32
 MAX_TOTAL_FIELDS = 50_000
-MAX_PROBLEMS = 200
 MAX_INDEX_CHARS = 768  # 3072 bytes of utf8mb4: MySQL's key length limit
 CORE_TABLES: Mapping[str, frozenset[str]] = {
     "users": frozenset({"id"}),
@@ -63,12 +60,7 @@ RESERVED_TABLES = frozenset(
     }
 )
 RESERVED_PREFIXES = ("pg_", "sqlite_")
-_PATTERN_HINTS = {
-    NAME_PATTERN: "use 1-63 lower-case letters, digits and '_', starting with a letter",
-    ENUM_VALUE_PATTERN: "use 1-63 letters, digits and '_', starting with a letter",
-    PLUGIN_ID_PATTERN: "use 1-40 lower-case letters, digits and '-', starting with a letter",
-    VERSION_PATTERN: "use 1-50 letters, digits, '.', '+', '_' or '-'",
-}
+PRISMA_RESERVED = frozenset({"PrismaClient", "Prisma"})
 
 
 def validate_document(
@@ -80,23 +72,8 @@ def validate_document(
     doc = parse_document(data)
     problems = check_document(doc, plugin_id, core_tables)
     if problems:
-        raise SchemaDocumentError("invalid schema document", _capped(problems))
+        raise SchemaDocumentError("invalid schema document", capped(problems))
     return doc
-
-
-def parse_document(data: object) -> ExtensionDatabaseSchema:
-    """Structural validation only (types, keys, patterns, caps)."""
-    if not isinstance(data, dict):
-        raise SchemaDocumentError("invalid schema document", ["schema: must be a JSON object"])
-    if _depth(data) > MAX_DEPTH:
-        raise SchemaDocumentError(
-            "invalid schema document", [f"schema: nested deeper than {MAX_DEPTH} levels"]
-        )
-    try:
-        return ExtensionDatabaseSchema.model_validate(data, strict=True)
-    except ValidationError as exc:
-        problems = [_describe(e) for e in exc.errors(include_url=False)]
-        raise SchemaDocumentError("invalid schema document", _capped(problems)) from None
 
 
 def check_document(
@@ -152,6 +129,8 @@ def _owned_name_problem(
         return f"{name!r} starts with a prefix reserved by the database; choose another name"
     if not name.startswith(pre) or name == pre:
         return f"{name!r} must start with the plugin prefix {pre!r} (e.g. '{pre}items')"
+    if names.pascal(name) in PRISMA_RESERVED:
+        return f"{name!r} becomes the Prisma name {names.pascal(name)}, which Prisma reserves"
     return None
 
 
@@ -259,51 +238,3 @@ def _collisions(doc: ExtensionDatabaseSchema) -> Iterator[str]:
         if name in first and first[name] != what:
             yield f"{what}: the name {name!r} is already used by {first[name]}; rename one of them"
         first.setdefault(name, what)
-
-
-def _depth(value: object) -> int:
-    stack: list[tuple[object, int]] = [(value, 1)]
-    deepest = 0
-    while stack and deepest <= MAX_DEPTH:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        children = (
-            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        )
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
-
-
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
-    return out or "schema"
-
-
-def _describe(error: Any) -> str:
-    kind, ctx, shown = error["type"], error.get("ctx", {}), _shown(error.get("input"))
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if kind == "missing":
-        message = "is required"
-    elif kind == "extra_forbidden":
-        message = "unknown key; remove it or check its spelling (keys are camelCase)"
-    elif kind == "string_pattern_mismatch":
-        hint = _PATTERN_HINTS.get(ctx.get("pattern", ""), f"match {ctx.get('pattern')}")
-        message = f"{shown} is not allowed; {hint}"
-    elif kind == "literal_error":
-        message = f"unknown value {shown}; use one of {ctx.get('expected')}"
-    elif kind == "too_long" and "actual_length" in ctx:
-        message = f"has {ctx['actual_length']} items; at most {ctx['max_length']} are allowed"
-    return f"{_path(tuple(error['loc']))}: {message}"
-
-
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _capped(problems: list[str]) -> list[str]:
-    if len(problems) <= MAX_PROBLEMS:
-        return problems
-    return [*problems[:MAX_PROBLEMS], f"schema: {len(problems) - MAX_PROBLEMS} more problems"]

@@ -1,0 +1,76 @@
+"""Fixtures: real servers (scripts/services.sh), real worker processes, cleanup of what tests make."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.support.services import service_url
+from tests.support.stack import Stack, base_env, flush_redis
+
+_REDIS_DBS = itertools.cycle(range(2, 16))  # each stack gets a Redis database of its own
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """A flushed Redis database that no other running stack uses."""
+    url = f"{service_url('REDIS_URL')}/{next(_REDIS_DBS)}"
+    flush_redis(url)
+    return url
+
+
+def _broker() -> str:
+    url = f"{service_url('REDIS_URL')}/{next(_REDIS_DBS)}"
+    flush_redis(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_tracking_url() -> Iterator[str]:
+    """A fresh PostgreSQL tracking database for the session."""
+    admin = service_url("PG_URL")
+    name = f"tracking_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield service_url("PG_TRACKING_URL").rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def provider_urls() -> dict[str, str]:
+    """Admin URLs of the PostgreSQL and MariaDB test servers."""
+    return {"postgres_admin_url": service_url("PG_ADMIN_URL"), "mysql_admin_url": service_url("MYSQL_ADMIN_URL")}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack on a SQLite tracking database with one running worker (shared mode on SQLite)."""
+    workdir = tmp_path_factory.mktemp("stack")
+    env = base_env(workdir, _broker(), f"sqlite:///{workdir / 'tracking.db'}",
+                   shared_url=f"sqlite:///{workdir / 'shared.db'}", **provider_urls())
+    stack = Stack(env, workdir)
+    stack.start_worker()
+    yield stack
+    stack.stop()
+    stack.engine.dispose()
+
+
+@pytest.fixture
+def fresh_stack(tmp_path: Path, redis_url: str) -> Iterator[Stack]:
+    """A stack with no worker yet, for tests that start, kill and restart workers themselves."""
+    env = base_env(tmp_path, redis_url, f"sqlite:///{tmp_path / 'tracking.db'}",
+                   shared_url=f"sqlite:///{tmp_path / 'shared.db'}", **provider_urls())
+    stack = Stack(env, tmp_path)
+    yield stack
+    stack.stop()
+    stack.engine.dispose()
+
+
+def unique_id(prefix: str) -> str:
+    """A plugin id no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"

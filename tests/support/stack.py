@@ -1,0 +1,197 @@
+"""A real plugin-db stack for integration tests: Redis broker, tracking DB, worker processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+from celery import Celery
+from cryptography.fernet import Fernet
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.states import TERMINAL
+from worker.tracking import db
+from worker.tracking.models import AuditEvent, LifecycleOperation, PluginDatasource, PluginMigration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Stack:
+    """Settings, a producer that knows only task names, and worker processes to start and kill."""
+
+    env: dict[str, str]
+    workdir: Path
+    engine: Engine = field(init=False)
+    sessions: sessionmaker[Session] = field(init=False)
+    producer: Celery = field(init=False)
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        db.upgrade(self.env["PLUGIN_DB_DATABASE_URL"])
+        self.engine = db.make_engine(self.env["PLUGIN_DB_DATABASE_URL"])
+        self.sessions = db.make_sessionmaker(self.engine)
+        broker = self.env["PLUGIN_DB_BROKER_URL"]
+        # a foreign producer: no import of the project's tasks, only names and JSON
+        self.producer = Celery("producer", broker=broker, backend=broker)
+        self.producer.conf.update(task_serializer="json", accept_content=["json"],
+                                  broker_transport_options={"visibility_timeout": 30})
+
+    @property
+    def plugins_root(self) -> Path:
+        return Path(self.env["PLUGIN_DB_PLUGINS_ROOT"])
+
+    def send(self, task: str, request: dict[str, Any] | None = None, *, args: list[Any] | None = None) -> str:
+        """Enqueue ``task`` on queue plugin-db as a foreign producer; returns the request_id."""
+        if args is None:
+            request = {"request_id": f"t-{uuid.uuid4()}", **(request or {})}
+            args = [request]
+        result = self.producer.send_task(task, args=args, queue="plugin-db")
+        return str(request["request_id"]) if request else result.id
+
+    def start_worker(self, *, concurrency: int = 2, beat: bool = True, extra_env: dict[str, str] | None = None,
+                     pool: str = "prefork") -> subprocess.Popen[bytes]:
+        """Start a real ``celery worker`` process (in its own process group)."""
+        log = (self.workdir / f"worker-{len(self.workers)}.log").open("wb")
+        argv = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "-Q", "plugin-db",
+                f"--pool={pool}", f"--concurrency={concurrency}", "--loglevel=INFO", "-E",
+                f"--hostname=w{len(self.workers)}-{uuid.uuid4().hex[:6]}@%h"]
+        if beat:
+            argv += ["-B", "-s", str(self.workdir / f"beat-{len(self.workers)}")]
+        proc = subprocess.Popen(argv, env={**os.environ, **self.env, **(extra_env or {})}, cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.workers.append(proc)
+        return proc
+
+    def kill(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to the worker's whole process group and reap it."""
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def stop(self) -> None:
+        """Kill every worker this stack started."""
+        for proc in self.workers:
+            if proc.poll() is None:
+                self.kill(proc)
+        self.workers.clear()
+
+    def logs(self) -> str:
+        """Everything the workers printed."""
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob("worker-*.log")))
+
+    def op(self, request_id: str) -> LifecycleOperation | None:
+        """The operation accepted for ``request_id``."""
+        with self.sessions() as session:
+            return session.scalars(select(LifecycleOperation).where(LifecycleOperation.request_id == request_id)).first()
+
+    def wait(self, request_id: str, timeout: float = 60.0) -> LifecycleOperation:
+        """Block until the operation for ``request_id`` is terminal."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            op = self.op(request_id)
+            if op is not None and op.state in TERMINAL:
+                return op
+            time.sleep(0.05)
+        raise AssertionError(f"operation for {request_id} not terminal after {timeout}s: "
+                             f"{self.op(request_id) and self.op(request_id).state}\n{self.logs()[-3000:]}")
+
+    def wait_until(self, predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:
+        """Poll ``predicate()`` until it is true."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{what} not reached after {timeout}s\n{self.logs()[-3000:]}")
+
+    def run(self, task: str, request: dict[str, Any], timeout: float = 60.0) -> LifecycleOperation:
+        """Send and wait."""
+        return self.wait(self.send(task, request), timeout)
+
+    def datasource(self, plugin_id: str) -> PluginDatasource | None:
+        with self.sessions() as session:
+            return session.get(PluginDatasource, plugin_id)
+
+    def audit(self, plugin_id: str | None = None, operation_id: int | None = None) -> list[AuditEvent]:
+        query = select(AuditEvent).order_by(AuditEvent.id)
+        if plugin_id is not None:
+            query = query.where(AuditEvent.plugin_id == plugin_id)
+        if operation_id is not None:
+            query = query.where(AuditEvent.operation_id == operation_id)
+        with self.sessions() as session:
+            return list(session.scalars(query))
+
+    def migrations(self, plugin_id: str) -> list[PluginMigration]:
+        with self.sessions() as session:
+            return list(session.scalars(select(PluginMigration).where(PluginMigration.plugin_id == plugin_id)
+                                        .order_by(PluginMigration.migration_version)))
+
+    def ops(self, plugin_id: str) -> list[LifecycleOperation]:
+        with self.sessions() as session:
+            return list(session.scalars(select(LifecycleOperation).where(LifecycleOperation.plugin_id == plugin_id)
+                                        .order_by(LifecycleOperation.id)))
+
+
+def base_env(workdir: Path, broker_url: str, tracking_url: str, **urls: str) -> dict[str, str]:
+    """Worker environment for a stack rooted at ``workdir``."""
+    plugins = workdir / "plugins-root"
+    plugins.mkdir(parents=True, exist_ok=True)
+    env = {
+        "PLUGIN_DB_BROKER_URL": broker_url,
+        "PLUGIN_DB_DATABASE_URL": tracking_url,
+        "PLUGIN_DB_DATA_DIR": str(workdir / "data"),
+        "PLUGIN_DB_PLUGINS_ROOT": str(plugins),
+        "PLUGIN_DB_SECRET_KEY": Fernet.generate_key().decode(),
+        "PLUGIN_DB_LEASE_SECONDS": "3",
+        "PLUGIN_DB_BACKOFF_BASE": "0.2",
+        "PLUGIN_DB_BACKOFF_MAX": "2",
+        "PLUGIN_DB_MAX_RETRIES": "3",
+        "PLUGIN_DB_VISIBILITY_TIMEOUT": "30",
+        "PLUGIN_DB_LOCK_WAIT_SECONDS": "5",
+    }
+    env.update({f"PLUGIN_DB_{k.upper()}": v for k, v in urls.items()})
+    return env
+
+
+def flush_redis(url: str) -> None:
+    """Empty the test broker's database."""
+    redis.Redis.from_url(url).flushdb()
+
+
+def write_plugin(root: Path, plugin_id: str, mode: str, migrations: dict[str, str] | None = None,
+                 **database: Any) -> Path:
+    """Create ``<root>/<plugin_id>/plugin.json`` and its migration files."""
+    import json
+
+    folder = root / plugin_id
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "migrations").mkdir(parents=True)
+    manifest = {"id": plugin_id, "name": plugin_id.title(), "version": "1.0.0",
+                "sovereign": {"schemaVersion": 2, "database": {"mode": mode, **database}}}
+    (folder / "plugin.json").write_text(json.dumps(manifest))
+    for name, text in (migrations or {}).items():
+        (folder / "migrations" / name).write_text(text)
+    return folder
+
+
+def migration(up: str, down: str, version: str = "", name: str = "") -> str:
+    """A migration file in the seeds/002 format."""
+    return (f"-- MIGRATION: {name or 'test'}\n-- Version: {version}\n-- Description: test\n\n"
+            f"-- UP Migration\n{up}\n\n-- =====\n-- DOWN Migration (Rollback)\n-- =====\n{down}\n")
