@@ -13,7 +13,7 @@ Drivers translate their database errors at this boundary: an unreachable server 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -184,6 +184,10 @@ class Provider(ABC):
     @abstractmethod
     def health(self, spec: PluginSpec, login: Login | None) -> Health:
         """Connect as the plugin and report size, limits and reachability."""
+
+    def ownership(self) -> Callable[[str], str | None] | None:
+        """Which plugin owns an object name, where names alone decide it (shared mode); else None."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release pooled admin connections (optional)."""

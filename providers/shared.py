@@ -200,7 +200,7 @@ class SharedProvider(Provider):
         """The shared database's URL (no password), the prefix and the feature flag."""
         return Descriptor(
             provider=self.name,
-            url=self.url.render_as_string(hide_password=True),
+            url=self.url._replace(password=None).render_as_string(hide_password=False),
             objects={"table_prefix": f"{spec.namespace}_", "feature_flag": feature_flag_id(spec)},
             limits={"storage_mb": spec.storage_mb},
         )

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite against real servers: installs what it needs (Python packages; Redis and
+# MariaDB through apt-get when missing; PostgreSQL 15 from the machine), starts throwaway
+# servers on private loopback ports, runs pytest, and stops the servers it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+bash scripts/services.sh start >/dev/null
+trap 'bash scripts/services.sh stop' EXIT
+set +e
+.venv/bin/python -m pytest "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+  echo "scripts/test.sh: pytest collected no tests; that is a broken test selection, not a pass" >&2
+  exit 1
+fi
+exit "$status"
