@@ -15,12 +15,13 @@ def broker_options(settings: Settings) -> dict[str, Any]:
     """Transport options: a visibility timeout above the longest backoff, or the embedded folders."""
     if settings.uses_filesystem_broker:
         folder = settings.data_dir / "broker"
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         return {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
+            "control_folder": str(folder / "control"),
             "store_processed": False,
         }
     return {"visibility_timeout": settings.visibility_timeout}

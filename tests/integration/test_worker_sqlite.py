@@ -169,3 +169,29 @@ def test_a_failing_migration_leaves_nothing_and_fails_the_operation(stack: Stack
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "a" in tables and "b" not in tables
     assert stack.datasource(plugin_id).status == "failed"
+
+
+def test_a_raw_protocol_2_message_pushed_to_redis_is_consumed(stack: Stack) -> None:
+    """A producer with no Celery at all LPUSHes the README's JSON message; the worker runs it."""
+    import base64
+    import uuid
+
+    import redis
+
+    plugin_id = sqlite_plugin(stack)
+    task_id = str(uuid.uuid4())
+    body = [[{"plugin_id": plugin_id, "request_id": f"raw-{plugin_id}"}], {},
+            {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]
+    message = {
+        "body": base64.b64encode(json.dumps(body).encode()).decode(),
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": {"lang": "js", "task": "plugin_db.provision", "id": task_id, "root_id": task_id,
+                    "parent_id": None, "group": None, "argsrepr": f"({{'plugin_id': '{plugin_id}'}},)"},
+        "properties": {"correlation_id": task_id, "reply_to": "", "delivery_mode": 2,
+                       "delivery_info": {"exchange": "plugin-db", "routing_key": "plugin-db"},
+                       "priority": 0, "body_encoding": "base64", "delivery_tag": str(uuid.uuid4())},
+    }
+    redis.Redis.from_url(stack.env["PLUGIN_DB_BROKER_URL"]).lpush("plugin-db", json.dumps(message))
+    op = stack.wait(f"raw-{plugin_id}")
+    assert op.state == "succeeded" and op.task_id == task_id

@@ -22,6 +22,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -29,6 +30,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from providers.base import Provider
 from worker import audit
 from worker.errors import (
     LeaseLost,
@@ -66,11 +68,7 @@ if TYPE_CHECKING:
 
 Apply = Callable[[Session], None]
 ACTIVE, VALIDATING, FAILED, PENDING = "active", "validating", "failed", "pending"
-DIALECT_URLS = {
-    "sqlite": "sqlite://",
-    "postgres": "postgresql+psycopg://",
-    "mysql": "mysql+pymysql://",
-}
+URLS = {"sqlite": "sqlite://", "postgres": "postgresql+psycopg://", "mysql": "mysql+pymysql://"}
 MAX_LISTED = 50
 
 
@@ -113,3 +111,253 @@ def migration_version(doc: ExtensionDatabaseSchema) -> str:
     return bounded(f"schema-{doc.version}", 50)
 
 
+# -- register_schema / unregister_schema steps ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One application of a plan: its version, statement count and start time."""
+
+    version: str
+    statements: int
+    started: float = field(default_factory=time.monotonic)
+
+
+def _request(ctx: StepContext) -> RegisterSchemaRequest:
+    if not isinstance(ctx.request, RegisterSchemaRequest):
+        raise ProviderError(f"operation {ctx.op.id} carries no schema document")
+    return ctx.request
+
+
+def _row(session: Session, ctx: StepContext) -> ExtensionSchema:
+    row = session.scalars(select(ExtensionSchema).filter_by(plugin_id=ctx.plugin_id)).first()
+    if row is None:
+        row = ExtensionSchema(plugin_id=ctx.plugin_id, registered_at=utcnow(), created_by=ctx.actor)
+        session.add(row)
+    return row
+
+
+def _adopt(row: ExtensionSchema, definition: dict[str, Any], version: str) -> None:
+    if not is_live(row) or row.schema_definition is None:
+        row.schema_definition, row.version = definition, version
+
+
+@contextmanager
+def recording_failure(ctx: StepContext) -> Iterator[None]:
+    """Mark the plugin's row failed (with its problems) when the block fails for good."""
+    try:
+        yield
+    except (TransientError, LeaseLost):
+        raise
+    except Exception as exc:
+        raw = _request(ctx).schema_document
+        version = raw.get("version")
+        shown = version if isinstance(version, str) and 0 < len(version) <= 50 else "unknown"
+        with ctx.store.fenced(ctx.claim) as session:
+            row = _row(session, ctx)
+            _adopt(row, raw, shown)
+            row.status, row.last_error = FAILED, redact_text(str(exc))
+            row.validation_errors = exc.problems if isinstance(exc, RequestRejected) else None
+            row.updated_by = ctx.actor
+        raise
+
+
+def begin_registration(ctx: StepContext) -> tuple[dict[str, Any], Apply]:
+    """Check the document and the datasource; the row becomes ``validating``."""
+    with recording_failure(ctx):
+        doc = check_registration(ctx.store.sessions, ctx.plugin_id, _request(ctx).schema_document)
+        with ctx.store.sessions() as session:
+            ds = ctx.datasource(session)
+        if ds is None or ds.status != DsStatus.READY:
+            status = ds.status if ds else "not provisioned"
+            raise ProviderError(f"{ctx.plugin_id} is {status}; its datasource must be ready")
+    definition = doc.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    def apply(session: Session) -> None:
+        row = _row(session, ctx)
+        _adopt(row, definition, doc.version)
+        row.status, row.last_error, row.validation_errors = VALIDATING, None, None
+        row.updated_by = ctx.actor
+
+    return {"version": doc.version, "tables": len(doc.tables), "enums": len(doc.enums)}, apply
+
+
+def apply_schema(ctx: StepContext) -> tuple[dict[str, Any], Apply]:
+    """Plan the DDL against the plugin's database, run it and record it as a migration."""
+    request = _request(ctx)
+    with recording_failure(ctx):
+        doc = check_registration(ctx.store.sessions, ctx.plugin_id, request.schema_document)
+        login = ctx.login()
+
+        def connect() -> Any:
+            return ctx.provider.connect(ctx.spec, login)
+
+        plan = _plan(ctx, doc, connect, request.force)
+        run = _Run(migration_version(doc), len(plan.up_sql))
+        if plan.empty:
+            detail = {"version": run.version, "statements": 0, "reason": "the database matches"}
+            return detail, lambda session: _recovered(session, ctx, run.version)
+        with ctx.store.fenced(ctx.claim) as session:
+            row = _migration(session, ctx, run.version)
+            row.migration_description = "; ".join(plan.destructive + plan.additive)[:10_000]
+            row.up_sql, row.down_sql = _script(plan.up_sql), _script(plan.down_sql)
+            row.checksum = hashlib.sha256(row.up_sql.encode()).hexdigest()
+            row.status, row.executed_at, row.error_message = "running", utcnow(), None
+        try:
+            with closing(connect()) as raw:
+                _execute(ctx.provider, raw, run.version, plan.up_sql)
+        except MigrationFailed as exc:
+            with ctx.store.fenced(ctx.claim) as session:
+                _finish(session, ctx, run, exc)
+            raise
+    detail = {
+        "version": run.version,
+        "statements": run.statements,
+        "destructive": plan.destructive[:MAX_LISTED],
+        "additive": plan.additive[:MAX_LISTED],
+        "data_at_risk": plan.data_at_risk,
+    }
+    return detail, lambda session: _finish(session, ctx, run, None)
+
+
+def activation(ctx: StepContext) -> tuple[dict[str, Any], Apply]:
+    """The row becomes ``active`` with the registered document."""
+    doc = parse_document(_request(ctx).schema_document)
+    definition = doc.model_dump(mode="json", by_alias=True, exclude_none=True)
+    ctx.result.update({"version": doc.version, "tables": [t.name for t in doc.tables]})
+
+    def apply(session: Session) -> None:
+        row = _row(session, ctx)
+        row.schema_definition, row.version, row.status = definition, doc.version, ACTIVE
+        row.activated_at, row.deactivated_at = utcnow(), None
+        row.last_error, row.validation_errors, row.updated_by = None, None, ctx.actor
+
+    return {"version": doc.version}, apply
+
+
+def deactivation(ctx: StepContext) -> tuple[dict[str, Any], Apply | None]:
+    """Unregister: the row becomes ``pending`` with ``deactivated_at``; tables are kept."""
+    with ctx.store.sessions() as session:
+        row = session.scalars(select(ExtensionSchema).filter_by(plugin_id=ctx.plugin_id)).first()
+    doc = document_of(row) if row is not None and is_live(row) else None
+    if row is None or doc is None:
+        return {"reason": f"{ctx.plugin_id} has no active schema"}, None
+
+    def apply(session: Session) -> None:
+        live = _row(session, ctx)
+        live.status, live.deactivated_at, live.updated_by = PENDING, utcnow(), ctx.actor
+
+    kept = [t.name for t in doc.tables][:MAX_LISTED]
+    return {"version": row.version, "tables_kept": kept}, apply
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _plan(
+    ctx: StepContext, doc: ExtensionDatabaseSchema, connect: Callable[[], Any], force: bool
+) -> Plan:
+    dialect = ctx.provider.dialect
+    objects = ctx.provider.describe(ctx.spec).objects
+    schema = objects.get("schema") if dialect == "postgres" else None
+    with ctx.store.sessions() as session:
+        live = PluginDatasource.status != DsStatus.DELETED.value
+        ids = {*session.scalars(select(PluginDatasource.plugin_id).where(live))}
+        ids.update(session.scalars(select(ExtensionSchema.plugin_id)))
+    engine = sa.create_engine(URLS[dialect], creator=connect, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return plan_changes(doc, conn, force=force, schema=schema, other_plugins=sorted(ids))
+    except sa.exc.DBAPIError as exc:
+        raise ProviderError(f"reading the database of {ctx.plugin_id}: {exc.orig}") from exc
+    finally:
+        engine.dispose()
+
+
+def _script(statements: list[str]) -> str:
+    return "".join(f"{statement};\n" for statement in statements)
+
+
+def _execute(provider: Provider, raw: Any, version: str, statements: list[str]) -> None:
+    """Run statements in one transaction where DDL is transactional (FKs off on SQLite)."""
+    cursor, sqlite, transactional = (
+        raw.cursor(),
+        provider.dialect == "sqlite",
+        provider.transactional_ddl,
+    )
+    if sqlite:
+        cursor.execute("PRAGMA foreign_keys=OFF")  # table rebuilds need it (rebuild.py)
+    try:
+        if transactional:
+            cursor.execute("BEGIN")
+        try:
+            for statement in statements:
+                _run(cursor, version, statement)
+            if sqlite and cursor.execute("PRAGMA foreign_key_check").fetchall():
+                raise MigrationFailed(version, "PRAGMA foreign_key_check", "foreign keys broken")
+        except BaseException:
+            if transactional:
+                cursor.execute("ROLLBACK")
+            raise
+        if transactional:
+            cursor.execute("COMMIT")
+    finally:
+        if sqlite:
+            cursor.execute("PRAGMA foreign_keys=ON")
+
+
+def _run(cursor: Any, version: str, statement: str) -> None:
+    try:
+        cursor.execute(statement)
+    except Exception as exc:  # driver errors differ per dialect; all mean "this statement failed"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MigrationFailed(version, statement[:300], reason) from exc
+
+
+def _migration(session: Session, ctx: StepContext, version: str) -> PluginMigration:
+    query = select(PluginMigration).filter_by(plugin_id=ctx.plugin_id, migration_version=version)
+    row = session.scalars(query).first()
+    if row is None:
+        row = PluginMigration(
+            plugin_id=ctx.plugin_id,
+            plugin_name=ctx.manifest.name or ctx.plugin_id,
+            migration_version=version,
+            migration_name=f"declarative schema {version.removeprefix('schema-')}",
+        )
+        session.add(row)
+    return row
+
+
+def _recovered(session: Session, ctx: StepContext, version: str) -> None:
+    """A crash after the DDL committed left the row running; the live database proves it ran."""
+    query = select(PluginMigration).filter_by(
+        plugin_id=ctx.plugin_id, migration_version=version, status="running"
+    )
+    for row in session.scalars(query):
+        row.status, row.completed_at, row.error_message = "completed", utcnow(), None
+
+
+def _finish(session: Session, ctx: StepContext, run: _Run, error: MigrationFailed | None) -> None:
+    elapsed = int((time.monotonic() - run.started) * 1000)
+    status = "failed" if error else "completed"
+    row = _migration(session, ctx, run.version)
+    row.status, row.execution_time_ms = status, elapsed
+    row.error_message = str(error) if error else None
+    row.completed_at = None if error else utcnow()
+    session.add(
+        MigrationAttempt(
+            plugin_id=ctx.plugin_id,
+            migration_version=run.version,
+            direction="up",
+            operation_id=ctx.op.id,
+            actor=ctx.actor,
+            execution_time_ms=elapsed,
+            outcome=status,
+            error_message=error.reason if error else None,
+            failing_statement=error.statement if error else None,
+        )
+    )
+    details = {"version": run.version, "statements": run.statements, "ms": elapsed}
+    details.update({"error": str(error)} if error else {})
+    event, who = f"schema_migration_{status}", {"operation_id": ctx.op.id, "actor": ctx.actor}
+    audit.record(session, event, plugin_id=ctx.plugin_id, **who, **details)
