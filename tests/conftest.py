@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -30,16 +31,25 @@ def _broker() -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def pg_tracking_url() -> Iterator[str]:
-    """A fresh PostgreSQL tracking database for the session."""
+@contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database (SQLAlchemy URL), dropped afterwards."""
     admin = service_url("PG_URL")
     name = f"tracking_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield service_url("PG_TRACKING_URL").rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield service_url("PG_TRACKING_URL").rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_tracking_url() -> Iterator[str]:
+    """A fresh PostgreSQL tracking database for the session."""
+    with fresh_pg_database() as url:
+        yield url
 
 
 def provider_urls() -> dict[str, str]:

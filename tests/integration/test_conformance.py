@@ -22,7 +22,7 @@ import redis
 
 from providers.base import Login, Provider, StorageState
 from providers.registry import get_provider_class
-from tests.conftest import _broker, provider_urls
+from tests.conftest import _broker, fresh_pg_database, provider_urls
 from tests.support.services import service_url
 from tests.support.stack import Stack, base_env, migration, write_plugin
 from worker.lifecycle.context import spec_for
@@ -222,10 +222,13 @@ class TestConformance:
         (stack.plugins_root / plugin_id / "migrations" / "003-evil.sql").unlink()
         stack.run("plugin_db.teardown", {"plugin_id": plugin_id, "purge": True})
 
-    def test_worker_killed_mid_provision(self, stacks: Any, case: Case, tmp_path: Path,
-                                         pg_tracking_url: str) -> None:
+    def test_worker_killed_mid_provision(self, case: Case, tmp_path: Path) -> None:
         """A worker SIGKILLed after the provider acted: a restarted worker converges to one result."""
-        stack = Stack(_env(case, tmp_path, pg_tracking_url), tmp_path)
+        with fresh_pg_database() as tracking_url:  # its own tracking db: no other stack's reconciler
+            self._kill_and_converge(case, Stack(_env(case, tmp_path, tracking_url), tmp_path))
+
+    @staticmethod
+    def _kill_and_converge(case: Case, stack: Stack) -> None:
         try:
             plugin_id, _ = plugin(stack, case)
             victim = stack.start_worker(extra_env={"PLUGIN_DB_FAILPOINTS": "after:create_storage=sleep:120"})

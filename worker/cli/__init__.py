@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from worker.cli import admin, inspect, lifecycle
+from worker.cli.schema import schema_app
 
 app = typer.Typer(
     name="plugin-db",
@@ -15,6 +16,7 @@ app = typer.Typer(
 lifecycle.register(app)
 inspect.register(app)
 admin.register(app)
+app.add_typer(schema_app, name="schema")
 
 
 def main() -> None:

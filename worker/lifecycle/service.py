@@ -22,12 +22,19 @@ from worker.errors import (
 )
 from worker.lifecycle import steps as plans
 from worker.lifecycle.context import StepContext
-from worker.lifecycle.requests import REQUEST_MODELS, Request, parse_request, request_id_of
+from worker.lifecycle.requests import (
+    REQUEST_MODELS,
+    RegisterSchemaRequest,
+    Request,
+    parse_request,
+    request_id_of,
+)
 from worker.lifecycle.store import Claim, OperationStore
 from worker.lifecycle.validation import validate_migrations
 from worker.logging import get_logger, redact_text
 from worker.manifest import Manifest, load_manifest_bytes, parse_manifest
 from worker.naming import check_plugin_id
+from worker.schema.registry import check_registration
 from worker.secrets import SecretBox
 from worker.settings import Settings
 from worker.states import ACTIVE, DS_TRANSITIONS, DsStatus, Kind, OpState
@@ -105,6 +112,8 @@ class LifecycleService:
         if kind in (Kind.PROVISION, Kind.MIGRATE):
             provider = self.provider(manifest.database.driver)
             validate_migrations(self, request, manifest, provider)
+        if isinstance(request, RegisterSchemaRequest):
+            check_registration(self.sessions, request.plugin_id, request.schema_document)
 
     def manifest_for(self, kind: Kind, request: Request) -> Manifest:
         """The manifest an operation works from: the request's, the plugin folder's, or the stored one."""

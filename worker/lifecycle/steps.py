@@ -22,6 +22,8 @@ from worker.errors import ProviderError
 from worker.lifecycle.context import StepContext
 from worker.lifecycle.requests import MigrateRequest, TeardownRequest
 from worker.migrations import apply as migrations
+from worker.schema import registry
+from worker.schema.parse import parse_document
 from worker.states import DsStatus, Kind, check_ds
 from worker.tracking.models import PluginDatasource, PluginMigration, PluginSecret, utcnow
 
@@ -196,7 +198,50 @@ def restore_storage(ctx: StepContext) -> Outcome:
     return Outcome()
 
 
-def plan_for(ctx: StepContext) -> tuple[Step, ...]:
+def validate_schema(ctx: StepContext) -> Outcome:
+    """Validate the document (and its conflicts); the schema row becomes ``validating``."""
+    detail, apply = registry.begin_registration(ctx)
+    return Outcome(detail=detail, apply=apply)
+
+
+def apply_schema(ctx: StepContext) -> Outcome:
+    """Plan the DDL against the live database, run it and record it in plugin_migrations."""
+    detail, apply = registry.apply_schema(ctx)
+    return Outcome(detail=detail, apply=apply)
+
+
+def activate_schema(ctx: StepContext) -> Outcome:
+    """The schema row becomes ``active`` with the registered document."""
+    doc = parse_document(registry.schema_request(ctx).schema_document)
+    definition = doc.model_dump(mode="json", by_alias=True, exclude_none=True)
+    ctx.result.update({"version": doc.version, "tables": [t.name for t in doc.tables]})
+
+    def apply(session: Session) -> None:
+        row = registry.row_of(session, ctx)
+        row.schema_definition, row.version, row.status = definition, doc.version, "active"
+        row.activated_at, row.deactivated_at = utcnow(), None
+        row.last_error, row.validation_errors, row.updated_by = None, None, ctx.actor
+
+    return Outcome(detail={"version": doc.version}, apply=apply)
+
+
+def deactivate_schema(ctx: StepContext) -> Outcome:
+    """Unregister: the row becomes ``pending`` with ``deactivated_at``; tables are kept."""
+    with ctx.store.sessions() as session:
+        row = registry.find_row(session, ctx.plugin_id)
+    doc = registry.document_of(row) if row is not None and registry.is_live(row) else None
+    if row is None or doc is None:
+        return Outcome("skipped", {"reason": f"{ctx.plugin_id} has no active schema"})
+
+    def apply(session: Session) -> None:
+        live = registry.row_of(session, ctx)
+        live.status, live.deactivated_at, live.updated_by = "pending", utcnow(), ctx.actor
+
+    kept = [t.name for t in doc.tables][: registry.MAX_LISTED]
+    return Outcome(detail={"version": row.version, "tables_kept": kept}, apply=apply)
+
+
+def plan_for(ctx: StepContext) -> tuple[Step, ...]:  # noqa: PLR0911 - one branch per kind
     """The ordered steps of the operation in ``ctx``."""
     kind, request = Kind(ctx.op.kind), ctx.request
     if kind is Kind.PROVISION:
@@ -230,6 +275,14 @@ def plan_for(ctx: StepContext) -> tuple[Step, ...]:
         )
     if kind is Kind.RESTORE:
         return (Step("restore_storage", restore_storage), Step("activate", activate))
+    if kind is Kind.REGISTER_SCHEMA:
+        return (
+            Step("validate_schema", validate_schema),
+            Step("apply_schema", apply_schema),
+            Step("activate_schema", activate_schema),
+        )
+    if kind is Kind.UNREGISTER_SCHEMA:
+        return (Step("deactivate_schema", deactivate_schema),)
     raise ProviderError(f"operation kind {kind.value} has no plan")
 
 

@@ -3,8 +3,8 @@
 * A row's ``schema_definition`` and ``version`` describe the schema live in the plugin's
   database once one was activated (before that, the document being registered); ``status``,
   ``last_error`` and ``validation_errors`` describe the latest registration.
-* *Registered* schemas (used for conflicts, cross-plugin references and exports) are the rows
-  being validated and the live ones: activated and not deactivated.
+* *Registered* schemas (checked for conflicts, referenceable by new documents) are the rows
+  being validated and the live ones: activated and not deactivated. Exports cover live ones.
 * ``apply_schema`` plans the DDL against the live database, so a re-run after a crash
   converges; it runs the plan in one transaction where the dialect has transactional DDL
   (SQLite with foreign keys off, as its table rebuilds require) and records it in
@@ -22,7 +22,6 @@ import hashlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -52,12 +51,10 @@ from worker.schema import (
     referenceable,
     validate_document,
 )
-from worker.schema.parse import parse_document
 from worker.states import DsStatus
 from worker.tracking.db import tracking_errors
 from worker.tracking.models import (
     ExtensionSchema,
-    MigrationAttempt,
     PluginDatasource,
     PluginMigration,
     utcnow,
@@ -67,7 +64,7 @@ if TYPE_CHECKING:
     from worker.lifecycle.context import StepContext
 
 Apply = Callable[[Session], None]
-ACTIVE, VALIDATING, FAILED, PENDING = "active", "validating", "failed", "pending"
+VALIDATING, FAILED = "validating", "failed"
 URLS = {"sqlite": "sqlite://", "postgres": "postgresql+psycopg://", "mysql": "mysql+pymysql://"}
 MAX_LISTED = 50
 
@@ -114,23 +111,21 @@ def migration_version(doc: ExtensionDatabaseSchema) -> str:
 # -- register_schema / unregister_schema steps ---------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Run:
-    """One application of a plan: its version, statement count and start time."""
-
-    version: str
-    statements: int
-    started: float = field(default_factory=time.monotonic)
-
-
-def _request(ctx: StepContext) -> RegisterSchemaRequest:
+def schema_request(ctx: StepContext) -> RegisterSchemaRequest:
+    """The operation's register_schema request."""
     if not isinstance(ctx.request, RegisterSchemaRequest):
         raise ProviderError(f"operation {ctx.op.id} carries no schema document")
     return ctx.request
 
 
-def _row(session: Session, ctx: StepContext) -> ExtensionSchema:
-    row = session.scalars(select(ExtensionSchema).filter_by(plugin_id=ctx.plugin_id)).first()
+def find_row(session: Session, plugin_id: str) -> ExtensionSchema | None:
+    """The plugin's ``extension_schemas`` row, if any."""
+    return session.scalars(select(ExtensionSchema).filter_by(plugin_id=plugin_id)).first()
+
+
+def row_of(session: Session, ctx: StepContext) -> ExtensionSchema:
+    """The plugin's ``extension_schemas`` row in ``session``, created if missing."""
+    row = find_row(session, ctx.plugin_id)
     if row is None:
         row = ExtensionSchema(plugin_id=ctx.plugin_id, registered_at=utcnow(), created_by=ctx.actor)
         session.add(row)
@@ -150,11 +145,11 @@ def recording_failure(ctx: StepContext) -> Iterator[None]:
     except (TransientError, LeaseLost):
         raise
     except Exception as exc:
-        raw = _request(ctx).schema_document
+        raw = schema_request(ctx).schema_document
         version = raw.get("version")
         shown = version if isinstance(version, str) and 0 < len(version) <= 50 else "unknown"
         with ctx.store.fenced(ctx.claim) as session:
-            row = _row(session, ctx)
+            row = row_of(session, ctx)
             _adopt(row, raw, shown)
             row.status, row.last_error = FAILED, redact_text(str(exc))
             row.validation_errors = exc.problems if isinstance(exc, RequestRejected) else None
@@ -165,7 +160,9 @@ def recording_failure(ctx: StepContext) -> Iterator[None]:
 def begin_registration(ctx: StepContext) -> tuple[dict[str, Any], Apply]:
     """Check the document and the datasource; the row becomes ``validating``."""
     with recording_failure(ctx):
-        doc = check_registration(ctx.store.sessions, ctx.plugin_id, _request(ctx).schema_document)
+        doc = check_registration(
+            ctx.store.sessions, ctx.plugin_id, schema_request(ctx).schema_document
+        )
         with ctx.store.sessions() as session:
             ds = ctx.datasource(session)
         if ds is None or ds.status != DsStatus.READY:
@@ -174,7 +171,7 @@ def begin_registration(ctx: StepContext) -> tuple[dict[str, Any], Apply]:
     definition = doc.model_dump(mode="json", by_alias=True, exclude_none=True)
 
     def apply(session: Session) -> None:
-        row = _row(session, ctx)
+        row = row_of(session, ctx)
         _adopt(row, definition, doc.version)
         row.status, row.last_error, row.validation_errors = VALIDATING, None, None
         row.updated_by = ctx.actor
@@ -184,7 +181,7 @@ def begin_registration(ctx: StepContext) -> tuple[dict[str, Any], Apply]:
 
 def apply_schema(ctx: StepContext) -> tuple[dict[str, Any], Apply]:
     """Plan the DDL against the plugin's database, run it and record it as a migration."""
-    request = _request(ctx)
+    request = schema_request(ctx)
     with recording_failure(ctx):
         doc = check_registration(ctx.store.sessions, ctx.plugin_id, request.schema_document)
         login = ctx.login()
@@ -193,62 +190,33 @@ def apply_schema(ctx: StepContext) -> tuple[dict[str, Any], Apply]:
             return ctx.provider.connect(ctx.spec, login)
 
         plan = _plan(ctx, doc, connect, request.force)
-        run = _Run(migration_version(doc), len(plan.up_sql))
+        version, count = migration_version(doc), len(plan.up_sql)
         if plan.empty:
-            detail = {"version": run.version, "statements": 0, "reason": "the database matches"}
-            return detail, lambda session: _recovered(session, ctx, run.version)
+            detail = {"version": version, "statements": 0, "reason": "the database matches"}
+            return detail, lambda session: _recovered(session, ctx, version)
         with ctx.store.fenced(ctx.claim) as session:
-            row = _migration(session, ctx, run.version)
+            row = _migration(session, ctx, version)
             row.migration_description = "; ".join(plan.destructive + plan.additive)[:10_000]
-            row.up_sql, row.down_sql = _script(plan.up_sql), _script(plan.down_sql)
+            row.up_sql = "".join(f"{statement};\n" for statement in plan.up_sql)
+            row.down_sql = "".join(f"{statement};\n" for statement in plan.down_sql)
             row.checksum = hashlib.sha256(row.up_sql.encode()).hexdigest()
             row.status, row.executed_at, row.error_message = "running", utcnow(), None
+        started = time.monotonic()
         try:
             with closing(connect()) as raw:
-                _execute(ctx.provider, raw, run.version, plan.up_sql)
+                _execute(ctx.provider, raw, version, plan.up_sql)
         except MigrationFailed as exc:
             with ctx.store.fenced(ctx.claim) as session:
-                _finish(session, ctx, run, exc)
+                _finish(session, ctx, version, count, started, error=exc)
             raise
     detail = {
-        "version": run.version,
-        "statements": run.statements,
+        "version": version,
+        "statements": count,
         "destructive": plan.destructive[:MAX_LISTED],
         "additive": plan.additive[:MAX_LISTED],
         "data_at_risk": plan.data_at_risk,
     }
-    return detail, lambda session: _finish(session, ctx, run, None)
-
-
-def activation(ctx: StepContext) -> tuple[dict[str, Any], Apply]:
-    """The row becomes ``active`` with the registered document."""
-    doc = parse_document(_request(ctx).schema_document)
-    definition = doc.model_dump(mode="json", by_alias=True, exclude_none=True)
-    ctx.result.update({"version": doc.version, "tables": [t.name for t in doc.tables]})
-
-    def apply(session: Session) -> None:
-        row = _row(session, ctx)
-        row.schema_definition, row.version, row.status = definition, doc.version, ACTIVE
-        row.activated_at, row.deactivated_at = utcnow(), None
-        row.last_error, row.validation_errors, row.updated_by = None, None, ctx.actor
-
-    return {"version": doc.version}, apply
-
-
-def deactivation(ctx: StepContext) -> tuple[dict[str, Any], Apply | None]:
-    """Unregister: the row becomes ``pending`` with ``deactivated_at``; tables are kept."""
-    with ctx.store.sessions() as session:
-        row = session.scalars(select(ExtensionSchema).filter_by(plugin_id=ctx.plugin_id)).first()
-    doc = document_of(row) if row is not None and is_live(row) else None
-    if row is None or doc is None:
-        return {"reason": f"{ctx.plugin_id} has no active schema"}, None
-
-    def apply(session: Session) -> None:
-        live = _row(session, ctx)
-        live.status, live.deactivated_at, live.updated_by = PENDING, utcnow(), ctx.actor
-
-    kept = [t.name for t in doc.tables][:MAX_LISTED]
-    return {"version": row.version, "tables_kept": kept}, apply
+    return detail, lambda session: _finish(session, ctx, version, count, started)
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -260,13 +228,17 @@ def _plan(
     dialect = ctx.provider.dialect
     objects = ctx.provider.describe(ctx.spec).objects
     schema = objects.get("schema") if dialect == "postgres" else None
-    with ctx.store.sessions() as session:
-        live = PluginDatasource.status != DsStatus.DELETED.value
-        ids = {*session.scalars(select(PluginDatasource.plugin_id).where(live))}
-        ids.update(session.scalars(select(ExtensionSchema.plugin_id)))
+    ids: set[str] = set()
+    if ctx.provider.name == "shared":  # only a shared database holds other plugins' tables
+        with ctx.store.sessions() as session:
+            live = PluginDatasource.status != DsStatus.DELETED.value
+            ids.update(session.scalars(select(PluginDatasource.plugin_id).where(live)))
+            ids.update(session.scalars(select(ExtensionSchema.plugin_id)))
     engine = sa.create_engine(URLS[dialect], creator=connect, poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
+            if schema == conn.dialect.default_schema_name:
+                schema = None  # the login's search_path: Alembic reflects it as the default schema
             return plan_changes(doc, conn, force=force, schema=schema, other_plugins=sorted(ids))
     except sa.exc.DBAPIError as exc:
         raise ProviderError(f"reading the database of {ctx.plugin_id}: {exc.orig}") from exc
@@ -274,17 +246,10 @@ def _plan(
         engine.dispose()
 
 
-def _script(statements: list[str]) -> str:
-    return "".join(f"{statement};\n" for statement in statements)
-
-
 def _execute(provider: Provider, raw: Any, version: str, statements: list[str]) -> None:
     """Run statements in one transaction where DDL is transactional (FKs off on SQLite)."""
-    cursor, sqlite, transactional = (
-        raw.cursor(),
-        provider.dialect == "sqlite",
-        provider.transactional_ddl,
-    )
+    cursor, sqlite = raw.cursor(), provider.dialect == "sqlite"
+    transactional = provider.transactional_ddl
     if sqlite:
         cursor.execute("PRAGMA foreign_keys=OFF")  # table rebuilds need it (rebuild.py)
     try:
@@ -292,7 +257,11 @@ def _execute(provider: Provider, raw: Any, version: str, statements: list[str]) 
             cursor.execute("BEGIN")
         try:
             for statement in statements:
-                _run(cursor, version, statement)
+                try:
+                    cursor.execute(statement)
+                except Exception as exc:  # driver errors differ; all mean "this statement failed"
+                    reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+                    raise MigrationFailed(version, statement[:300], reason) from exc
             if sqlite and cursor.execute("PRAGMA foreign_key_check").fetchall():
                 raise MigrationFailed(version, "PRAGMA foreign_key_check", "foreign keys broken")
         except BaseException:
@@ -304,14 +273,6 @@ def _execute(provider: Provider, raw: Any, version: str, statements: list[str]) 
     finally:
         if sqlite:
             cursor.execute("PRAGMA foreign_keys=ON")
-
-
-def _run(cursor: Any, version: str, statement: str) -> None:
-    try:
-        cursor.execute(statement)
-    except Exception as exc:  # driver errors differ per dialect; all mean "this statement failed"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MigrationFailed(version, statement[:300], reason) from exc
 
 
 def _migration(session: Session, ctx: StepContext, version: str) -> PluginMigration:
@@ -337,27 +298,29 @@ def _recovered(session: Session, ctx: StepContext, version: str) -> None:
         row.status, row.completed_at, row.error_message = "completed", utcnow(), None
 
 
-def _finish(session: Session, ctx: StepContext, run: _Run, error: MigrationFailed | None) -> None:
-    elapsed = int((time.monotonic() - run.started) * 1000)
-    status = "failed" if error else "completed"
-    row = _migration(session, ctx, run.version)
-    row.status, row.execution_time_ms = status, elapsed
-    row.error_message = str(error) if error else None
-    row.completed_at = None if error else utcnow()
-    session.add(
-        MigrationAttempt(
-            plugin_id=ctx.plugin_id,
-            migration_version=run.version,
-            direction="up",
-            operation_id=ctx.op.id,
-            actor=ctx.actor,
-            execution_time_ms=elapsed,
-            outcome=status,
-            error_message=error.reason if error else None,
-            failing_statement=error.statement if error else None,
-        )
+def _finish(
+    session: Session,
+    ctx: StepContext,
+    version: str,
+    count: int,
+    started: float,
+    *,
+    error: MigrationFailed | None = None,
+) -> None:
+    """Record the migration's outcome, with an audit event counting its statements."""
+    elapsed = int((time.monotonic() - started) * 1000)
+    row = _migration(session, ctx, version)
+    row.status, row.execution_time_ms = ("failed" if error else "completed"), elapsed
+    row.error_message, row.completed_at = (str(error), None) if error else (None, utcnow())
+    extra = {"error": str(error), "statement": error.statement} if error else {}
+    audit.record(
+        session,
+        f"schema_migration_{row.status}",
+        plugin_id=ctx.plugin_id,
+        operation_id=ctx.op.id,
+        actor=ctx.actor,
+        version=version,
+        statements=count,
+        ms=elapsed,
+        **extra,
     )
-    details = {"version": run.version, "statements": run.statements, "ms": elapsed}
-    details.update({"error": str(error)} if error else {})
-    event, who = f"schema_migration_{status}", {"operation_id": ctx.op.id, "actor": ctx.actor}
-    audit.record(session, event, plugin_id=ctx.plugin_id, **who, **details)
