@@ -186,7 +186,7 @@ class Provider(ABC):
         """Connect as the plugin and report size, limits and reachability."""
 
     def ownership(self) -> Callable[[str], str | None] | None:
-        """Which plugin owns an object name, where names alone decide it (shared mode); else None."""
+        """Which plugin owns an object name, where names decide it (shared mode); else None."""
         return None
 
     def close(self) -> None:  # noqa: B027 - optional hook

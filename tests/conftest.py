@@ -1,4 +1,4 @@
-"""Fixtures: real servers (scripts/services.sh), real worker processes, cleanup of what tests make."""
+"""Fixtures: real servers (scripts/services.sh), real worker processes, and their cleanup."""
 
 from __future__ import annotations
 
@@ -54,15 +54,23 @@ def pg_tracking_url() -> Iterator[str]:
 
 def provider_urls() -> dict[str, str]:
     """Admin URLs of the PostgreSQL and MariaDB test servers."""
-    return {"postgres_admin_url": service_url("PG_ADMIN_URL"), "mysql_admin_url": service_url("MYSQL_ADMIN_URL")}
+    return {
+        "postgres_admin_url": service_url("PG_ADMIN_URL"),
+        "mysql_admin_url": service_url("MYSQL_ADMIN_URL"),
+    }
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack on a SQLite tracking database with one running worker (shared mode on SQLite)."""
     workdir = tmp_path_factory.mktemp("stack")
-    env = base_env(workdir, _broker(), f"sqlite:///{workdir / 'tracking.db'}",
-                   shared_url=f"sqlite:///{workdir / 'shared.db'}", **provider_urls())
+    env = base_env(
+        workdir,
+        _broker(),
+        f"sqlite:///{workdir / 'tracking.db'}",
+        shared_url=f"sqlite:///{workdir / 'shared.db'}",
+        **provider_urls(),
+    )
     stack = Stack(env, workdir)
     stack.start_worker()
     yield stack
@@ -73,8 +81,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture
 def fresh_stack(tmp_path: Path, redis_url: str) -> Iterator[Stack]:
     """A stack with no worker yet, for tests that start, kill and restart workers themselves."""
-    env = base_env(tmp_path, redis_url, f"sqlite:///{tmp_path / 'tracking.db'}",
-                   shared_url=f"sqlite:///{tmp_path / 'shared.db'}", **provider_urls())
+    env = base_env(
+        tmp_path,
+        redis_url,
+        f"sqlite:///{tmp_path / 'tracking.db'}",
+        shared_url=f"sqlite:///{tmp_path / 'shared.db'}",
+        **provider_urls(),
+    )
     stack = Stack(env, tmp_path)
     yield stack
     stack.stop()

@@ -12,7 +12,7 @@ QUEUE = "plugin-db"
 
 
 def broker_options(settings: Settings) -> dict[str, Any]:
-    """Transport options: a visibility timeout above the longest backoff, or the embedded folders."""
+    """Transport options: a visibility timeout above the longest backoff, or embedded folders."""
     if settings.uses_filesystem_broker:
         folder = settings.data_dir / "broker"
         for sub in ("queue", "processed", "control"):

@@ -145,7 +145,7 @@ def wait_op(sessions: Any, request_id: str, timeout: float = 60.0) -> LifecycleO
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with sessions() as session:
-            op = session.scalars(
+            op: LifecycleOperation | None = session.scalars(
                 select(LifecycleOperation).where(LifecycleOperation.request_id == request_id)
             ).first()
         if op is not None and op.state in TERMINAL:
@@ -226,5 +226,6 @@ def _show_files(root: Path) -> None:
     plugins = root / "plugins"
     for path in sorted(plugins.rglob("*.db")):
         console.print(
-            f"  {path.relative_to(root)}  {path.stat().st_size} bytes, mode {oct(path.stat().st_mode & 0o777)}"
+            f"  {path.relative_to(root)}  {path.stat().st_size} bytes, "
+            f"mode {oct(path.stat().st_mode & 0o777)}"
         )

@@ -1,4 +1,4 @@
-"""Credentials at rest: Fernet-encrypted payloads in ``plugin_secrets`` (keys rotate with MultiFernet)."""
+"""Credentials at rest: Fernet-encrypted payloads in ``plugin_secrets`` (MultiFernet keys)."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ class RetryPolicy:
 
     def countdown(self, retries: int, jitter: float) -> float:
         """Seconds to wait before retry number ``retries`` (jitter in [0, 1))."""
-        ceiling = min(self.backoff_max, self.backoff_base * (2**retries))
+        ceiling = min(self.backoff_max, self.backoff_base * (2.0**retries))
         return max(0.05, ceiling * jitter)
 
 

@@ -55,9 +55,14 @@ CASES = [
 
 
 def _env(case: Case, workdir: Path, pg_tracking_url: str) -> dict[str, str]:
-    shared = {"sqlite": f"sqlite:///{workdir / 'shared.db'}", "postgresql": service_url("PG_SHARED_URL"),
-              "mysql": service_url("MYSQL_SHARED_URL")}[case.shared]
-    tracking = pg_tracking_url if case.tracking == "postgresql" else f"sqlite:///{workdir / 'tracking.db'}"
+    shared = {
+        "sqlite": f"sqlite:///{workdir / 'shared.db'}",
+        "postgresql": service_url("PG_SHARED_URL"),
+        "mysql": service_url("MYSQL_SHARED_URL"),
+    }[case.shared]
+    tracking = (
+        pg_tracking_url if case.tracking == "postgresql" else f"sqlite:///{workdir / 'tracking.db'}"
+    )
     return base_env(workdir, _broker(), tracking, shared_url=shared, **provider_urls())
 
 
@@ -87,9 +92,15 @@ def plugin(stack: Stack, case: Case) -> tuple[str, str]:
     files = {
         "001-items.sql": migration(
             f"CREATE TABLE {ns}_items (id INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL);\n"
-            f"CREATE INDEX idx_{ns}_items_name ON {ns}_items (name);", f"DROP TABLE {ns}_items;", "001"),
-        "002-note.sql": migration(f"ALTER TABLE {ns}_items ADD COLUMN note VARCHAR(200);",
-                                  f"ALTER TABLE {ns}_items DROP COLUMN note;", "002"),
+            f"CREATE INDEX idx_{ns}_items_name ON {ns}_items (name);",
+            f"DROP TABLE {ns}_items;",
+            "001",
+        ),
+        "002-note.sql": migration(
+            f"ALTER TABLE {ns}_items ADD COLUMN note VARCHAR(200);",
+            f"ALTER TABLE {ns}_items DROP COLUMN note;",
+            "002",
+        ),
     }
     write_plugin(stack.plugins_root, plugin_id, case.mode.value, files, limits={"connections": 5})
     return plugin_id, ns
@@ -100,7 +111,9 @@ def provider_for(stack: Stack, plugin_id: str) -> tuple[Provider, Any]:
     settings = Settings.from_env(stack.env)
     ds = stack.datasource(plugin_id)
     assert ds is not None
-    return get_provider_class(ds.provider).from_settings(settings), spec_for(parse_manifest(ds.manifest))
+    return get_provider_class(ds.provider).from_settings(settings), spec_for(
+        parse_manifest(ds.manifest)
+    )
 
 
 def secret_payload(stack: Stack, plugin_id: str) -> dict[str, Any] | None:
@@ -130,7 +143,12 @@ def assert_no_leak(stack: Stack, passwords: set[str]) -> None:
     assert passwords, "the case issued no password to look for"
     haystacks = {"worker logs": stack.logs()}
     with stack.engine.connect() as conn:
-        for table in ("lifecycle_operations", "audit_events", "plugin_datasources", "plugin_migrations"):
+        for table in (
+            "lifecycle_operations",
+            "audit_events",
+            "plugin_datasources",
+            "plugin_migrations",
+        ):
             rows = conn.exec_driver_sql(f"SELECT * FROM {table}").fetchall()
             haystacks[table] = json.dumps([list(map(str, r)) for r in rows])
     client = redis.Redis.from_url(stack.env["PLUGIN_DB_BROKER_URL"])
@@ -162,7 +180,9 @@ class TestConformance:
         ds = stack.datasource(plugin_id)
         assert ds is not None and ds.status == "ready" and ds.mode == case.mode.value
         rest = ds.descriptor["url"].split("://", 1)[1]
-        assert "@" not in rest or ":" not in rest.split("@", 1)[0], "descriptor URL carries a password"
+        assert "@" not in rest or ":" not in rest.split("@", 1)[0], (
+            "descriptor URL carries a password"
+        )
         provider, spec = provider_for(stack, plugin_id)
         passwords: set[str] = set()
         payload = secret_payload(stack, plugin_id)
@@ -170,9 +190,16 @@ class TestConformance:
         if payload:
             passwords |= set(payload["slots"].values())
         login = login_for(stack, provider, spec, plugin_id)
-        query(provider, spec, login, f"INSERT INTO {ns}_items (id, name, note) VALUES (1, 'kept', 'n')")
+        query(
+            provider,
+            spec,
+            login,
+            f"INSERT INTO {ns}_items (id, name, note) VALUES (1, 'kept', 'n')",
+        )
         assert [(m.migration_version, m.status) for m in stack.migrations(plugin_id)] == [
-            ("001", "completed"), ("002", "completed")]
+            ("001", "completed"),
+            ("002", "completed"),
+        ]
 
         down = stack.run("plugin_db.migrate", {"plugin_id": plugin_id, "target": "001"})
         assert down.state == "succeeded", down.error
@@ -184,7 +211,9 @@ class TestConformance:
         assert rotated.state == "succeeded", rotated.error
         if provider.issues_credentials:
             new_login = login_for(stack, provider, spec, plugin_id)
-            assert new_login is not None and login is not None and new_login.username != login.username
+            assert (
+                new_login is not None and login is not None and new_login.username != login.username
+            )
             passwords |= set((secret_payload(stack, plugin_id) or {})["slots"].values())
             assert query(provider, spec, new_login, f"SELECT name FROM {ns}_items") == [("kept",)]
             assert query(provider, spec, login, f"SELECT name FROM {ns}_items") == [("kept",)]
@@ -197,7 +226,10 @@ class TestConformance:
         assert stack.datasource(plugin_id).status == "archived"
         assert stack.run("plugin_db.restore", {"plugin_id": plugin_id}).state == "succeeded"
         assert query(provider, spec, login, f"SELECT name FROM {ns}_items") == [("kept",)]
-        assert stack.run("plugin_db.teardown", {"plugin_id": plugin_id, "purge": True}).state == "succeeded"
+        assert (
+            stack.run("plugin_db.teardown", {"plugin_id": plugin_id, "purge": True}).state
+            == "succeeded"
+        )
         assert provider.state(spec) is StorageState.ABSENT
         assert stack.datasource(plugin_id).status == "deleted"
         with stack.sessions() as session:
@@ -208,13 +240,18 @@ class TestConformance:
     def test_duplicates_and_hostile_input(self, stacks: Any, case: Case) -> None:
         """A repeated request_id is one operation; a migration outside the namespace is rejected."""
         stack: Stack = stacks(case)
-        plugin_id, ns = plugin(stack, case)
+        plugin_id, _ = plugin(stack, case)
         request = {"plugin_id": plugin_id, "request_id": f"dup-{plugin_id}"}
         ids = [stack.send("plugin_db.provision", request) for _ in range(3)]
         ops = {stack.wait(i).id for i in ids}
         assert len(ops) == 1 and len(stack.ops(plugin_id)) == 1
         (stack.plugins_root / plugin_id / "migrations" / "003-evil.sql").write_text(
-            migration("CREATE TABLE other_plugin_data (id INTEGER);\nDROP TABLE users;", "SELECT 1;", "003"))
+            migration(
+                "CREATE TABLE other_plugin_data (id INTEGER);\nDROP TABLE users;",
+                "SELECT 1;",
+                "003",
+            )
+        )
         evil = stack.run("plugin_db.migrate", {"plugin_id": plugin_id})
         assert evil.state == "rejected"
         assert "other_plugin_data" in (evil.error or "") or "users" in (evil.error or "")
@@ -223,15 +260,19 @@ class TestConformance:
         stack.run("plugin_db.teardown", {"plugin_id": plugin_id, "purge": True})
 
     def test_worker_killed_mid_provision(self, case: Case, tmp_path: Path) -> None:
-        """A worker SIGKILLed after the provider acted: a restarted worker converges to one result."""
-        with fresh_pg_database() as tracking_url:  # its own tracking db: no other stack's reconciler
+        """A worker SIGKILLed after the provider acted: a restarted worker converges."""
+        with (
+            fresh_pg_database() as tracking_url
+        ):  # its own tracking db: no other stack's reconciler
             self._kill_and_converge(case, Stack(_env(case, tmp_path, tracking_url), tmp_path))
 
     @staticmethod
     def _kill_and_converge(case: Case, stack: Stack) -> None:
         try:
             plugin_id, _ = plugin(stack, case)
-            victim = stack.start_worker(extra_env={"PLUGIN_DB_FAILPOINTS": "after:create_storage=sleep:120"})
+            victim = stack.start_worker(
+                extra_env={"PLUGIN_DB_FAILPOINTS": "after:create_storage=sleep:120"}
+            )
             request_id = stack.send("plugin_db.provision", {"plugin_id": plugin_id})
             stack.wait_until(lambda: "failpoint_hit" in stack.logs(), what="failpoint")
             stack.kill(victim, signal.SIGKILL)
@@ -240,10 +281,15 @@ class TestConformance:
             assert op.state == "succeeded", op.error
             assert op.crashes == 1
             assert [(m.migration_version, m.status) for m in stack.migrations(plugin_id)] == [
-                ("001", "completed"), ("002", "completed")]
+                ("001", "completed"),
+                ("002", "completed"),
+            ]
             provider, spec = provider_for(stack, plugin_id)
             assert provider.state(spec) is StorageState.ACTIVE
-            assert stack.run("plugin_db.teardown", {"plugin_id": plugin_id, "purge": True}).state == "succeeded"
+            assert (
+                stack.run("plugin_db.teardown", {"plugin_id": plugin_id, "purge": True}).state
+                == "succeeded"
+            )
         finally:
             stack.stop()
             stack.engine.dispose()

@@ -13,7 +13,6 @@ from tests.integration.test_worker_sqlite import NOTES
 from tests.support.stack import Stack, write_plugin
 
 
-
 @pytest.mark.parametrize(
     ("failpoint", "recorded_before_kill"),
     [
@@ -25,7 +24,7 @@ from tests.support.stack import Stack, write_plugin
 def test_sigkilled_worker_mid_provision_converges_after_restart(
     fresh_stack: Stack, failpoint: str, recorded_before_kill: str
 ) -> None:
-    """Given a worker SIGKILLed at a step boundary, a restarted worker completes the operation once."""
+    """Given a worker SIGKILLed at a step boundary, a restarted worker completes it once."""
     stack = fresh_stack
     plugin_id = unique_id("kill")
     write_plugin(stack.plugins_root, plugin_id, "exclusive-sqlite", NOTES)
@@ -43,10 +42,24 @@ def test_sigkilled_worker_mid_provision_converges_after_restart(
     data = Path(stack.env["PLUGIN_DB_DATA_DIR"]) / "plugins"
     assert [p.name for p in data.glob(f"{plugin_id}.db")] == [f"{plugin_id}.db"]
     assert [(m.migration_version, m.status) for m in stack.migrations(plugin_id)] == [
-        ("001", "completed"), ("002", "completed")]
-    steps = Counter(e.details["step"] for e in stack.audit(plugin_id, done.id) if e.event == "step_done")
-    assert steps == {"begin_provision": 1, "create_storage": 1, "apply_migrations": 1, "activate": 1}
-    assert [s["name"] for s in done.steps] == ["begin_provision", "create_storage", "apply_migrations", "activate"]
+        ("001", "completed"),
+        ("002", "completed"),
+    ]
+    steps = Counter(
+        e.details["step"] for e in stack.audit(plugin_id, done.id) if e.event == "step_done"
+    )
+    assert steps == {
+        "begin_provision": 1,
+        "create_storage": 1,
+        "apply_migrations": 1,
+        "activate": 1,
+    }
+    assert [s["name"] for s in done.steps] == [
+        "begin_provision",
+        "create_storage",
+        "apply_migrations",
+        "activate",
+    ]
 
 
 def test_pool_child_killed_every_time_fails_after_the_attempt_budget(fresh_stack: Stack) -> None:
@@ -54,8 +67,12 @@ def test_pool_child_killed_every_time_fails_after_the_attempt_budget(fresh_stack
     stack = fresh_stack
     plugin_id = unique_id("doom")
     write_plugin(stack.plugins_root, plugin_id, "exclusive-sqlite", NOTES)
-    stack.start_worker(extra_env={"PLUGIN_DB_FAILPOINTS": "before:create_storage=crash",
-                                  "PLUGIN_DB_MAX_ATTEMPTS": "2"})
+    stack.start_worker(
+        extra_env={
+            "PLUGIN_DB_FAILPOINTS": "before:create_storage=crash",
+            "PLUGIN_DB_MAX_ATTEMPTS": "2",
+        }
+    )
     op = stack.wait(stack.send("plugin_db.provision", {"plugin_id": plugin_id}), timeout=90)
     assert op.state == "failed"
     assert "worker was lost 2 times" in (op.error or "")
@@ -67,12 +84,16 @@ def test_pool_child_killed_every_time_fails_after_the_attempt_budget(fresh_stack
     assert stack.run("plugin_db.provision", {"plugin_id": later}).state == "succeeded"
 
 
-def test_sigterm_warm_shutdown_lets_the_running_operation_finish_or_resume(fresh_stack: Stack) -> None:
+def test_sigterm_warm_shutdown_lets_the_running_operation_finish_or_resume(
+    fresh_stack: Stack,
+) -> None:
     """SIGTERM during an operation: the operation still ends succeeded (now or after restart)."""
     stack = fresh_stack
     plugin_id = unique_id("term")
     write_plugin(stack.plugins_root, plugin_id, "exclusive-sqlite", NOTES)
-    worker = stack.start_worker(extra_env={"PLUGIN_DB_FAILPOINTS": "before:apply_migrations=sleep:2"})
+    worker = stack.start_worker(
+        extra_env={"PLUGIN_DB_FAILPOINTS": "before:apply_migrations=sleep:2"}
+    )
     request_id = stack.send("plugin_db.provision", {"plugin_id": plugin_id})
     stack.wait_until(lambda: "failpoint_hit" in stack.logs(), what="failpoint reached")
     worker.send_signal(signal.SIGTERM)

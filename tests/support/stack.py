@@ -44,14 +44,19 @@ class Stack:
         broker = self.env["PLUGIN_DB_BROKER_URL"]
         # a foreign producer: no import of the project's tasks, only names and JSON
         self.producer = Celery("producer", broker=broker, backend=broker)
-        self.producer.conf.update(task_serializer="json", accept_content=["json"],
-                                  broker_transport_options={"visibility_timeout": 30})
+        self.producer.conf.update(
+            task_serializer="json",
+            accept_content=["json"],
+            broker_transport_options={"visibility_timeout": 30},
+        )
 
     @property
     def plugins_root(self) -> Path:
         return Path(self.env["PLUGIN_DB_PLUGINS_ROOT"])
 
-    def send(self, task: str, request: dict[str, Any] | None = None, *, args: list[Any] | None = None) -> str:
+    def send(
+        self, task: str, request: dict[str, Any] | None = None, *, args: list[Any] | None = None
+    ) -> str:
         """Enqueue ``task`` on queue plugin-db as a foreign producer; returns the request_id."""
         if args is None:
             request = {"request_id": f"t-{uuid.uuid4()}", **(request or {})}
@@ -59,17 +64,41 @@ class Stack:
         result = self.producer.send_task(task, args=args, queue="plugin-db")
         return str(request["request_id"]) if request else result.id
 
-    def start_worker(self, *, concurrency: int = 2, beat: bool = True, extra_env: dict[str, str] | None = None,
-                     pool: str = "prefork") -> subprocess.Popen[bytes]:
+    def start_worker(
+        self,
+        *,
+        concurrency: int = 2,
+        beat: bool = True,
+        extra_env: dict[str, str] | None = None,
+        pool: str = "prefork",
+    ) -> subprocess.Popen[bytes]:
         """Start a real ``celery worker`` process (in its own process group)."""
         log = (self.workdir / f"worker-{len(self.workers)}.log").open("wb")
-        argv = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "-Q", "plugin-db",
-                f"--pool={pool}", f"--concurrency={concurrency}", "--loglevel=INFO", "-E",
-                f"--hostname=w{len(self.workers)}-{uuid.uuid4().hex[:6]}@%h"]
+        argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker.celery_app",
+            "worker",
+            "-Q",
+            "plugin-db",
+            f"--pool={pool}",
+            f"--concurrency={concurrency}",
+            "--loglevel=INFO",
+            "-E",
+            f"--hostname=w{len(self.workers)}-{uuid.uuid4().hex[:6]}@%h",
+        ]
         if beat:
             argv += ["-B", "-s", str(self.workdir / f"beat-{len(self.workers)}")]
-        proc = subprocess.Popen(argv, env={**os.environ, **self.env, **(extra_env or {})}, cwd=ROOT,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            env={**os.environ, **self.env, **(extra_env or {})},
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.workers.append(proc)
         return proc
 
@@ -94,12 +123,16 @@ class Stack:
 
     def logs(self) -> str:
         """Everything the workers printed."""
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob("worker-*.log")))
+        return "\n".join(
+            p.read_text(errors="replace") for p in sorted(self.workdir.glob("worker-*.log"))
+        )
 
     def op(self, request_id: str) -> LifecycleOperation | None:
         """The operation accepted for ``request_id``."""
         with self.sessions() as session:
-            return session.scalars(select(LifecycleOperation).where(LifecycleOperation.request_id == request_id)).first()
+            return session.scalars(
+                select(LifecycleOperation).where(LifecycleOperation.request_id == request_id)
+            ).first()
 
     def wait(self, request_id: str, timeout: float = 60.0) -> LifecycleOperation:
         """Block until the operation for ``request_id`` is terminal."""
@@ -109,8 +142,10 @@ class Stack:
             if op is not None and op.state in TERMINAL:
                 return op
             time.sleep(0.05)
-        raise AssertionError(f"operation for {request_id} not terminal after {timeout}s: "
-                             f"{self.op(request_id) and self.op(request_id).state}\n{self.logs()[-3000:]}")
+        raise AssertionError(
+            f"operation for {request_id} not terminal after {timeout}s: "
+            f"{self.op(request_id) and self.op(request_id).state}\n{self.logs()[-3000:]}"
+        )
 
     def wait_until(self, predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:
         """Poll ``predicate()`` until it is true."""
@@ -129,7 +164,9 @@ class Stack:
         with self.sessions() as session:
             return session.get(PluginDatasource, plugin_id)
 
-    def audit(self, plugin_id: str | None = None, operation_id: int | None = None) -> list[AuditEvent]:
+    def audit(
+        self, plugin_id: str | None = None, operation_id: int | None = None
+    ) -> list[AuditEvent]:
         query = select(AuditEvent).order_by(AuditEvent.id)
         if plugin_id is not None:
             query = query.where(AuditEvent.plugin_id == plugin_id)
@@ -140,13 +177,23 @@ class Stack:
 
     def migrations(self, plugin_id: str) -> list[PluginMigration]:
         with self.sessions() as session:
-            return list(session.scalars(select(PluginMigration).where(PluginMigration.plugin_id == plugin_id)
-                                        .order_by(PluginMigration.migration_version)))
+            return list(
+                session.scalars(
+                    select(PluginMigration)
+                    .where(PluginMigration.plugin_id == plugin_id)
+                    .order_by(PluginMigration.migration_version)
+                )
+            )
 
     def ops(self, plugin_id: str) -> list[LifecycleOperation]:
         with self.sessions() as session:
-            return list(session.scalars(select(LifecycleOperation).where(LifecycleOperation.plugin_id == plugin_id)
-                                        .order_by(LifecycleOperation.id)))
+            return list(
+                session.scalars(
+                    select(LifecycleOperation)
+                    .where(LifecycleOperation.plugin_id == plugin_id)
+                    .order_by(LifecycleOperation.id)
+                )
+            )
 
 
 def base_env(workdir: Path, broker_url: str, tracking_url: str, **urls: str) -> dict[str, str]:
@@ -175,16 +222,21 @@ def flush_redis(url: str) -> None:
     redis.Redis.from_url(url).flushdb()
 
 
-def write_plugin(root: Path, plugin_id: str, mode: str, migrations: dict[str, str] | None = None,
-                 **database: Any) -> Path:
+def write_plugin(
+    root: Path, plugin_id: str, mode: str, migrations: dict[str, str] | None = None, **database: Any
+) -> Path:
     """Create ``<root>/<plugin_id>/plugin.json`` and its migration files."""
     import json
 
     folder = root / plugin_id
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "migrations").mkdir(parents=True)
-    manifest = {"id": plugin_id, "name": plugin_id.title(), "version": "1.0.0",
-                "sovereign": {"schemaVersion": 2, "database": {"mode": mode, **database}}}
+    manifest = {
+        "id": plugin_id,
+        "name": plugin_id.title(),
+        "version": "1.0.0",
+        "sovereign": {"schemaVersion": 2, "database": {"mode": mode, **database}},
+    }
     (folder / "plugin.json").write_text(json.dumps(manifest))
     for name, text in (migrations or {}).items():
         (folder / "migrations" / name).write_text(text)
@@ -193,5 +245,7 @@ def write_plugin(root: Path, plugin_id: str, mode: str, migrations: dict[str, st
 
 def migration(up: str, down: str, version: str = "", name: str = "") -> str:
     """A migration file in the seeds/002 format."""
-    return (f"-- MIGRATION: {name or 'test'}\n-- Version: {version}\n-- Description: test\n\n"
-            f"-- UP Migration\n{up}\n\n-- =====\n-- DOWN Migration (Rollback)\n-- =====\n{down}\n")
+    return (
+        f"-- MIGRATION: {name or 'test'}\n-- Version: {version}\n-- Description: test\n\n"
+        f"-- UP Migration\n{up}\n\n-- =====\n-- DOWN Migration (Rollback)\n-- =====\n{down}\n"
+    )

@@ -58,7 +58,7 @@ def worker(
     ]
     if beat:
         argv.append("-B")
-    os.execv(sys.executable, argv)
+    os.execv(sys.executable, argv)  # noqa: S606 - become the celery worker process
 
 
 def secret_key() -> None:
@@ -71,7 +71,7 @@ def secret_key() -> None:
 def demo(
     keep: bool = typer.Option(False, "--keep", help="Keep ./var/demo for inspection."),
 ) -> None:
-    """Run the whole lifecycle of the example plugins on the embedded default, with a real worker."""
+    """Run the example plugins' whole lifecycle on the embedded default, with a real worker."""
     from worker.demo import run_demo
 
     if run_demo(keep=keep) != 0:

@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from worker.settings import Settings
 from worker.states import TERMINAL, Kind, OpState
@@ -32,7 +33,7 @@ def settings() -> Settings:
 
 
 @cache
-def sessions() -> Any:
+def sessions() -> sessionmaker[Session]:
     """Sessions on the tracking database."""
     return make_sessionmaker(make_engine(settings().database_url))
 
@@ -65,7 +66,8 @@ def enqueue(kind: Kind, request: dict[str, Any], wait: bool, as_json: bool) -> N
         emit(
             {"task_id": result.id, "request_id": request["request_id"]},
             as_json,
-            f"enqueued {kind.task_name} for {request['plugin_id']} (request {request['request_id']})",
+            f"enqueued {kind.task_name} for {request['plugin_id']} "
+            f"(request {request['request_id']})",
         )
         return
     op = wait_for(request["request_id"], as_json)
@@ -84,7 +86,7 @@ def wait_for(request_id: str, as_json: bool, timeout: float = 600.0) -> Lifecycl
     try:
         while time.monotonic() < deadline:
             with sessions()() as session:
-                op = session.scalars(
+                op: LifecycleOperation | None = session.scalars(
                     select(LifecycleOperation).where(LifecycleOperation.request_id == request_id)
                 ).first()
             if op is not None and op.state in TERMINAL:

@@ -70,7 +70,8 @@ def rollback(plugin_id: str, version: str, wait: bool = WaitOpt, as_json: bool =
         )
     if version not in applied:
         fail(
-            f"{plugin_id} has no applied version {version} (applied: {', '.join(applied) or 'none'})",
+            f"{plugin_id} has no applied version {version} "
+            f"(applied: {', '.join(applied) or 'none'})",
             EXIT_BAD_INPUT,
             as_json,
         )

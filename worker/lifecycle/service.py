@@ -116,7 +116,7 @@ class LifecycleService:
             check_registration(self.sessions, request.plugin_id, request.schema_document)
 
     def manifest_for(self, kind: Kind, request: Request) -> Manifest:
-        """The manifest an operation works from: the request's, the plugin folder's, or the stored one."""
+        """The manifest to work from: the request's, the plugin folder's, or the stored one."""
         inline = getattr(request, "manifest", None)
         ds, pending = self._tracked(request.plugin_id)
         if inline is not None:

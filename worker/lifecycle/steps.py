@@ -34,7 +34,7 @@ class Outcome:
 
     status: Literal["done", "skipped"] = "done"
     detail: dict[str, Any] = field(default_factory=dict)
-    apply: Callable[[Session], None] | None = None
+    apply: Callable[[Session], object] | None = None
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def set_status(
 
 def _status(target: DsStatus, **values: Any) -> Callable[[StepContext], Outcome]:
     def run(ctx: StepContext) -> Outcome:
-        return Outcome(apply=lambda s: set_status(s, ctx, target, **values) and None)
+        return Outcome(apply=lambda s: set_status(s, ctx, target, **values))
 
     return run
 
@@ -139,9 +139,7 @@ def activate(ctx: StepContext) -> Outcome:
     values: dict[str, Any] = {}
     if rotation and ctx.provider.issues_credentials and ctx.op.kind != Kind.MIGRATE:
         values["next_rotation_at"] = utcnow() + timedelta(days=rotation.interval_days)
-    return Outcome(
-        apply=lambda s: set_status(s, ctx, DsStatus.READY, archived_at=None, **values) and None
-    )
+    return Outcome(apply=lambda s: set_status(s, ctx, DsStatus.READY, archived_at=None, **values))
 
 
 def rotate_credentials(ctx: StepContext) -> Outcome:
@@ -172,9 +170,7 @@ def rotate_credentials(ctx: StepContext) -> Outcome:
 def archive_storage(ctx: StepContext) -> Outcome:
     """Archive: storage unreachable, data kept and restorable."""
     ctx.provider.archive(ctx.spec)
-    return Outcome(
-        apply=lambda s: set_status(s, ctx, DsStatus.ARCHIVED, archived_at=utcnow()) and None
-    )
+    return Outcome(apply=lambda s: set_status(s, ctx, DsStatus.ARCHIVED, archived_at=utcnow()))
 
 
 def purge_storage(ctx: StepContext) -> Outcome:

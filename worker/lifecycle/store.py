@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -125,7 +125,7 @@ class OperationStore:
             if first != op_id:
                 raise PluginBusy(f"operation {first} on {op.plugin_id} runs first")
             crashed, expected = op.lease_owner is not None, op.version
-            result = session.execute(
+            statement = (
                 update(Op)
                 .execution_options(synchronize_session=False)
                 .where(
@@ -144,6 +144,7 @@ class OperationStore:
                     updated_at=now,
                 )
             )
+            result = cast("CursorResult[Any]", session.execute(statement))
             if result.rowcount != 1:
                 raise PluginBusy(f"operation {op_id} is held by another worker")
             return Claim(op_id, owner, expected + 1)
@@ -153,7 +154,7 @@ class OperationStore:
         """A transaction that first proves the lease is still ours (and extends it)."""
         now = utcnow()
         with tracking_errors(), self.sessions.begin() as session:
-            result = session.execute(
+            statement = (
                 update(Op)
                 .execution_options(synchronize_session=False)
                 .where(
@@ -171,6 +172,7 @@ class OperationStore:
                     }
                 )
             )
+            result = cast("CursorResult[Any]", session.execute(statement))
             if result.rowcount != 1:
                 raise LeaseLost(f"operation {claim.op_id}: lease lost, another worker owns it")
             claim.version += 1

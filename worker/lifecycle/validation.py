@@ -39,7 +39,12 @@ def validate_migrations(
     owner_of = provider.ownership()
     for file in files:
         up = split_statements(file.up_sql, provider.dialect)
-        check_statements(up, provider.dialect, namespace, force=force or file.version in completed,
-                         owner_of=owner_of)
+        check_statements(
+            up,
+            provider.dialect,
+            namespace,
+            force=force or file.version in completed,
+            owner_of=owner_of,
+        )
         down = split_statements(file.down_sql, provider.dialect) if file.down_sql else []
         check_statements(down, provider.dialect, namespace, force=True, owner_of=owner_of)

@@ -66,10 +66,8 @@ class Ledger:
         done = self._progress(version, checksum)
         for index, statement in enumerate(statements[done:], start=done):
             self._run(version, statement)
-            self._exec(
-                f"UPDATE {self.table} SET statements_done = {self.mark} WHERE version = {self.mark}",
-                (index + 1, version),
-            )
+            progress = f"UPDATE {self.table} SET statements_done = {self.mark} WHERE version = "
+            self._exec(progress + self.mark, (index + 1, version))
         self._exec(f"UPDATE {self.table} SET complete = 1 WHERE version = {self.mark}", (version,))
 
     def revert(self, version: str, statements: Sequence[str]) -> None:
@@ -103,7 +101,7 @@ class Ledger:
         entry = self.entries().get(version)
         if entry is None:
             sql, params = self._insert(version, checksum, 0)
-            self._exec(sql, params[:3] + (0, params[4]))
+            self._exec(sql, (*params[:3], 0, params[4]))
             return 0
         return entry.statements_done
 

@@ -52,7 +52,7 @@ def plan(
         raise MigrationFileError(
             "unknown target", [f"target: no migration file has version {target!r}"]
         )
-    if force and target in applied:
+    if force and target is not None and target in applied:
         return [Planned("up", by_version[target])]  # force: run an applied version again
     check_drift(files, applied)
     ups = [
