@@ -2,33 +2,72 @@
 
 from __future__ import annotations
 
+import atexit
 import itertools
+import socket
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+import redis
 
 from tests.support.services import service_url
 from tests.support.stack import Stack, base_env, flush_redis
 
-_REDIS_DBS = itertools.cycle(range(2, 16))  # each stack gets a Redis database of its own
+_REDIS_DBS = itertools.cycle(range(16))  # each stack gets a Redis database of its own
+_private_redis: dict[str, Any] = {}
+
+
+def _redis_base() -> str:
+    """This test session's own redis-server (so concurrent sessions never share a queue)."""
+    if "url" not in _private_redis:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"redis://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                redis.Redis.from_url(url).ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        atexit.register(proc.terminate)
+        _private_redis.update(url=url, proc=proc)
+    return str(_private_redis["url"])
+
+
+def _broker() -> str:
+    """A flushed Redis database that no other running stack uses."""
+    url = f"{_redis_base()}/{next(_REDIS_DBS)}"
+    flush_redis(url)
+    return url
 
 
 @pytest.fixture
 def redis_url() -> str:
-    """A flushed Redis database that no other running stack uses."""
-    url = f"{service_url('REDIS_URL')}/{next(_REDIS_DBS)}"
-    flush_redis(url)
-    return url
-
-
-def _broker() -> str:
-    url = f"{service_url('REDIS_URL')}/{next(_REDIS_DBS)}"
-    flush_redis(url)
-    return url
+    """A flushed Redis database of this session's Redis server."""
+    return _broker()
 
 
 @contextmanager

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
-from worker.cli import admin, inspect, lifecycle
+from worker.cli import admin, inspect, lifecycle, ops
 from worker.cli.schema import schema_app
+from worker.logging import configure
 
 app = typer.Typer(
     name="plugin-db",
@@ -16,9 +19,11 @@ app = typer.Typer(
 lifecycle.register(app)
 inspect.register(app)
 admin.register(app)
+ops.register(app)
 app.add_typer(schema_app, name="schema")
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: logs go to stderr, results to stdout."""
+    configure(json=False, level=logging.WARNING)
     app()
