@@ -1,18 +1,23 @@
-"""Periodic tasks run by Celery beat: the reconciler and scheduled rotation."""
+"""Periodic tasks run by Celery beat: reconciler, scheduled rotation, doctor, archive retention."""
 
 from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
+from functools import cache
 from typing import Any
 
+from celery import Celery
 from celery.signals import worker_init, worker_ready
 from sqlalchemy import select
 
 from tasks.base import service
-from worker.celery_app import app
+from worker.celery_app import app, create_app
 from worker.errors import TrackingOutOfDate
 from worker.logging import get_logger
+from worker.ops.doctor import Doctor
+from worker.ops.findings import Severity
 from worker.settings import Settings
 from worker.states import DsStatus, Kind
 from worker.tracking.db import make_engine, require_current
@@ -21,12 +26,24 @@ from worker.tracking.models import PluginDatasource, utcnow
 log = get_logger("maintenance")
 
 
+@cache
+def _app_for(settings: Settings) -> Celery:
+    return create_app(settings)
+
+
+def producer() -> Celery:
+    """The app to enqueue with: this process's own, unless the service's settings name
+    another broker (the service's settings are the source of truth)."""
+    settings = service().settings
+    return app if app.conf.broker_url == settings.broker_url else _app_for(settings)
+
+
 @app.task(name="plugin_db.reconcile")
 def reconcile() -> dict[str, Any]:
     """Re-enqueue unfinished operations whose lease expired (lost messages, dead workers)."""
     stale = service().store.stale()
     for op_id in stale:
-        app.send_task("plugin_db.resume", args=[{"operation_id": op_id}])
+        producer().send_task("plugin_db.resume", args=[{"operation_id": op_id}])
     if stale:
         log.info("operations_requeued", operation_ids=stale)
     return {"requeued": stale}
@@ -47,11 +64,54 @@ def rotate_due() -> dict[str, Any]:
         )
     for plugin_id in due:
         request_id = f"scheduled-rotation:{plugin_id}:{now:%Y%m%d%H}"
-        app.send_task(
+        producer().send_task(
             Kind.ROTATE.task_name,
             args=[{"plugin_id": plugin_id, "request_id": request_id, "requested_by": "schedule"}],
         )
     return {"enqueued": due}
+
+
+@app.task(name="plugin_db.doctor")
+def doctor() -> dict[str, Any]:
+    """Run ``plugin-db doctor``: log a summary and every problem; audit plugins over limit."""
+    svc = service()
+    report = Doctor(svc.settings, svc.sessions).run()
+    for finding in report.problems:
+        emit = log.error if finding.severity is Severity.ERROR else log.warning
+        emit("doctor_finding", **finding.to_json())
+    log.info("doctor_summary", summary=report.summary, over_limit=report.over_limit)
+    data = report.to_json()
+    return {key: data[key] for key in ("plugins_checked", "warnings", "errors", "over_limit")}
+
+
+@app.task(name="plugin_db.purge_archives")
+def purge_archives() -> dict[str, Any]:
+    """Purge (teardown purge=true) plugins archived longer than ``archive_retention_days``."""
+    svc = service()
+    cutoff = utcnow() - timedelta(days=svc.settings.archive_retention_days)
+    with svc.sessions() as session:
+        expired = list(
+            session.execute(
+                select(PluginDatasource.plugin_id, PluginDatasource.archived_at).where(
+                    PluginDatasource.status == DsStatus.ARCHIVED.value,
+                    PluginDatasource.archived_at.is_not(None),
+                    PluginDatasource.archived_at < cutoff,
+                )
+            )
+        )
+    enqueued = []
+    for plugin_id, archived_at in expired:
+        request = {
+            "plugin_id": plugin_id,
+            "purge": True,
+            "request_id": f"archive-retention:{plugin_id}:{archived_at:%Y-%m-%d}",
+            "requested_by": "schedule",
+        }
+        producer().send_task(Kind.TEARDOWN.task_name, args=[request])
+        enqueued.append(plugin_id)
+    if enqueued:
+        log.info("archives_purge_enqueued", plugin_ids=enqueued, cutoff=cutoff.isoformat())
+    return {"enqueued": enqueued}
 
 
 @worker_ready.connect

@@ -59,6 +59,7 @@ class Settings:
     visibility_timeout: int = 3600
     lock_wait_seconds: float = 30.0
     archive_retention_days: int = 30
+    doctor_interval_seconds: float = 3600.0
     enable_entry_points: bool = False
     failpoints: str = ""
     log_json: bool = True
@@ -90,6 +91,9 @@ class Settings:
             visibility_timeout=_int(env, "VISIBILITY_TIMEOUT", cls.visibility_timeout),
             lock_wait_seconds=_float(env, "LOCK_WAIT_SECONDS", cls.lock_wait_seconds),
             archive_retention_days=_int(env, "ARCHIVE_RETENTION_DAYS", cls.archive_retention_days),
+            doctor_interval_seconds=_float(
+                env, "DOCTOR_INTERVAL_SECONDS", cls.doctor_interval_seconds
+            ),
             enable_entry_points=env.get(ENV_PREFIX + "ENABLE_ENTRY_POINTS", "") == "1",
             failpoints=env.get(ENV_PREFIX + "FAILPOINTS", ""),
             log_json=env.get(ENV_PREFIX + "LOG_FORMAT", "json") == "json",

@@ -1,0 +1,1 @@
+"""Operator tooling: ``plugin-db doctor`` (health, limits, drift, orphans) and ``retry``."""

@@ -1,0 +1,206 @@
+"""``plugin-db doctor``: health, size against limits, drift, orphans and stuck operations.
+
+:meth:`Doctor.run` only reads (as admin for the catalog and orphans, as each plugin for its
+health) and returns findings; the one thing it writes is a ``storage_limit_exceeded`` audit
+event per plugin over its limit, once per run. The CLI and the periodic task render them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from providers.base import Login, PluginSpec, Provider
+from providers.registry import get_provider_class
+from worker import audit, secrets
+from worker.errors import PluginDbError
+from worker.lifecycle.context import spec_for
+from worker.logging import redact_text
+from worker.manifest import parse_manifest
+from worker.ops import operations, orphans, plugins
+from worker.ops.drift import migration_findings
+from worker.ops.findings import Check, Finding, error, problems, summary_line
+from worker.secrets import SecretBox
+from worker.settings import Settings
+from worker.states import DsStatus
+from worker.tracking.db import make_engine, make_sessionmaker
+from worker.tracking.models import PluginDatasource, PluginMigration, utcnow
+
+ACTOR = "doctor"
+Progress = Callable[[int, int, str], None]
+"""Called before each plugin is checked: (index, total, plugin_id)."""
+
+
+class UnknownPlugin(LookupError):
+    """``--plugin`` names no datasource (or a deleted one)."""
+
+
+@dataclass
+class Report:
+    """The findings of one run."""
+
+    findings: list[Finding]
+    plugins: list[str]
+    over_limit: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[Finding]:
+        """Warnings and errors."""
+        return problems(self.findings)
+
+    @property
+    def summary(self) -> str:
+        """One line: plugins checked, healthy, warnings, errors."""
+        return summary_line(self.findings, self.plugins)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` document."""
+        counts = {s: sum(f.severity == s for f in self.findings) for s in ("warning", "error")}
+        return {
+            "plugins_checked": len(self.plugins),
+            "warnings": counts["warning"],
+            "errors": counts["error"],
+            "over_limit": self.over_limit,
+            "summary": self.summary,
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+class Doctor:
+    """Checks every datasource not deleted (or one), the operations and the orphans."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session] | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions or make_sessionmaker(make_engine(settings.database_url))
+        self.now = now
+        self._providers: dict[str, Provider] = {}
+        self._box: SecretBox | None = None
+
+    def provider(self, name: str) -> Provider:
+        """The driver named ``name`` (built once per run)."""
+        if name not in self._providers:
+            self._providers[name] = get_provider_class(name).from_settings(self.settings)
+        return self._providers[name]
+
+    def login(self, ds: PluginDatasource, provider: Provider, spec: PluginSpec) -> Login | None:
+        """The plugin's active login, decrypted (None where the provider issues none)."""
+        if not provider.issues_credentials or not ds.secrets_ref:
+            return None
+        self._box = self._box or SecretBox.from_settings(self.settings)
+        with self.sessions() as session:
+            payload = secrets.load(session, self._box, ds.secrets_ref)
+        if not payload:
+            return None
+        active = payload["active"]
+        return Login(provider.describe(spec, active).username or "", payload["slots"][active])
+
+    def run(
+        self, plugin_id: str | None = None, *, progress: Progress | None = None, record: bool = True
+    ) -> Report:
+        """Run every check; raises :class:`UnknownPlugin` for an unknown ``plugin_id``."""
+        now = self.now or utcnow()
+        with self.sessions() as session:
+            live = list(
+                session.scalars(
+                    select(PluginDatasource)
+                    .where(PluginDatasource.status != DsStatus.DELETED.value)
+                    .order_by(PluginDatasource.plugin_id)
+                )
+            )
+            chosen = [ds for ds in live if plugin_id in (None, ds.plugin_id)]
+            if plugin_id is not None and not chosen:
+                raise UnknownPlugin(plugin_id)
+            rows: dict[str, list[PluginMigration]] = defaultdict(list)
+            query = select(PluginMigration).order_by(PluginMigration.migration_version)
+            if plugin_id is not None:
+                query = query.where(PluginMigration.plugin_id == plugin_id)
+            for row in session.scalars(query):
+                rows[row.plugin_id].append(row)
+        findings: list[Finding] = []
+        over: list[tuple[str, plugins.Outcome]] = []
+        try:
+            for index, ds in enumerate(chosen):
+                if progress is not None:
+                    progress(index, len(chosen), ds.plugin_id)
+                outcome = self._check(ds, rows[ds.plugin_id])
+                findings += outcome.findings
+                if outcome.over_limit:
+                    over.append((ds.plugin_id, outcome))
+            findings += operations.stuck(self.sessions, self.settings, now, plugin_id)
+            findings += operations.failed(self.sessions, now, plugin_id)
+            if plugin_id is None:
+                findings += orphans.orphans(self.settings, self._specs(live))
+        finally:
+            for provider in self._providers.values():
+                provider.close()
+        if record and over:
+            self._record(over)
+        return Report(findings, [ds.plugin_id for ds in chosen], [pid for pid, _ in over])
+
+    def _check(self, ds: PluginDatasource, rows: list[PluginMigration]) -> plugins.Outcome:
+        """Storage and migration checks of one datasource; one ``ok`` line if all is well."""
+        try:
+            manifest = parse_manifest(ds.manifest)
+            spec = spec_for(manifest)
+            provider = self.provider(ds.provider)
+            target = plugins.Target(
+                ds=ds,
+                manifest=manifest,
+                spec=spec,
+                provider=provider,
+                login=self.login(ds, provider, spec),
+                plugin_dir=self.settings.plugins_root / ds.plugin_id,
+            )
+            outcome = plugins.check(target)
+        except Exception as exc:  # one broken plugin never stops the run: it is a finding
+            reason = str(exc) if isinstance(exc, PluginDbError) else f"{type(exc).__name__}: {exc}"
+            finding = error(
+                ds.plugin_id,
+                Check.PROVIDER,
+                f"cannot check it: {redact_text(reason)}",
+                f"`plugin-db info {ds.plugin_id}` shows where its storage is: check it, and "
+                f"the {ds.provider} provider's settings",
+            )
+            return plugins.Outcome([finding])
+        drift, applied = migration_findings(ds.plugin_id, manifest, target.plugin_dir, rows)
+        outcome.findings += drift
+        if not problems(outcome.findings):
+            done = plugins.describe_ok(target, outcome, {"migrations": applied})
+            outcome.findings = [f for f in outcome.findings if f.check != Check.HEALTH] + [done]
+        return outcome
+
+    @staticmethod
+    def _specs(live: list[PluginDatasource]) -> dict[str, list[PluginSpec]]:
+        """Tracked specs by provider name, for the orphan scans."""
+        specs: dict[str, list[PluginSpec]] = defaultdict(list)
+        for ds in live:
+            try:
+                spec = spec_for(parse_manifest(ds.manifest))
+            except PluginDbError:
+                spec = PluginSpec(plugin_id=ds.plugin_id)
+            specs[ds.provider].append(spec)
+        return specs
+
+    def _record(self, over: list[tuple[str, plugins.Outcome]]) -> None:
+        """One ``storage_limit_exceeded`` audit event per plugin over its limit."""
+        with self.sessions.begin() as session:
+            for plugin_id, outcome in over:
+                audit.record(
+                    session,
+                    "storage_limit_exceeded",
+                    plugin_id=plugin_id,
+                    actor=ACTOR,
+                    size_bytes=outcome.size_bytes,
+                    limit_bytes=outcome.limit_bytes,
+                )
