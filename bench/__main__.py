@@ -6,6 +6,7 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -14,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench.common import RESULTS, Config, Result, machine
+from bench.report import RESULTS, Config, Result, machine
 
 BENCHMARKS = ("provision", "overhead", "latency", "migrations", "tracking", "memory")
 console = Console(stderr=True)
@@ -22,23 +23,37 @@ console = Console(stderr=True)
 
 def parse(argv: list[str]) -> tuple[list[str], Config]:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("names", nargs="+", choices=("all", *BENCHMARKS), metavar="NAME",
-                        help=f"all, or some of: {', '.join(BENCHMARKS)}")
+    parser.add_argument(
+        "names",
+        nargs="+",
+        choices=("all", *BENCHMARKS),
+        metavar="NAME",
+        help=f"all, or some of: {', '.join(BENCHMARKS)}",
+    )
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="the issue's quick sizes")
-    size.add_argument("--smoke", action="store_true",
-                      help="tiny sizes that only exercise each harness (also BENCH_SMOKE=1)")
-    parser.add_argument("--redis-db", type=int, default=int(os.environ.get("BENCH_REDIS_DB", 1)),
-                        help="Redis database for the broker (flushed; tests use 2..15)")
+    size.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes that only exercise each harness (also BENCH_SMOKE=1)",
+    )
+    parser.add_argument(
+        "--redis-db",
+        type=int,
+        default=int(os.environ.get("BENCH_REDIS_DB", "1")),
+        help="Redis database for the broker (flushed; tests use 2..15)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where <name>.json goes")
-    parser.add_argument("--no-pg-tracking", action="store_true",
-                        help="tracking benchmark on SQLite only")
+    parser.add_argument(
+        "--no-pg-tracking", action="store_true", help="tracking benchmark on SQLite only"
+    )
     args = parser.parse_args(argv)
     smoke = args.smoke or os.environ.get("BENCH_SMOKE") == "1"
     mode = "smoke" if smoke else "quick" if args.quick else "full"
     names = list(BENCHMARKS) if "all" in args.names else list(dict.fromkeys(args.names))
-    return names, Config(mode=mode, redis_db=args.redis_db, out_dir=args.out,
-                         pg_tracking=not args.no_pg_tracking)
+    return names, Config(
+        mode=mode, redis_db=args.redis_db, out_dir=args.out, pg_tracking=not args.no_pg_tracking
+    )
 
 
 def table(results: list[Result], mode: str) -> Table:
@@ -49,14 +64,28 @@ def table(results: list[Result], mode: str) -> Table:
     for result in results:
         for i, row in enumerate(result.rows):
             met = "" if row.met is None else "[green]yes[/]" if row.met else "[red]no[/]"
-            out.add_row(result.name if i == 0 else "", row.metric, row.value, row.baseline,
-                        row.ratio, row.goal, met)
+            out.add_row(
+                result.name if i == 0 else "",
+                row.metric,
+                row.value,
+                row.baseline,
+                row.ratio,
+                row.goal,
+                met,
+            )
         out.add_section()
     return out
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    """SIGTERM/SIGHUP unwind like Ctrl-C, so every stack stops its worker and purges."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     names, cfg = parse(sys.argv[1:] if argv is None else argv)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminate)
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     results: list[Result] = []
     failed: list[str] = []
@@ -69,9 +98,12 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"[red]bench {name} failed:[/] {exc}")
             traceback.print_exc()
             failed.append(name)
-            (cfg.out_dir / f"{name}.json").write_text(json.dumps(
-                {"name": name, "mode": cfg.mode, "error": f"{type(exc).__name__}: {exc}"},
-                indent=2))
+            (cfg.out_dir / f"{name}.json").write_text(
+                json.dumps(
+                    {"name": name, "mode": cfg.mode, "error": f"{type(exc).__name__}: {exc}"},
+                    indent=2,
+                )
+            )
             continue
         seconds = time.monotonic() - started
         payload = result.to_json(cfg, seconds)

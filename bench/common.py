@@ -1,22 +1,20 @@
-"""What every benchmark shares: sizes, services, a worker stack, polling, statistics, results."""
+"""What every benchmark shares: services, a worker stack, plugins, polling, cleanup."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
+from bench.report import Config, epoch
 from providers.base import PluginSpec, Provider
 from providers.registry import get_provider_class
 from tests.support.stack import Stack, base_env, flush_redis, write_plugin
@@ -26,15 +24,23 @@ from worker.settings import Settings
 from worker.states import TERMINAL
 from worker.tracking.models import LifecycleOperation
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 SERVICES_ENV = Path(os.environ.get("PLUGIN_DB_SERVICES_DIR", "/tmp/plugin-db-services")) / "env"
-MODES = ("smoke", "quick", "full")
-MODE_OF = {"sqlite": "exclusive-sqlite", "postgresql": "exclusive-postgres",
-           "mysql": "exclusive-mysql"}
+MODE_OF = {
+    "sqlite": "exclusive-sqlite",
+    "postgresql": "exclusive-postgres",
+    "mysql": "exclusive-mysql",
+}
 PROVIDERS = tuple(MODE_OF)
-PROVIDER_STEPS = frozenset({"create_storage", "apply_migrations", "rotate_credentials",
-                            "archive_storage", "purge_storage", "restore_storage"})
+PROVIDER_STEPS = frozenset(
+    {
+        "create_storage",
+        "apply_migrations",
+        "rotate_credentials",
+        "archive_storage",
+        "purge_storage",
+        "restore_storage",
+    }
+)
 """Steps whose time is (mostly) spent in provider calls; the rest is orchestration."""
 
 
@@ -42,97 +48,8 @@ class BenchError(RuntimeError):
     """A benchmark could not produce a valid figure (an operation failed, a server is missing)."""
 
 
-@dataclass(frozen=True)
-class Config:
-    """Run settings: the size mode, the Redis database, where results go."""
-
-    mode: str = "quick"
-    redis_db: int = 1
-    out_dir: Path = RESULTS
-    pg_tracking: bool = True
-
-    def n(self, smoke: int, quick: int, full: int) -> int:
-        """The size for this mode."""
-        return {"smoke": smoke, "quick": quick, "full": full}[self.mode]
-
-
-@dataclass
-class Row:
-    """One line of the report table."""
-
-    metric: str
-    value: str
-    baseline: str = ""
-    ratio: str = ""
-    goal: str = ""
-    met: bool | None = None
-
-
-@dataclass
-class Result:
-    """A benchmark's outcome: parameters, raw metrics (JSON) and table rows."""
-
-    name: str
-    params: dict[str, Any]
-    metrics: dict[str, Any]
-    rows: list[Row]
-    notes: list[str] = field(default_factory=list)
-
-    def to_json(self, cfg: Config, seconds: float) -> dict[str, Any]:
-        return {"name": self.name, "mode": cfg.mode, "params": self.params,
-                "metrics": self.metrics, "rows": [asdict(r) for r in self.rows],
-                "notes": self.notes, "duration_s": round(seconds, 2), "machine": machine(),
-                "finished_at": datetime.now(UTC).isoformat()}
-
-
-# -- statistics ----------------------------------------------------------------------------
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile ``q`` (0..100) of ``values``."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q / 100
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def summary(values: Sequence[float]) -> dict[str, float]:
-    """n, min, median, mean, p99, max (rounded to 3 decimals)."""
-    if not values:
-        return {"n": 0}
-    stats = {"min": min(values), "median": statistics.median(values),
-             "mean": statistics.fmean(values), "p99": percentile(values, 99), "max": max(values)}
-    return {"n": len(values), **{k: round(v, 3) for k, v in stats.items()}}
-
-
-def fmt(value: float, unit: str = "", digits: int = 2) -> str:
-    """A number for the table."""
-    return f"{value:,.{digits}f}{unit}"
-
-
-def ratio(value: float, baseline: float) -> float:
-    return value / baseline if baseline else float("inf")
-
-
-def epoch(value: datetime) -> float:
-    """Seconds since the epoch of a tracking timestamp (SQLite returns naive UTC)."""
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-
-
-def machine() -> dict[str, Any]:
-    """nproc and CPU model."""
-    model = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {"nproc": os.cpu_count(), "cpu": model}
-
-
 # -- services and stacks -------------------------------------------------------------------
+
 
 def services() -> dict[str, str]:
     """Test server URLs (``scripts/services.sh start``), overridable by PLUGIN_DB_TEST_* vars."""
@@ -159,13 +76,24 @@ def bench_stack(cfg: Config, tag: str) -> Iterator[Stack]:
     workdir = Path(tempfile.mkdtemp(prefix=f"plugin-db-bench-{tag}-"))
     broker = f"{service('REDIS_URL')}/{cfg.redis_db}"
     flush_redis(broker)
-    env = base_env(workdir, broker, f"sqlite:///{workdir / 'tracking.db'}",
-                   shared_url=f"sqlite:///{workdir / 'shared.db'}",
-                   postgres_admin_url=service("PG_ADMIN_URL"),
-                   mysql_admin_url=service("MYSQL_ADMIN_URL"))
+    env = base_env(
+        workdir,
+        broker,
+        f"sqlite:///{workdir / 'tracking.db'}",
+        shared_url=f"sqlite:///{workdir / 'shared.db'}",
+        postgres_admin_url=service("PG_ADMIN_URL"),
+        mysql_admin_url=service("MYSQL_ADMIN_URL"),
+    )
     env["PLUGIN_DB_LEASE_SECONDS"] = "60"  # the production default; tests use 3
     stack = Stack(env, workdir)
     try:
+        others = stack.producer.control.ping(timeout=0.3)
+        if others:
+            names = ", ".join(name for reply in others for name in reply)
+            raise BenchError(
+                f"workers already consume {broker}: {names}; pick another "
+                "database with --redis-db (or stop them)"
+            )
         yield stack
     finally:
         stack.stop()
@@ -186,8 +114,12 @@ def token() -> str:
 
 def manifest(plugin_id: str, provider_name: str) -> dict[str, Any]:
     """The manifest ``write_plugin`` writes for a plugin of ``provider_name``."""
-    return {"id": plugin_id, "name": plugin_id.title(), "version": "1.0.0",
-            "sovereign": {"schemaVersion": 2, "database": {"mode": MODE_OF[provider_name]}}}
+    return {
+        "id": plugin_id,
+        "name": plugin_id.title(),
+        "version": "1.0.0",
+        "sovereign": {"schemaVersion": 2, "database": {"mode": MODE_OF[provider_name]}},
+    }
 
 
 def spec(plugin_id: str, provider_name: str) -> PluginSpec:
@@ -195,8 +127,9 @@ def spec(plugin_id: str, provider_name: str) -> PluginSpec:
     return spec_for(parse_manifest(manifest(plugin_id, provider_name)))
 
 
-def add_plugin(stack: Stack, plugin_id: str, provider_name: str,
-               migrations: dict[str, str] | None = None) -> None:
+def add_plugin(
+    stack: Stack, plugin_id: str, provider_name: str, migrations: dict[str, str] | None = None
+) -> None:
     write_plugin(stack.plugins_root, plugin_id, MODE_OF[provider_name], migrations)
 
 
@@ -204,37 +137,54 @@ def send(stack: Stack, task: str, plugin_id: str, **fields: Any) -> str:
     return stack.send(task, {"plugin_id": plugin_id, "requested_by": "bench", **fields})
 
 
-def wait_all(stack: Stack, request_ids: Sequence[str], timeout: float = 600.0,
-             poll: float = 0.005) -> list[LifecycleOperation]:
+def wait_all(
+    stack: Stack, request_ids: Sequence[str], timeout: float = 600.0, poll: float = 0.005
+) -> list[LifecycleOperation]:
     """Block until every operation is terminal; raise BenchError if one did not succeed."""
     deadline = time.monotonic() + timeout
     wanted = list(request_ids)
-    count = select(func.count()).select_from(LifecycleOperation).where(
-        LifecycleOperation.request_id.in_(wanted), LifecycleOperation.state.in_(TERMINAL))
+    count = (
+        select(func.count())
+        .select_from(LifecycleOperation)
+        .where(LifecycleOperation.request_id.in_(wanted), LifecycleOperation.state.in_(TERMINAL))
+    )
     while True:
         with stack.engine.connect() as conn:
             done = conn.scalar(count) or 0
         if done >= len(wanted):
             break
         if time.monotonic() > deadline:
-            raise BenchError(f"{len(wanted) - done} operations unfinished after {timeout}s\n"
-                             f"{stack.logs()[-2000:]}")
+            replies = stack.producer.control.ping(timeout=0.5)
+            workers = [name for reply in replies for name in reply]
+            raise BenchError(
+                f"{len(wanted) - done} operations unfinished after {timeout}s; "
+                f"workers on this broker: {workers}\n{stack.logs()[-2000:]}"
+            )
         time.sleep(poll)
     with stack.sessions() as session:
-        ops = list(session.scalars(select(LifecycleOperation)
-                                   .where(LifecycleOperation.request_id.in_(wanted))
-                                   .order_by(LifecycleOperation.id)))
+        ops = list(
+            session.scalars(
+                select(LifecycleOperation)
+                .where(LifecycleOperation.request_id.in_(wanted))
+                .order_by(LifecycleOperation.id)
+            )
+        )
     failed = [op for op in ops if op.state != "succeeded"]
     if failed:
-        raise BenchError(f"{len(failed)} operations did not succeed, e.g. {failed[0].kind} "
-                         f"{failed[0].plugin_id}: {failed[0].state} {failed[0].error}")
+        raise BenchError(
+            f"{len(failed)} operations did not succeed, e.g. {failed[0].kind} "
+            f"{failed[0].plugin_id}: {failed[0].state} {failed[0].error}"
+        )
     return ops
 
 
 def provider_ms(op: LifecycleOperation) -> float:
     """Sum of the ``ms`` of the operation's provider-calling steps that ran."""
-    return sum(float(s.get("ms", 0)) for s in op.steps
-               if s.get("name") in PROVIDER_STEPS and s.get("status") == "done")
+    return sum(
+        float(s.get("ms", 0))
+        for s in op.steps
+        if s.get("name") in PROVIDER_STEPS and s.get("status") == "done"
+    )
 
 
 def wall_ms(op: LifecycleOperation) -> float:
@@ -259,7 +209,8 @@ def warm_up(stack: Stack, providers: Iterable[str], rounds: int = 2) -> list[tup
 
 def purge(stack: Stack, plugins: Iterable[tuple[str, str]]) -> list[str]:
     """Purge every (provider, plugin_id) directly; returns errors instead of raising."""
-    errors, drivers = [], {}
+    errors: list[str] = []
+    drivers: dict[str, Provider] = {}
     for name, plugin_id in plugins:
         try:
             driver = drivers.get(name) or drivers.setdefault(name, provider(stack, name))

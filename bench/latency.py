@@ -14,23 +14,17 @@ import time
 from typing import Any
 
 from bench.common import (
-    Config,
-    Result,
-    Row,
     add_plugin,
-    epoch,
-    fmt,
+    bench_stack,
     provider,
     purge,
-    ratio,
     send,
     spec,
-    summary,
     token,
     wait_all,
     wait_ready,
 )
-from bench.common import bench_stack as make_stack
+from bench.report import Config, Result, Row, epoch, fmt, ratio, summary
 from tests.support.stack import Stack
 
 NAME = "latency"
@@ -45,9 +39,11 @@ def sample(stack: Stack, plugin_id: str) -> dict[str, float]:
     (op,) = wait_all(stack, [send(stack, "plugin_db.provision", plugin_id)], timeout=60)
     ds = stack.datasource(plugin_id)
     assert ds is not None and ds.status == "ready" and op.finished_at is not None
-    return {"ready_ms": (epoch(ds.updated_at) - sent) * 1000,
-            "finished_ms": (epoch(op.finished_at) - sent) * 1000,
-            "created_ms": (epoch(op.created_at) - sent) * 1000}
+    return {
+        "ready_ms": (epoch(ds.updated_at) - sent) * 1000,
+        "finished_ms": (epoch(op.finished_at) - sent) * 1000,
+        "created_ms": (epoch(op.created_at) - sent) * 1000,
+    }
 
 
 def direct(stack: Stack, n: int, made: list[tuple[str, str]]) -> list[float]:
@@ -66,7 +62,7 @@ def run(cfg: Config) -> Result:
     n = cfg.n(3, 20, 200)
     made: list[tuple[str, str]] = []
     errors: list[str] = []
-    with make_stack(cfg, NAME) as stack:
+    with bench_stack(cfg, NAME) as stack:
         try:
             stack.start_worker(concurrency=2, beat=False)
             wait_ready(stack)
@@ -85,17 +81,32 @@ def run(cfg: Config) -> Result:
     ready = summary([s["ready_ms"] for s in samples])
     finished = summary([s["finished_ms"] for s in samples])
     created = summary([s["created_ms"] for s in samples])
-    metrics: dict[str, Any] = {"samples": n, "ready_ms": ready, "finished_ms": finished,
-                               "enqueue_to_created_ms": created, "cold": cold,
-                               "direct_provision_ms": base, "cleanup_errors": errors}
+    metrics: dict[str, Any] = {
+        "samples": n,
+        "ready_ms": ready,
+        "finished_ms": finished,
+        "enqueue_to_created_ms": created,
+        "cold": cold,
+        "direct_provision_ms": base,
+        "cleanup_errors": errors,
+    }
     rows = [
-        Row("enqueue→ready, median / p99", f"{fmt(ready['median'])} / {fmt(ready['p99'])} ms",
-            fmt(base["median"], " ms"), f"{ratio(ready['median'], base['median']):.1f}x",
-            f"median < {GOAL_MS:g} ms", ready["median"] < GOAL_MS),
-        Row("enqueue→finished, median / p99",
-            f"{fmt(finished['median'])} / {fmt(finished['p99'])} ms"),
+        Row(
+            "enqueue→ready, median / p99",
+            f"{fmt(ready['median'])} / {fmt(ready['p99'])} ms",
+            fmt(base["median"], " ms"),
+            f"{ratio(ready['median'], base['median']):.1f}x",
+            f"median < {GOAL_MS:g} ms",
+            ready["median"] < GOAL_MS,
+        ),
+        Row(
+            "enqueue→finished, median / p99",
+            f"{fmt(finished['median'])} / {fmt(finished['p99'])} ms",
+        ),
         Row("cold (first op of a fresh worker): ready", fmt(cold["ready_ms"], " ms")),
     ]
-    notes = [f"{n} sequential samples, SQLite plugin without migrations; baseline = direct "
-             "SQLiteProvider.provision in-process"]
+    notes = [
+        f"{n} sequential samples, SQLite plugin without migrations; baseline = direct "
+        "SQLiteProvider.provision in-process"
+    ]
     return Result(NAME, {"samples": n, "provider": PROVIDER}, metrics, rows, notes)

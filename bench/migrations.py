@@ -28,28 +28,14 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from psycopg import sql
 
-from bench.common import (
-    Config,
-    Result,
-    Row,
-    add_plugin,
-    epoch,
-    fmt,
-    purge,
-    ratio,
-    send,
-    service,
-    token,
-    wait_all,
-    warm_up,
-)
-from bench.common import bench_stack as make_stack
+from bench.common import add_plugin, bench_stack, purge, send, service, token, wait_all, warm_up
+from bench.report import Config, Result, Row, epoch, fmt, ratio
 from tests.support.stack import Stack, migration
 
 NAME = "migrations"
 PROVIDER = "postgresql"
 
-ENV_PY = '''
+ENV_PY = """
 from alembic import context
 from sqlalchemy import create_engine, text
 
@@ -64,9 +50,9 @@ with engine.connect() as conn:
     with context.begin_transaction():
         context.run_migrations()
 engine.dispose()
-'''
+"""
 
-REVISION = '''from alembic import op
+REVISION = """from alembic import op
 
 revision = {rev!r}
 down_revision = {down!r}
@@ -80,23 +66,27 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute({drop!r})
-'''
+"""
 
 
 def statements(i: int) -> list[str]:
     """The UP statements of migration ``i``: one table and one index."""
     table = f"bench_t{i:04d}"
-    return [f"CREATE TABLE {table} (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, "
-            "created_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-            f"CREATE INDEX {table}_name_idx ON {table} (name)"]
+    return [
+        f"CREATE TABLE {table} (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL, "
+        "created_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        f"CREATE INDEX {table}_name_idx ON {table} (name)",
+    ]
 
 
 def files(k: int) -> dict[str, str]:
     """Migration files in the seeds/002 format."""
-    return {f"{i:04d}-table-{i}.sql": migration(";\n".join(statements(i)) + ";",
-                                                f"DROP TABLE bench_t{i:04d};", f"{i:04d}",
-                                                f"table {i}")
-            for i in range(1, k + 1)}
+    return {
+        f"{i:04d}-table-{i}.sql": migration(
+            ";\n".join(statements(i)) + ";", f"DROP TABLE bench_t{i:04d};", f"{i:04d}", f"table {i}"
+        )
+        for i in range(1, k + 1)
+    }
 
 
 def make_schema(admin: str, schema: str) -> None:
@@ -119,7 +109,7 @@ def direct(admin: str, schema: str, k: int) -> float:
         for stmts in todo:
             with conn.transaction():
                 for stmt in stmts:
-                    conn.execute(stmt)  # type: ignore[arg-type]  # generated, trusted text
+                    conn.execute(stmt)  # generated, trusted text
     return time.perf_counter() - started
 
 
@@ -133,11 +123,13 @@ def alembic(admin: str, schema: str, k: int) -> float:
             body = "\n".join(f"    op.execute({s!r})" for s in statements(i))
             rev, down = f"r{i:04d}", f"r{i - 1:04d}" if i > 1 else None
             (folder / "versions" / f"{rev}.py").write_text(
-                REVISION.format(rev=rev, down=down, body=body, drop=f"DROP TABLE bench_t{i:04d}"))
+                REVISION.format(rev=rev, down=down, body=body, drop=f"DROP TABLE bench_t{i:04d}")
+            )
         config = AlembicConfig()
         config.set_main_option("script_location", str(folder))
-        config.set_main_option("sqlalchemy.url",
-                               admin.replace("postgresql://", "postgresql+psycopg://", 1))
+        config.set_main_option(
+            "sqlalchemy.url", admin.replace("postgresql://", "postgresql+psycopg://", 1)
+        )
         config.set_main_option("bench_schema", schema)
         started = time.perf_counter()
         command.upgrade(config, "head")
@@ -155,14 +147,25 @@ def through_worker(stack: Stack, plugin_id: str, k: int) -> dict[str, float]:
     (op,) = wait_all(stack, [send(stack, "plugin_db.migrate", plugin_id)], timeout=600)
     assert op.finished_at is not None
     steps = {s["name"]: float(s.get("ms", 0)) for s in op.steps}
-    applied = len(op.steps and next((s.get("detail", {}).get("applied", []) for s in op.steps
-                                     if s["name"] == "apply_migrations"), []))
+    applied = len(
+        op.steps
+        and next(
+            (
+                s.get("detail", {}).get("applied", [])
+                for s in op.steps
+                if s["name"] == "apply_migrations"
+            ),
+            [],
+        )
+    )
     if applied != k:
         raise RuntimeError(f"the worker applied {applied} of {k} migrations")
-    return {"seconds": epoch(op.finished_at) - sent,
-            "op_wall_seconds": epoch(op.finished_at) - epoch(op.created_at),
-            "accept_seconds": epoch(op.created_at) - sent,
-            "apply_step_seconds": steps.get("apply_migrations", 0.0) / 1000}
+    return {
+        "seconds": epoch(op.finished_at) - sent,
+        "op_wall_seconds": epoch(op.finished_at) - epoch(op.created_at),
+        "accept_seconds": epoch(op.created_at) - sent,
+        "apply_step_seconds": steps.get("apply_migrations", 0.0) / 1000,
+    }
 
 
 def run(cfg: Config) -> Result:
@@ -173,7 +176,7 @@ def run(cfg: Config) -> Result:
     errors: list[str] = []
     times: dict[str, list[float]] = {"direct": [], "alembic": [], "worker": []}
     worker_detail: list[dict[str, float]] = []
-    with make_stack(cfg, NAME) as stack:
+    with bench_stack(cfg, NAME) as stack:
         try:
             stack.start_worker(concurrency=2, beat=False)
             made.extend(warm_up(stack, [PROVIDER]))
@@ -182,7 +185,8 @@ def run(cfg: Config) -> Result:
                 for way in ("direct", "alembic"):
                     schemas.append(f"bench_{way}_{tag}")
                     make_schema(admin, schemas[-1])
-                    times[way].append((direct if way == "direct" else alembic)(admin, schemas[-1], k))
+                    apply = direct if way == "direct" else alembic
+                    times[way].append(apply(admin, schemas[-1], k))
                 plugin_id = f"mg-{tag}-{r}"
                 made.append((PROVIDER, plugin_id))
                 worker_detail.append(through_worker(stack, plugin_id, k))
@@ -191,9 +195,11 @@ def run(cfg: Config) -> Result:
             errors = purge(stack, made)
             drop_schemas(admin, schemas)
     med = {way: statistics.median(values) for way, values in times.items()}
-    vs_direct, vs_alembic = ratio(med["worker"], med["direct"]), ratio(med["worker"], med["alembic"])
+    vs_direct = ratio(med["worker"], med["direct"])
+    vs_alembic = ratio(med["worker"], med["alembic"])
     metrics: dict[str, Any] = {
-        "files": k, "repeats": repeats,
+        "files": k,
+        "repeats": repeats,
         **{f"{way}_seconds": [round(v, 4) for v in values] for way, values in times.items()},
         **{f"{way}_median_seconds": round(v, 4) for way, v in med.items()},
         "worker_detail": worker_detail,
@@ -204,14 +210,31 @@ def run(cfg: Config) -> Result:
     }
     per_file = metrics["ms_per_file"]
     rows = [
-        Row(f"worker vs direct psycopg ({k} files)", fmt(med["worker"], " s", 3),
-            fmt(med["direct"], " s", 3), f"{vs_direct:.2f}x", "<= 1.2x", vs_direct <= 1.2),
-        Row(f"worker vs Alembic ({k} files)", fmt(med["worker"], " s", 3),
-            fmt(med["alembic"], " s", 3), f"{vs_alembic:.2f}x", "< 1.0x", vs_alembic < 1.0),
-        Row("ms per file: worker / direct / alembic",
-            f"{per_file['worker']:.2f} / {per_file['direct']:.2f} / {per_file['alembic']:.2f}"),
+        Row(
+            f"worker vs direct psycopg ({k} files)",
+            fmt(med["worker"], " s", 3),
+            fmt(med["direct"], " s", 3),
+            f"{vs_direct:.2f}x",
+            "<= 1.2x",
+            vs_direct <= 1.2,
+        ),
+        Row(
+            f"worker vs Alembic ({k} files)",
+            fmt(med["worker"], " s", 3),
+            fmt(med["alembic"], " s", 3),
+            f"{vs_alembic:.2f}x",
+            "< 1.0x",
+            vs_alembic < 1.0,
+        ),
+        Row(
+            "ms per file: worker / direct / alembic",
+            f"{per_file['worker']:.2f} / {per_file['direct']:.2f} / {per_file['alembic']:.2f}",
+        ),
     ]
-    notes = ["worker time = enqueue -> finished_at of plugin_db.migrate (validation, guard, "
-             "ledger and tracking writes included)"]
-    return Result(NAME, {"files": k, "repeats": repeats, "provider": PROVIDER}, metrics, rows,
-                  notes)
+    notes = [
+        "worker time = enqueue -> finished_at of plugin_db.migrate (validation, guard, "
+        "ledger and tracking writes included)"
+    ]
+    return Result(
+        NAME, {"files": k, "repeats": repeats, "provider": PROVIDER}, metrics, rows, notes
+    )

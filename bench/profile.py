@@ -1,0 +1,94 @@
+"""Where orchestration time goes: ``python -m bench.profile provision|migrate [-n N]``.
+
+Drives the lifecycle service in this process (no Celery, no broker: ``accept`` then ``run``,
+what a task does) under pyinstrument, on a SQLite tracking database in a temp dir, and writes
+the call tree to ``bench/results/profile-<scenario>.txt``.
+
+* provision: N SQLite plugins (no migration files) provisioned one after another;
+* migrate: one PostgreSQL plugin provisioned, then N migration files applied by one migrate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import uuid
+from contextlib import redirect_stderr
+from pathlib import Path
+
+from pyinstrument import Profiler
+
+from bench.common import purge, service
+from bench.migrations import files
+from bench.report import RESULTS
+from tests.support.stack import Stack, base_env, write_plugin
+from worker.lifecycle.service import LifecycleService
+from worker.logging import configure
+from worker.settings import Settings
+from worker.states import Kind
+
+
+def run_op(svc: LifecycleService, kind: Kind, plugin_id: str) -> None:
+    request = {"plugin_id": plugin_id, "request_id": f"p-{uuid.uuid4()}"}
+    op_id = svc.accept(kind, request, (), f"task-{uuid.uuid4()}")
+    summary = svc.run(op_id)
+    if summary["state"] != "succeeded":
+        raise RuntimeError(f"{kind.value} {plugin_id}: {summary}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile")
+    parser.add_argument("scenario", choices=("provision", "migrate"))
+    parser.add_argument("-n", type=int, default=200, help="plugins (provision) or files (migrate)")
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="plugin-db-bench-profile-"))
+    env = base_env(
+        workdir,
+        "redis://unused",
+        f"sqlite:///{workdir / 'tracking.db'}",
+        postgres_admin_url=service("PG_ADMIN_URL"),
+    )
+    env["PLUGIN_DB_LEASE_SECONDS"] = "60"
+    stack = Stack(env, workdir)  # upgrades the tracking database; no worker is started
+    provider = "sqlite" if args.scenario == "provision" else "postgresql"
+    mode = "exclusive-sqlite" if provider == "sqlite" else "exclusive-postgres"
+    tag, made = uuid.uuid4().hex[:6], []
+    profiler = Profiler(interval=0.0005)
+    try:
+        with (workdir / "worker.log").open("w") as log, redirect_stderr(log):
+            configure(json=True)
+            svc = LifecycleService(Settings.from_env(env))
+            warm = f"pw-{tag}"
+            write_plugin(stack.plugins_root, warm, mode)
+            made.append((provider, warm))
+            run_op(svc, Kind.PROVISION, warm)  # imports, engine, provider: not profiled
+            if args.scenario == "provision":
+                ids = [f"pp-{tag}-{i:05d}" for i in range(args.n)]
+                for plugin_id in ids:
+                    write_plugin(stack.plugins_root, plugin_id, mode)
+                made.extend((provider, plugin_id) for plugin_id in ids)
+                profiler.start()
+                for plugin_id in ids:
+                    run_op(svc, Kind.PROVISION, plugin_id)
+            else:
+                write_plugin(stack.plugins_root, warm, mode, files(args.n))
+                profiler.start()
+                run_op(svc, Kind.MIGRATE, warm)
+            profiler.stop()
+    finally:
+        errors = purge(stack, made)
+        stack.engine.dispose()
+        shutil.rmtree(workdir, ignore_errors=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"profile-{args.scenario}.txt"
+    text = profiler.output_text(unicode=True, color=False, show_all=False)
+    out.write_text(text)
+    print(text)
+    print(f"written to {out}; cleanup errors: {errors or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
