@@ -12,6 +12,7 @@ from typing import Any
 from tests.conftest import unique_id
 from tests.integration.test_worker_sqlite import NOTES
 from tests.support.stack import Stack, migration, write_plugin
+from worker.tracking.db import head_revision
 
 CLI = [sys.executable, "-m", "worker.cli"]
 
@@ -148,4 +149,4 @@ def test_the_worker_refuses_an_out_of_date_tracking_database(tmp_path: Path) -> 
         timeout=60,
         check=False,
     )
-    assert upgraded.returncode == 0 and json.loads(upgraded.stdout)["revision"] == "0001"
+    assert upgraded.returncode == 0 and json.loads(upgraded.stdout)["revision"] == head_revision()

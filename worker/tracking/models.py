@@ -80,6 +80,7 @@ class LifecycleOperation(Timestamps, Base):
     __tablename__ = "lifecycle_operations"
     __table_args__ = (
         Index("ix_lifecycle_operations_plugin_state", "plugin_id", "state"),
+        Index("ix_lifecycle_operations_plugin_id_id", "plugin_id", "id"),
         Index("ix_lifecycle_operations_state_lease", "state", "lease_expires_at"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -106,9 +107,10 @@ class AuditEvent(Base):
     """Append-only audit trail; ``details`` are redacted before they are written."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_plugin_id_id", "plugin_id", "id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    plugin_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    plugin_id: Mapped[str | None] = mapped_column(String(64))
     operation_id: Mapped[int | None] = mapped_column(Integer, index=True)
     event: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str | None] = mapped_column(String(200))
