@@ -18,6 +18,11 @@ SETTINGS = Settings(lease_seconds=60.0, retry=RetryPolicy(backoff_max=120.0))
 
 
 def _op(state: str, idle: float, lease_in: float | None = None, owner: str | None = None) -> Any:
+    return {"state": state, "idle": idle, "lease_in": lease_in, "owner": owner}
+
+
+def _build(state: str, idle: float, lease_in: float | None, owner: str | None) -> Any:
+    """The operation row as of now (built when the test runs, not when it is collected)."""
     now = utcnow()
     return SimpleNamespace(
         state=state,
@@ -39,7 +44,7 @@ def _op(state: str, idle: float, lease_in: float | None = None, owner: str | Non
     ],
 )
 def test_stuck_reason(op: Any, expected: str | None) -> None:
-    reason = stuck_reason(op, SETTINGS, utcnow())
+    reason = stuck_reason(_build(**op), SETTINGS, utcnow())
     assert (reason is None) == (expected is None)
     assert expected is None or expected in (reason or "")
 

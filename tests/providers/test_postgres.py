@@ -102,7 +102,8 @@ def test_provision_is_idempotent_and_only_slot_a_logs_in(admin: Admin, make: Any
         (n.owner, False, -1),
     ]
     assert set(roles[0][3]) == {f"role={n.owner}", f"search_path={n.schema}"}
-    assert first.url == f"postgresql://{n.login_a}@127.0.0.1:15432/{admin.provider.dbname}"
+    port = admin.provider.port
+    assert first.url == f"postgresql://{n.login_a}@127.0.0.1:{port}/{admin.provider.dbname}"
     assert pw not in str(first.to_json())
     assert first.objects["owner_role"] == n.owner
     assert admin.provider.state(spec) is StorageState.ACTIVE
@@ -282,7 +283,7 @@ def test_settings_and_connection_errors() -> None:
     with pytest.raises(ProviderError, match="password authentication failed") as caught:
         wrong.state(PluginSpec("pgt-none"))
     assert "not-the-pw" not in str(caught.value)
-    down = PostgresProvider(url.replace(":15432/", ":1/"))
+    down = PostgresProvider(re.sub(r":\d+/", ":1/", url))
     with pytest.raises(ProviderUnavailable, match="Connection refused") as refused:
         down.state(PluginSpec("pgt-none"))
     assert "admin-pw" not in str(refused.value)

@@ -101,7 +101,7 @@ def test_log_lines_pass_through_the_redaction_processor() -> None:
     """structlog events are redacted before rendering."""
     register_secret("s3cr3t-value-123")
     with capture_logs(processors=[redaction_processor]) as logs:
-        get_logger("t").info("connecting", detail="pw is s3cr3t-value-123")
+        get_logger("t").error("connecting", detail="pw is s3cr3t-value-123")
     assert logs[0]["event"] == "connecting" and "s3cr3t" not in logs[0]["detail"]
 
 
