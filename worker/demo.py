@@ -29,7 +29,7 @@ from worker.tracking import db
 from worker.tracking.models import LifecycleOperation
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 110)
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,12 @@ SCENARIOS = [
         "provision kanban",
         Kind.PROVISION,
         {"plugin_id": "kanban", "request_id": "demo-provision-kanban"},
+        "succeeded",
+    ),
+    Scenario(
+        "provision guestbook (shared mode, prefixed tables)",
+        Kind.PROVISION,
+        {"plugin_id": "guestbook"},
         "succeeded",
     ),
     Scenario(
