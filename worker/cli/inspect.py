@@ -20,11 +20,10 @@ from worker.cli.common import (
     sessions,
     settings,
 )
+from worker.cli.migrations import migrations_app
 from worker.secrets import SecretBox, load
 from worker.states import OpState
-from worker.tracking.models import AuditEvent, LifecycleOperation, PluginDatasource, PluginMigration
-
-migrations_app = typer.Typer(help="Migration history of a plugin.", no_args_is_help=True)
+from worker.tracking.models import AuditEvent, LifecycleOperation, PluginDatasource
 
 
 def _datasource(plugin_id: str, as_json: bool) -> PluginDatasource:
@@ -147,53 +146,6 @@ def audit_trail(
             f"audit {plugin_id}",
             ["time", "op", "event", "actor", "details"],
             [[e.timestamp, e.operation_id, e.event, e.actor, e.details] for e in rows],
-        )
-    )
-
-
-@migrations_app.command("list")
-def migrations_list(plugin_id: str, as_json: bool = JsonOpt) -> None:
-    """Migration history, as seeds/002's ``list`` shows it."""
-    with sessions()() as session:
-        rows = list(
-            session.scalars(
-                select(PluginMigration)
-                .where(PluginMigration.plugin_id == plugin_id)
-                .order_by(PluginMigration.migration_version)
-            )
-        )
-    data = [
-        {
-            "version": r.migration_version,
-            "name": r.migration_name,
-            "status": r.status,
-            "executed_at": r.executed_at,
-            "completed_at": r.completed_at,
-            "rolled_back_at": r.rolled_back_at,
-            "execution_time_ms": r.execution_time_ms,
-            "checksum": r.checksum,
-            "error": r.error_message,
-        }
-        for r in rows
-    ]
-    if as_json:
-        emit(data, True)
-        return
-    out.print(
-        _table(
-            f"migrations {plugin_id}",
-            ["version", "name", "status", "executed", "ms", "error"],
-            [
-                [
-                    d["version"],
-                    d["name"],
-                    d["status"],
-                    d["executed_at"],
-                    d["execution_time_ms"],
-                    d["error"],
-                ]
-                for d in data
-            ],
         )
     )
 

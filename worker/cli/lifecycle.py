@@ -40,7 +40,7 @@ def provision(
 
 
 def migrate(
-    plugin_id: str,
+    plugin_id: str | None = typer.Argument(None, help="The plugin (omit with --all)."),
     target: str | None = typer.Option(
         None, "--target", help="Version to reach; lower runs DOWN parts."
     ),
@@ -48,10 +48,23 @@ def migrate(
     force: bool = typer.Option(
         False, "--force", help="Re-run an applied version / allow destructive SQL."
     ),
+    all_plugins: bool = typer.Option(
+        False, "--all", help="Every ready plugin, dependencies first (see --parallel)."
+    ),
+    parallel: int = typer.Option(4, "--parallel", help="With --all: operations in flight."),
     wait: bool = WaitOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Enqueue migrate."""
+    """Enqueue migrate (of one plugin, or of every ready plugin with --all)."""
+    if all_plugins:
+        if plugin_id is not None or target is not None:
+            fail("--all takes no plugin id and no --target", EXIT_BAD_INPUT, as_json)
+        from worker.cli.migrations import migrate_all
+
+        migrate_all(parallel, wait, as_json, dry_run, force)
+        return
+    if plugin_id is None:
+        fail("give a plugin id, or --all", EXIT_BAD_INPUT, as_json)
     request: dict[str, object] = {"plugin_id": plugin_id, "dry_run": dry_run, "force": force}
     if target is not None:
         request["target"] = target

@@ -22,6 +22,7 @@ from worker.errors import ProviderError
 from worker.lifecycle.context import StepContext
 from worker.lifecycle.requests import MigrateRequest, TeardownRequest
 from worker.migrations import apply as migrations
+from worker.migrations import entrypoint, gate
 from worker.schema import registry
 from worker.schema.parse import parse_document
 from worker.states import DsStatus, Kind, check_ds
@@ -114,14 +115,35 @@ def create_storage(ctx: StepContext) -> Outcome:
 
 
 def apply_migrations(ctx: StepContext) -> Outcome:
-    """Run pending migrations (or to the requested target)."""
+    """Run pending migrations (or to the requested target); see worker.migrations.gate."""
     request = ctx.request
     target = request.target if isinstance(request, MigrateRequest) else None
     force = request.force if isinstance(request, MigrateRequest) else False
-    if not migrations.load_files(ctx) and target is None:
+    files = migrations.load_files(ctx)
+    if not files and target is None:
         return Outcome(status="skipped", detail={"reason": "the plugin has no migration files"})
+    is_migrate = ctx.op.kind == Kind.MIGRATE
+    stored = gate.stored_checksum(ctx) if is_migrate else None  # provision resets it
+    if is_migrate and target is None and not force and gate.up_to_date(files, stored):
+        return Outcome(status="skipped", detail={"reason": "up to date"})
+    gate.check_dependencies(ctx)
+    if stored is not None:
+        gate.forget(ctx)
     detail = migrations.migrate(ctx, target, force, dry_run=False)
-    return Outcome(detail=detail)
+    return Outcome(detail=detail, apply=gate.remember(ctx, files) if target is None else None)
+
+
+def run_entry_point(ctx: StepContext) -> Outcome:
+    """The plugin's own migration runner, when entry points are enabled."""
+    if not ctx.settings.enable_entry_points:
+        return Outcome(status="skipped", detail={"reason": "entry points disabled"})
+    detail, record = entrypoint.run(ctx)
+    return Outcome(detail=detail, apply=record)
+
+
+def _entry_point_steps(ctx: StepContext) -> tuple[Step, ...]:
+    declared = ctx.manifest.database.migrations.entry_point is not None
+    return (Step("run_entry_point", run_entry_point),) if declared else ()
 
 
 def preview_migrations(ctx: StepContext) -> Outcome:
@@ -245,6 +267,7 @@ def plan_for(ctx: StepContext) -> tuple[Step, ...]:  # noqa: PLR0911 - one branc
             Step("begin_provision", begin_provision),
             Step("create_storage", create_storage),
             Step("apply_migrations", apply_migrations),
+            *_entry_point_steps(ctx),
             Step("activate", activate),
         )
     if kind is Kind.MIGRATE:
@@ -253,6 +276,7 @@ def plan_for(ctx: StepContext) -> tuple[Step, ...]:  # noqa: PLR0911 - one branc
         return (
             Step("begin_migrate", _status(DsStatus.MIGRATING)),
             Step("apply_migrations", apply_migrations),
+            *_entry_point_steps(ctx),
             Step("activate", activate),
         )
     if kind is Kind.ROTATE:

@@ -15,6 +15,7 @@ from worker.errors import MigrationFailed
 from worker.lifecycle.context import StepContext
 from worker.migrations.files import MigrationFile, load_dir
 from worker.migrations.ledger import Ledger, LedgerEntry
+from worker.migrations.locks import migration_lock
 from worker.migrations.plan import Planned, plan
 from worker.sqlguard import check_statements, split_statements
 from worker.tracking.models import MigrationAttempt, PluginMigration, utcnow
@@ -40,34 +41,48 @@ def statements_of(ctx: StepContext, planned: Planned, force: bool) -> list[str]:
 
 
 def migrate(ctx: StepContext, target: str | None, force: bool, dry_run: bool) -> dict[str, Any]:
-    """Bring the plugin to ``target`` (default: latest); returns what ran (or would run)."""
+    """Bring the plugin to ``target`` (default: latest); returns what ran (or would run).
+
+    A dry run reads only (no ledger table, no lock). A real run holds the plugin's migration
+    lock (:mod:`worker.migrations.locks`) from reading the ledger to the last version.
+    """
     files = load_files(ctx)
     with closing(ctx.provider.connect(ctx.spec, ctx.login())) as conn:
         ledger = Ledger(ctx.provider, ctx.spec, conn)
         if dry_run:
-            steps = plan(files, _entries_if_any(ledger), target, force)
+            rows = _statuses(ctx)
+            failed = [v for v, status in rows.items() if status == "failed"]
+            steps = plan(files, ledger.entries_if_any(), target, force, failed)
             return {
                 "dry_run": True,
                 "dialect": ctx.provider.dialect,
                 "sql": _preview(ctx, steps, force),
             }
-        ledger.ensure()
-        entries = ledger.entries()
-        _sync_recovered(ctx, entries)
-        steps = plan(files, entries, target, force)
-        for planned in steps:
-            _run_one(ctx, ledger, planned, statements_of(ctx, planned, force))
+        wait = ctx.settings.lock_wait_seconds
+        with migration_lock(ctx.provider, ctx.spec, conn, wait) as lease:
+            ledger.ensure()
+            entries = ledger.entries()
+            rows = _sync_recovered(ctx, entries, _statuses(ctx))
+            failed = [v for v, status in rows.items() if status == "failed"]
+            steps = plan(files, entries, target, force, failed)
+            for planned in steps:
+                _run_one(ctx, ledger, planned, statements_of(ctx, planned, force))
+                lease.renew()
     return {
         "applied": [p.file.version for p in steps if p.direction == "up"],
         "rolled_back": [p.file.version for p in steps if p.direction == "down"],
     }
 
 
-def _entries_if_any(ledger: Ledger) -> dict[str, LedgerEntry]:
-    try:
-        return ledger.entries()
-    except Exception:  # no ledger table yet: nothing applied
-        return {}
+def _statuses(ctx: StepContext) -> dict[str, str]:
+    """Version → tracking status of the plugin's ``plugin_migrations`` rows."""
+    with ctx.store.sessions() as session:
+        return {
+            r.migration_version: r.status
+            for r in session.scalars(
+                select(PluginMigration).where(PluginMigration.plugin_id == ctx.plugin_id)
+            )
+        }
 
 
 def _preview(ctx: StepContext, steps: Sequence[Planned], force: bool) -> list[dict[str, Any]]:
@@ -81,18 +96,16 @@ def _preview(ctx: StepContext, steps: Sequence[Planned], force: bool) -> list[di
     ]
 
 
-def _sync_recovered(ctx: StepContext, entries: dict[str, LedgerEntry]) -> None:
-    """Versions the ledger has committed but tracking never heard of (a crash in between)."""
-    with ctx.store.sessions() as session:
-        rows = {
-            r.migration_version: r.status
-            for r in session.scalars(
-                select(PluginMigration).where(PluginMigration.plugin_id == ctx.plugin_id)
-            )
-        }
+def _sync_recovered(
+    ctx: StepContext, entries: dict[str, LedgerEntry], rows: dict[str, str]
+) -> dict[str, str]:
+    """Versions the ledger has committed but tracking never heard of (a crash in between).
+
+    Returns ``rows`` as they are after the sync.
+    """
     stale = [v for v, e in entries.items() if e.complete and rows.get(v) != "completed"]
     if not stale:
-        return
+        return rows
     with ctx.store.fenced(ctx.claim) as session:
         for version in stale:
             row = _row(session, ctx, version)
@@ -105,6 +118,7 @@ def _sync_recovered(ctx: StepContext, entries: dict[str, LedgerEntry]) -> None:
                 actor=ctx.actor,
                 version=version,
             )
+    return {**rows, **dict.fromkeys(stale, "completed")}
 
 
 def _row(

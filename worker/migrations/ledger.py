@@ -3,6 +3,13 @@
 Tracking rows live in another database, so they cannot commit atomically with the plugin's
 DDL. The ledger can: after a crash, it says exactly which versions (and, where DDL is not
 transactional, which statements) ran, and the engine converges from there.
+
+Where DDL is not transactional (MySQL/MariaDB), a file that fails part-way leaves an
+*incomplete* entry whose ``statements_done`` counts the statements that ran. The next run
+continues with the statement after them, so a file fixed after such a failure must keep the
+statements that already ran unchanged (only the failing one and later ones may change); the
+entry's checksum is the one of the file that started it until the file completes, when it
+becomes the checksum of the file that finished it. Drift checks skip incomplete entries.
 """
 
 from __future__ import annotations
@@ -56,19 +63,40 @@ class Ledger:
         ).fetchall()
         return {r[0]: LedgerEntry(r[0], r[1], int(r[2]), bool(r[3])) for r in rows}
 
+    def entries_if_any(self) -> dict[str, LedgerEntry]:
+        """Like :meth:`entries`, but empty (and nothing created) when there is no ledger yet."""
+        try:
+            return self.entries()
+        except Exception:  # driver errors differ per dialect; all mean "no ledger table yet"
+            return {}  # (connections are autocommit: a failed SELECT leaves no transaction)
+
     def apply(self, version: str, checksum: str, statements: Sequence[str]) -> None:
-        """Run an UP part: one transaction, or statement by statement with progress."""
+        """Run an UP part: one transaction, or statement by statement with progress.
+
+        An applied version (``force``) runs again from its first statement.
+        """
         if self.transactional:
-            self._in_transaction(
-                version, statements, self._insert(version, checksum, len(statements))
-            )
+            forget = (f"DELETE FROM {self.table} WHERE version = {self.mark}", (version,))
+            insert = self._insert(version, checksum, len(statements))
+            self._in_transaction(version, statements, forget, insert)
             return
         done = self._progress(version, checksum)
         for index, statement in enumerate(statements[done:], start=done):
             self._run(version, statement)
             progress = f"UPDATE {self.table} SET statements_done = {self.mark} WHERE version = "
             self._exec(progress + self.mark, (index + 1, version))
-        self._exec(f"UPDATE {self.table} SET complete = 1 WHERE version = {self.mark}", (version,))
+        self._exec(
+            f"UPDATE {self.table} SET complete = 1, checksum = {self.mark} "
+            f"WHERE version = {self.mark}",
+            (checksum, version),
+        )
+
+    def rechecksum(self, version: str, checksum: str) -> None:
+        """Accept the current file of an applied version (repair)."""
+        self._exec(
+            f"UPDATE {self.table} SET checksum = {self.mark} WHERE version = {self.mark}",
+            (checksum, version),
+        )
 
     def revert(self, version: str, statements: Sequence[str]) -> None:
         """Run a DOWN part and forget the version, atomically where the dialect allows."""
@@ -103,16 +131,27 @@ class Ledger:
             sql, params = self._insert(version, checksum, 0)
             self._exec(sql, (*params[:3], 0, params[4]))
             return 0
+        if entry.complete:  # force: run an applied version again, from the start
+            self._exec(
+                f"UPDATE {self.table} SET statements_done = 0, complete = 0, "
+                f"checksum = {self.mark} WHERE version = {self.mark}",
+                (checksum, version),
+            )
+            return 0
         return entry.statements_done
 
     def _in_transaction(
-        self, version: str, statements: Sequence[str], ledger_write: tuple[str, tuple[Any, ...]]
+        self,
+        version: str,
+        statements: Sequence[str],
+        *ledger_writes: tuple[str, tuple[Any, ...]],
     ) -> None:
         self._exec("BEGIN")
         try:
             for statement in statements:
                 self._run(version, statement)
-            self._exec(*ledger_write)
+            for write in ledger_writes:
+                self._exec(*write)
         except BaseException:
             self._exec("ROLLBACK")
             raise

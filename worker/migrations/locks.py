@@ -1,0 +1,188 @@
+"""One migrate per plugin at a time, across workers and CLI processes.
+
+The lock is taken on the plugin connection that runs the migrations, so a process that dies
+cannot leave it held:
+
+* PostgreSQL: ``pg_try_advisory_lock(key)``, session level, released on disconnect;
+* MySQL/MariaDB: ``GET_LOCK(name, timeout)``, released on disconnect;
+* SQLite: ``BEGIN IMMEDIATE`` already serializes writers per file, but a plan is read before
+  its versions run, so a lease row in ``<ledger>_lock`` (name, owner, expiry) covers the whole
+  run. The lease is renewed after each version; a crashed holder's lease expires, or is
+  taken over at once when its owner was a process of this host that no longer exists.
+
+Waiting is bounded by ``settings.lock_wait_seconds``; then :class:`LockTimeout` (transient,
+so the operation is retried with backoff).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from providers.base import PluginSpec, Provider
+from worker.errors import LockTimeout
+
+LEASE_SECONDS = 120.0
+"""SQLite lease length; renewed after every version, so only one version must fit in it."""
+POLL_SECONDS = 0.1
+
+
+class Lease:
+    """A held lock; :meth:`renew` extends a SQLite lease (a no-op for server locks)."""
+
+    def __init__(
+        self, conn: Any, table: str | None = None, name: str = "", owner: str = ""
+    ) -> None:
+        self.conn, self.table, self.name, self.owner = conn, table, name, owner
+
+    def renew(self) -> None:
+        """Push the lease's expiry forward (SQLite only)."""
+        if self.table is not None:
+            self.conn.execute(
+                f"UPDATE {self.table} SET expires_at = ? WHERE name = ? AND owner = ?",
+                (time.time() + LEASE_SECONDS, self.name, self.owner),
+            )
+
+
+def lock_name(plugin_id: str) -> str:
+    """The lock's name (at most 64 characters: MySQL's limit)."""
+    return f"plugin_db_migrate:{plugin_id}"[:64]
+
+
+def advisory_key(plugin_id: str) -> int:
+    """A signed 64-bit PostgreSQL advisory lock key for ``plugin_id``."""
+    digest = hashlib.sha256(lock_name(plugin_id).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _timeout(plugin_id: str, wait: float, how: str) -> LockTimeout:
+    return LockTimeout(
+        f"another migrate of {plugin_id} holds its migration lock ({how}); gave up after "
+        f"{wait:g}s (PLUGIN_DB_LOCK_WAIT_SECONDS); the operation will be retried"
+    )
+
+
+@contextmanager
+def migration_lock(provider: Provider, spec: PluginSpec, conn: Any, wait: float) -> Iterator[Lease]:
+    """Hold the plugin's migration lock on ``conn`` for the block (dialect by provider)."""
+    if provider.dialect == "postgres":
+        with _postgres(conn, spec.plugin_id, wait) as lease:
+            yield lease
+    elif provider.dialect == "mysql":
+        with _mysql(conn, spec.plugin_id, wait) as lease:
+            yield lease
+    elif provider.dialect == "sqlite":
+        table = f"{provider.history_table_name(spec)}_lock"
+        with _sqlite(conn, spec.plugin_id, table, wait) as lease:
+            yield lease
+    else:  # a third-party dialect: its provider serializes writers itself, or not at all
+        yield Lease(conn)
+
+
+def _scalar(conn: Any, sql: str, params: tuple[Any, ...]) -> Any:
+    cursor = conn.cursor()
+    try:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return None if row is None else row[0]
+
+
+@contextmanager
+def _postgres(conn: Any, plugin_id: str, wait: float) -> Iterator[Lease]:
+    key, deadline = advisory_key(plugin_id), time.monotonic() + wait
+    while not _scalar(conn, "SELECT pg_try_advisory_lock(%s)", (key,)):
+        if time.monotonic() >= deadline:
+            raise _timeout(plugin_id, wait, "PostgreSQL advisory lock")
+        time.sleep(POLL_SECONDS)
+    try:
+        yield Lease(conn)
+    finally:
+        with suppress(Exception):  # a broken connection released it already
+            _scalar(conn, "SELECT pg_advisory_unlock(%s)", (key,))
+
+
+@contextmanager
+def _mysql(conn: Any, plugin_id: str, wait: float) -> Iterator[Lease]:
+    name = lock_name(plugin_id)
+    if _scalar(conn, "SELECT GET_LOCK(%s, %s)", (name, max(0.0, wait))) != 1:
+        raise _timeout(plugin_id, wait, "GET_LOCK")
+    try:
+        yield Lease(conn)
+    finally:
+        with suppress(Exception):
+            _scalar(conn, "SELECT RELEASE_LOCK(%s)", (name,))
+
+
+def owner_token() -> str:
+    """Who holds a SQLite lease: host, process and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_dead(owner: str) -> bool:
+    """Whether a lease's owner is a process of this host that no longer exists.
+
+    A SIGKILLed worker cannot delete its lease row; on the same host its absence is certain,
+    so the lease is taken over at once instead of after its expiry (other hosts: expiry).
+    """
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def _try_lease(conn: Any, table: str, name: str, owner: str) -> bool:
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except Exception:  # busy beyond the connection's busy timeout: not ours this round
+        return False
+    try:
+        row = conn.execute(f"SELECT owner, expires_at FROM {table} WHERE name = ?", (name,))
+        found = row.fetchone()
+        now = time.time()
+        held = found is not None and found[0] != owner and float(found[1]) > now
+        if held and not owner_dead(str(found[0])):
+            conn.execute("ROLLBACK")
+            return False
+        conn.execute(
+            f"INSERT OR REPLACE INTO {table} (name, owner, expires_at) VALUES (?, ?, ?)",
+            (name, owner, now + LEASE_SECONDS),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        with suppress(Exception):
+            conn.execute("ROLLBACK")
+        raise
+    return True
+
+
+@contextmanager
+def _sqlite(conn: Any, plugin_id: str, table: str, wait: float) -> Iterator[Lease]:
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {table} (name VARCHAR(100) PRIMARY KEY, "
+        "owner VARCHAR(200) NOT NULL, expires_at REAL NOT NULL)"
+    )
+    name, owner, deadline = lock_name(plugin_id), owner_token(), time.monotonic() + wait
+    while not _try_lease(conn, table, name, owner):
+        if time.monotonic() >= deadline:
+            raise _timeout(plugin_id, wait, f"lease row in {table}")
+        time.sleep(POLL_SECONDS)
+    try:
+        yield Lease(conn, table, name, owner)
+    finally:
+        with suppress(Exception):
+            conn.execute(f"DELETE FROM {table} WHERE name = ? AND owner = ?", (name, owner))
