@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -50,10 +51,18 @@ def _dialect(name: str) -> str:
 
 
 def _tokens(sql: str, dialect: str) -> list[Token]:
+    tokens, error = _tokenized(sql, _dialect(dialect))
+    if error is not None:
+        raise MigrationFileError(f"cannot tokenize SQL: {error}")
+    return list(tokens)
+
+
+@lru_cache(maxsize=4096)
+def _tokenized(sql: str, dialect: str) -> tuple[tuple[Token, ...], str | None]:
     try:
-        return list(Dialect.get_or_raise(_dialect(dialect)).tokenize(sql))
+        return tuple(Dialect.get_or_raise(dialect).tokenize(sql)), None
     except SqlglotError as exc:
-        raise MigrationFileError(f"cannot tokenize SQL: {exc}") from exc
+        return (), str(exc)
 
 
 def split_statements(sql: str, dialect: str) -> list[str]:
@@ -146,11 +155,9 @@ class _Guard:
         self._check_destructive(tree)
 
     def _parse(self) -> exp.Expr:
-        try:
-            trees = [t for t in sqlglot.parse(self.sql, read=self.dialect) if t is not None]
-        except SqlglotError as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise self.refuse(f"sqlglot cannot parse this statement ({first}); refused") from exc
+        trees, error = _parsed(self.sql, self.dialect)
+        if error is not None:
+            raise self.refuse(f"sqlglot cannot parse this statement ({error}); refused")
         if len(trees) != 1:
             raise self.refuse("expected exactly one statement (split the script first)")
         if isinstance(trees[0], exp.Command | exp.Block):
@@ -280,6 +287,15 @@ class _Guard:
             owner = self.owner_of(candidate) if self.owner_of else None
             if owner is not None and owner != prefix and f"{namespace(owner)}_" != prefix:
                 raise self.refuse(f"{what} {name!r} belongs to plugin {owner!r}")
+
+
+@lru_cache(maxsize=4096)
+def _parsed(sql: str, dialect: str) -> tuple[tuple[exp.Expr, ...], str | None]:
+    """Parse trees of a statement (cached: the same file is checked on accept and on apply)."""
+    try:
+        return tuple(t for t in sqlglot.parse(sql, read=dialect) if t is not None), None
+    except SqlglotError as exc:
+        return (), str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _quoted(node: object) -> bool:
