@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import random
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from celery import Task
 
-from worker.errors import LeaseLost, PluginBusy, TransientError
+from worker.errors import LeaseLost, PluginBusy, TrackingUnavailable, TransientError
 from worker.lifecycle.service import LifecycleService
 from worker.logging import configure, get_logger
 from worker.settings import Settings
@@ -39,7 +39,11 @@ class LifecycleTask(Task):  # type: ignore[misc]
         with structlog.contextvars.bound_contextvars(
             task_id=self.request.id, attempt=self.request.retries, kind=kind.value
         ):
-            op_id = service().accept(kind, payload, extra, self.request.id)
+            try:
+                op_id = service().accept(kind, payload, extra, self.request.id)
+            except TrackingUnavailable as exc:
+                # nothing is recorded yet: the request must be accepted later, never dropped
+                raise self.retry_later(exc, None) from exc
             return self.drive(op_id)
 
     def drive(self, op_id: int) -> dict[str, Any]:
@@ -50,13 +54,26 @@ class LifecycleTask(Task):  # type: ignore[misc]
         try:
             return svc.run(op_id, final_attempt=retries >= policy.max_retries)
         except PluginBusy as exc:
-            wait = max(BUSY_COUNTDOWN, svc.store.lease_remaining(op_id)) + random.random()  # noqa: S311
+            try:
+                remaining = svc.store.lease_remaining(op_id)
+            except TrackingUnavailable:
+                remaining = 0.0
+            wait = max(BUSY_COUNTDOWN, remaining) + random.random()  # noqa: S311
             raise self.retry(exc=exc, countdown=wait, max_retries=None) from exc
-        except LeaseLost:
-            return svc.summary(op_id)
+        except LeaseLost as exc:
+            try:
+                return svc.summary(op_id)
+            except TrackingUnavailable:
+                # another worker owns the operation; report nothing rather than a failure
+                raise self.retry_later(exc, op_id) from exc
         except TransientError as exc:
-            countdown = policy.countdown(retries, random.random())  # noqa: S311 - jitter, not crypto
-            log.info(
-                "retry_scheduled", operation_id=op_id, countdown=round(countdown, 2), error=str(exc)
-            )
-            raise self.retry(exc=exc, countdown=countdown, max_retries=None) from exc
+            raise self.retry_later(exc, op_id) from exc
+
+    def retry_later(self, exc: Exception, op_id: int | None) -> Exception:
+        """A Celery retry after the policy's jittered backoff (the service's budget applies)."""
+        policy = service().settings.retry
+        countdown = policy.countdown(self.request.retries, random.random())  # noqa: S311 - jitter
+        log.info(
+            "retry_scheduled", operation_id=op_id, countdown=round(countdown, 2), error=str(exc)
+        )
+        return cast("Exception", self.retry(exc=exc, countdown=countdown, max_retries=None))

@@ -36,6 +36,11 @@ def redact_text(text: str) -> str:
     return text
 
 
+def storable(text: str) -> str:
+    """``text`` with lone surrogates and NUL escaped: valid UTF-8 that any database stores."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
 def redact(value: Any) -> Any:
     """A deep copy of ``value`` with sensitive keys and secret-bearing strings masked."""
     if isinstance(value, Mapping):

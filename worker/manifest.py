@@ -17,10 +17,12 @@ from pydantic import (
 )
 
 from worker.errors import ManifestError
+from worker.logging import storable
 from worker.naming import check_plugin_id, namespace
 
 MAX_MANIFEST_BYTES = 256 * 1024
 MAX_JSON_DEPTH = 32
+UNSTORABLE = "contains NUL or an unpaired surrogate; send valid UTF-8 text"
 
 
 class Mode(StrEnum):
@@ -79,16 +81,16 @@ class Migrations(_Strict):
 
 
 class Limits(_Strict):
-    """Resource limits the provider enforces."""
+    """Resource limits the provider enforces (JSON integers: "1", true and 1.0 are refused)."""
 
-    storage_mb: int | None = Field(default=None, alias="storageMb", ge=1, le=1_048_576)
-    connections: int | None = Field(default=None, ge=1, le=1000)
+    storage_mb: int | None = Field(default=None, alias="storageMb", ge=1, le=1_048_576, strict=True)
+    connections: int | None = Field(default=None, ge=1, le=1000, strict=True)
 
 
 class Rotation(_Strict):
     """How often credentials rotate on schedule."""
 
-    interval_days: int = Field(alias="intervalDays", ge=1, le=3650)
+    interval_days: int = Field(alias="intervalDays", ge=1, le=3650, strict=True)
 
 
 def _dependency(value: str) -> str:
@@ -132,7 +134,7 @@ class Sovereign(BaseModel):
     """The ``sovereign`` block; keys other than ``database`` belong to other subsystems."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
-    schema_version: int = Field(default=2, alias="schemaVersion", ge=1, le=2)
+    schema_version: int = Field(default=2, alias="schemaVersion", ge=1, le=2, strict=True)
     database: Database = Field(default_factory=Database)
 
 
@@ -177,6 +179,42 @@ def _depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
     return deepest
 
 
+def unstorable_text(value: Any, where: str) -> str | None:
+    """Path of the first key or string in ``value`` holding NUL or an unpaired surrogate.
+
+    JSON can carry both (``"\\u0000"``, ``"\\ud800"``); PostgreSQL refuses them in text and
+    JSON columns and neither is valid UTF-8, so such input is refused before it is stored.
+    """
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                child_path = f"{path}.{_printable(key)}"
+                if isinstance(key, str) and _bad_text(key):
+                    return child_path
+                stack.append((child, child_path))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+        elif isinstance(item, str) and _bad_text(item):
+            return path
+    return None
+
+
+def _bad_text(text: str) -> bool:
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _printable(key: object) -> str:
+    return storable(key if isinstance(key, str) else repr(key))
+
+
 def _describe(error: Any) -> str:
     loc = ".".join(str(part) for part in error["loc"]) or "manifest"
     message = str(error["msg"]).removeprefix("Value error, ")
@@ -197,6 +235,9 @@ def parse_manifest(data: object) -> Manifest:
         raise ManifestError("invalid manifest", ["manifest: must be a JSON object"])
     if _depth(data) > MAX_JSON_DEPTH:
         raise ManifestError("invalid manifest", [f"manifest: nested deeper than {MAX_JSON_DEPTH}"])
+    bad = unstorable_text(data, "manifest")
+    if bad is not None:
+        raise ManifestError("invalid manifest", [f"{bad}: {UNSTORABLE}"])
     try:
         return Manifest.model_validate(data)
     except ManifestError:

@@ -85,7 +85,12 @@ class SecretBox:
 
     def rotate(self, token: str) -> str:
         """Re-encrypt ``token`` under the newest key."""
-        return self._fernet.rotate(token.encode()).decode()
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken as exc:
+            raise PermanentError(
+                "stored credentials cannot be decrypted with the current keys"
+            ) from exc
 
 
 def store(
@@ -109,8 +114,12 @@ def load(session: Session, box: SecretBox, ref: str | None) -> dict[str, Any] | 
 
 
 def rotate_all(session: Session, box: SecretBox) -> int:
-    """Re-encrypt every stored secret under the newest key; returns how many."""
-    rows = session.scalars(select(PluginSecret)).all()
+    """Re-encrypt every stored secret under the newest key; returns how many.
+
+    The rows are locked (``FOR UPDATE``) so that a credential rotation committing meanwhile
+    waits instead of being overwritten with the re-encrypted older payload.
+    """
+    rows = session.scalars(select(PluginSecret).with_for_update()).all()
     for row in rows:
         row.ciphertext = box.rotate(row.ciphertext)
     return len(rows)

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from worker.cli.common import EXIT_FAILED, JsonOpt, emit, fail, settings
+from worker.cli.common import EXIT_FAILED, JsonOpt, emit, fail, sessions, settings
 from worker.tracking import db
 
 db_app = typer.Typer(help="The tracking database.", no_args_is_help=True)
@@ -61,11 +61,32 @@ def worker(
     os.execv(sys.executable, argv)  # noqa: S606 - become the celery worker process
 
 
-def secret_key() -> None:
-    """Print a new key for PLUGIN_DB_SECRET_KEY."""
+def secret_key(
+    rotate: bool = typer.Option(
+        False,
+        "--rotate",
+        help="Re-encrypt every stored secret under the first key of PLUGIN_DB_SECRET_KEY "
+        "(set it to NEW,OLD on the workers first; afterwards OLD can be dropped).",
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Print a new key for PLUGIN_DB_SECRET_KEY, or re-encrypt stored secrets (--rotate)."""
     from cryptography.fernet import Fernet
 
-    print(Fernet.generate_key().decode())
+    if not rotate:
+        print(Fernet.generate_key().decode())
+        return
+    from worker import audit, secrets
+    from worker.errors import PluginDbError
+
+    try:
+        box = secrets.SecretBox.from_settings(settings())
+        with sessions().begin() as session:
+            count = secrets.rotate_all(session, box)
+            audit.record(session, "secret_key_rotated", plugin_id=None, actor="cli", count=count)
+    except PluginDbError as exc:
+        fail(str(exc), EXIT_FAILED, as_json)
+    emit({"rotated": count}, as_json, f"re-encrypted {count} stored secrets under the newest key")
 
 
 def demo(

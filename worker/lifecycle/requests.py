@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from worker.errors import RequestRejected
+from worker.manifest import UNSTORABLE, unstorable_text
 from worker.naming import check_plugin_id
 from worker.states import Kind
 
@@ -88,15 +89,20 @@ def parse_request(kind: Kind, payload: object, extra: tuple[Any, ...] = ()) -> R
     """Validate a task's payload; RequestRejected names every bad field."""
     if extra:
         raise RequestRejected(
-            "malformed request", ["task takes exactly one positional argument, a JSON object"]
+            "malformed request",
+            ["args: the task takes exactly one positional argument, a JSON object"],
         )
     if not isinstance(payload, dict):
         raise RequestRejected("malformed request", ["request: must be a JSON object"])
     try:
-        return REQUEST_MODELS[kind].model_validate(payload)
+        request = REQUEST_MODELS[kind].model_validate(payload)
     except ValidationError as exc:
         problems = [_describe(e) for e in exc.errors(include_url=False)]
         raise RequestRejected("invalid request", problems) from None
+    bad = unstorable_text(payload, "request")
+    if bad is not None:  # e.g. free-form JSON inside manifest or schema
+        raise RequestRejected("invalid request", [f"{bad}: {UNSTORABLE}"])
+    return request
 
 
 def request_id_of(payload: object, fallback: str) -> str:

@@ -16,6 +16,7 @@ from worker import audit, failpoints
 from worker.errors import (
     LeaseLost,
     ManifestError,
+    MigrationFileError,
     PluginDbError,
     RequestRejected,
     TransientError,
@@ -31,8 +32,15 @@ from worker.lifecycle.requests import (
 )
 from worker.lifecycle.store import Claim, OperationStore
 from worker.lifecycle.validation import validate_migrations
-from worker.logging import get_logger, redact_text
-from worker.manifest import Manifest, load_manifest_bytes, parse_manifest
+from worker.logging import get_logger, redact_text, storable
+from worker.manifest import (
+    UNSTORABLE,
+    Manifest,
+    load_manifest_bytes,
+    parse_manifest,
+    unstorable_text,
+)
+from worker.migrations.files import load_dir
 from worker.naming import check_plugin_id
 from worker.schema.registry import check_registration
 from worker.secrets import SecretBox
@@ -86,14 +94,17 @@ class LifecycleService:
             request = parse_request(kind, payload, extra)
             self._validate(kind, request)
         except RequestRejected as exc:
+            # hostile text (NUL, lone surrogates) is escaped: the rejection must be storable
             op, _ = self.store.insert(
                 kind=kind,
-                plugin_id=redact_text(shown_id),
+                plugin_id=storable(redact_text(shown_id))[:64],
                 request_id=request_id,
                 request={},
-                actor=actor if isinstance(actor, str) and len(actor) <= 200 else None,
+                actor=storable(actor)[:200]
+                if isinstance(actor, str) and len(actor) <= 200
+                else None,
                 task_id=task_id,
-                rejection=redact_text(str(exc)),
+                rejection=storable(redact_text(str(exc))),
             )
             return op.id
         op, _ = self.store.insert(
@@ -112,8 +123,19 @@ class LifecycleService:
         if kind in (Kind.PROVISION, Kind.MIGRATE):
             provider = self.provider(manifest.database.driver)
             validate_migrations(self, request, manifest, provider)
+            self._storable_migrations(request.plugin_id, manifest)
         if isinstance(request, RegisterSchemaRequest):
             check_registration(self.sessions, request.plugin_id, request.schema_document)
+
+    def _storable_migrations(self, plugin_id: str, manifest: Manifest) -> None:
+        """Migration text is recorded in plugin_migrations: refuse NUL before anything runs."""
+        folder = self.plugin_dir(plugin_id)
+        for file in load_dir(folder / manifest.database.migrations.directory, folder):
+            texts = [file.up_sql, file.down_sql, file.name, file.description or ""]
+            if unstorable_text(texts, file.filename) is not None:
+                raise MigrationFileError(
+                    "invalid migration file", [f"{file.filename}: {UNSTORABLE}"]
+                )
 
     def manifest_for(self, kind: Kind, request: Request) -> Manifest:
         """The manifest to work from: the request's, the plugin folder's, or the stored one."""

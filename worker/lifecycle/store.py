@@ -175,8 +175,10 @@ class OperationStore:
             result = cast("CursorResult[Any]", session.execute(statement))
             if result.rowcount != 1:
                 raise LeaseLost(f"operation {claim.op_id}: lease lost, another worker owns it")
-            claim.version += 1
             yield session
+        # only once committed: a transaction that fails (a refused write, a lost connection)
+        # rolls the version back, and the claim must still match it for the next write
+        claim.version += 1
 
     def lease_remaining(self, op_id: int) -> float:
         """Seconds until the operation's lease expires (0 if none)."""
