@@ -44,6 +44,7 @@ class StepContext:
     box: SecretBox
     plugin_dir: Path
     result: dict[str, Any] = field(default_factory=dict)
+    _secret: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False)
 
     @property
     def plugin_id(self) -> str:
@@ -65,10 +66,21 @@ class StepContext:
         return session.get(PluginDatasource, self.plugin_id)
 
     def secret(self) -> dict[str, Any] | None:
-        """The plugin's decrypted credential payload, if it has one."""
-        with self.store.sessions() as session:
-            ds = self.datasource(session)
-            return secrets.load(session, self.box, ds.secrets_ref if ds else None)
+        """The plugin's decrypted credential payload, if it has one (read once per run).
+
+        Steps that change credentials update this same dict before storing it, so later
+        steps of the run see the new credentials.
+        """
+        if "payload" not in self._secret:
+            with self.store.sessions() as session:
+                ds = self.datasource(session)
+                ref = ds.secrets_ref if ds else None
+                self._secret["payload"] = secrets.load(session, self.box, ref)
+        return self._secret["payload"]
+
+    def remember_secret(self, payload: dict[str, Any]) -> None:
+        """Make ``payload`` the credentials later steps of this run use."""
+        self._secret["payload"] = payload
 
     def login(self) -> Login | None:
         """The plugin's active login (None for providers without credentials)."""

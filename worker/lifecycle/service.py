@@ -198,7 +198,7 @@ class LifecycleService:
         claim = self.store.claim(op_id)
         if claim is None:
             return self.summary(op_id)
-        op = self.store.get(op_id)
+        op = claim.op
         assert op is not None
         with structlog.contextvars.bound_contextvars(plugin_id=op.plugin_id, operation_id=op_id):
             if op.crashes >= self.settings.max_attempts:
@@ -211,10 +211,12 @@ class LifecycleService:
         try:
             ctx = self._context(op, claim)
             done = {s["name"] for s in op.steps}
-            for step in plans.plan_for(ctx):
-                if step.name not in done:
-                    self._run_step(ctx, step)
-            self._finish(ctx)
+            todo = [step for step in plans.plan_for(ctx) if step.name not in done]
+            for step in todo:
+                self._run_step(ctx, step, last=step is todo[-1])
+            if not todo:  # every step was recorded before a crash: only the outcome is missing
+                with self.store.fenced(ctx.claim, **self._succeeded(ctx)) as session:
+                    self._audit_success(session, ctx)
         except LeaseLost:
             log.warning("lease_lost", operation_id=op.id)
             raise
@@ -246,16 +248,24 @@ class LifecycleService:
             plugin_dir=self.plugin_dir(op.plugin_id),
         )
 
-    def _run_step(self, ctx: StepContext, step: plans.Step) -> None:
+    def _run_step(self, ctx: StepContext, step: plans.Step, *, last: bool) -> None:
         points, started = self.settings.failpoints, time.monotonic()
         failpoints.hit(points, f"before:{step.name}")
-        outcome = step.run(ctx)
+        with self.store.keepalive(ctx.claim):
+            outcome = step.run(ctx)
         failpoints.hit(points, f"after:{step.name}")
-        self._complete(ctx, step, started, outcome)
+        self._complete(ctx, step, started, outcome, last=last)
 
     def _complete(
-        self, ctx: StepContext, step: plans.Step, started: float, outcome: plans.Outcome
+        self,
+        ctx: StepContext,
+        step: plans.Step,
+        started: float,
+        outcome: plans.Outcome,
+        *,
+        last: bool,
     ) -> None:
+        """Record the step (and, after the last one, the outcome) in one transaction."""
         record = {
             "name": step.name,
             "status": outcome.status,
@@ -265,7 +275,10 @@ class LifecycleService:
             "detail": outcome.detail,
         }
         ctx.op.steps = [*ctx.op.steps, record]
-        with self.store.fenced(ctx.claim, current_step=step.name, steps=ctx.op.steps) as session:
+        outcome_values = self._succeeded(ctx) if last else {}
+        with self.store.fenced(
+            ctx.claim, current_step=step.name, steps=ctx.op.steps, **outcome_values
+        ) as session:
             if outcome.apply is not None:
                 outcome.apply(session)
             audit.record(
@@ -277,25 +290,31 @@ class LifecycleService:
                 step=step.name,
                 **outcome.detail,
             )
+            if last:
+                self._audit_success(session, ctx)
 
-    def _finish(self, ctx: StepContext) -> None:
-        with self.store.fenced(
-            ctx.claim,
-            state=OpState.SUCCEEDED.value,
-            finished_at=utcnow(),
-            error=None,
-            lease_owner=None,
-            lease_expires_at=None,
-            result=ctx.result,
-        ) as session:
-            audit.record(
-                session,
-                "operation_succeeded",
-                plugin_id=ctx.plugin_id,
-                operation_id=ctx.op.id,
-                actor=ctx.actor,
-                kind=ctx.op.kind,
-            )
+    @staticmethod
+    def _succeeded(ctx: StepContext) -> dict[str, Any]:
+        ctx.op.state, ctx.op.error = OpState.SUCCEEDED.value, None
+        return {
+            "state": OpState.SUCCEEDED.value,
+            "finished_at": utcnow(),
+            "error": None,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "result": ctx.result,
+        }
+
+    @staticmethod
+    def _audit_success(session: Session, ctx: StepContext) -> None:
+        audit.record(
+            session,
+            "operation_succeeded",
+            plugin_id=ctx.plugin_id,
+            operation_id=ctx.op.id,
+            actor=ctx.actor,
+            kind=ctx.op.kind,
+        )
 
     def _release(self, claim: Claim, op: LifecycleOperation, exc: Exception) -> None:
         with self.store.fenced(

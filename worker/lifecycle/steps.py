@@ -70,17 +70,16 @@ def _status(target: DsStatus, **values: Any) -> Callable[[StepContext], Outcome]
 
 def begin_provision(ctx: StepContext) -> Outcome:
     """Record the datasource as provisioning, refusing an archived plugin."""
-    with ctx.store.sessions() as session:
-        ds = ctx.datasource(session)
-    if ds is not None and ds.status == DsStatus.ARCHIVED:
-        raise ProviderError(
-            f"{ctx.plugin_id} is archived: restore it (plugin-db restore {ctx.plugin_id}) "
-            "or purge it (plugin-db teardown --purge) before provisioning again"
-        )
     manifest = ctx.manifest.model_dump(mode="json", by_alias=True)
     db = ctx.manifest.database
 
     def apply(session: Session) -> None:
+        ds = ctx.datasource(session)
+        if ds is not None and ds.status == DsStatus.ARCHIVED:
+            raise ProviderError(
+                f"{ctx.plugin_id} is archived: restore it (plugin-db restore {ctx.plugin_id}) "
+                "or purge it (plugin-db teardown --purge) before provisioning again"
+            )
         set_status(
             session,
             ctx,
@@ -101,6 +100,7 @@ def create_storage(ctx: StepContext) -> Outcome:
     if ctx.provider.issues_credentials:
         password = payload["slots"].get("a") or secrets.generate_password()
         payload["slots"]["a"] = password
+        ctx.remember_secret(payload)
     ctx.provider.provision(ctx.spec, password)
     descriptor = ctx.provider.describe(ctx.spec, payload["active"])
 

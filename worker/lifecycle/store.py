@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker import audit
-from worker.errors import LeaseLost, PluginBusy
+from worker.errors import LeaseLost, PluginBusy, TrackingUnavailable
 from worker.states import ACTIVE, Kind, OpState
 from worker.tracking.db import tracking_errors
 from worker.tracking.models import LifecycleOperation, utcnow
@@ -37,6 +38,8 @@ class Claim:
     op_id: int
     owner: str
     version: int
+    op: Op | None = None
+    """The row as claimed (state running, attempts counted), so the caller need not reread it."""
 
 
 def new_owner() -> str:
@@ -147,7 +150,9 @@ class OperationStore:
             result = cast("CursorResult[Any]", session.execute(statement))
             if result.rowcount != 1:
                 raise PluginBusy(f"operation {op_id} is held by another worker")
-            return Claim(op_id, owner, expected + 1)
+            session.refresh(op)
+            session.expunge(op)
+            return Claim(op_id, owner, expected + 1, op)
 
     @contextmanager
     def fenced(self, claim: Claim, **values: Any) -> Iterator[Session]:
@@ -179,6 +184,44 @@ class OperationStore:
         # only once committed: a transaction that fails (a refused write, a lost connection)
         # rolls the version back, and the claim must still match it for the next write
         claim.version += 1
+
+    def heartbeat(self, claim: Claim) -> bool:
+        """Extend the lease of a step still running, without moving the version."""
+        now = utcnow()
+        statement = (
+            update(Op)
+            .execution_options(synchronize_session=False)
+            .where(
+                Op.id == claim.op_id,
+                Op.version == claim.version,
+                Op.lease_owner == claim.owner,
+                Op.lease_expires_at > now,
+            )
+            .values(lease_expires_at=now + self.lease)
+        )
+        with tracking_errors(), self.sessions.begin() as session:
+            return cast("CursorResult[Any]", session.execute(statement)).rowcount == 1
+
+    @contextmanager
+    def keepalive(self, claim: Claim) -> Iterator[None]:
+        """Heartbeat the lease every third of its length while a provider call runs."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.lease.total_seconds() / 3):
+                try:
+                    if not self.heartbeat(claim):
+                        return  # overtaken: the next fenced write raises LeaseLost
+                except TrackingUnavailable:
+                    continue
+
+        thread = threading.Thread(target=beat, name=f"lease-{claim.op_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def lease_remaining(self, op_id: int) -> float:
         """Seconds until the operation's lease expires (0 if none)."""

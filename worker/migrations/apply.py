@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from contextlib import closing
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -145,9 +146,11 @@ def _row(
 
 def _run_one(ctx: StepContext, ledger: Ledger, planned: Planned, statements: list[str]) -> None:
     version, up = planned.file.version, planned.direction == "up"
-    with ctx.store.fenced(ctx.claim) as session:
-        row = _row(session, ctx, version, planned.file)
-        row.status, row.executed_at, row.error_message = "running", utcnow(), None
+    if not ctx.provider.transactional_ddl:
+        # a file can stop half-way here: show it as running while it runs
+        with ctx.store.fenced(ctx.claim) as session:
+            row = _row(session, ctx, version, planned.file)
+            row.status, row.executed_at, row.error_message = "running", utcnow(), None
     started = time.monotonic()
     try:
         if up:
@@ -166,7 +169,9 @@ def _finish(
     elapsed = int((time.monotonic() - started) * 1000)
     version = planned.file.version
     with ctx.store.fenced(ctx.claim) as session:
-        row = _row(session, ctx, version)
+        row = _row(session, ctx, version, planned.file)
+        if planned.direction == "up" and row.status != "running":  # one tracking write per file
+            row.executed_at = utcnow() - timedelta(milliseconds=elapsed)
         row.status, row.execution_time_ms = status, elapsed
         row.error_message = str(error) if error else None
         if status == "completed":
