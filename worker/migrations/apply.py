@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -66,9 +67,13 @@ def migrate(ctx: StepContext, target: str | None, force: bool, dry_run: bool) ->
             rows = _sync_recovered(ctx, entries, _statuses(ctx))
             failed = [v for v, status in rows.items() if status == "failed"]
             steps = plan(files, entries, target, force, failed)
-            for planned in steps:
-                _run_one(ctx, ledger, planned, statements_of(ctx, planned, force))
-                lease.renew()
+            journal = _Journal(ctx)
+            try:
+                for planned in steps:
+                    _run_one(ctx, ledger, planned, statements_of(ctx, planned, force), journal)
+                    lease.renew()
+            finally:
+                journal.flush()
     return {
         "applied": [p.file.version for p in steps if p.direction == "up"],
         "rolled_back": [p.file.version for p in steps if p.direction == "down"],
@@ -144,13 +149,62 @@ def _row(
     return row
 
 
-def _run_one(ctx: StepContext, ledger: Ledger, planned: Planned, statements: list[str]) -> None:
+class _Journal:
+    """Tracking records of finished versions, written in batches.
+
+    The plugin's ledger is already durable when a version finishes, so its tracking row can
+    wait for the next batch: a crash in between is repaired from the ledger by
+    ``_sync_recovered``. A failure is written at once.
+    """
+
+    BATCH, SECONDS = 50, 1.0
+
+    def __init__(self, ctx: StepContext) -> None:
+        self.ctx, self.pending, self.last = ctx, list[_Finished](), time.monotonic()
+
+    def add(self, record: _Finished) -> None:
+        """Queue a finished version; write the batch when it is due."""
+        self.pending.append(record)
+        due = len(self.pending) >= self.BATCH or time.monotonic() - self.last >= self.SECONDS
+        if record.error is not None or due:
+            self.flush()
+
+    def flush(self, then: Callable[[Session], None] | None = None) -> None:
+        """Write every queued record (and ``then``) in one fenced transaction."""
+        if not self.pending and then is None:
+            return
+        with self.ctx.store.fenced(self.ctx.claim) as session:
+            for record in self.pending:
+                _record(session, self.ctx, record)
+            if then is not None:
+                then(session)
+        self.pending.clear()
+        self.last = time.monotonic()
+
+
+@dataclass(frozen=True)
+class _Finished:
+    """A version that ran (or failed) and when."""
+
+    planned: Planned
+    status: str
+    elapsed_ms: int
+    error: MigrationFailed | None
+    finished_at: datetime
+
+
+def _run_one(
+    ctx: StepContext, ledger: Ledger, planned: Planned, statements: list[str], journal: _Journal
+) -> None:
     version, up = planned.file.version, planned.direction == "up"
     if not ctx.provider.transactional_ddl:
         # a file can stop half-way here: show it as running while it runs
-        with ctx.store.fenced(ctx.claim) as session:
+
+        def mark_running(session: Session) -> None:
             row = _row(session, ctx, version, planned.file)
             row.status, row.executed_at, row.error_message = "running", utcnow(), None
+
+        journal.flush(mark_running)
     started = time.monotonic()
     try:
         if up:
@@ -158,47 +212,51 @@ def _run_one(ctx: StepContext, ledger: Ledger, planned: Planned, statements: lis
         else:
             ledger.revert(version, statements)
     except MigrationFailed as exc:
-        _finish(ctx, planned, started, "failed", exc)
+        journal.add(_Finished(planned, "failed", _ms(started), exc, utcnow()))
         raise
-    _finish(ctx, planned, started, "completed" if up else "rolled_back", None)
+    status = "completed" if up else "rolled_back"
+    journal.add(_Finished(planned, status, _ms(started), None, utcnow()))
 
 
-def _finish(
-    ctx: StepContext, planned: Planned, started: float, status: str, error: MigrationFailed | None
-) -> None:
-    elapsed = int((time.monotonic() - started) * 1000)
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _record(session: Session, ctx: StepContext, done: _Finished) -> None:
+    """The tracking row, the attempt and the audit event of one finished version."""
+    planned, status, elapsed, error = done.planned, done.status, done.elapsed_ms, done.error
     version = planned.file.version
-    with ctx.store.fenced(ctx.claim) as session:
-        row = _row(session, ctx, version, planned.file)
-        if planned.direction == "up" and row.status != "running":  # one tracking write per file
-            row.executed_at = utcnow() - timedelta(milliseconds=elapsed)
-        row.status, row.execution_time_ms = status, elapsed
-        row.error_message = str(error) if error else None
-        if status == "completed":
-            row.completed_at = utcnow()
-        elif status == "rolled_back":
-            row.rolled_back_at = utcnow()
-        session.add(
-            MigrationAttempt(
-                plugin_id=ctx.plugin_id,
-                migration_version=version,
-                direction=planned.direction,
-                operation_id=ctx.op.id,
-                actor=ctx.actor,
-                execution_time_ms=elapsed,
-                outcome=status,
-                error_message=error.reason if error else None,
-                failing_statement=error.statement if error else None,
-            )
-        )
-        audit.record(
-            session,
-            f"migration_{status}",
+    row = _row(session, ctx, version, planned.file)
+    if planned.direction == "up" and row.status != "running":
+        row.executed_at = done.finished_at - timedelta(milliseconds=elapsed)
+    row.status, row.execution_time_ms = status, elapsed
+    row.error_message = str(error) if error else None
+    if status == "completed":
+        row.completed_at = done.finished_at
+    elif status == "rolled_back":
+        row.rolled_back_at = done.finished_at
+    session.add(
+        MigrationAttempt(
             plugin_id=ctx.plugin_id,
+            migration_version=version,
+            direction=planned.direction,
             operation_id=ctx.op.id,
             actor=ctx.actor,
-            version=version,
-            direction=planned.direction,
-            ms=elapsed,
-            **({"error": str(error)} if error else {}),
+            started_at=done.finished_at - timedelta(milliseconds=elapsed),
+            execution_time_ms=elapsed,
+            outcome=status,
+            error_message=error.reason if error else None,
+            failing_statement=error.statement if error else None,
         )
+    )
+    audit.record(
+        session,
+        f"migration_{status}",
+        plugin_id=ctx.plugin_id,
+        operation_id=ctx.op.id,
+        actor=ctx.actor,
+        version=version,
+        direction=planned.direction,
+        ms=elapsed,
+        **({"error": str(error)} if error else {}),
+    )
