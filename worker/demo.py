@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from worker.celery_app import create_app
+from worker.celery_app import create_app, worker_command
 from worker.settings import Settings
 from worker.states import TERMINAL, Kind
 from worker.tracking import db
@@ -112,20 +112,7 @@ def demo_env(root: Path) -> dict[str, str]:
 
 def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     """A real Celery worker process on the demo's broker."""
-    argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "worker.celery_app",
-        "worker",
-        "-Q",
-        "plugin-db",
-        "--pool=prefork",
-        "--concurrency=2",
-        "--loglevel=WARNING",
-        "-E",
-    ]
+    argv = worker_command(loglevel="WARNING")
     log = log_path.open("wb")
     return subprocess.Popen(
         argv,

@@ -6,7 +6,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from worker.celery_app import worker_command
 from worker.states import TERMINAL
 from worker.tracking import db
 from worker.tracking.models import AuditEvent, LifecycleOperation, PluginDatasource, PluginMigration
@@ -74,23 +74,13 @@ class Stack:
     ) -> subprocess.Popen[bytes]:
         """Start a real ``celery worker`` process (in its own process group)."""
         log = (self.workdir / f"worker-{len(self.workers)}.log").open("wb")
-        argv = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "worker.celery_app",
-            "worker",
-            "-Q",
-            "plugin-db",
-            f"--pool={pool}",
-            f"--concurrency={concurrency}",
-            "--loglevel=INFO",
-            "-E",
-            f"--hostname=w{len(self.workers)}-{uuid.uuid4().hex[:6]}@%h",
-        ]
-        if beat:
-            argv += ["-B", "-s", str(self.workdir / f"beat-{len(self.workers)}")]
+        n = len(self.workers)
+        argv = worker_command(
+            concurrency=concurrency,
+            pool=pool,
+            beat_schedule_file=str(self.workdir / f"beat-{n}") if beat else None,
+            extra=[f"--hostname=w{n}-{uuid.uuid4().hex[:6]}@%h"],
+        )
         proc = subprocess.Popen(
             argv,
             env={**os.environ, **self.env, **(extra_env or {})},

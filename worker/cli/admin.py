@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from worker.celery_app import worker_command
 from worker.cli.common import EXIT_FAILED, JsonOpt, emit, fail, sessions, settings
 from worker.tracking import db
 
@@ -42,22 +43,7 @@ def worker(
     loglevel: str = typer.Option("INFO", "--loglevel"),
 ) -> None:
     """Start a Celery worker on queue plugin-db (task events on, for Flower)."""
-    argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "worker.celery_app",
-        "worker",
-        "-Q",
-        "plugin-db",
-        "-E",
-        f"--concurrency={concurrency}",
-        f"--pool={pool}",
-        f"--loglevel={loglevel}",
-    ]
-    if beat:
-        argv.append("-B")
+    argv = worker_command(concurrency=concurrency, pool=pool, loglevel=loglevel, beat=beat)
     os.execv(sys.executable, argv)  # noqa: S606 - become the celery worker process
 
 
