@@ -17,7 +17,7 @@ from rich.table import Table
 
 from bench.report import RESULTS, Config, Result, machine
 
-BENCHMARKS = ("provision", "overhead", "latency", "migrations", "tracking", "memory")
+BENCHMARKS = ("provision", "overhead", "latency", "migrations", "fleet", "tracking", "memory")
 console = Console(stderr=True)
 
 

@@ -38,6 +38,7 @@ EXPECTED = {
         for b in ("sqlite", "postgresql")
     },
     "memory": {"": ["idle", "samples", "max_process_rss_mb", "rss_growth_mb"]},
+    "fleet": {"": ["plugins", "up_to_date_s", "pending_s", "up_to_date_result", "pending_result"]},
 }
 
 

@@ -132,9 +132,10 @@ class Stack:
             if op is not None and op.state in TERMINAL:
                 return op
             time.sleep(0.05)
+        last = self.op(request_id)
         raise AssertionError(
             f"operation for {request_id} not terminal after {timeout}s: "
-            f"{self.op(request_id) and self.op(request_id).state}\n{self.logs()[-3000:]}"
+            f"{last.state if last else 'never accepted'}\n{self.logs()[-3000:]}"
         )
 
     def wait_until(self, predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:
