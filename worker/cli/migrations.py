@@ -27,6 +27,7 @@ from worker.cli.common import (
 from worker.errors import PluginDbError, RequestRejected
 from worker.lifecycle.context import spec_for
 from worker.migrations import admin, deps, fleet, gate, verify
+from worker.migrations.files import set_checksum
 from worker.states import TERMINAL, DsStatus, Kind
 from worker.tracking.models import LifecycleOperation, PluginDatasource
 
@@ -141,8 +142,9 @@ def migrations_verify(plugin_id: str, as_json: bool = JsonOpt) -> None:
 # -- fleet migrate ---------------------------------------------------------------------------
 
 
-def _fleet_graph() -> tuple[dict[str, list[str]], dict[str, str]]:
-    """Dependencies of every ready plugin, and the plugins whose manifest cannot be read."""
+def _fleet_graph() -> tuple[dict[str, list[str]], dict[str, str], set[str]]:
+    """Dependencies of every ready plugin, the plugins whose manifest cannot be read, and the
+    plugins already up to date (their files match the checksum of their last migrate)."""
     config = settings()
     with sessions()() as session:
         ready = list(
@@ -150,16 +152,21 @@ def _fleet_graph() -> tuple[dict[str, list[str]], dict[str, str]]:
                 select(PluginDatasource).where(PluginDatasource.status == DsStatus.READY.value)
             )
         )
-    graph, broken = {}, {}
+    graph, broken, current = {}, {}, set()
     for ds in ready:
         try:
             manifest = gate.plugin_manifest(config.plugins_root, ds.plugin_id, ds)
+            stored = ds.descriptor.get(gate.FILES_CHECKSUM)
+            if manifest is not None and stored is not None:
+                files = gate.plugin_files(config.plugins_root, manifest)
+                if stored == set_checksum(files):
+                    current.add(ds.plugin_id)
         except RequestRejected as exc:
             broken[ds.plugin_id] = str(exc)
             continue
         found = manifest.database.dependencies if manifest is not None else []
         graph[ds.plugin_id] = deps.direct(found)
-    return graph, broken
+    return graph, broken, current
 
 
 def _poll(request_ids: list[str]) -> Mapping[str, fleet.Outcome]:
@@ -188,9 +195,13 @@ def migrate_all(parallel: int, wait: bool, as_json: bool, dry_run: bool, force: 
 
     if parallel < 1:
         fail("--parallel must be at least 1", EXIT_BAD_INPUT, as_json)
-    graph, refused = _fleet_graph()
+    graph, refused, current = _fleet_graph()
     order, cyclic = deps.fleet_order(graph, "is not a ready plugin")
     refused |= cyclic
+    current -= set(refused)
+    if not (dry_run or force):  # up to date: one indexed read each, nothing to enqueue
+        order = [p for p in order if p not in current]
+        graph = {p: [d for d in needs if d not in current] for p, needs in graph.items()}
     app = create_app(settings())
     batch = uuid.uuid4().hex[:8]
 
@@ -220,7 +231,9 @@ def migrate_all(parallel: int, wait: bool, as_json: bool, dry_run: bool, force: 
         for plugin_id, why in sorted(refused.items()):
             console.print(f"[red]refused[/red] {plugin_id}: {why}")
     bad = [i for i in items if i.state not in ("succeeded", "enqueued")]
-    counts: dict[str, int] = {}
+    counts: dict[str, int] = (
+        {"up-to-date": len(current)} if current and not (dry_run or force) else {}
+    )
     for item in items:
         counts[item.state] = counts.get(item.state, 0) + 1
     lines = [f"  {i.plugin_id:<40} {i.state:<10} {i.error or ''}" for i in bad]
