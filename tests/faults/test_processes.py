@@ -66,9 +66,9 @@ def test_pool_child_sigkilled_while_parent_survives_completes_the_operation(
         extra_env={"PLUGIN_DB_FAILPOINTS": "after:create_storage=sleep:2.5"},
     )
     stack.wait_until(lambda: len(pool_children(worker)) == 1, what="one pool process")
-    (child,) = pool_children(worker)
     request_id = stack.send("plugin_db.provision", {"plugin_id": plugin_id})
     stack.wait_until(lambda: "failpoint_hit" in stack.logs(), what="failpoint reached")
+    (child,) = pool_children(worker)  # the one running the task now (a child can be recycled)
     op = stack.op(request_id)
     assert op is not None and op.current_step == "begin_provision"
     child.send_signal(signal.SIGKILL)
