@@ -99,18 +99,22 @@ def provider_urls() -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A stack on a SQLite tracking database with one running worker (shared mode on SQLite)."""
-    workdir = tmp_path_factory.mktemp("stack")
+def sqlite_stack(workdir: Path, broker_url: str | None = None) -> Stack:
+    """A stack rooted at ``workdir``: SQLite tracking and shared databases, the test servers."""
     env = base_env(
         workdir,
-        _broker(),
+        broker_url or _broker(),
         f"sqlite:///{workdir / 'tracking.db'}",
         shared_url=f"sqlite:///{workdir / 'shared.db'}",
         **provider_urls(),
     )
-    stack = Stack(env, workdir)
+    return Stack(env, workdir)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack on a SQLite tracking database with one running worker (shared mode on SQLite)."""
+    stack = sqlite_stack(tmp_path_factory.mktemp("stack"))
     stack.start_worker()
     yield stack
     stack.stop()
@@ -120,14 +124,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture
 def fresh_stack(tmp_path: Path, redis_url: str) -> Iterator[Stack]:
     """A stack with no worker yet, for tests that start, kill and restart workers themselves."""
-    env = base_env(
-        tmp_path,
-        redis_url,
-        f"sqlite:///{tmp_path / 'tracking.db'}",
-        shared_url=f"sqlite:///{tmp_path / 'shared.db'}",
-        **provider_urls(),
-    )
-    stack = Stack(env, tmp_path)
+    stack = sqlite_stack(tmp_path, redis_url)
     yield stack
     stack.stop()
     stack.engine.dispose()

@@ -6,21 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import _broker, provider_urls
-from tests.support.stack import Stack, base_env
+from tests.conftest import sqlite_stack
+from tests.support.stack import Stack
 
 
 @pytest.fixture(scope="module")
 def light(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack whose operations run in this process (``support.in_process``) or not at all."""
-    workdir = tmp_path_factory.mktemp("light")
-    env = base_env(
-        workdir,
-        _broker(),
-        f"sqlite:///{workdir / 'tracking.db'}",
-        shared_url=f"sqlite:///{workdir / 'shared.db'}",
-        **provider_urls(),
-    )
-    stack = Stack(env, workdir)
+    stack = sqlite_stack(tmp_path_factory.mktemp("light"))
     yield stack
     stack.engine.dispose()
