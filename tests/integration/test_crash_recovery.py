@@ -81,7 +81,8 @@ def test_pool_child_killed_every_time_fails_after_the_attempt_budget(fresh_stack
     write_plugin(stack.plugins_root, later, "exclusive-sqlite", {})
     stack.stop()
     stack.start_worker()
-    assert stack.run("plugin_db.provision", {"plugin_id": later}).state == "succeeded"
+    stack.wait_ready()
+    assert stack.run("plugin_db.provision", {"plugin_id": later}, timeout=90).state == "succeeded"
 
 
 def test_sigterm_warm_shutdown_lets_the_running_operation_finish_or_resume(

@@ -36,6 +36,7 @@ class Stack:
     sessions: sessionmaker[Session] = field(init=False)
     producer: Celery = field(init=False)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    started: int = 0
 
     def __post_init__(self) -> None:
         db.upgrade(self.env["PLUGIN_DB_DATABASE_URL"])
@@ -73,8 +74,9 @@ class Stack:
         pool: str = "prefork",
     ) -> subprocess.Popen[bytes]:
         """Start a real ``celery worker`` process (in its own process group)."""
-        log = (self.workdir / f"worker-{len(self.workers)}.log").open("wb")
-        n = len(self.workers)
+        self.started += 1  # a restarted stack never overwrites an earlier worker's log
+        log = (self.workdir / f"worker-{self.started - 1}.log").open("wb")
+        n = self.started - 1
         argv = worker_command(
             concurrency=concurrency,
             pool=pool,
@@ -91,6 +93,14 @@ class Stack:
         )
         self.workers.append(proc)
         return proc
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Block until a worker answers a broadcast ping (its pool is up)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.producer.control.ping(timeout=0.5):
+                return
+        raise AssertionError(f"no worker answered a ping in {timeout}s\n{self.logs()[-3000:]}")
 
     def kill(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to the worker's whole process group and reap it."""
