@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import fresh_pg_database, provider_urls
 from tests.faults.support import (
     RedisServer,
     mysql_objects,
@@ -24,7 +23,8 @@ from tests.faults.support import (
     push_raw,
     raw_message,
 )
-from tests.support.stack import Stack, base_env, migration, write_plugin
+from tests.hostile.conftest import pg_tracked_stack
+from tests.support.stack import Stack, migration, write_plugin
 from worker.naming import PLUGIN_ID_RE
 from worker.tracking.models import PluginDatasource, PluginSecret
 
@@ -34,19 +34,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 @pytest.fixture(scope="module")
 def corpus(private_redis: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("corpus")
-    with fresh_pg_database() as tracking:
-        env = base_env(
-            workdir,
-            f"{private_redis.url}/15",
-            tracking,
-            shared_url=f"sqlite:///{workdir / 'shared.db'}",
-            **provider_urls(),
-        )
-        stack = Stack(env, workdir)
-        stack.start_worker(concurrency=2, beat=False)
+    with pg_tracked_stack(f"{private_redis.url}/15", workdir) as stack:
         yield stack
-        stack.stop()
-        stack.engine.dispose()
 
 
 def pid() -> str:

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import fresh_pg_database, provider_urls
 from tests.faults.support import RedisServer, protocol2_body, push_raw, raw_message
-from tests.support.stack import Stack, base_env, write_plugin
+from tests.hostile.conftest import pg_tracked_stack
+from tests.support.stack import Stack, write_plugin
 from worker.tracking.models import AuditEvent
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -29,19 +29,8 @@ def messages(
     private_redis: RedisServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("messages")
-    with fresh_pg_database() as tracking:
-        env = base_env(
-            workdir,
-            f"{private_redis.url}/14",
-            tracking,
-            shared_url=f"sqlite:///{workdir / 'shared.db'}",
-            **provider_urls(),
-        )
-        stack = Stack(env, workdir)
-        stack.start_worker(concurrency=2, beat=False)
+    with pg_tracked_stack(f"{private_redis.url}/14", workdir) as stack:
         yield stack
-        stack.stop()
-        stack.engine.dispose()
 
 
 def rejected_messages(stack: Stack) -> list[AuditEvent]:
