@@ -11,15 +11,16 @@ cleans the admin URL's database only; other databases of the cluster are not sca
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+from sqlalchemy.engine import make_url
 
 from providers.base import (
     SLOTS,
@@ -29,6 +30,7 @@ from providers.base import (
     Namespace,
     PluginSpec,
     Provider,
+    RuntimeConnection,
     StorageState,
 )
 from worker.errors import ProviderError, ProviderUnavailable
@@ -165,6 +167,16 @@ class PostgresProvider(Provider):
             objects={**objects, "login_b": n.login_b, "database": self.dbname},
             limits={"connections": spec.connections, "storage_mb": spec.storage_mb},
         )
+
+    @classmethod
+    def runtime_connection(
+        cls, descriptor: Mapping[str, Any], password: str | None
+    ) -> RuntimeConnection:
+        """``postgresql://login:pass@host:port/db?schema=S`` (Prisma queries ``public`` else)."""
+        base = super().runtime_connection(descriptor, password)
+        schema = descriptor.get("objects", {}).get("schema")
+        url = make_url(base.url).update_query_dict({"schema": schema} if schema else {})
+        return replace(base, url=url.render_as_string(hide_password=False), schema=schema)
 
     def state(self, spec: PluginSpec) -> StorageState:
         """Active if the schema exists, archived if only its archive name does."""
