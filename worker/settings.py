@@ -25,6 +25,11 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def _optional_int(env: Mapping[str, str], name: str) -> int | None:
+    value = env.get(ENV_PREFIX + name)
+    return int(value) if value else None
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff with full jitter for transient errors."""
@@ -63,6 +68,9 @@ class Settings:
     enable_entry_points: bool = False
     failpoints: str = ""
     log_json: bool = True
+    metrics_port: int | None = None
+    metrics_address: str = "127.0.0.1"
+    metrics_dir: Path = field(default_factory=lambda: Path("var/metrics").resolve())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +105,9 @@ class Settings:
             enable_entry_points=env.get(ENV_PREFIX + "ENABLE_ENTRY_POINTS", "") == "1",
             failpoints=env.get(ENV_PREFIX + "FAILPOINTS", ""),
             log_json=env.get(ENV_PREFIX + "LOG_FORMAT", "json") == "json",
+            metrics_port=_optional_int(env, "METRICS_PORT"),
+            metrics_address=env.get(ENV_PREFIX + "METRICS_ADDRESS") or cls.metrics_address,
+            metrics_dir=_path(env, "METRICS_DIR", data_dir / "metrics"),
         )
         settings.check()
         return settings
