@@ -25,6 +25,11 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def _optional_int(env: Mapping[str, str], name: str) -> int | None:
+    value = env.get(ENV_PREFIX + name)
+    return int(value) if value else None
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff with full jitter for transient errors."""
@@ -68,6 +73,9 @@ class Settings:
     large_table_mb: float = 64.0
     tools_dir: str | None = None
     quota_interval_seconds: float = 300.0
+    metrics_port: int | None = None
+    metrics_address: str = "127.0.0.1"
+    metrics_dir: Path = field(default_factory=lambda: Path("var/metrics").resolve())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -108,6 +116,9 @@ class Settings:
             quota_interval_seconds=_float(
                 env, "QUOTA_INTERVAL_SECONDS", cls.quota_interval_seconds
             ),
+            metrics_port=_optional_int(env, "METRICS_PORT"),
+            metrics_address=env.get(ENV_PREFIX + "METRICS_ADDRESS") or cls.metrics_address,
+            metrics_dir=_path(env, "METRICS_DIR", data_dir / "metrics"),
         )
         settings.check()
         return settings
