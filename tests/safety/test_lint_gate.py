@@ -27,7 +27,7 @@ def _provision(stack: Stack, plugin_id: str) -> None:
 
 @pytest.mark.postgres
 def test_lint_cli_dry_run_and_audit(light: Stack) -> None:
-    pid, ns = new_plugin(light, "lint", "exclusive-postgres")
+    pid, _ = new_plugin(light, "lint", "exclusive-postgres")
     write_file(light, pid, "001-t.sql", "CREATE TABLE t (id INT, c INT);\nCREATE INDEX i ON t (c);")
     _provision(light, pid)
     write_file(light, pid, "002-idx.sql", "CREATE INDEX j ON t (id);\nUPDATE t SET c = 1;")
