@@ -32,6 +32,7 @@ from providers.base import (
     Provider,
     StorageState,
 )
+from providers.mysql_data import MySQLData
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.naming import MYSQL_IDENT_CHARS, MYSQL_USER_CHARS, bounded
 from worker.settings import Settings
@@ -87,7 +88,7 @@ def _translated(*secrets: str | None) -> Iterator[None]:
         raise error(f"MySQL error {code}: {message}") from exc
 
 
-class MySQLProvider(Provider):
+class MySQLProvider(MySQLData, Provider):
     """A database ``plugin_<ns>`` and logins ``<ns>_a``/``<ns>_b`` with rights on it alone."""
 
     name: ClassVar[str] = "mysql"

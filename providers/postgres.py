@@ -37,6 +37,7 @@ from providers.base import (
     RuntimeConnection,
     StorageState,
 )
+from providers.pg_data import PostgresData
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.naming import POSTGRES_IDENT_BYTES, bounded
 from worker.settings import Settings
@@ -150,7 +151,7 @@ def _ids(names: Sequence[str]) -> sql.Composed:
     return sql.SQL(", ").join(map(sql.Identifier, names))
 
 
-class PostgresProvider(Provider):
+class PostgresProvider(PostgresData, Provider):
     """One schema per plugin in a shared database; logins act as the schema's owner role."""
 
     name: ClassVar[str] = "postgresql"
