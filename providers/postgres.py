@@ -26,6 +26,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy.engine import make_url
 
+from providers import postgres_checks
 from providers.base import (
     SLOTS,
     Descriptor,
@@ -37,6 +38,7 @@ from providers.base import (
     RuntimeConnection,
     StorageState,
 )
+from providers.checks import ServerIssue
 from providers.pg_data import PostgresData
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.naming import POSTGRES_IDENT_BYTES, bounded
@@ -302,12 +304,22 @@ class PostgresProvider(PostgresData, Provider):
                 _run(cur, sql.SQL(_HEALTH), [n.schema, n.schema])
                 size, limit, acting, exists = cur.fetchone() or (0, None, None, False)
         except (ProviderError, ProviderUnavailable, psycopg.Error) as exc:
-            return Health(ok=False, details={"error": _reason(exc)})
+            refused = isinstance(exc, ProviderError)  # authentication, not reachability
+            return Health(ok=False, details={"error": _reason(exc), "login_refused": refused})
         quota = spec.storage_mb * 1024 * 1024 if spec.storage_mb else None
         within = quota is None or int(size) <= quota
         ok = bool(exists) and acting == n.owner and within
         details = {"schema": n.schema, "role": acting, "within_quota": within}
         return Health(ok=ok, size_bytes=int(size), connection_limit=limit, details=details)
+
+    def server_issues(self) -> list[ServerIssue]:
+        """Hardening of the cluster and the plugins database (see :mod:`postgres_checks`)."""
+        with (
+            _translated("server checks", self._secret),
+            self._admin() as conn,
+            conn.cursor() as cur,
+        ):
+            return postgres_checks.cluster_issues(cur, self.dbname)
 
     # -- admin helpers -------------------------------------------------------------------
 
