@@ -14,20 +14,22 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from providers import locks
+from providers.errormap import ErrorMap
+from worker.credentials import SLOTS, Credentials, other_slot
+from worker.errors import ProviderError
 from worker.naming import namespace
 from worker.settings import Settings
 
-SLOTS = ("a", "b")
-"""Login slots: two logins per plugin, used alternately so rotation never cuts anyone off."""
+if TYPE_CHECKING:
+    from providers.targets import Target
 
-
-def other_slot(slot: str) -> str:
-    """The slot rotation writes next."""
-    return SLOTS[1] if slot == SLOTS[0] else SLOTS[0]
+__all__ = ["SLOTS", "Credentials", "other_slot"]
 
 
 class StorageState(StrEnum):
@@ -111,6 +113,10 @@ class Provider(ABC):
 
     name: ClassVar[str]
     """Registry name (``sqlite``, ``postgresql``, ``mysql``, ``shared``)."""
+    modes: ClassVar[frozenset[str]] = frozenset()
+    """Manifest modes this driver serves (``shared``, ``exclusive-postgres``, ...)."""
+    errors: ClassVar[ErrorMap] = ErrorMap(())
+    """The driver's error table, applied at its one boundary (:meth:`ErrorMap.translated`)."""
     dialect: ClassVar[str]
     """sqlglot dialect used to parse the plugin's migrations."""
     transactional_ddl: ClassVar[bool]
@@ -129,9 +135,19 @@ class Provider(ABC):
         return self.history_table
 
     @classmethod
-    @abstractmethod
+    def from_target(cls, target: Target, settings: Settings) -> Provider:
+        """Build the driver for ``target`` (its ``admin_url`` and ``options``)."""
+        raise ProviderError(f"driver {cls.name!r} cannot be built from a target")
+
+    @classmethod
     def from_settings(cls, settings: Settings) -> Provider:
-        """Build the driver from settings (drivers never read the environment)."""
+        """The driver of the default target named after this driver (see providers.targets)."""
+        from providers.targets import default_targets
+
+        target = default_targets(settings).get(cls.name)
+        if target is None:
+            raise ProviderError(f"no default target for driver {cls.name!r}; configure one")
+        return cls.from_target(target, settings)
 
     @abstractmethod
     def describe(self, spec: PluginSpec, slot: str = SLOTS[0]) -> Descriptor:
@@ -184,6 +200,23 @@ class Provider(ABC):
     @abstractmethod
     def health(self, spec: PluginSpec, login: Login | None) -> Health:
         """Connect as the plugin and report size, limits and reachability."""
+
+    def login_for(self, spec: PluginSpec, credentials: Credentials | None) -> Login | None:
+        """The login of the slot in use (None for drivers that issue no credentials)."""
+        if credentials is None or not self.issues_credentials:
+            return None
+        slot = credentials.in_use
+        return Login(self.describe(spec, slot).username or "", credentials.passwords[slot])
+
+    def migration_lock(
+        self, spec: PluginSpec, conn: Any, wait: float
+    ) -> AbstractContextManager[locks.Lease]:
+        """Hold the plugin's migration lock on ``conn`` (its own connection) for a block.
+
+        Waits at most ``wait`` seconds, then raises LockTimeout. The default takes no lock:
+        a driver whose backend serializes writers itself needs none.
+        """
+        return nullcontext(locks.Lease(conn))
 
     def ownership(self) -> Callable[[str], str | None] | None:
         """Which plugin owns an object name, where names decide it (shared mode); else None."""

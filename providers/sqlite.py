@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from contextlib import closing
+from contextlib import AbstractContextManager, closing
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from providers import locks
 from providers.base import (
     Descriptor,
     Health,
@@ -17,6 +18,8 @@ from providers.base import (
     Provider,
     StorageState,
 )
+from providers.errormap import SQLITE_RULES, ErrorMap
+from providers.targets import Target
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.settings import Settings
 
@@ -28,6 +31,8 @@ class SQLiteProvider(Provider):
     """A private database file per plugin: mode 0600, WAL, size capped by ``max_page_count``."""
 
     name: ClassVar[str] = "sqlite"
+    modes: ClassVar[frozenset[str]] = frozenset({"exclusive-sqlite"})
+    errors: ClassVar[ErrorMap] = ErrorMap(SQLITE_RULES)
     dialect: ClassVar[str] = "sqlite"
     transactional_ddl: ClassVar[bool] = True  # SQLite rolls back DDL with the transaction
     issues_credentials: ClassVar[bool] = False  # file permissions are the only access control
@@ -43,6 +48,11 @@ class SQLiteProvider(Provider):
     def from_settings(cls, settings: Settings) -> SQLiteProvider:
         """Files live under ``PLUGIN_DB_DATA_DIR``."""
         return cls(settings.data_dir)
+
+    @classmethod
+    def from_target(cls, target: Target, settings: Settings) -> SQLiteProvider:
+        """Files live under the target's ``admin_url`` (a folder), else the data folder."""
+        return cls(Path(target.admin_url) if target.admin_url else settings.data_dir)
 
     def path(self, spec: PluginSpec) -> Path:
         """The plugin's database file, confined to the plugins folder."""
@@ -121,6 +131,12 @@ class SQLiteProvider(Provider):
         if not path.exists():
             raise ProviderError(f"{path} does not exist; provision the plugin first")
         return self._open(path, spec)
+
+    def migration_lock(
+        self, spec: PluginSpec, conn: Any, wait: float
+    ) -> AbstractContextManager[locks.Lease]:
+        """A lease row next to the ledger (see providers.locks)."""
+        return locks.lease_lock(conn, spec.plugin_id, f"{self.history_table_name(spec)}_lock", wait)
 
     def namespace(self, spec: PluginSpec) -> Namespace:
         """The whole file belongs to the plugin."""

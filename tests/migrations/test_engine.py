@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from worker.migrations.locks import migration_lock
 
 from tests.integration.test_conformance import login_for, provider_for
 from tests.migrations.support import (
@@ -30,7 +31,6 @@ from tests.migrations.support import (
 )
 from tests.support.stack import Stack
 from worker.errors import LockTimeout
-from worker.migrations.locks import migration_lock
 from worker.states import Kind
 
 

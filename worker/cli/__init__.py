@@ -8,6 +8,7 @@ import typer
 
 from worker.cli import admin, inspect, lifecycle, ops
 from worker.cli.schema import schema_app
+from worker.cli.targets import targets_app
 from worker.logging import configure
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ inspect.register(app)
 admin.register(app)
 ops.register(app)
 app.add_typer(schema_app, name="schema")
+app.add_typer(targets_app, name="targets")
 
 
 def main() -> None:

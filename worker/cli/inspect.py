@@ -21,7 +21,7 @@ from worker.cli.common import (
     settings,
 )
 from worker.cli.migrations import migrations_app
-from worker.secrets import SecretBox, load
+from worker.secrets import SecretBox, load_credentials
 from worker.states import OpState
 from worker.tracking.models import AuditEvent, LifecycleOperation, PluginDatasource
 
@@ -50,6 +50,8 @@ def info(plugin_id: str, as_json: bool = JsonOpt) -> None:
         "plugin_id": ds.plugin_id,
         "mode": ds.mode,
         "provider": ds.provider,
+        "target": ds.target or ds.provider,
+        "driver": ds.provider,
         "status": ds.status,
         "descriptor": ds.descriptor,
         "rotated_at": ds.rotated_at,
@@ -65,14 +67,12 @@ def credentials(plugin_id: str, as_json: bool = JsonOpt) -> None:
     ds = _datasource(plugin_id, as_json)
     url = ds.descriptor.get("url")
     with sessions().begin() as session:
-        payload = load(session, SecretBox.from_settings(settings()), ds.secrets_ref)
+        creds = load_credentials(session, SecretBox.from_settings(settings()), ds.secrets_ref)
         audit.record(session, "credentials_revealed", plugin_id=plugin_id, actor="cli")
-    if payload and url:
-        active = payload["active"]
+    if creds and url:
         scheme, rest = url.split("://", 1)
-        url = (
-            f"{scheme}://{rest.split('@', 1)[0]}:{payload['slots'][active]}@{rest.split('@', 1)[1]}"
-        )
+        user, host = rest.split("@", 1)
+        url = f"{scheme}://{user}:{creds.password}@{host}"
     emit({"plugin_id": plugin_id, "url": url}, as_json, url)
 
 

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import select
 
-from providers.registry import get_provider_class
+from providers.targets import Targets
 from worker import audit
 from worker.cli.common import (
     EXIT_BAD_INPUT,
@@ -116,8 +116,10 @@ def migrations_verify(plugin_id: str, as_json: bool = JsonOpt) -> None:
         manifest = gate.plugin_manifest(config.plugins_root, plugin_id, ds)
         if manifest is None:
             raise RequestRejected("no manifest", [f"{plugin_id}: no plugin.json and none stored"])
-        driver = ds.provider if ds is not None else manifest.database.driver
-        provider = get_provider_class(driver).from_settings(config)
+        targets = Targets.from_settings(config)
+        mode = manifest.database.mode.value
+        target = (ds.target or ds.provider) if ds is not None else targets.choose(mode).name
+        provider, driver = targets.provider(target), targets.get(target).driver
         files = gate.plugin_files(config.plugins_root, manifest)
         ns = provider.namespace(spec_for(manifest))
         url = verify.admin_url_for(config, driver, provider.dialect)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from providers.base import Login, PluginSpec, Provider
 from worker import secrets
+from worker.credentials import Credentials
 from worker.lifecycle.requests import Request
 from worker.lifecycle.store import Claim, OperationStore
 from worker.manifest import Manifest
@@ -43,8 +44,10 @@ class StepContext:
     settings: Settings
     box: SecretBox
     plugin_dir: Path
+    target: str = ""
+    """The name of the target the plugin lives on (providers.targets)."""
     result: dict[str, Any] = field(default_factory=dict)
-    _secret: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False)
+    _credentials: dict[str, Credentials | None] = field(default_factory=dict, repr=False)
 
     @property
     def plugin_id(self) -> str:
@@ -65,28 +68,23 @@ class StepContext:
         """The plugin's tracking row, in ``session``."""
         return session.get(PluginDatasource, self.plugin_id)
 
-    def secret(self) -> dict[str, Any] | None:
-        """The plugin's decrypted credential payload, if it has one (read once per run).
+    def credentials(self) -> Credentials | None:
+        """The plugin's decrypted credentials, if it has any (read once per run).
 
-        Steps that change credentials update this same dict before storing it, so later
+        Steps that change credentials update this same value before storing it, so later
         steps of the run see the new credentials.
         """
-        if "payload" not in self._secret:
+        if "value" not in self._credentials:
             with self.store.sessions() as session:
                 ds = self.datasource(session)
                 ref = ds.secrets_ref if ds else None
-                self._secret["payload"] = secrets.load(session, self.box, ref)
-        return self._secret["payload"]
+                self._credentials["value"] = secrets.load_credentials(session, self.box, ref)
+        return self._credentials["value"]
 
-    def remember_secret(self, payload: dict[str, Any]) -> None:
-        """Make ``payload`` the credentials later steps of this run use."""
-        self._secret["payload"] = payload
+    def remember_credentials(self, credentials: Credentials) -> None:
+        """Make ``credentials`` the ones later steps of this run use."""
+        self._credentials["value"] = credentials
 
     def login(self) -> Login | None:
-        """The plugin's active login (None for providers without credentials)."""
-        payload = self.secret()
-        if not payload or not self.provider.issues_credentials:
-            return None
-        active = payload["active"]
-        username = self.provider.describe(self.spec, active).username or ""
-        return Login(username=username, password=payload["slots"][active])
+        """The plugin's login in use (None for providers without credentials)."""
+        return self.provider.login_for(self.spec, self.credentials())

@@ -16,8 +16,9 @@ from typing import Any, Literal
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from providers.base import StorageState, other_slot
+from providers.base import StorageState
 from worker import secrets
+from worker.credentials import SLOTS, Credentials, other_slot
 from worker.errors import ProviderError
 from worker.lifecycle.context import StepContext
 from worker.lifecycle.requests import MigrateRequest, TeardownRequest
@@ -47,15 +48,15 @@ class Step:
 
 
 def set_status(
-    session: Session, ctx: StepContext, target: DsStatus, **values: Any
+    session: Session, ctx: StepContext, status: DsStatus, **values: Any
 ) -> PluginDatasource:
     """Move the plugin's datasource along its state machine (creating the row if needed)."""
     ds = ctx.datasource(session)
-    check_ds(DsStatus(ds.status) if ds else None, target)
+    check_ds(DsStatus(ds.status) if ds else None, status)
     if ds is None:
         ds = PluginDatasource(plugin_id=ctx.plugin_id)
         session.add(ds)
-    ds.status = target.value
+    ds.status = status.value
     for key, value in values.items():
         setattr(ds, key, value)
     return ds
@@ -86,6 +87,7 @@ def begin_provision(ctx: StepContext) -> Outcome:
             DsStatus.PROVISIONING,
             mode=db.mode.value,
             provider=ctx.provider.name,
+            target=ctx.target,
             manifest=manifest,
             descriptor=ctx.provider.describe(ctx.spec).to_json(),
         )
@@ -95,21 +97,22 @@ def begin_provision(ctx: StepContext) -> Outcome:
 
 def create_storage(ctx: StepContext) -> Outcome:
     """Create storage and the first login; a retry reuses the stored password."""
-    payload = ctx.secret() or {"slots": {}, "active": "a"}
+    creds = ctx.credentials() or Credentials()
     password = None
     if ctx.provider.issues_credentials:
-        password = payload["slots"].get("a") or secrets.generate_password()
-        payload["slots"]["a"] = password
-        ctx.remember_secret(payload)
+        password = creds.passwords.get(SLOTS[0]) or secrets.generate_password()
+        creds.issue(SLOTS[0], password)
+        ctx.remember_credentials(creds)
     ctx.provider.provision(ctx.spec, password)
-    descriptor = ctx.provider.describe(ctx.spec, payload["active"])
+    descriptor = ctx.provider.describe(ctx.spec, creds.in_use)
 
     def apply(session: Session) -> None:
         ds = ctx.datasource(session)
         assert ds is not None
         ds.descriptor = descriptor.to_json()
         if password is not None:
-            ds.secrets_ref = secrets.store(session, ctx.box, ctx.plugin_id, ds.secrets_ref, payload)
+            ref = ds.secrets_ref
+            ds.secrets_ref = secrets.store_credentials(session, ctx.box, ctx.plugin_id, ref, creds)
 
     return Outcome(detail={"url": descriptor.url}, apply=apply)
 
@@ -169,20 +172,22 @@ def rotate_credentials(ctx: StepContext) -> Outcome:
     if not ctx.provider.issues_credentials:
         reason = ctx.provider.unsupported.get("rotate", "not applicable")
         return Outcome(status="skipped", detail={"reason": f"not applicable: {reason}"})
-    payload = ctx.secret()
-    if payload is None:
+    creds = ctx.credentials()
+    if creds is None:
         raise ProviderError(f"{ctx.plugin_id} has no stored credentials; provision it first")
-    slot = other_slot(payload["active"])
+    slot = other_slot(creds.in_use)
     password = secrets.generate_password()
     descriptor = ctx.provider.rotate(ctx.spec, slot, password)
-    payload["slots"][slot], payload["active"] = password, slot
+    creds.issue(slot, password)
+    creds.switch_to(slot)
     rotation = ctx.manifest.database.rotation
 
     def apply(session: Session) -> None:
         ds = set_status(
             session, ctx, DsStatus.READY, descriptor=descriptor.to_json(), rotated_at=utcnow()
         )
-        ds.secrets_ref = secrets.store(session, ctx.box, ctx.plugin_id, ds.secrets_ref, payload)
+        ref = ds.secrets_ref
+        ds.secrets_ref = secrets.store_credentials(session, ctx.box, ctx.plugin_id, ref, creds)
         if rotation:
             ds.next_rotation_at = utcnow() + timedelta(days=rotation.interval_days)
 

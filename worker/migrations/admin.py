@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from providers.base import Login, PluginSpec, Provider
-from providers.registry import get_provider_class
+from providers.targets import Targets
 from worker import audit
 from worker.errors import RequestRejected
 from worker.lifecycle.context import spec_for
@@ -24,8 +24,7 @@ from worker.manifest import Manifest
 from worker.migrations import gate, status
 from worker.migrations.files import MigrationFile
 from worker.migrations.ledger import Ledger
-from worker.migrations.locks import migration_lock
-from worker.secrets import SecretBox, load
+from worker.secrets import SecretBox, load_credentials
 from worker.settings import Settings
 from worker.tracking.models import MigrationAttempt, PluginDatasource, PluginMigration, utcnow
 
@@ -67,14 +66,10 @@ def open_plugin(
             shown = ds.status if ds is not None else "no datasource"
             raise RequestRejected("not available", [f"{plugin_id}: is not provisioned ({shown})"])
         manifest = _manifest(settings, plugin_id, ds)
-        provider = get_provider_class(ds.provider).from_settings(settings)
+        provider = Targets.from_settings(settings).provider(ds.target or ds.provider)
         spec = spec_for(manifest)
-        payload = load(session, SecretBox.from_settings(settings), ds.secrets_ref)
-    login = None
-    if payload and provider.issues_credentials:
-        active = payload["active"]
-        username = provider.describe(spec, active).username or ""
-        login = Login(username, payload["slots"][active])
+        creds = load_credentials(session, SecretBox.from_settings(settings), ds.secrets_ref)
+    login = provider.login_for(spec, creds)
     files = gate.plugin_files(settings.plugins_root, manifest)
     return PluginHandle(plugin_id, manifest, provider, spec, login, files)
 
@@ -121,7 +116,7 @@ def repair(
     by_file = {f.version: f for f in handle.files}
     with closing(handle.connect()) as conn:
         ledger = Ledger(handle.provider, handle.spec, conn)
-        with migration_lock(handle.provider, handle.spec, conn, wait):
+        with handle.provider.migration_lock(handle.spec, conn, wait):
             entries = ledger.entries_if_any()
             changed = sorted(
                 v
@@ -177,7 +172,7 @@ def baseline(
     files = [f for f in handle.files if f.version <= version]
     with closing(handle.connect()) as conn:
         ledger = Ledger(handle.provider, handle.spec, conn)
-        with migration_lock(handle.provider, handle.spec, conn, wait):
+        with handle.provider.migration_lock(handle.spec, conn, wait):
             ledger.ensure()
             entries = ledger.entries()
             adopted = [

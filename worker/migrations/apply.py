@@ -17,7 +17,6 @@ from worker.errors import MigrationFailed
 from worker.lifecycle.context import StepContext
 from worker.migrations.files import MigrationFile, load_dir
 from worker.migrations.ledger import Ledger, LedgerEntry
-from worker.migrations.locks import migration_lock
 from worker.migrations.plan import Planned, plan
 from worker.sqlguard import check_statements, split_statements
 from worker.tracking.models import MigrationAttempt, PluginMigration, utcnow
@@ -46,7 +45,7 @@ def migrate(ctx: StepContext, target: str | None, force: bool, dry_run: bool) ->
     """Bring the plugin to ``target`` (default: latest); returns what ran (or would run).
 
     A dry run reads only (no ledger table, no lock). A real run holds the plugin's migration
-    lock (:mod:`worker.migrations.locks`) from reading the ledger to the last version.
+    lock (:meth:`Provider.migration_lock`) from reading the ledger to the last version.
     """
     files = load_files(ctx)
     with closing(ctx.provider.connect(ctx.spec, ctx.login())) as conn:
@@ -61,7 +60,7 @@ def migrate(ctx: StepContext, target: str | None, force: bool, dry_run: bool) ->
                 "sql": _preview(ctx, steps, force),
             }
         wait = ctx.settings.lock_wait_seconds
-        with migration_lock(ctx.provider, ctx.spec, conn, wait) as lease:
+        with ctx.provider.migration_lock(ctx.spec, conn, wait) as lease:
             ledger.ensure()
             entries = ledger.entries()
             rows = _sync_recovered(ctx, entries, _statuses(ctx))

@@ -32,17 +32,14 @@ from urllib.parse import quote
 from sqlalchemy.orm import Session
 
 from worker import audit
-from worker.errors import PermanentError
+from worker.credentials import SLOTS
+from worker.errors import EntryPointFailed
 from worker.lifecycle.context import StepContext
 from worker.logging import redact_text
 
 TIMEOUT_SECONDS = 60.0
 OUTPUT_LIMIT = 10_000
 _READ_LIMIT = 8 * OUTPUT_LIMIT
-
-
-class EntryPointFailed(PermanentError):
-    """The entry point is missing, not executable, exited non-zero or timed out."""
 
 
 def script_path(plugin_dir: Path, relative: str) -> Path:
@@ -68,9 +65,8 @@ def command_for(path: Path) -> list[str]:
 
 def database_url(ctx: StepContext) -> tuple[str, str | None]:
     """``PLUGIN_DATABASE_URL`` for the plugin's active login, and the password it carries."""
-    payload = ctx.secret() if ctx.provider.issues_credentials else None
-    slot = payload["active"] if payload else "a"
-    url = ctx.provider.describe(ctx.spec, slot).url
+    creds = ctx.credentials() if ctx.provider.issues_credentials else None
+    url = ctx.provider.describe(ctx.spec, creds.in_use if creds else SLOTS[0]).url
     login = ctx.login()
     if login is None or "://" not in url:
         return url, None

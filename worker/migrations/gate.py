@@ -21,11 +21,11 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from worker.errors import ManifestError, PluginBusy, RequestRejected
+from worker.errors import DependencyError, ManifestError, PluginBusy, RequestRejected
 from worker.lifecycle.context import StepContext
 from worker.manifest import Manifest, load_manifest_bytes, parse_manifest
 from worker.migrations import status
-from worker.migrations.deps import DependencyError, chain, resolve
+from worker.migrations.deps import chain, resolve
 from worker.migrations.files import MigrationFile, load_dir, set_checksum
 from worker.naming import check_plugin_id
 from worker.states import ACTIVE, DsStatus, Kind

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from providers.base import Namespace
-from worker.errors import PluginDbError, ProviderError
+from worker.errors import PluginDbError, ProofStopped, ProviderError
 from worker.migrations.files import MigrationFile
 from worker.settings import Settings
 from worker.sqlguard import check_statements, split_statements
@@ -50,10 +50,6 @@ class Verdict:
             "versions": self.versions,
             "differences": self.differences,
         }
-
-
-class _Stop(Exception):
-    """A part could not run; the proof ends with this message."""
 
 
 def _scratch_name() -> str:
@@ -171,7 +167,7 @@ class _Runner:
             statements = split_statements(sql, self.dialect)
             check_statements(statements, self.dialect, self.ns, force=True)
         except PluginDbError as exc:
-            raise _Stop(f"{part} of {file.version} refused: {exc}") from exc
+            raise ProofStopped(f"{part} of {file.version} refused: {exc}") from exc
         raw = self.conn.connection.driver_connection
         assert raw is not None
         for statement in statements:
@@ -181,7 +177,9 @@ class _Runner:
             except Exception as exc:  # driver errors differ per dialect
                 reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 shown = statement.strip()[:200]
-                raise _Stop(f"{part} of {file.version} failed at {shown!r}: {reason}") from exc
+                raise ProofStopped(
+                    f"{part} of {file.version} failed at {shown!r}: {reason}"
+                ) from exc
             finally:
                 cursor.close()
 
@@ -218,7 +216,7 @@ def prove(
         for file in files:
             runner.run(file, "UP")
         differences += diff(states[-1], reflect(engine, schema), "after UP again")
-    except _Stop as exc:
+    except ProofStopped as exc:
         differences.append(str(exc))
     finally:
         runner.close()

@@ -25,7 +25,7 @@ from alembic.autogenerate import produce_migrations
 from alembic.migration import MigrationContext
 from alembic.operations import Operations, ops
 
-from worker.errors import SchemaDocumentError
+from worker.errors import DestructiveChangeRefused, SchemaDocumentError
 from worker.schema import names
 from worker.schema.changes import Change, Survey, check_changes, describe, in_place_on_sqlite
 from worker.schema.ddl import EXTERNAL, creatable, dialect_of, metadata_for
@@ -48,17 +48,6 @@ class Plan:
     def empty(self) -> bool:
         """Whether the database already matches the document."""
         return not self.up_sql
-
-
-class DestructiveChangeRefused(SchemaDocumentError):
-    """The plan drops or narrows something and ``force`` was not given; ``plan`` shows it."""
-
-    def __init__(self, plan: Plan) -> None:
-        self.plan = plan
-        super().__init__(
-            "destructive schema change refused",
-            [f"{text}; pass force to apply it" for text in plan.destructive],
-        )
 
 
 def plan_changes(

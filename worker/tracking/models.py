@@ -63,6 +63,8 @@ class PluginDatasource(Timestamps, Base):
     rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     next_rotation_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    target: Mapped[str | None] = mapped_column(String(64))
+    """The target (named server, see providers.targets) the plugin's storage lives on."""
 
 
 class PluginSecret(Timestamps, Base):
