@@ -13,99 +13,47 @@ Drivers translate their database errors at this boundary: an unreachable server 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, ClassVar
+
+import sqlalchemy as sa
 
 from providers import locks
 from providers.errormap import ErrorMap
+from providers.types import (
+    Descriptor,
+    Health,
+    Login,
+    Namespace,
+    Orphan,
+    PluginSpec,
+    StorageState,
+)
 from worker.credentials import SLOTS, Credentials, other_slot
 from worker.errors import ProviderError
-from worker.naming import namespace
 from worker.settings import Settings
 
 if TYPE_CHECKING:
     from providers.targets import Target
 
-__all__ = ["SLOTS", "Credentials", "other_slot"]
+__all__ = [
+    "SLOTS",
+    "Credentials",
+    "Descriptor",
+    "Health",
+    "Login",
+    "Namespace",
+    "Orphan",
+    "PluginSpec",
+    "Provider",
+    "Scratch",
+    "StorageState",
+    "other_slot",
+]
 
-
-class StorageState(StrEnum):
-    """What a provider finds in its backend for one plugin."""
-
-    ABSENT = "absent"
-    ACTIVE = "active"
-    ARCHIVED = "archived"
-
-
-@dataclass(frozen=True)
-class PluginSpec:
-    """What a provider needs to know about a plugin; built from its manifest."""
-
-    plugin_id: str
-    storage_mb: int | None = None
-    connections: int | None = None
-    schema: str | None = None
-    feature_flag: str | None = None
-
-    @property
-    def namespace(self) -> str:
-        """SQL-safe namespace (the id with '-' as '_')."""
-        return namespace(self.plugin_id)
-
-
-@dataclass(frozen=True)
-class Login:
-    """A credential issued to a plugin. Never logged: its repr hides the password."""
-
-    username: str
-    password: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Descriptor:
-    """How a plugin reaches its storage; safe to store and show (no password, ever)."""
-
-    provider: str
-    url: str
-    username: str | None = None
-    objects: Mapping[str, str] = field(default_factory=dict)
-    limits: Mapping[str, int | None] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form stored in ``plugin_datasources.descriptor``."""
-        return {
-            "provider": self.provider,
-            "url": self.url,
-            "username": self.username,
-            "objects": dict(self.objects),
-            "limits": dict(self.limits),
-        }
-
-
-@dataclass(frozen=True)
-class Namespace:
-    """Where a plugin's migrations may create, alter or drop objects.
-
-    ``containers`` are the schema/database qualifiers a statement may use (an unqualified
-    name is always resolved inside the plugin's own container); ``table_prefix``, when
-    set, is a prefix every object name must carry (shared mode).
-    """
-
-    containers: frozenset[str] = frozenset()
-    table_prefix: str | None = None
-
-
-@dataclass(frozen=True)
-class Health:
-    """Result of a provider health check, from the plugin's own point of view."""
-
-    ok: bool
-    size_bytes: int | None = None
-    connection_limit: int | None = None
-    details: Mapping[str, Any] = field(default_factory=dict)
+Scratch = tuple[sa.Engine, str | None, str]
+"""A scratch database: (engine, schema to reflect or None, container name for the guard)."""
 
 
 class Provider(ABC):
@@ -129,6 +77,15 @@ class Provider(ABC):
     """Operation kind → reason, for steps that do not apply to this provider."""
     history_table: ClassVar[str] = "plugin_db_history"
     """Ledger inside the plugin's storage, written in the same transaction as a migration."""
+    sqlalchemy_scheme: ClassVar[str] = "sqlite://"
+    """SQLAlchemy URL prefix of :meth:`plugin_engine` (its connections come from connect)."""
+    holds_other_plugins: ClassVar[bool] = False
+    """Whether one database holds several plugins' objects (shared mode)."""
+
+    @property
+    def supports_rotation(self) -> bool:
+        """Whether credentials can be rotated (only drivers that issue them)."""
+        return self.issues_credentials and "rotate" not in self.unsupported
 
     def history_table_name(self, spec: PluginSpec) -> str:
         """The ledger table's name for ``spec`` (shared mode prefixes it)."""
@@ -142,12 +99,11 @@ class Provider(ABC):
     @classmethod
     def from_settings(cls, settings: Settings) -> Provider:
         """The driver of the default target named after this driver (see providers.targets)."""
-        from providers.targets import default_targets
+        from providers.targets import Target, default_targets
 
-        target = default_targets(settings).get(cls.name)
-        if target is None:
-            raise ProviderError(f"no default target for driver {cls.name!r}; configure one")
-        return cls.from_target(target, settings)
+        return cls.from_target(
+            default_targets(settings).get(cls.name, Target(cls.name, cls.name)), settings
+        )
 
     @abstractmethod
     def describe(self, spec: PluginSpec, slot: str = SLOTS[0]) -> Descriptor:
@@ -221,6 +177,38 @@ class Provider(ABC):
     def ownership(self) -> Callable[[str], str | None] | None:
         """Which plugin owns an object name, where names decide it (shared mode); else None."""
         return None
+
+    # -- hooks with defaults: override where the backend differs ------------------------
+
+    def plugin_engine(self, spec: PluginSpec, login: Login | None) -> sa.Engine:
+        """A SQLAlchemy engine whose connections are :meth:`connect`'s (as the plugin)."""
+
+        def creator() -> Any:
+            return self.connect(spec, login)
+
+        return sa.create_engine(self.sqlalchemy_scheme, creator=creator, poolclass=sa.NullPool)
+
+    def reflection_schema(self, spec: PluginSpec) -> str | None:
+        """The schema to reflect the plugin's tables in (None: the connection's default)."""
+        return None
+
+    def schema_change(self, cursor: Any) -> AbstractContextManager[None]:
+        """Wrap running a planned schema change on the plugin's cursor (default: nothing)."""
+        return nullcontext()
+
+    def integrity_problem(self, cursor: Any) -> tuple[str, str] | None:
+        """(check, problem) if the schema change broke integrity the database did not check."""
+        return None
+
+    @contextmanager
+    def scratch_database(self) -> Iterator[Scratch]:
+        """A throwaway database of this backend for ``migrations verify``, removed afterwards."""
+        raise ProviderError(f"the {self.name} driver offers no scratch database for verify")
+        yield  # pragma: no cover
+
+    def find_orphans(self, tracked: Iterable[PluginSpec]) -> list[Orphan]:
+        """Storage named like a plugin's that none of ``tracked`` owns (default: none seen)."""
+        return []
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release pooled admin connections (optional)."""

@@ -24,12 +24,13 @@ from providers.base import (
     StorageState,
 )
 from providers.errormap import SQLITE_RULES, ErrorMap
+from providers.families import SQLiteFamily
 from providers.targets import Target
 from worker.errors import ProviderError
 from worker.settings import Settings
 
 
-class MemoryProvider(Provider):
+class MemoryProvider(SQLiteFamily, Provider):
     """Plugins live in memory; archive hides them, purge forgets them."""
 
     name: ClassVar[str] = "memory"

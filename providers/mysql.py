@@ -8,26 +8,28 @@ the engine has issued a credential for it. ``MAX_USER_CONNECTIONS`` applies per 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ClassVar
 
 import pymysql
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from providers import locks
+from providers import locks, orphans
 from providers.base import (
     SLOTS,
     Descriptor,
     Health,
     Login,
     Namespace,
+    Orphan,
     PluginSpec,
     Provider,
     StorageState,
 )
 from providers.errormap import PYMYSQL_RULES, ErrorMap, mysql_code
+from providers.families import MySQLFamily
 from providers.targets import Target
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.naming import MYSQL_IDENT_CHARS, MYSQL_USER_CHARS, bounded
@@ -80,7 +82,7 @@ def _translated(*secrets: str | None) -> AbstractContextManager[None]:
     return ERRORS.translated("", *secrets)
 
 
-class MySQLProvider(Provider):
+class MySQLProvider(MySQLFamily, Provider):
     """A database ``plugin_<ns>`` and logins ``<ns>_a``/``<ns>_b`` with rights on it alone."""
 
     name: ClassVar[str] = "mysql"
@@ -282,6 +284,17 @@ class MySQLProvider(Provider):
     ) -> AbstractContextManager[locks.Lease]:
         """``GET_LOCK`` named after the plugin."""
         return locks.named_lock(conn, spec.plugin_id, wait)
+
+    def admin_url(self) -> URL:
+        """The admin connection as a SQLAlchemy URL (scratch databases for verify)."""
+        user, password = self._admin_user, self._admin_password
+        return URL.create("mysql+pymysql", user, password, self.host, self.port)
+
+    def find_orphans(self, tracked: Iterable[PluginSpec]) -> list[Orphan]:
+        """``plugin_*`` databases that no tracked plugin uses."""
+        names = {self.database(spec) for spec in tracked}
+        with self._admin() as cur:
+            return orphans.mysql_databases(cur, names, lambda ns, slot: f"{ns}_{slot}")
 
     def namespace(self, spec: PluginSpec) -> Namespace:
         """Only the plugin's own database."""

@@ -11,7 +11,7 @@ cleans the admin URL's database only; other databases of the cluster are not sca
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -20,19 +20,22 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+from sqlalchemy.engine import URL
 
-from providers import locks
+from providers import locks, orphans
 from providers.base import (
     SLOTS,
     Descriptor,
     Health,
     Login,
     Namespace,
+    Orphan,
     PluginSpec,
     Provider,
     StorageState,
 )
 from providers.errormap import PSYCOPG_RULES, ErrorMap, first_line
+from providers.families import PostgresFamily
 from providers.targets import Target
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.naming import POSTGRES_IDENT_BYTES, bounded
@@ -119,7 +122,7 @@ def _ids(names: Sequence[str]) -> sql.Composed:
     return sql.SQL(", ").join(map(sql.Identifier, names))
 
 
-class PostgresProvider(Provider):
+class PostgresProvider(PostgresFamily, Provider):
     """One schema per plugin in a shared database; logins act as the schema's owner role."""
 
     name: ClassVar[str] = "postgresql"
@@ -264,6 +267,28 @@ class PostgresProvider(Provider):
     ) -> AbstractContextManager[locks.Lease]:
         """A session-level advisory lock keyed by the plugin id."""
         return locks.advisory_lock(conn, spec.plugin_id, wait)
+
+    def admin_url(self) -> URL:
+        """The admin connection as a SQLAlchemy URL (scratch databases for verify)."""
+        p = self._params
+        user, password = p.get("user"), p.get("password")
+        user, password = (str(v) if v is not None else None for v in (user, password))
+        return URL.create(
+            "postgresql+psycopg", user, password, self.host, int(self.port), self.dbname
+        )
+
+    def reflection_schema(self, spec: PluginSpec) -> str | None:
+        """The plugin's schema."""
+        return PgNames.of(spec).schema
+
+    def find_orphans(self, tracked: Iterable[PluginSpec]) -> list[Orphan]:
+        """Schemas named like a plugin's (with their roles) that no tracked plugin uses."""
+        names: set[str] = set()
+        for spec in tracked:
+            n = PgNames.of(spec)
+            names |= {n.schema, n.archived}
+        with _translated("orphans", self._secret), self._admin() as conn, conn.cursor() as cur:
+            return orphans.postgres_schemas(cur, names)
 
     def namespace(self, spec: PluginSpec) -> Namespace:
         """Migrations stay inside the plugin's schema."""

@@ -25,6 +25,7 @@ from sqlalchemy.exc import ArgumentError
 from providers import locks
 from providers.base import Descriptor, Health, Login, Namespace, PluginSpec, Provider, StorageState
 from providers.errormap import PSYCOPG_RULES, PYMYSQL_RULES, SQLITE_RULES, ErrorMap
+from providers.families import MySQLFamily, PostgresFamily, SQLiteFamily
 from providers.targets import Target
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.naming import bounded
@@ -86,6 +87,7 @@ class SharedProvider(Provider):
     """Base of the three backends (below); :meth:`from_settings` picks one by URL scheme."""
 
     name: ClassVar[str] = "shared"
+    holds_other_plugins: ClassVar[bool] = True
     modes: ClassVar[frozenset[str]] = frozenset({"shared"})
     issues_credentials: ClassVar[bool] = False
     unsupported: ClassVar[dict[str, str]] = {"rotate": "shared mode has no per-plugin credentials"}
@@ -342,7 +344,7 @@ class SharedProvider(Provider):
         return Health(ok=state is StorageState.ACTIVE, size_bytes=size, details=details)
 
 
-class SharedSQLite(SharedProvider):
+class SharedSQLite(SQLiteFamily, SharedProvider):
     """The shared database is a SQLite file (views are left in place when archiving)."""
 
     dialect: ClassVar[str] = "sqlite"
@@ -373,7 +375,7 @@ class SharedSQLite(SharedProvider):
         return conn
 
 
-class SharedPostgres(SharedProvider):
+class SharedPostgres(PostgresFamily, SharedProvider):
     """The shared database is PostgreSQL; plugin objects live in its ``current_schema()``."""
 
     dialect: ClassVar[str] = "postgres"
@@ -397,12 +399,16 @@ class SharedPostgres(SharedProvider):
         """A session-level advisory lock keyed by the plugin id."""
         return locks.advisory_lock(conn, spec.plugin_id, wait)
 
+    def admin_url(self) -> URL:
+        """The shared database's URL (scratch schemas for verify are made there)."""
+        return self.url
+
     def _open(self) -> psycopg.Connection[Any]:
         args = self.url.translate_connect_args(username="user", database="dbname")
         return psycopg.connect(**args, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
 
 
-class SharedMySQL(SharedProvider):
+class SharedMySQL(MySQLFamily, SharedProvider):
     """The shared database is MySQL/MariaDB (the URL's database)."""
 
     dialect: ClassVar[str] = "mysql"
@@ -423,6 +429,10 @@ class SharedMySQL(SharedProvider):
     ) -> AbstractContextManager[locks.Lease]:
         """``GET_LOCK`` named after the plugin."""
         return locks.named_lock(conn, spec.plugin_id, wait)
+
+    def admin_url(self) -> URL:
+        """The shared database's URL (scratch databases for verify are made there)."""
+        return self.url
 
     def _open(self) -> Any:
         args = self.url.translate_connect_args(username="user")

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterable
 from contextlib import AbstractContextManager, closing
 from pathlib import Path
 from typing import Any, ClassVar
 
-from providers import locks
+from providers import locks, orphans
 from providers.base import (
     Descriptor,
     Health,
     Login,
     Namespace,
+    Orphan,
     PluginSpec,
     Provider,
     StorageState,
 )
 from providers.errormap import SQLITE_RULES, ErrorMap
+from providers.families import SQLiteFamily
 from providers.targets import Target
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.settings import Settings
@@ -27,7 +30,7 @@ BUSY_TIMEOUT_MS = 5000
 _SIDECARS = ("-wal", "-shm")
 
 
-class SQLiteProvider(Provider):
+class SQLiteProvider(SQLiteFamily, Provider):
     """A private database file per plugin: mode 0600, WAL, size capped by ``max_page_count``."""
 
     name: ClassVar[str] = "sqlite"
@@ -137,6 +140,10 @@ class SQLiteProvider(Provider):
     ) -> AbstractContextManager[locks.Lease]:
         """A lease row next to the ledger (see providers.locks)."""
         return locks.lease_lock(conn, spec.plugin_id, f"{self.history_table_name(spec)}_lock", wait)
+
+    def find_orphans(self, tracked: Iterable[PluginSpec]) -> list[Orphan]:
+        """Plugin files no tracked plugin has."""
+        return orphans.sqlite_files(self.root, {spec.plugin_id for spec in tracked})
 
     def namespace(self, spec: PluginSpec) -> Namespace:
         """The whole file belongs to the plugin."""

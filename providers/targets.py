@@ -45,12 +45,17 @@ class Target:
 def default_targets(settings: Settings) -> dict[str, Target]:
     """One target per built-in driver, from the historical ``PLUGIN_DB_*`` variables."""
     shared = settings.shared_url or f"sqlite:///{settings.data_dir / 'shared.db'}"
-    return {
+    found = {
         "shared": Target("shared", "shared", shared),
         "sqlite": Target("sqlite", "sqlite", str(settings.data_dir)),
-        "postgresql": Target("postgresql", "postgresql", settings.postgres_admin_url),
-        "mysql": Target("mysql", "mysql", settings.mysql_admin_url),
     }
+    for name, url in (
+        ("postgresql", settings.postgres_admin_url),
+        ("mysql", settings.mysql_admin_url),
+    ):
+        if url:  # without its admin URL a server driver has no default target
+            found[name] = Target(name, name, url)
+    return found
 
 
 def _target(name: str, body: object) -> Target:
@@ -126,7 +131,13 @@ class Targets:
             return target
         serving = self.serving(mode)
         if not serving:
-            raise UnknownTarget("no target", [f"sovereign.database.mode: no target serves {mode}"])
+            raise UnknownTarget(
+                "no target",
+                [
+                    f"sovereign.database.mode: no target serves {mode}; configure one in "
+                    "PLUGIN_DB_TARGETS (or the driver's admin URL variable)"
+                ],
+            )
         return serving[0]
 
     def provider(self, name: str) -> Provider:

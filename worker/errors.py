@@ -26,6 +26,7 @@
     │   ├── ProviderUnavailable  the target database cannot be reached
     │   ├── TrackingUnavailable  the tracking database cannot be reached
     │   ├── PluginBusy           another operation on the same plugin runs first
+    │   │   └── DependencyBusy   a dependency is being migrated right now
     │   └── LockTimeout          a migration lock could not be taken in time
     ├── LeaseLost                another worker owns the operation now; stop quietly
     └── TrackingOutOfDate        the tracking database needs ``plugin-db db upgrade``
@@ -152,6 +153,10 @@ class TrackingUnavailable(TransientError):
 
 class PluginBusy(TransientError):
     """An earlier operation on the same plugin has not finished yet."""
+
+
+class DependencyBusy(PluginBusy):
+    """A dependency with pending migrations is being migrated right now: retry later."""
 
 
 class LockTimeout(TransientError):

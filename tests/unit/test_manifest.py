@@ -41,7 +41,8 @@ def test_the_contract_example_parses() -> None:
     """The example of CONTRACT.md section 1 is valid."""
     manifest = parse_manifest(PAPERTRAIL)
     db = manifest.database
-    served_by = Targets.from_settings(Settings()).choose(db.mode.value).driver
+    settings = Settings(postgres_admin_url="postgresql://admin@db/plugins")
+    served_by = Targets.from_settings(settings).choose(db.mode.value).driver
     assert db.mode is Mode.EXCLUSIVE_POSTGRES and served_by == "postgresql"
     assert db.limits.storage_mb == 1024 and db.limits.connections == 5
     assert db.rotation is not None and db.rotation.interval_days == 30

@@ -69,10 +69,11 @@ def test_without_a_file_the_historical_variables_define_one_target_per_driver() 
         "shared": "shared",
         "sqlite": "sqlite",
         "postgresql": "postgresql",
-        "mysql": "mysql",
-    }
+    }  # no MySQL admin URL: no MySQL target
     assert found["postgresql"].admin_url == "postgresql://u@h/db"
     assert Targets(found, settings).choose("shared").name == "shared"
+    with pytest.raises(UnknownTarget, match="PLUGIN_DB_TARGETS"):
+        Targets(found, settings).choose("exclusive-mysql")
 
 
 @pytest.mark.parametrize(

@@ -82,7 +82,7 @@ def migrations_repair(plugin_id: str, as_json: bool = JsonOpt) -> None:
     """Accept changed files of applied versions and mark failed versions pending again."""
     try:
         handle = admin.open_plugin(settings(), sessions(), plugin_id)
-        result = admin.repair(handle, sessions(), settings().lock_wait_seconds, "cli")
+        result = admin.repair(handle)
     except PluginDbError as exc:
         _fail(exc, as_json)
     human = (
@@ -99,7 +99,7 @@ def migrations_baseline(plugin_id: str, version: str, as_json: bool = JsonOpt) -
     """Adopt an existing schema at VERSION: record every version up to it without running it."""
     try:
         handle = admin.open_plugin(settings(), sessions(), plugin_id)
-        result = admin.baseline(handle, sessions(), version, settings().lock_wait_seconds, "cli")
+        result = admin.baseline(handle, version)
     except PluginDbError as exc:
         _fail(exc, as_json)
     adopted = ", ".join(result["adopted"]) or "nothing (already applied)"
@@ -119,11 +119,9 @@ def migrations_verify(plugin_id: str, as_json: bool = JsonOpt) -> None:
         targets = Targets.from_settings(config)
         mode = manifest.database.mode.value
         target = (ds.target or ds.provider) if ds is not None else targets.choose(mode).name
-        provider, driver = targets.provider(target), targets.get(target).driver
+        provider = targets.provider(target)
         files = gate.plugin_files(config.plugins_root, manifest)
-        ns = provider.namespace(spec_for(manifest))
-        url = verify.admin_url_for(config, driver, provider.dialect)
-        verdict = verify.verify(files, provider.dialect, ns, url)
+        verdict = verify.verify(files, provider, provider.namespace(spec_for(manifest)))
     except PluginDbError as exc:
         _fail(exc, as_json)
     details = verdict.to_json()

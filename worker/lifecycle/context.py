@@ -14,21 +14,25 @@ from worker.credentials import Credentials
 from worker.lifecycle.requests import Request
 from worker.lifecycle.store import Claim, OperationStore
 from worker.manifest import Manifest
+from worker.port import Change, PluginPort, spec_for
 from worker.secrets import SecretBox
 from worker.settings import Settings
 from worker.tracking.models import LifecycleOperation, PluginDatasource
 
+__all__ = ["FencedJournal", "StepContext", "spec_for"]
 
-def spec_for(manifest: Manifest) -> PluginSpec:
-    """The provider's view of a plugin."""
-    db = manifest.database
-    return PluginSpec(
-        plugin_id=manifest.id,
-        storage_mb=db.limits.storage_mb,
-        connections=db.limits.connections,
-        schema=db.schema_name,
-        feature_flag=db.feature_flag,
-    )
+
+@dataclass(frozen=True)
+class FencedJournal:
+    """The lifecycle's journal: each change commits fenced by the operation's lease."""
+
+    store: OperationStore
+    claim: Claim
+
+    def write(self, change: Change) -> None:
+        """Commit ``change`` now, unless another worker overtook the operation."""
+        with self.store.fenced(self.claim) as session:
+            change(session)
 
 
 @dataclass
@@ -84,6 +88,21 @@ class StepContext:
     def remember_credentials(self, credentials: Credentials) -> None:
         """Make ``credentials`` the ones later steps of this run use."""
         self._credentials["value"] = credentials
+
+    def port(self) -> PluginPort:
+        """The engines' view of this run: the plugin, its driver and a fenced journal."""
+        return PluginPort(
+            manifest=self.manifest,
+            provider=self.provider,
+            plugin_dir=self.plugin_dir,
+            sessions=self.store.sessions,
+            journal=FencedJournal(self.store, self.claim),
+            credentials=self.credentials,
+            lock_wait=self.settings.lock_wait_seconds,
+            plugins_root=self.settings.plugins_root,
+            operation_id=self.op.id,
+            actor=self.actor,
+        )
 
     def login(self) -> Login | None:
         """The plugin's login in use (None for providers without credentials)."""

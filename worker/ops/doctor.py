@@ -131,7 +131,7 @@ class Doctor:
             findings += operations.stuck(self.sessions, self.settings, now, plugin_id)
             findings += operations.failed(self.sessions, now, plugin_id)
             if plugin_id is None:
-                findings += orphans.orphans(self.settings, self._specs(live))
+                findings += orphans.orphans(self.targets, self._specs(live))
         finally:
             self.targets.close()
         if record and over:
@@ -172,14 +172,14 @@ class Doctor:
 
     @staticmethod
     def _specs(live: list[PluginDatasource]) -> dict[str, list[PluginSpec]]:
-        """Tracked specs by provider name, for the orphan scans."""
+        """Tracked specs by target name, for the orphan scans."""
         specs: dict[str, list[PluginSpec]] = defaultdict(list)
         for ds in live:
             try:
                 spec = spec_for(parse_manifest(ds.manifest))
             except PluginDbError:
                 spec = PluginSpec(plugin_id=ds.plugin_id)
-            specs[ds.provider].append(spec)
+            specs[ds.target or ds.provider].append(spec)
         return specs
 
     def _record(self, over: list[tuple[str, plugins.Outcome]]) -> None:
