@@ -71,7 +71,8 @@ def test_a_plugin_is_provisioned_through_a_target_that_names_the_third_party_dri
     stack: Stack, tmp_path: Path
 ) -> None:
     plugin_id = f"tp-{uuid.uuid4().hex[:8]}"
-    files = {"001-items.sql": migration("CREATE TABLE items (id INTEGER);", "DROP TABLE items;", "001")}
+    items = migration("CREATE TABLE items (id INTEGER);", "DROP TABLE items;", "001")
+    files = {"001-items.sql": items}
     write_plugin(stack.plugins_root, plugin_id, "exclusive-sqlite", files)
     op = stack.run("plugin_db.provision", {"plugin_id": plugin_id, "target": "example"})
     assert op.state == "succeeded", op.error
