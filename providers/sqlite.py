@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager, closing
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,7 +18,9 @@ from providers.base import (
     Orphan,
     PluginSpec,
     Provider,
+    RuntimeConnection,
     StorageState,
+    file_connection,
 )
 from providers.errormap import SQLITE_RULES, ErrorMap
 from providers.families import SQLiteFamily
@@ -81,6 +83,13 @@ class SQLiteProvider(SQLiteFamily, Provider):
             objects={"file": str(path), "archive": str(self.archive_path(spec))},
             limits={"storage_mb": spec.storage_mb},
         )
+
+    @classmethod
+    def runtime_connection(
+        cls, descriptor: Mapping[str, Any], password: str | None
+    ) -> RuntimeConnection:
+        """``file:/abs/path.db`` of the plugin's file (no login)."""
+        return file_connection(descriptor["objects"]["file"])
 
     def state(self, spec: PluginSpec) -> StorageState:
         """Active if the file exists, archived if only its archive copy does."""

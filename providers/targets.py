@@ -140,6 +140,10 @@ class Targets:
             )
         return serving[0]
 
+    def provider_for(self, target: str | None, mode: str) -> Provider:
+        """The driver of a plugin's recorded target, else of the first serving its mode."""
+        return self.provider(target or self.choose(mode).name)
+
     def provider(self, name: str) -> Provider:
         """The driver of target ``name``, built once per process."""
         if name not in self._drivers:

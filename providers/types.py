@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+from urllib.parse import quote
 
 from worker.naming import namespace
 
@@ -27,6 +28,8 @@ class PluginSpec:
     connections: int | None = None
     schema: str | None = None
     feature_flag: str | None = None
+    statement_timeout_ms: int | None = None
+    idle_in_transaction_timeout_ms: int | None = None
 
     @property
     def namespace(self) -> str:
@@ -61,6 +64,21 @@ class Descriptor:
             "objects": dict(self.objects),
             "limits": dict(self.limits),
         }
+
+
+@dataclass(frozen=True)
+class RuntimeConnection:
+    """How a plugin's runtime connects: a URL Prisma and the drivers accept, with password."""
+
+    url: str = field(repr=False)
+    schema: str | None = None
+    database: str | None = None
+    username: str | None = None
+
+
+def file_connection(path: str) -> RuntimeConnection:
+    """``file:/abs/path.db``: the SQLite URL form Prisma and its adapters accept."""
+    return RuntimeConnection(url="file:" + quote(path))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@
     │   ├── UnknownTarget        a request names a target that is not configured
     │   ├── UnknownPlugin        a command names a plugin with no datasource (also LookupError)
     │   ├── RetryRefused         ``plugin-db retry`` cannot reset that operation
-    │   └── MalformedEnvelope    a broker message is not a kombu envelope (also ValueError)
+    │   ├── MalformedEnvelope    a broker message is not a kombu envelope (also ValueError)
+    │   ├── NotFound             the plugin, operation or token named does not exist
+    │   └── Conflict             the resource's state does not allow the request now
     ├── PermanentError           the operation fails at once, retrying cannot help
     │   ├── InvalidTransition    a state machine was asked for a move it does not allow
     │   ├── MigrationFailed      a migration statement failed
@@ -20,6 +22,8 @@
     │   ├── EntryPointFailed     a plugin's own migration runner failed
     │   ├── ProofStopped         a reversibility proof could not run one part
     │   ├── DriftDetected        an applied migration file changed since it ran
+    │   ├── MigrationRefused     the linter's findings stop a migration (without force)
+    │   ├── SnapshotError        a snapshot cannot be taken, read or trusted
     │   └── ProviderError        a provider refused the work for good
     │       └── TargetError      the targets file is invalid
     ├── TransientError           retried with backoff, then the operation fails
@@ -95,6 +99,14 @@ class MalformedEnvelope(RequestRejected, ValueError):
     """A broker message body is not a kombu envelope."""
 
 
+class NotFound(RequestRejected):
+    """What the request names does not exist (HTTP 404)."""
+
+
+class Conflict(RequestRejected):
+    """The resource exists but its state does not allow the request now (HTTP 409)."""
+
+
 class PermanentError(PluginDbError):
     """The operation cannot succeed by retrying; it fails at once."""
 
@@ -129,6 +141,14 @@ class ProofStopped(PermanentError):
 
 class DriftDetected(PermanentError):
     """An applied migration file has changed since it ran."""
+
+
+class MigrationRefused(PermanentError):
+    """Destructive SQL with no snapshot, or locking SQL on a large table, without force."""
+
+
+class SnapshotError(PermanentError):
+    """A snapshot cannot be taken, found, decrypted or verified; the message says why."""
 
 
 class ProviderError(PermanentError):

@@ -52,6 +52,8 @@ def spec_for(manifest: Manifest) -> PluginSpec:
         connections=db.limits.connections,
         schema=db.schema_name,
         feature_flag=db.feature_flag,
+        statement_timeout_ms=db.limits.statement_timeout_ms,
+        idle_in_transaction_timeout_ms=db.limits.idle_in_transaction_timeout_ms,
     )
 
 
@@ -73,6 +75,8 @@ class PluginPort:
     credentials: Callable[[], Credentials | None] = lambda: None
     """The plugin's credentials, read when first needed."""
     lock_wait: float = 30.0
+    large_table_mb: float = 64.0
+    """Locking statements on tables at least this large are refused without force."""
     plugins_root: Path | None = None
     operation_id: int | None = None
     actor: str | None = None

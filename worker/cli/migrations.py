@@ -116,10 +116,9 @@ def migrations_verify(plugin_id: str, as_json: bool = JsonOpt) -> None:
         manifest = gate.plugin_manifest(config.plugins_root, plugin_id, ds)
         if manifest is None:
             raise RequestRejected("no manifest", [f"{plugin_id}: no plugin.json and none stored"])
-        targets = Targets.from_settings(config)
+        recorded = (ds.target or ds.provider) if ds is not None else None
         mode = manifest.database.mode.value
-        target = (ds.target or ds.provider) if ds is not None else targets.choose(mode).name
-        provider = targets.provider(target)
+        provider = Targets.from_settings(config).provider_for(recorded, mode)
         files = gate.plugin_files(config.plugins_root, manifest)
         verdict = verify.verify(files, provider, provider.namespace(spec_for(manifest)))
     except PluginDbError as exc:

@@ -99,6 +99,7 @@ class StepContext:
             journal=FencedJournal(self.store, self.claim),
             credentials=self.credentials,
             lock_wait=self.settings.lock_wait_seconds,
+            large_table_mb=self.settings.large_table_mb,
             plugins_root=self.settings.plugins_root,
             operation_id=self.op.id,
             actor=self.actor,

@@ -17,6 +17,7 @@ from worker.errors import MigrationFailed
 from worker.migrations.files import MigrationFile, load_dir
 from worker.migrations.ledger import Ledger, LedgerEntry
 from worker.migrations.plan import Planned, plan
+from worker.migrations.review import lint_file_sql, review
 from worker.port import PluginPort
 from worker.sqlguard import check_statements, split_statements
 from worker.tracking.models import MigrationAttempt, PluginMigration, utcnow
@@ -64,16 +65,19 @@ def migrate(port: PluginPort, target: str | None, force: bool, dry_run: bool) ->
             rows = _sync_recovered(port, entries, _statuses(port))
             failed = [v for v, status in rows.items() if status == "failed"]
             steps = plan(files, entries, target, force, failed)
+            checked = review(port, steps, force, snapshot=None)
+            allowed = force or checked.snapshot_id is not None  # destructive SQL is covered
             journal = _Batch(port)
             try:
                 for planned in steps:
-                    _run_one(port, ledger, planned, statements_of(port, planned, force), journal)
+                    _run_one(port, ledger, planned, statements_of(port, planned, allowed), journal)
                     lease.renew()
             finally:
                 journal.flush()
     return {
         "applied": [p.file.version for p in steps if p.direction == "up"],
         "rolled_back": [p.file.version for p in steps if p.direction == "down"],
+        **checked.to_json(),
     }
 
 
@@ -94,6 +98,9 @@ def _preview(port: PluginPort, steps: Sequence[Planned], force: bool) -> list[di
             "version": p.file.version,
             "direction": p.direction,
             "statements": statements_of(port, p, force),
+            "findings": [f.to_json() for f in lint_file_sql(port.provider, p.sql)]
+            if p.direction == "up"
+            else [],
         }
         for p in steps
     ]
