@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,6 +22,7 @@ import pymysql
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from providers import locks
 from providers.base import (
     Descriptor,
     Health,
@@ -33,6 +34,9 @@ from providers.base import (
     StorageState,
     file_connection,
 )
+from providers.errormap import PSYCOPG_RULES, PYMYSQL_RULES, SQLITE_RULES, ErrorMap
+from providers.families import MySQLFamily, PostgresFamily, SQLiteFamily
+from providers.targets import Target
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.naming import bounded
 from worker.settings import Settings
@@ -44,7 +48,6 @@ ARCHIVE_PREFIX = "_archived_"
 CONNECT_TIMEOUT = 5
 DB_ERRORS = (sqlite3.Error, psycopg.Error, pymysql.err.MySQLError)
 INTEGRITY_ERRORS = (sqlite3.IntegrityError, psycopg.IntegrityError, pymysql.err.IntegrityError)
-_MYSQL_UNREACHABLE = frozenset({1040, 2002, 2003, 2006, 2013})
 _KIND_SQL = {
     "table": "TABLE",
     "view": "VIEW",
@@ -83,22 +86,19 @@ def longest_owner(name: str, prefixes: Mapping[str, str]) -> str | None:
     return prefixes[max(matches, key=len)] if matches else None
 
 
-def _unreachable(exc: Exception) -> bool:
-    """Whether a driver error means the server (or file) cannot be reached right now."""
-    if isinstance(exc, pymysql.err.OperationalError):
-        return exc.args[0] in _MYSQL_UNREACHABLE
-    if isinstance(exc, psycopg.OperationalError):
-        return exc.sqlstate is None or exc.sqlstate.startswith(("08", "57P"))
-    text = str(exc)
-    return isinstance(exc, sqlite3.OperationalError) and (
-        "unable to open" in text or "locked" in text
-    )
+ERRORS = ErrorMap(
+    (*SQLITE_RULES, *PSYCOPG_RULES[1:], *PYMYSQL_RULES),
+    lambda exc, backend: f"shared database ({backend}): {exc}",
+)
+"""Errors of the three client libraries a shared database may use."""
 
 
 class SharedProvider(Provider):
     """Base of the three backends (below); :meth:`from_settings` picks one by URL scheme."""
 
     name: ClassVar[str] = "shared"
+    holds_other_plugins: ClassVar[bool] = True
+    modes: ClassVar[frozenset[str]] = frozenset({"shared"})
     issues_credentials: ClassVar[bool] = False
     unsupported: ClassVar[dict[str, str]] = {"rotate": "shared mode has no per-plugin credentials"}
     quote: ClassVar[str] = '"'
@@ -108,6 +108,7 @@ class SharedProvider(Provider):
     catalog_sql: ClassVar[str]  # rows of (name, kind code) of every relation
     kinds: ClassVar[dict[str, str]]  # kind code -> table/view/matview/sequence
     size_sql: ClassVar[str | None] = None  # {names} is replaced with placeholders
+    errors: ClassVar[ErrorMap] = ERRORS
 
     def __init__(self, url: URL) -> None:
         self.url = url
@@ -115,8 +116,17 @@ class SharedProvider(Provider):
     @classmethod
     def from_settings(cls, settings: Settings) -> SharedProvider:
         """Backend from ``PLUGIN_DB_SHARED_URL``, or the SQLite file ``<data dir>/shared.db``."""
+        return cls._for_url(settings.shared_url or f"sqlite:///{settings.data_dir / 'shared.db'}")
+
+    @classmethod
+    def from_target(cls, target: Target, settings: Settings) -> SharedProvider:
+        """Backend from the target's ``admin_url`` (the shared database's URL)."""
+        return cls._for_url(target.admin_url or f"sqlite:///{settings.data_dir / 'shared.db'}")
+
+    @classmethod
+    def _for_url(cls, raw: str) -> SharedProvider:
         try:
-            url = make_url(settings.shared_url or f"sqlite:///{settings.data_dir / 'shared.db'}")
+            url = make_url(raw)
         except ArgumentError as exc:
             raise ProviderError("PLUGIN_DB_SHARED_URL cannot be parsed") from exc
         backends: dict[str, type[SharedProvider]] = {
@@ -136,14 +146,8 @@ class SharedProvider(Provider):
     def _q(self, name: str) -> str:
         return self.quote + name.replace(self.quote, self.quote * 2) + self.quote
 
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        try:
-            yield
-        except DB_ERRORS as exc:
-            message = str(exc).replace(self.url.password or "\0", "***")
-            error = ProviderUnavailable if _unreachable(exc) else ProviderError
-            raise error(f"shared database ({self.url.get_backend_name()}): {message}") from exc
+    def _translated(self) -> AbstractContextManager[None]:
+        return self.errors.translated(self.url.get_backend_name(), self.url.password)
 
     @contextmanager
     def _session(self) -> Iterator[Any]:
@@ -360,7 +364,7 @@ class SharedProvider(Provider):
         return Health(ok=state is StorageState.ACTIVE, size_bytes=size, details=details)
 
 
-class SharedSQLite(SharedProvider):
+class SharedSQLite(SQLiteFamily, SharedProvider):
     """The shared database is a SQLite file (views are left in place when archiving)."""
 
     dialect: ClassVar[str] = "sqlite"
@@ -374,6 +378,13 @@ class SharedSQLite(SharedProvider):
     )
     kinds: ClassVar[dict[str, str]] = {"table": "table", "view": "view"}
 
+    def migration_lock(
+        self, spec: PluginSpec, conn: Any, wait: float
+    ) -> AbstractContextManager[locks.Lease]:
+        """A lease row next to the plugin's ledger."""
+        table = f"{self.history_table_name(spec)}_lock"
+        return locks.lease_lock(conn, spec.plugin_id, table, wait)
+
     def _open(self) -> sqlite3.Connection:
         if not self.url.database or self.url.database == ":memory:":
             raise ProviderError("the shared SQLite database must be a file")
@@ -384,7 +395,7 @@ class SharedSQLite(SharedProvider):
         return conn
 
 
-class SharedPostgres(SharedProvider):
+class SharedPostgres(PostgresFamily, SharedProvider):
     """The shared database is PostgreSQL; plugin objects live in its ``current_schema()``."""
 
     dialect: ClassVar[str] = "postgres"
@@ -402,12 +413,22 @@ class SharedPostgres(SharedProvider):
         f"SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0){_where}c.relname IN ({{names}})"
     )
 
+    def migration_lock(
+        self, spec: PluginSpec, conn: Any, wait: float
+    ) -> AbstractContextManager[locks.Lease]:
+        """A session-level advisory lock keyed by the plugin id."""
+        return locks.advisory_lock(conn, spec.plugin_id, wait)
+
+    def admin_url(self) -> URL:
+        """The shared database's URL (scratch schemas for verify are made there)."""
+        return self.url
+
     def _open(self) -> psycopg.Connection[Any]:
         args = self.url.translate_connect_args(username="user", database="dbname")
         return psycopg.connect(**args, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
 
 
-class SharedMySQL(SharedProvider):
+class SharedMySQL(MySQLFamily, SharedProvider):
     """The shared database is MySQL/MariaDB (the URL's database)."""
 
     dialect: ClassVar[str] = "mysql"
@@ -422,6 +443,16 @@ class SharedMySQL(SharedProvider):
     size_sql: ClassVar[str | None] = (
         f"SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0){_where} AND TABLE_NAME IN ({{names}})"
     )
+
+    def migration_lock(
+        self, spec: PluginSpec, conn: Any, wait: float
+    ) -> AbstractContextManager[locks.Lease]:
+        """``GET_LOCK`` named after the plugin."""
+        return locks.named_lock(conn, spec.plugin_id, wait)
+
+    def admin_url(self) -> URL:
+        """The shared database's URL (scratch databases for verify are made there)."""
+        return self.url
 
     def _open(self) -> Any:
         args = self.url.translate_connect_args(username="user")

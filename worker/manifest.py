@@ -41,12 +41,6 @@ MODE_PROVIDERS: dict[Mode, tuple[str, ...]] = {
     Mode.EXCLUSIVE_POSTGRES: ("postgresql", "postgres"),
     Mode.EXCLUSIVE_MYSQL: ("mysql", "mariadb"),
 }
-DRIVER_FOR_MODE: dict[Mode, str] = {
-    Mode.SHARED: "shared",
-    Mode.EXCLUSIVE_SQLITE: "sqlite",
-    Mode.EXCLUSIVE_POSTGRES: "postgresql",
-    Mode.EXCLUSIVE_MYSQL: "mysql",
-}
 
 
 def _relative_path(value: str) -> str:
@@ -148,11 +142,6 @@ class Database(_Strict):
                 f"use one of: {allowed} (or leave provider out)"
             )
         return self
-
-    @property
-    def driver(self) -> str:
-        """Name of the provider driver that serves this mode."""
-        return DRIVER_FOR_MODE[self.mode]
 
 
 class Sovereign(BaseModel):

@@ -56,6 +56,7 @@ class Settings:
     postgres_admin_url: str | None = None
     mysql_admin_url: str | None = None
     shared_url: str | None = None
+    targets_file: Path | None = None
     secret_keys: tuple[str, ...] = ()
     queue: str = "plugin-db"
     lease_seconds: float = 60.0
@@ -93,6 +94,7 @@ class Settings:
             postgres_admin_url=env.get(ENV_PREFIX + "POSTGRES_ADMIN_URL") or None,
             mysql_admin_url=env.get(ENV_PREFIX + "MYSQL_ADMIN_URL") or None,
             shared_url=env.get(ENV_PREFIX + "SHARED_URL") or None,
+            targets_file=_path(env, "TARGETS", Path()) if env.get(ENV_PREFIX + "TARGETS") else None,
             secret_keys=keys,
             lease_seconds=_float(env, "LEASE_SECONDS", cls.lease_seconds),
             max_attempts=_int(env, "MAX_ATTEMPTS", cls.max_attempts),

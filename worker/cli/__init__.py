@@ -8,6 +8,7 @@ import typer
 
 from worker.cli import admin, api, inspect, lifecycle, ops, safety
 from worker.cli.schema import schema_app
+from worker.cli.targets import targets_app
 from worker.logging import configure
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ ops.register(app)
 api.register(app)
 safety.register(app)
 app.add_typer(schema_app, name="schema")
+app.add_typer(targets_app, name="targets")
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from providers.base import Provider
-from providers.registry import get_provider_class
+from providers.targets import Targets
 from worker import audit, failpoints, metrics
 from worker.errors import (
     LeaseLost,
@@ -20,11 +20,13 @@ from worker.errors import (
     PluginDbError,
     RequestRejected,
     TransientError,
+    UnknownTarget,
 )
 from worker.lifecycle import steps as plans
 from worker.lifecycle.context import StepContext
 from worker.lifecycle.requests import (
     REQUEST_MODELS,
+    ProvisionRequest,
     RegisterSchemaRequest,
     Request,
     parse_request,
@@ -61,13 +63,25 @@ class LifecycleService:
         self.sessions = make_sessionmaker(self.engine)
         self.store = OperationStore(self.sessions, settings.lease_seconds)
         self.box = SecretBox.from_settings(settings)
-        self._providers: dict[str, Provider] = {}
+        self.targets = Targets.from_settings(settings)
 
-    def provider(self, name: str) -> Provider:
-        """The driver named ``name``, built once per process."""
-        if name not in self._providers:
-            self._providers[name] = get_provider_class(name).from_settings(self.settings)
-        return self._providers[name]
+    def provider(self, target: str) -> Provider:
+        """The driver of ``target``, built once per process."""
+        return self.targets.provider(target)
+
+    def target_of(self, request: Request, manifest: Manifest) -> str:
+        """The plugin's target: where it lives, else the requested or first serving target."""
+        ds, _ = self._tracked(request.plugin_id)
+        requested = request.target if isinstance(request, ProvisionRequest) else None
+        if ds is not None and ds.status != DsStatus.DELETED:
+            current = ds.target or ds.provider
+            if requested is not None and requested != current:
+                raise UnknownTarget(
+                    "target change",
+                    [f"target: {request.plugin_id} lives on target {current!r}, not {requested!r}"],
+                )
+            return current
+        return self.targets.choose(manifest.database.mode.value, requested).name
 
     def plugin_dir(self, plugin_id: str) -> Path:
         """``<plugins root>/<plugin_id>``, confined to the root."""
@@ -120,9 +134,11 @@ class LifecycleService:
     def validate(self, kind: Kind, request: Request) -> None:
         """Everything that can be checked before a side effect, raising RequestRejected."""
         manifest = self.manifest_for(kind, request)
+        target = self.target_of(request, manifest) if kind is Kind.PROVISION else None
         if kind in (Kind.PROVISION, Kind.MIGRATE):
-            provider = self.provider(manifest.database.driver)
-            validate_migrations(self, request, manifest, provider)
+            provider = self.provider(target or self.target_of(request, manifest))
+            folder = self.plugin_dir(request.plugin_id)
+            validate_migrations(self.sessions, folder, request, manifest, provider)
             self._storable_migrations(request.plugin_id, manifest)
         if isinstance(request, RegisterSchemaRequest):
             check_registration(self.sessions, request.plugin_id, request.schema_document)
@@ -236,16 +252,18 @@ class LifecycleService:
         kind = Kind(op.kind)
         request = REQUEST_MODELS[kind].model_validate(op.request)
         manifest = self.manifest_for(kind, request)
+        target = self.target_of(request, manifest)
         return StepContext(
             op=op,
             claim=claim,
             store=self.store,
             request=request,
             manifest=manifest,
-            provider=self.provider(manifest.database.driver),
+            provider=self.provider(target),
             settings=self.settings,
             box=self.box,
             plugin_dir=self.plugin_dir(op.plugin_id),
+            target=target,
         )
 
     def _run_step(self, ctx: StepContext, step: plans.Step, *, last: bool) -> None:

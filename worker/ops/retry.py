@@ -13,15 +13,12 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker import audit
+from worker.errors import RetryRefused
 from worker.states import OpState, check_op
 from worker.tracking.models import LifecycleOperation, utcnow
 
 Op = LifecycleOperation
 RESUME_TASK = "plugin_db.resume"
-
-
-class RetryRefused(Exception):
-    """The operation cannot be retried; the message says why and what to do instead."""
 
 
 def reset(sessions: sessionmaker[Session], op_id: int, actor: str = "cli") -> Op:
