@@ -111,6 +111,17 @@ class Rotation(_Strict):
     interval_days: int = Field(alias="intervalDays", ge=1, le=3650, strict=True)
 
 
+_LABEL = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+
+
+class Placement(_Strict):
+    """``sovereign.database.placement``: labels the plugin's target must carry."""
+
+    labels: dict[Annotated[str, Field(pattern=_LABEL)], Annotated[str, Field(max_length=128)]] = (
+        Field(default_factory=dict, max_length=16)
+    )
+
+
 def _dependency(value: str) -> str:
     return value if value == "core" else _plugin_id(value)
 
@@ -132,6 +143,7 @@ class Database(_Strict):
     )
     rotation: Rotation | None = None
     snapshots: Snapshots = Field(default_factory=Snapshots)
+    placement: Placement = Field(default_factory=Placement)
 
     @model_validator(mode="after")
     def _provider_agrees(self) -> Database:

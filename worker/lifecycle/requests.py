@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from worker.errors import RequestRejected
-from worker.manifest import UNSTORABLE, unstorable_text
+from worker.manifest import UNSTORABLE, Placement, unstorable_text
 from worker.naming import check_plugin_id
 from worker.states import Kind
 
@@ -35,7 +35,9 @@ class ProvisionRequest(Request):
 
     manifest: dict[str, Any] | None = None
     target: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    """The target (server) to place the plugin on; default: the first serving its mode."""
+    """The target (server) to place the plugin on; default: chosen by placement."""
+    placement: Placement | None = None
+    """Placement hints (labels a target must carry); the manifest's when absent."""
 
 
 class MigrateRequest(Request):

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from providers.base import Provider
 from providers.targets import Targets
-from worker import audit, failpoints, metrics
+from worker import audit, failpoints, metrics, placement
 from worker.errors import (
     LeaseLost,
     ManifestError,
@@ -81,7 +81,18 @@ class LifecycleService:
                     [f"target: {request.plugin_id} lives on target {current!r}, not {requested!r}"],
                 )
             return current
-        return self.targets.choose(manifest.database.mode.value, requested).name
+        with tracking_errors(), self.sessions() as session:
+            held = placement.reserved(session, request.plugin_id)
+        return held[0] if held else self.place(request, manifest)
+
+    def place(self, request: Request, manifest: Manifest) -> str:
+        """Reserve room for a new plugin on the requested target, else the best that fits."""
+        hints = getattr(request, "placement", None) or manifest.database.placement
+        requested = request.target if isinstance(request, ProvisionRequest) else None
+        with tracking_errors():
+            return placement.place_new(
+                self.sessions, self.targets, manifest, requested, hints.labels
+            )
 
     def plugin_dir(self, plugin_id: str) -> Path:
         """``<plugins root>/<plugin_id>``, confined to the root."""
@@ -134,14 +145,23 @@ class LifecycleService:
     def validate(self, kind: Kind, request: Request) -> None:
         """Everything that can be checked before a side effect, raising RequestRejected."""
         manifest = self.manifest_for(kind, request)
-        target = self.target_of(request, manifest) if kind is Kind.PROVISION else None
         if kind in (Kind.PROVISION, Kind.MIGRATE):
-            provider = self.provider(target or self.target_of(request, manifest))
+            provider = self.provider(self._checked_target(request, manifest))
             folder = self.plugin_dir(request.plugin_id)
             validate_migrations(self.sessions, folder, request, manifest, provider)
             self._storable_migrations(request.plugin_id, manifest)
         if isinstance(request, RegisterSchemaRequest):
             check_registration(self.sessions, request.plugin_id, request.schema_document)
+        if kind is Kind.PROVISION:
+            self.target_of(request, manifest)  # places (reserves) last: nothing else refused
+
+    def _checked_target(self, request: Request, manifest: Manifest) -> str:
+        """The target whose driver checks the request (placement reserves nothing yet)."""
+        ds, _ = self._tracked(request.plugin_id)
+        if ds is not None and ds.status != DsStatus.DELETED:
+            return self.target_of(request, manifest)
+        requested = request.target if isinstance(request, ProvisionRequest) else None
+        return self.targets.choose(manifest.database.mode.value, requested).name
 
     def _storable_migrations(self, plugin_id: str, manifest: Manifest) -> None:
         """Migration text is recorded in plugin_migrations: refuse NUL before anything runs."""

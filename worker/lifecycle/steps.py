@@ -17,7 +17,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from providers.base import StorageState
-from worker import secrets
+from worker import placement, secrets
 from worker.credentials import SLOTS, Credentials, other_slot
 from worker.errors import ProviderError
 from worker.lifecycle.context import StepContext
@@ -216,6 +216,7 @@ def purge_storage(ctx: StepContext) -> Outcome:
         session.execute(delete(PluginSecret).where(PluginSecret.plugin_id == ctx.plugin_id))
         session.execute(delete(PluginMigration).where(PluginMigration.plugin_id == ctx.plugin_id))
         ds.descriptor = {**ds.descriptor, "url": None}
+        placement.release(session, ctx.plugin_id)  # its room on the target is free again
 
     return Outcome(apply=apply)
 
