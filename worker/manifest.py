@@ -289,3 +289,21 @@ def load_manifest_bytes(raw: bytes) -> Manifest:
             "invalid manifest", [f"plugin.json: not valid JSON ({reason})"]
         ) from None
     return parse_manifest(data)
+
+
+def relocated_manifest(kind: object, manifest: Manifest, mode: str) -> Manifest:
+    """``manifest`` in the ``mode`` its plugin was relocated to; a provision must agree."""
+    if str(getattr(kind, "value", kind)) == "provision":
+        raise ManifestError(
+            "mode change",
+            [
+                f"sovereign.database.mode: {manifest.id} lives in {mode}; move it with "
+                f"plugin-db relocate {manifest.id} --mode "
+                f"{manifest.database.mode.value} (or tear it down with --purge first)"
+            ],
+        )
+    data = manifest.model_dump(mode="json", by_alias=True, exclude_none=True)
+    database = data["sovereign"]["database"]
+    database["mode"] = mode
+    database.pop("provider", None)
+    return parse_manifest(data)

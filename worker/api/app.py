@@ -6,7 +6,13 @@ from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from worker.api import problems, routes_connection, routes_lifecycle, routes_service
+from worker.api import (
+    problems,
+    routes_connection,
+    routes_lifecycle,
+    routes_relocate,
+    routes_service,
+)
 from worker.api.context import ApiContext
 from worker.api.metrics import Metrics
 from worker.api.problems import FieldProblem, problem_response
@@ -63,6 +69,7 @@ def routers() -> list[APIRouter]:
         routes_service.router,
         routes_lifecycle.router,
         routes_connection.router,
+        routes_relocate.router,
     ]
 
 

@@ -22,12 +22,14 @@ from worker.errors import (
     TransientError,
     UnknownTarget,
 )
+from worker.lifecycle import relocate
 from worker.lifecycle import steps as plans
-from worker.lifecycle.context import StepContext
+from worker.lifecycle.context import StepContext, spec_for
 from worker.lifecycle.requests import (
     REQUEST_MODELS,
     ProvisionRequest,
     RegisterSchemaRequest,
+    RelocateRequest,
     Request,
     parse_request,
     request_id_of,
@@ -40,6 +42,7 @@ from worker.manifest import (
     Manifest,
     load_manifest_bytes,
     parse_manifest,
+    relocated_manifest,
     unstorable_text,
 )
 from worker.migrations.files import load_dir
@@ -152,6 +155,9 @@ class LifecycleService:
             self._storable_migrations(request.plugin_id, manifest)
         if isinstance(request, RegisterSchemaRequest):
             check_registration(self.sessions, request.plugin_id, request.schema_document)
+        if isinstance(request, RelocateRequest):
+            current = self.target_of(request, manifest)
+            relocate.destination_pool(self.targets, request, manifest, current)
         if kind is Kind.PROVISION:
             self.target_of(request, manifest)  # places (reserves) last: nothing else refused
 
@@ -177,6 +183,8 @@ class LifecycleService:
         """The manifest to work from: the request's, the plugin folder's, or the stored one."""
         inline = getattr(request, "manifest", None)
         ds, pending = self._tracked(request.plugin_id)
+        if kind is Kind.RELOCATE and ds is not None and ds.manifest:
+            inline = ds.manifest  # the stored manifest carries the mode the plugin lives in
         if inline is not None:
             manifest = parse_manifest(inline)
         elif (self.plugin_dir(request.plugin_id) / "plugin.json").is_file():
@@ -203,13 +211,7 @@ class LifecycleService:
                 [f"plugin_id: {request.plugin_id} has no datasource; provision it first"],
             )
         if live and ds is not None and ds.mode != manifest.database.mode.value:
-            raise ManifestError(
-                "mode change",
-                [
-                    f"sovereign.database.mode: {request.plugin_id} uses {ds.mode}; "
-                    "tear it down with --purge before changing mode"
-                ],
-            )
+            return relocated_manifest(kind, manifest, ds.mode)
         return manifest
 
     def _tracked(self, plugin_id: str) -> tuple[PluginDatasource | None, dict[str, Any] | None]:
@@ -284,6 +286,7 @@ class LifecycleService:
             box=self.box,
             plugin_dir=self.plugin_dir(op.plugin_id),
             target=target,
+            targets=self.targets,
         )
 
     def _run_step(self, ctx: StepContext, step: plans.Step, *, last: bool) -> None:
@@ -370,6 +373,8 @@ class LifecycleService:
             )
 
     def _fail(self, claim: Claim, op: LifecycleOperation, error: str) -> None:
+        if op.kind == Kind.RELOCATE.value:
+            error += self._undo_relocation(op)
         error = redact_text(error)
         try:
             with self.store.fenced(
@@ -392,6 +397,15 @@ class LifecycleService:
                 )
         except LeaseLost:
             log.warning("lease_lost_on_failure", operation_id=op.id)
+
+    def _undo_relocation(self, op: LifecycleOperation) -> str:
+        """Source writable again and destination removed; what could not be undone."""
+        ds, _ = self._tracked(op.plugin_id)
+        if ds is None or not ds.manifest:
+            return ""
+        spec = spec_for(parse_manifest(ds.manifest))
+        left = relocate.abort(self.targets, self.sessions, op.id, spec)
+        return f" (undo: {left})" if left else ""
 
     @staticmethod
     def _fail_datasource(session: Session, op: LifecycleOperation) -> None:
