@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 from providers.base import Login, PluginSpec, Provider
 from worker import secrets
 from worker.credentials import Credentials
+from worker.lifecycle.lease import Claim
 from worker.lifecycle.requests import Request
-from worker.lifecycle.store import Claim, OperationStore
+from worker.lifecycle.store import OperationStore
 from worker.manifest import Manifest
 from worker.port import Change, PluginPort, spec_for
 from worker.secrets import SecretBox

@@ -18,8 +18,10 @@ from worker.errors import LeaseLost, PluginDbError, TransientError
 from worker.lifecycle import steps as plans
 from worker.lifecycle.context import StepContext
 from worker.lifecycle.intake import Intake
+from worker.lifecycle.lease import Claim
+from worker.lifecycle.outcome import Outcome, Step
 from worker.lifecycle.requests import REQUEST_MODELS
-from worker.lifecycle.store import Claim, OperationStore
+from worker.lifecycle.store import OperationStore
 from worker.logging import get_logger, redact_text
 from worker.secrets import SecretBox
 from worker.settings import Settings
@@ -94,7 +96,7 @@ class Runner:
             target=target,
         )
 
-    def _run_step(self, ctx: StepContext, step: plans.Step, *, last: bool) -> None:
+    def _run_step(self, ctx: StepContext, step: Step, *, last: bool) -> None:
         points, started = self.settings.failpoints, time.monotonic()
         failpoints.hit(points, f"before:{step.name}")
         with self.store.keepalive(ctx.claim):
@@ -105,9 +107,9 @@ class Runner:
     def _complete(
         self,
         ctx: StepContext,
-        step: plans.Step,
+        step: Step,
         started: float,
-        outcome: plans.Outcome,
+        outcome: Outcome,
         *,
         last: bool,
     ) -> None:

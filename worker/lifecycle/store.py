@@ -8,14 +8,10 @@ No row lock is held across a provider call: each write is its own short transact
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, func, select, update
@@ -24,29 +20,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker import audit
 from worker.errors import LeaseLost, PluginBusy, RetryRefused, TrackingUnavailable
+from worker.lifecycle.lease import Claim, aware, new_owner
 from worker.states import UNFINISHED, Kind, OpState, check_op
 from worker.tracking.db import tracking_errors
 from worker.tracking.models import LifecycleOperation, utcnow
 
 Op = LifecycleOperation
-
-
-@dataclass
-class Claim:
-    """A worker's hold on an operation: its lease owner token and the version it last wrote."""
-
-    op_id: int
-    owner: str
-    version: int
-    op: Op | None = None
-    """The row as claimed (state running, attempts counted), so the caller need not reread it."""
-    state: OpState = OpState.RUNNING
-    """The state this worker last wrote; every move from it is checked (OP_TRANSITIONS)."""
-
-
-def new_owner() -> str:
-    """A lease owner token unique to this run."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 class OperationStore:
@@ -235,7 +214,7 @@ class OperationStore:
         op = self.get(op_id)
         if op is None or op.lease_expires_at is None:
             return 0.0
-        expires = _aware(op.lease_expires_at)
+        expires = aware(op.lease_expires_at)
         return max(0.0, (expires - utcnow()).total_seconds())
 
     def stale(self, limit: int = 500) -> list[int]:
@@ -316,8 +295,3 @@ class OperationStore:
                 f"operation {later} on {op.plugin_id} was accepted after {op.id}: retrying "
                 f"{op.id} now would run out of order; send a new {op.kind} request instead"
             )
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite returns naive datetimes; they are UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
