@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from enum import StrEnum
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 
 from pydantic import (
@@ -307,3 +308,14 @@ def relocated_manifest(kind: object, manifest: Manifest, mode: str) -> Manifest:
     database["mode"] = mode
     database.pop("provider", None)
     return parse_manifest(data)
+
+
+def find_manifest(plugin_dir: Path, *stored: Mapping[str, Any] | None) -> Manifest | None:
+    """The manifest lookup order, defined once: the folder's plugin.json, then each stored one."""
+    path = plugin_dir / "plugin.json"
+    if path.is_file():
+        return load_manifest_bytes(path.read_bytes())
+    for data in stored:
+        if data:
+            return parse_manifest(dict(data))
+    return None

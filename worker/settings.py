@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 
 ENV_PREFIX = "PLUGIN_DB_"
@@ -147,3 +148,9 @@ class Settings:
     def uses_filesystem_broker(self) -> bool:
         """True for the embedded default broker, which needs no server."""
         return self.broker_url.startswith("filesystem://")
+
+
+@cache
+def process_settings() -> Settings:
+    """This process's settings: the environment is read once, on first use."""
+    return Settings.from_env()

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_conformance import login_for, provider_for
 from tests.migrations.support import (
     MODES,
     attempts,
@@ -28,6 +27,7 @@ from tests.migrations.support import (
     tables,
     write_file,
 )
+from tests.support.plugin_access import login_for, provider_for
 from tests.support.stack import Stack
 from worker.errors import LockTimeout
 from worker.states import Kind

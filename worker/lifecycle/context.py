@@ -12,8 +12,9 @@ from providers.base import Login, PluginSpec, Provider
 from providers.targets import Targets
 from worker import secrets
 from worker.credentials import Credentials
+from worker.lifecycle.lease import Claim
 from worker.lifecycle.requests import Request
-from worker.lifecycle.store import Claim, OperationStore
+from worker.lifecycle.store import OperationStore
 from worker.manifest import Manifest
 from worker.port import Change, PluginPort, spec_for
 from worker.secrets import SecretBox

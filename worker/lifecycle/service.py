@@ -1,60 +1,28 @@
-"""The lifecycle service: accept a request once, then drive its operation to an outcome."""
+"""The lifecycle service: one intake and one runner per worker process, sharing a store.
+
+:class:`~worker.lifecycle.intake.Intake` turns a request into an operation row;
+:class:`~worker.lifecycle.runner.Runner` drives an operation to its outcome;
+:class:`~worker.lifecycle.store.OperationStore` is the only writer of operation state.
+"""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
-import structlog
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
 from providers.base import Provider
 from providers.targets import Targets
-from worker import audit, failpoints, metrics, placement
-from worker.errors import (
-    LeaseLost,
-    ManifestError,
-    MigrationFileError,
-    PluginDbError,
-    RequestRejected,
-    TransientError,
-    UnknownTarget,
-)
-from worker.lifecycle import relocate
-from worker.lifecycle import steps as plans
-from worker.lifecycle.context import StepContext, spec_for
-from worker.lifecycle.requests import (
-    REQUEST_MODELS,
-    ProvisionRequest,
-    RegisterSchemaRequest,
-    RelocateRequest,
-    Request,
-    parse_request,
-    request_id_of,
-)
-from worker.lifecycle.store import Claim, OperationStore
-from worker.lifecycle.validation import validate_migrations
-from worker.logging import get_logger, redact_text, storable
-from worker.manifest import (
-    UNSTORABLE,
-    Manifest,
-    load_manifest_bytes,
-    parse_manifest,
-    relocated_manifest,
-    unstorable_text,
-)
-from worker.migrations.files import load_dir
-from worker.naming import check_plugin_id
-from worker.schema.registry import check_registration
+from worker.lifecycle.intake import Intake
+from worker.lifecycle.requests import Request
+from worker.lifecycle.runner import Runner
+from worker.lifecycle.store import OperationStore
+from worker.manifest import Manifest
 from worker.secrets import SecretBox
 from worker.settings import Settings
-from worker.states import ACTIVE, DS_TRANSITIONS, DsStatus, Kind, OpState
-from worker.tracking.db import make_engine, make_sessionmaker, tracking_errors
-from worker.tracking.models import LifecycleOperation, PluginDatasource, utcnow
-
-log = get_logger("lifecycle")
+from worker.states import Kind
+from worker.tracking.db import make_engine, make_sessionmaker
 
 
 class LifecycleService:
@@ -67,364 +35,33 @@ class LifecycleService:
         self.store = OperationStore(self.sessions, settings.lease_seconds)
         self.box = SecretBox.from_settings(settings)
         self.targets = Targets.from_settings(settings)
+        self.intake = Intake(settings, self.sessions, self.store, self.targets)
+        self.runner = Runner(settings, self.store, self.box, self.intake)
+
+    def accept(self, kind: Kind, payload: object, extra: tuple[Any, ...], task_id: str) -> int:
+        """Record the request as an operation (or find it by request_id); returns its id."""
+        return self.intake.accept(kind, payload, extra, task_id)
+
+    def validate(self, kind: Kind, request: Request) -> None:
+        """Everything that can be checked before a side effect, raising RequestRejected."""
+        self.intake.validate(kind, request)
+
+    def manifest_for(self, kind: Kind, request: Request) -> Manifest:
+        """The manifest to work from (see :meth:`Intake.manifest_for`)."""
+        return self.intake.manifest_for(kind, request)
+
+    def plugin_dir(self, plugin_id: str) -> Path:
+        """``<plugins root>/<plugin_id>``, confined to the root."""
+        return self.intake.plugin_dir(plugin_id)
 
     def provider(self, target: str) -> Provider:
         """The driver of ``target``, built once per process."""
         return self.targets.provider(target)
 
-    def target_of(self, request: Request, manifest: Manifest) -> str:
-        """The plugin's target: where it lives, else the requested or first serving target."""
-        ds, _ = self._tracked(request.plugin_id)
-        requested = request.target if isinstance(request, ProvisionRequest) else None
-        if ds is not None and ds.status != DsStatus.DELETED:
-            current = ds.target or ds.provider
-            if requested is not None and requested != current:
-                raise UnknownTarget(
-                    "target change",
-                    [f"target: {request.plugin_id} lives on target {current!r}, not {requested!r}"],
-                )
-            return current
-        with tracking_errors(), self.sessions() as session:
-            held = placement.reserved(session, request.plugin_id)
-        return held[0] if held else self.place(request, manifest)
-
-    def place(self, request: Request, manifest: Manifest) -> str:
-        """Reserve room for a new plugin on the requested target, else the best that fits."""
-        hints = getattr(request, "placement", None) or manifest.database.placement
-        requested = request.target if isinstance(request, ProvisionRequest) else None
-        with tracking_errors():
-            return placement.place_new(
-                self.sessions, self.targets, manifest, requested, hints.labels
-            )
-
-    def plugin_dir(self, plugin_id: str) -> Path:
-        """``<plugins root>/<plugin_id>``, confined to the root."""
-        root = self.settings.plugins_root
-        folder = (root / check_plugin_id(plugin_id)).resolve()
-        if not folder.is_relative_to(root):
-            raise ManifestError(
-                "plugin folder outside the plugins root", [f"plugin_id: leaves {root}"]
-            )
-        return folder
-
-    # -- accepting ---------------------------------------------------------------------
-
-    def accept(self, kind: Kind, payload: object, extra: tuple[Any, ...], task_id: str) -> int:
-        """Record the request as an operation (or find it by request_id); returns its id."""
-        request_id = request_id_of(payload, task_id)
-        existing = self.store.by_request_id(request_id)
-        if existing is not None:
-            return existing.id
-        actor = payload.get("requested_by") if isinstance(payload, dict) else None
-        plugin_id = payload.get("plugin_id") if isinstance(payload, dict) else None
-        shown_id = plugin_id if isinstance(plugin_id, str) and len(plugin_id) <= 64 else "?"
-        try:
-            request = parse_request(kind, payload, extra)
-            self.validate(kind, request)
-        except RequestRejected as exc:
-            # hostile text (NUL, lone surrogates) is escaped: the rejection must be storable
-            op, _ = self.store.insert(
-                kind=kind,
-                plugin_id=storable(redact_text(shown_id))[:64],
-                request_id=request_id,
-                request={},
-                actor=storable(actor)[:200]
-                if isinstance(actor, str) and len(actor) <= 200
-                else None,
-                task_id=task_id,
-                rejection=storable(redact_text(str(exc))),
-            )
-            return op.id
-        op, _ = self.store.insert(
-            kind=kind,
-            plugin_id=request.plugin_id,
-            request_id=request_id,
-            request=request.model_dump(mode="json", by_alias=True, exclude_none=True),
-            actor=request.requested_by,
-            task_id=task_id,
-        )
-        return op.id
-
-    def validate(self, kind: Kind, request: Request) -> None:
-        """Everything that can be checked before a side effect, raising RequestRejected."""
-        manifest = self.manifest_for(kind, request)
-        if kind in (Kind.PROVISION, Kind.MIGRATE):
-            provider = self.provider(self._checked_target(request, manifest))
-            folder = self.plugin_dir(request.plugin_id)
-            validate_migrations(self.sessions, folder, request, manifest, provider)
-            self._storable_migrations(request.plugin_id, manifest)
-        if isinstance(request, RegisterSchemaRequest):
-            check_registration(self.sessions, request.plugin_id, request.schema_document)
-        if isinstance(request, RelocateRequest):
-            current = self.target_of(request, manifest)
-            relocate.destination_pool(self.targets, request, manifest, current)
-        if kind is Kind.PROVISION:
-            self.target_of(request, manifest)  # places (reserves) last: nothing else refused
-
-    def _checked_target(self, request: Request, manifest: Manifest) -> str:
-        """The target whose driver checks the request (placement reserves nothing yet)."""
-        ds, _ = self._tracked(request.plugin_id)
-        if ds is not None and ds.status != DsStatus.DELETED:
-            return self.target_of(request, manifest)
-        requested = request.target if isinstance(request, ProvisionRequest) else None
-        return self.targets.choose(manifest.database.mode.value, requested).name
-
-    def _storable_migrations(self, plugin_id: str, manifest: Manifest) -> None:
-        """Migration text is recorded in plugin_migrations: refuse NUL before anything runs."""
-        folder = self.plugin_dir(plugin_id)
-        for file in load_dir(folder / manifest.database.migrations.directory, folder):
-            texts = [file.up_sql, file.down_sql, file.name, file.description or ""]
-            if unstorable_text(texts, file.filename) is not None:
-                raise MigrationFileError(
-                    "invalid migration file", [f"{file.filename}: {UNSTORABLE}"]
-                )
-
-    def manifest_for(self, kind: Kind, request: Request) -> Manifest:
-        """The manifest to work from: the request's, the plugin folder's, or the stored one."""
-        inline = getattr(request, "manifest", None)
-        ds, pending = self._tracked(request.plugin_id)
-        if kind is Kind.RELOCATE and ds is not None and ds.manifest:
-            inline = ds.manifest  # the stored manifest carries the mode the plugin lives in
-        if inline is not None:
-            manifest = parse_manifest(inline)
-        elif (self.plugin_dir(request.plugin_id) / "plugin.json").is_file():
-            raw = (self.plugin_dir(request.plugin_id) / "plugin.json").read_bytes()
-            manifest = load_manifest_bytes(raw)
-        elif ds is not None and ds.manifest:
-            manifest = parse_manifest(ds.manifest)
-        elif pending is not None:
-            manifest = parse_manifest(pending)
-        else:
-            where = self.plugin_dir(request.plugin_id) / "plugin.json"
-            raise ManifestError(
-                "no manifest", [f"manifest: not in the request and {where} does not exist"]
-            )
-        if manifest.id != request.plugin_id:
-            raise ManifestError(
-                "manifest mismatch",
-                [f"manifest.id: {manifest.id!r} is not plugin_id {request.plugin_id!r}"],
-            )
-        live = ds is not None and ds.status != DsStatus.DELETED
-        if kind is not Kind.PROVISION and not live and pending is None:
-            raise RequestRejected(
-                "not provisioned",
-                [f"plugin_id: {request.plugin_id} has no datasource; provision it first"],
-            )
-        if live and ds is not None and ds.mode != manifest.database.mode.value:
-            return relocated_manifest(kind, manifest, ds.mode)
-        return manifest
-
-    def _tracked(self, plugin_id: str) -> tuple[PluginDatasource | None, dict[str, Any] | None]:
-        with tracking_errors(), self.sessions() as session:
-            ds = session.get(PluginDatasource, plugin_id)
-            pending = session.scalars(
-                select(LifecycleOperation.request)
-                .where(
-                    LifecycleOperation.plugin_id == plugin_id,
-                    LifecycleOperation.kind == Kind.PROVISION.value,
-                    LifecycleOperation.state.in_(ACTIVE),
-                )
-                .order_by(LifecycleOperation.id.desc())
-            ).first()
-        manifest = pending.get("manifest", {"id": plugin_id}) if pending is not None else None
-        return ds, manifest
-
-    # -- running -----------------------------------------------------------------------
-
     def run(self, op_id: int, *, final_attempt: bool = False) -> dict[str, Any]:
         """Drive an operation until it succeeds or fails; raises TransientError to be retried."""
-        claim = self.store.claim(op_id)
-        if claim is None:
-            return self.summary(op_id)
-        op = claim.op
-        assert op is not None
-        with structlog.contextvars.bound_contextvars(plugin_id=op.plugin_id, operation_id=op_id):
-            if op.crashes >= self.settings.max_attempts:
-                self._fail(claim, op, f"gave up: the worker was lost {op.crashes} times running it")
-                return self.summary(op_id)
-            self._drive(claim, op, final_attempt)
-        return self.summary(op_id)
-
-    def _drive(self, claim: Claim, op: LifecycleOperation, final_attempt: bool) -> None:
-        try:
-            ctx = self._context(op, claim)
-            done = {s["name"] for s in op.steps}
-            todo = [step for step in plans.plan_for(ctx) if step.name not in done]
-            for step in todo:
-                self._run_step(ctx, step, last=step is todo[-1])
-            if not todo:  # every step was recorded before a crash: only the outcome is missing
-                with self.store.fenced(ctx.claim, **self._succeeded(ctx)) as session:
-                    self._audit_success(session, ctx)
-        except LeaseLost:
-            log.warning("lease_lost", operation_id=op.id)
-            raise
-        except TransientError as exc:
-            if final_attempt:
-                self._fail(claim, op, f"retries exhausted: {exc}")
-                return
-            self._release(claim, op, exc)
-            raise
-        except PluginDbError as exc:
-            self._fail(claim, op, str(exc))
-        except Exception as exc:
-            log.exception("operation_crashed", operation_id=op.id)
-            self._fail(claim, op, f"{type(exc).__name__}: {exc}")
-
-    def _context(self, op: LifecycleOperation, claim: Claim) -> StepContext:
-        kind = Kind(op.kind)
-        request = REQUEST_MODELS[kind].model_validate(op.request)
-        manifest = self.manifest_for(kind, request)
-        target = self.target_of(request, manifest)
-        return StepContext(
-            op=op,
-            claim=claim,
-            store=self.store,
-            request=request,
-            manifest=manifest,
-            provider=self.provider(target),
-            settings=self.settings,
-            box=self.box,
-            plugin_dir=self.plugin_dir(op.plugin_id),
-            target=target,
-            targets=self.targets,
-        )
-
-    def _run_step(self, ctx: StepContext, step: plans.Step, *, last: bool) -> None:
-        points, started = self.settings.failpoints, time.monotonic()
-        failpoints.hit(points, f"before:{step.name}")
-        with self.store.keepalive(ctx.claim):
-            outcome = step.run(ctx)
-        failpoints.hit(points, f"after:{step.name}")
-        self._complete(ctx, step, started, outcome, last=last)
-
-    def _complete(
-        self,
-        ctx: StepContext,
-        step: plans.Step,
-        started: float,
-        outcome: plans.Outcome,
-        *,
-        last: bool,
-    ) -> None:
-        """Record the step (and, after the last one, the outcome) in one transaction."""
-        ms = round((time.monotonic() - started) * 1000, 2)
-        record = {
-            "name": step.name,
-            "status": outcome.status,
-            "attempt": ctx.op.attempts,
-            "finished_at": utcnow().isoformat(),
-            "ms": ms,
-            "detail": outcome.detail,
-        }
-        ctx.op.steps = [*ctx.op.steps, record]
-        metrics.step_finished(ctx.op.kind, step.name, outcome.status, ms)
-        outcome_values = self._succeeded(ctx) if last else {}
-        with self.store.fenced(
-            ctx.claim, current_step=step.name, steps=ctx.op.steps, **outcome_values
-        ) as session:
-            if outcome.apply is not None:
-                outcome.apply(session)
-            audit.record(
-                session,
-                f"step_{outcome.status}",
-                plugin_id=ctx.plugin_id,
-                operation_id=ctx.op.id,
-                actor=ctx.actor,
-                step=step.name,
-                **outcome.detail,
-            )
-            if last:
-                self._audit_success(session, ctx)
-
-    @staticmethod
-    def _succeeded(ctx: StepContext) -> dict[str, Any]:
-        ctx.op.state, ctx.op.error = OpState.SUCCEEDED.value, None
-        return {
-            "state": OpState.SUCCEEDED.value,
-            "finished_at": utcnow(),
-            "error": None,
-            "lease_owner": None,
-            "lease_expires_at": None,
-            "result": ctx.result,
-        }
-
-    @staticmethod
-    def _audit_success(session: Session, ctx: StepContext) -> None:
-        audit.record(
-            session,
-            "operation_succeeded",
-            plugin_id=ctx.plugin_id,
-            operation_id=ctx.op.id,
-            actor=ctx.actor,
-            kind=ctx.op.kind,
-        )
-
-    def _release(self, claim: Claim, op: LifecycleOperation, exc: Exception) -> None:
-        with self.store.fenced(
-            claim, lease_owner=None, lease_expires_at=None, error=redact_text(str(exc))
-        ) as s:
-            audit.record(
-                s,
-                "retry_scheduled",
-                plugin_id=op.plugin_id,
-                operation_id=op.id,
-                actor=op.requested_by,
-                error=str(exc),
-            )
-
-    def _fail(self, claim: Claim, op: LifecycleOperation, error: str) -> None:
-        if op.kind == Kind.RELOCATE.value:
-            error += self._undo_relocation(op)
-        error = redact_text(error)
-        try:
-            with self.store.fenced(
-                claim,
-                state=OpState.FAILED.value,
-                error=error,
-                finished_at=utcnow(),
-                lease_owner=None,
-                lease_expires_at=None,
-            ) as session:
-                self._fail_datasource(session, op)
-                audit.record(
-                    session,
-                    "operation_failed",
-                    plugin_id=op.plugin_id,
-                    operation_id=op.id,
-                    actor=op.requested_by,
-                    kind=op.kind,
-                    error=error,
-                )
-        except LeaseLost:
-            log.warning("lease_lost_on_failure", operation_id=op.id)
-
-    def _undo_relocation(self, op: LifecycleOperation) -> str:
-        """Source writable again and destination removed; what could not be undone."""
-        ds, _ = self._tracked(op.plugin_id)
-        if ds is None or not ds.manifest:
-            return ""
-        spec = spec_for(parse_manifest(ds.manifest))
-        left = relocate.abort(self.targets, self.sessions, op.id, spec)
-        return f" (undo: {left})" if left else ""
-
-    @staticmethod
-    def _fail_datasource(session: Session, op: LifecycleOperation) -> None:
-        target = plans.FAILURE_STATUS.get(Kind(op.kind))
-        ds = session.get(PluginDatasource, op.plugin_id)
-        if ds is not None and target is not None and target in DS_TRANSITIONS[DsStatus(ds.status)]:
-            ds.status = target.value
+        return self.runner.run(op_id, final_attempt=final_attempt)
 
     def summary(self, op_id: int) -> dict[str, Any]:
         """The task result: never a secret."""
-        op = self.store.get(op_id)
-        if op is None:
-            return {"operation_id": op_id, "state": "unknown"}
-        out: dict[str, Any] = {
-            "operation_id": op.id,
-            "plugin_id": op.plugin_id,
-            "kind": op.kind,
-            "state": op.state,
-        }
-        if op.error:
-            out["error"] = op.error
-        return out
+        return self.runner.summary(op_id)

@@ -8,10 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from providers.base import Provider
-from worker.lifecycle.context import spec_for
 from worker.lifecycle.requests import MigrateRequest, Request
 from worker.manifest import Manifest
 from worker.migrations.files import load_dir
+from worker.port import migrations_dir, spec_for
 from worker.sqlguard import check_statements, split_statements
 from worker.tracking.models import PluginMigration
 
@@ -24,7 +24,7 @@ def validate_migrations(
     provider: Provider,
 ) -> None:
     """Parse every migration file and guard the statements that have not run yet."""
-    files = load_dir(plugin_dir / manifest.database.migrations.directory, plugin_dir)
+    files = load_dir(migrations_dir(plugin_dir, manifest), plugin_dir)
     force = isinstance(request, MigrateRequest) and request.force
     with sessions() as session:
         completed = set(

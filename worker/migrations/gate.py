@@ -22,13 +22,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.errors import DependencyBusy, DependencyError, ManifestError, RequestRejected
-from worker.manifest import Manifest, load_manifest_bytes, parse_manifest
+from worker.manifest import Manifest, find_manifest
 from worker.migrations import status
 from worker.migrations.deps import chain, resolve
 from worker.migrations.files import MigrationFile, load_dir, set_checksum
 from worker.naming import check_plugin_id
-from worker.port import PluginPort
-from worker.states import ACTIVE, DsStatus, Kind
+from worker.port import PluginPort, migrations_dir
+from worker.states import UNFINISHED, DsStatus, Kind
 from worker.tracking.models import LifecycleOperation, PluginDatasource, PluginMigration
 
 FILES_CHECKSUM = "files_checksum"
@@ -73,18 +73,13 @@ def remember(port: PluginPort, files: Sequence[MigrationFile]) -> Callable[[Sess
 
 def plugin_manifest(root: Path, plugin_id: str, ds: PluginDatasource | None) -> Manifest | None:
     """A plugin's manifest: its folder's plugin.json, else the stored one, else None."""
-    path = root / check_plugin_id(plugin_id) / "plugin.json"
-    if path.is_file():
-        return load_manifest_bytes(path.read_bytes())
-    if ds is not None and ds.manifest:
-        return parse_manifest(ds.manifest)
-    return None
+    return find_manifest(root / check_plugin_id(plugin_id), ds.manifest if ds else None)
 
 
 def plugin_files(root: Path, manifest: Manifest) -> list[MigrationFile]:
     """A plugin's migration files, read from its folder under ``root``."""
     folder = root / manifest.id
-    return load_dir(folder / manifest.database.migrations.directory, folder)
+    return load_dir(migrations_dir(folder, manifest), folder)
 
 
 def pending_of(session: Session, root: Path, manifest: Manifest, ds: PluginDatasource) -> list[str]:
@@ -145,7 +140,7 @@ def _check_one(
         select(LifecycleOperation.id).where(
             LifecycleOperation.plugin_id == dep,
             LifecycleOperation.kind.in_((Kind.MIGRATE.value, Kind.PROVISION.value)),
-            LifecycleOperation.state.in_(ACTIVE),
+            LifecycleOperation.state.in_(UNFINISHED),
         )
     ).first()
     if busy is not None:
