@@ -175,15 +175,18 @@ def place(
     back; relocation passes ``replace=False`` to keep the source's until the switch.
     """
     names = [t.name for t in pool]
-    _ensure_rows(sessions, names)
     with sessions() as session:
         held = reserved(session, plugin_id)
         if mine := [name for name in held if name in names]:
             return mine[0]
-        if replace and held:
-            release(session, plugin_id)
-        for _ in range(len(pool) + 1):
+        for _ in range(len(pool) + 2):
+            if replace and held:
+                release(session, plugin_id)
             usage = usage_of(session, names, lock=True)
+            if len(usage) < len(names):  # a target placement has not seen yet
+                session.rollback()
+                _ensure_rows(sessions, names)
+                continue
             target = choose(pool, usage, need)
             if _take(session, target, need):
                 session.add(

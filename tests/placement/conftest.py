@@ -18,7 +18,7 @@ import pymysql
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.conftest import _broker, fresh_pg_database
+from tests.support.env import fresh_pg_database, private_broker
 from tests.support.services import service_url
 from tests.support.stack import Stack, base_env
 
@@ -122,7 +122,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, servers: dict[str, str]) -> 
     targets = workdir / "targets.toml"
     targets.write_text(TARGETS.format(**servers, **files))
     with fresh_pg_database() as tracking:
-        env = base_env(workdir, _broker(), tracking)
+        env = base_env(workdir, private_broker(), tracking)
         env["PLUGIN_DB_TARGETS"] = str(targets)
         stack = Stack(env, workdir)
         stack.start_worker(concurrency=4, beat=False)
