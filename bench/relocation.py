@@ -98,9 +98,10 @@ def _rows(n: int) -> list[list[dict[str, Any]]]:
 
 def _fill(engine: sa.Engine, schema: str | None, n: int) -> None:
     meta = sa.MetaData(schema=schema)
+    tables = _tables(meta)
     with engine.begin() as conn:
         meta.create_all(conn)
-        for table, rows in zip(_tables(meta), _rows(n), strict=True):
+        for table, rows in zip(tables, _rows(n), strict=True):
             conn.execute(table.insert(), rows)
 
 

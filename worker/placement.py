@@ -10,7 +10,7 @@ database has them), so concurrent provisions never overfill a target.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -59,11 +59,22 @@ def matches(target: Target, labels: Mapping[str, str]) -> bool:
 
 
 def candidates(
-    targets: Targets, mode: str, labels: Mapping[str, str], exclude: Iterable[str] = ()
+    targets: Targets,
+    mode: str,
+    labels: Mapping[str, str],
+    exclude: Iterable[str] = (),
+    states: Mapping[str, str] | None = None,
 ) -> list[Target]:
-    """Open targets serving ``mode`` that carry ``labels``; PlacementRefused names why none."""
-    skip = set(exclude)
-    serving = [t for t in targets.serving(mode) if t.name not in skip]
+    """Open targets serving ``mode`` that carry ``labels``; PlacementRefused names why none.
+
+    ``states`` overrides the file's state of some targets (a drain in progress).
+    """
+    skip, overrides = set(exclude), states or {}
+    serving = [
+        replace(t, state=overrides.get(t.name, t.state))
+        for t in targets.serving(mode)
+        if t.name not in skip
+    ]
     open_ = [t for t in serving if t.state == "open"]
     found = [t for t in open_ if matches(t, labels)]
     if found:
@@ -71,8 +82,8 @@ def candidates(
     if not serving:
         why = f"no target serves mode {mode}" + (f" besides {sorted(skip)}" if skip else "")
     elif not open_:
-        states = ", ".join(f"{t.name} ({t.state})" for t in serving)
-        why = f"no target serving {mode} is open: {states}"
+        shown = ", ".join(f"{t.name} ({t.state})" for t in serving)
+        why = f"no target serving {mode} is open: {shown}"
     else:
         wanted = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
         have = "; ".join(f"{t.name} {_labels(t)}" for t in open_)
@@ -126,6 +137,20 @@ def usage_of(session: Session, names: Iterable[str], *, lock: bool = False) -> d
 
 def _as_usage(row: TargetUsage) -> dict[str, int]:
     return {"plugins": row.plugins, "storage_mb": row.storage_mb, "connections": row.connections}
+
+
+def state_overrides(session: Session) -> dict[str, str]:
+    """Targets whose state the tracking database overrides (``targets drain``)."""
+    query = select(TargetUsage.target, TargetUsage.state).where(TargetUsage.state.is_not(None))
+    return {str(name): str(state) for name, state in session.execute(query).all()}
+
+
+def set_state(sessions: Sessions, target: str, state: str | None) -> None:
+    """Override ``target``'s state (None: the targets file's again)."""
+    _ensure_rows(sessions, [target])
+    with sessions() as session:
+        session.execute(update(TargetUsage).where(TargetUsage.target == target).values(state=state))
+        session.commit()
 
 
 def reserved(session: Session, plugin_id: str) -> list[str]:
@@ -238,5 +263,7 @@ def place_new(
     if requested is not None:
         pool = [targets.choose(mode, requested)]
     else:
-        pool = candidates(targets, mode, labels)
+        with sessions() as session:
+            states = state_overrides(session)
+        pool = candidates(targets, mode, labels, states=states)
     return place(sessions, pool, manifest.id, need_of(manifest))

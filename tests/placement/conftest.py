@@ -1,7 +1,7 @@
 """A stack over two PostgreSQL and two MariaDB servers, each a target with a capacity.
 
 Targets ``pg-a``/``pg-b`` are the PostgreSQL test servers (base port and +200), ``my-a``/
-``my-b`` the MariaDB ones, ``files-a``/``files-b`` two SQLite folders, and ``shared-pg`` a
+``my-b`` the MariaDB ones, ``files-a``/``-b``/``-c`` three SQLite folders, and ``shared-pg`` a
 shared-mode database. Every plugin id starts with :data:`PREFIX`; what the tests leave on the
 servers (schemas, roles, databases, users with that prefix) is dropped at the end.
 """
@@ -57,6 +57,10 @@ capacity = {{ plugins = 3 }}
 driver = "sqlite"
 admin_url = "{files_b}"
 labels = {{ tier = "other" }}
+
+[targets.files-c]
+driver = "sqlite"
+admin_url = "{files_c}"
 
 [targets.shared-pg]
 driver = "shared"
@@ -118,7 +122,7 @@ def servers() -> dict[str, str]:
 def fleet(tmp_path_factory: pytest.TempPathFactory, servers: dict[str, str]) -> Iterator[Stack]:
     """The stack: PostgreSQL tracking, the targets file, one worker of 4 processes."""
     workdir: Path = tmp_path_factory.mktemp("fleet")
-    files = {"files_a": str(workdir / "files-a"), "files_b": str(workdir / "files-b")}
+    files = {f"files_{x}": str(workdir / f"files-{x}") for x in "abc"}
     targets = workdir / "targets.toml"
     targets.write_text(TARGETS.format(**servers, **files))
     with fresh_pg_database() as tracking:

@@ -31,16 +31,16 @@ def plugin_counts() -> dict[str, int]:
         return {str(name): int(count) for name, count in session.execute(query).all()}
 
 
-def usage() -> dict[str, dict[str, int]]:
-    """Target name → what placement reserved there, per capacity dimension."""
+def usage() -> dict[str, dict[str, Any]]:
+    """Target name → what placement reserved there per dimension (and a state override)."""
     with sessions()() as session:
         return {
-            row.target: {d: int(getattr(row, d)) for d in DIMENSIONS}
+            row.target: {**{d: int(getattr(row, d)) for d in DIMENSIONS}, "state": row.state}
             for row in session.scalars(select(TargetUsage))
         }
 
 
-def dimensions(target: Target, used: dict[str, int]) -> dict[str, dict[str, Any]]:
+def dimensions(target: Target, used: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per dimension: used, capacity (None: unbounded) and percent of capacity."""
     found = {}
     for dim in DIMENSIONS:
@@ -52,7 +52,7 @@ def dimensions(target: Target, used: dict[str, int]) -> dict[str, dict[str, Any]
 
 
 def target_rows(
-    targets: Targets, counts: dict[str, int], used: dict[str, dict[str, int]] | None = None
+    targets: Targets, counts: dict[str, int], used: dict[str, dict[str, Any]] | None = None
 ) -> list[dict[str, Any]]:
     """One JSON object per target (never its admin URL: it may carry a password)."""
     rows = []
@@ -63,7 +63,7 @@ def target_rows(
                 "name": target.name,
                 "driver": target.driver,
                 "modes": modes,
-                "state": target.state,
+                "state": (used or {}).get(target.name, {}).get("state") or target.state,
                 "plugins": counts.get(target.name, 0),
                 "labels": dict(target.labels),
                 "capacity": dict(target.capacity),
@@ -104,3 +104,21 @@ def targets_list(as_json: bool = JsonOpt) -> None:
             labels,
         )
     out.print(table)
+
+
+@targets_app.command("drain")
+def targets_drain(
+    name: str,
+    parallel: int = typer.Option(4, "--parallel", min=1, max=64, help="Relocations at once."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Mark a target draining and relocate every plugin on it elsewhere (placement chooses)."""
+    from worker.ops.drain import drain
+
+    try:
+        report = drain(settings(), name, parallel, None if as_json else out.print)
+    except PluginDbError as exc:
+        fail(str(exc), EXIT_BAD_INPUT, as_json)
+    emit(report, as_json, f"{name}: {report['moved']} moved, {len(report['failed'])} failed")
+    if report["failed"] or report["left"]:
+        raise typer.Exit(1)

@@ -154,7 +154,9 @@ class Intake:
             check_registration(self.sessions, request.plugin_id, request.schema_document)
         if isinstance(request, RelocateRequest):
             current = self.target_of(request, manifest)
-            relocate.destination_pool(self.targets, request, manifest, current)
+            with tracking_errors(), self.sessions() as session:
+                states = placement.state_overrides(session)
+            relocate.destination_pool(self.targets, request, manifest, current, states)
         if kind is Kind.PROVISION:
             self.target_of(request, manifest)  # places (reserves) last: nothing else refused
 

@@ -10,6 +10,7 @@ restorable for the archive retention period.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -41,7 +42,11 @@ class Ends:
 
 
 def destination_pool(
-    targets: Targets, request: RelocateRequest, manifest: Manifest, current: str
+    targets: Targets,
+    request: RelocateRequest,
+    manifest: Manifest,
+    current: str,
+    states: Mapping[str, str] | None = None,
 ) -> tuple[str, list[Target]]:
     """(mode, candidate targets) of the move ``request`` asks for; refuses a no-op."""
     mode = request.mode.value if request.mode else manifest.database.mode.value
@@ -49,7 +54,7 @@ def destination_pool(
         pool = [targets.choose(mode, request.target)]
     else:
         labels = manifest.database.placement.labels
-        pool = placement.candidates(targets, mode, labels, exclude=[current])
+        pool = placement.candidates(targets, mode, labels, exclude=[current], states=states)
     if [t.name for t in pool] == [current]:
         raise RequestRejected(
             "nothing to move", [f"target: {request.plugin_id} lives on {current} in mode {mode}"]
@@ -96,7 +101,9 @@ class Relocation:
             return {"target": existing.dest_target, "mode": existing.dest_mode}
         request = ctx.request
         assert isinstance(request, RelocateRequest)
-        mode, pool = destination_pool(self.targets, request, ctx.manifest, ctx.target)
+        with ctx.store.sessions() as session:
+            states = placement.state_overrides(session)
+        mode, pool = destination_pool(self.targets, request, ctx.manifest, ctx.target, states)
         need = placement.need_of(ctx.manifest)
         dest = placement.place(ctx.store.sessions, pool, ctx.plugin_id, need, replace=False)
         creds = Credentials()

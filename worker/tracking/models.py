@@ -205,6 +205,8 @@ class TargetUsage(Base):
     plugins: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     storage_mb: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     connections: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    state: Mapped[str | None] = mapped_column(String(16))
+    """Overrides the targets file's ``state`` (``plugin-db targets drain`` sets draining)."""
 
 
 class TargetReservation(Base):

@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("plugins", sa.Integer(), nullable=False, server_default=_ZERO),
         sa.Column("storage_mb", sa.Integer(), nullable=False, server_default=_ZERO),
         sa.Column("connections", sa.Integer(), nullable=False, server_default=_ZERO),
+        sa.Column("state", sa.String(16), nullable=True),
     )
     reservations = op.create_table(
         "target_reservations",
