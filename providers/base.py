@@ -13,10 +13,10 @@ Drivers translate their database errors at this boundary: an unreachable server 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 from worker.naming import namespace
 from worker.settings import Settings
@@ -47,6 +47,8 @@ class PluginSpec:
     connections: int | None = None
     schema: str | None = None
     feature_flag: str | None = None
+    statement_timeout_ms: int | None = None
+    idle_in_transaction_timeout_ms: int | None = None
 
     @property
     def namespace(self) -> str:
@@ -204,3 +206,39 @@ class Provider(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release pooled admin connections (optional)."""
+
+    # -- data hooks: sizes, snapshots, quotas (NotImplementedError: the driver lacks it) ------
+
+    snapshot_format: ClassVar[str | None] = None
+    """Format :meth:`dump` writes (``sqlite``, ``pg_custom``, ``sql``); None: no snapshots."""
+
+    def table_sizes(self, spec: PluginSpec, tables: Sequence[str]) -> dict[str, int]:
+        """Bytes (data and indexes) of each of ``tables`` that exists, by name."""
+        raise NotImplementedError(f"{self.name} does not measure tables")
+
+    def size_bytes(self, spec: PluginSpec) -> int:
+        """Bytes the plugin's storage takes (what ``limits.storageMb`` caps)."""
+        raise NotImplementedError(f"{self.name} does not measure storage")
+
+    def dump(self, spec: PluginSpec, sink: BinaryIO) -> None:
+        """Stream a consistent copy of the plugin's storage (only its objects) into ``sink``."""
+        raise NotImplementedError(f"{self.name} cannot take snapshots")
+
+    def row_counts(self, spec: PluginSpec) -> dict[str, int]:
+        """Rows per table of the plugin's storage (verification of a snapshot or restore)."""
+        raise NotImplementedError(f"{self.name} cannot count rows")
+
+    def set_read_only(self, spec: PluginSpec, read_only: bool) -> None:
+        """Make every login of the plugin read-only (writes refused, reads work), or writable.
+
+        Airtight: open sessions are ended or cannot write either. Idempotent.
+        """
+        raise NotImplementedError(f"{self.name} cannot make a plugin read-only")
+
+    def is_read_only(self, spec: PluginSpec) -> bool:
+        """Whether :meth:`set_read_only` is in force for the plugin."""
+        raise NotImplementedError(f"{self.name} cannot make a plugin read-only")
+
+    def set_timeouts(self, spec: PluginSpec) -> None:
+        """Apply ``spec``'s statement and idle-in-transaction timeouts to the plugin's logins."""
+        raise NotImplementedError(f"{self.name} has no per-login timeouts")

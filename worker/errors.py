@@ -11,6 +11,8 @@
     │   ├── InvalidTransition    a state machine was asked for a move it does not allow
     │   ├── MigrationFailed      a migration statement failed
     │   ├── DriftDetected        an applied migration file changed since it ran
+    │   ├── MigrationRefused     the linter's findings stop a migration (without force)
+    │   ├── SnapshotError        a snapshot cannot be taken, read or trusted
     │   └── ProviderError        a provider refused the work for good
     ├── TransientError           retried with backoff, then the operation fails
     │   ├── ProviderUnavailable  the target database cannot be reached
@@ -71,6 +73,14 @@ class MigrationFailed(PermanentError):
 
 class DriftDetected(PermanentError):
     """An applied migration file has changed since it ran."""
+
+
+class MigrationRefused(PermanentError):
+    """Destructive SQL with no snapshot, or locking SQL on a large table, without force."""
+
+
+class SnapshotError(PermanentError):
+    """A snapshot cannot be taken, found, decrypted or verified; the message says why."""
 
 
 class ProviderError(PermanentError):

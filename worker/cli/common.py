@@ -136,6 +136,10 @@ def op_json(op: LifecycleOperation) -> dict[str, Any]:
 def human_outcome(op: LifecycleOperation) -> str:
     """One line per step, then the outcome."""
     lines = [f"  {s['name']:<20} {s['status']:<8} {s['ms']:>8.1f} ms" for s in op.steps]
+    if op.result and op.result.get("dry_run"):
+        from worker.cli.lintview import dry_run_lines
+
+        lines += dry_run_lines(op.result)
     colour = {"succeeded": "green", "rejected": "yellow"}.get(op.state, "red")
     lines.append(
         f"[{colour}]operation {op.id} {op.kind} {op.plugin_id}: {op.state}[/{colour}]"

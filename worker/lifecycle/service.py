@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from providers.base import Provider
 from providers.registry import get_provider_class
-from worker import audit, failpoints
+from worker import audit, failpoints, metrics
 from worker.errors import (
     LeaseLost,
     ManifestError,
@@ -267,15 +267,17 @@ class LifecycleService:
         last: bool,
     ) -> None:
         """Record the step (and, after the last one, the outcome) in one transaction."""
+        ms = round((time.monotonic() - started) * 1000, 2)
         record = {
             "name": step.name,
             "status": outcome.status,
             "attempt": ctx.op.attempts,
             "finished_at": utcnow().isoformat(),
-            "ms": round((time.monotonic() - started) * 1000, 2),
+            "ms": ms,
             "detail": outcome.detail,
         }
         ctx.op.steps = [*ctx.op.steps, record]
+        metrics.step_finished(ctx.op.kind, step.name, outcome.status, ms)
         outcome_values = self._succeeded(ctx) if last else {}
         with self.store.fenced(
             ctx.claim, current_step=step.name, steps=ctx.op.steps, **outcome_values

@@ -48,6 +48,8 @@ class Report:
     findings: list[Finding]
     plugins: list[str]
     over_limit: list[str] = field(default_factory=list)
+    sizes: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
+    """Per plugin checked: (size in bytes, limit in bytes), None where unknown."""
 
     @property
     def problems(self) -> list[Finding]:
@@ -129,12 +131,14 @@ class Doctor:
                 rows[row.plugin_id].append(row)
         findings: list[Finding] = []
         over: list[tuple[str, plugins.Outcome]] = []
+        sizes: dict[str, tuple[int | None, int | None]] = {}
         try:
             for index, ds in enumerate(chosen):
                 if progress is not None:
                     progress(index, len(chosen), ds.plugin_id)
                 outcome = self._check(ds, rows[ds.plugin_id])
                 findings += outcome.findings
+                sizes[ds.plugin_id] = (outcome.size_bytes, outcome.limit_bytes)
                 if outcome.over_limit:
                     over.append((ds.plugin_id, outcome))
             findings += operations.stuck(self.sessions, self.settings, now, plugin_id)
@@ -147,7 +151,7 @@ class Doctor:
                 provider.close()
         if record and over:
             self._record(over)
-        return Report(findings, [ds.plugin_id for ds in chosen], [pid for pid, _ in over])
+        return Report(findings, [ds.plugin_id for ds in chosen], [pid for pid, _ in over], sizes)
 
     def _check(self, ds: PluginDatasource, rows: list[PluginMigration]) -> plugins.Outcome:
         """Storage and migration checks of one datasource; one ``ok`` line if all is well."""
