@@ -82,7 +82,7 @@ def run_bench(argv: list[str], timeout: float) -> tuple[int, str, str]:
 
 @pytest.mark.timeout(420)
 def test_bench_all_smoke_writes_every_result(tmp_path: Path) -> None:
-    """Given the test servers, `python -m bench all --smoke` exits 0 and writes every result file."""
+    """Given the test servers, `python -m bench all --smoke` exits 0 and writes each result file."""
     for name in ("REDIS_URL", "PG_ADMIN_URL", "MYSQL_ADMIN_URL"):
         service_url(name)  # fails with a hint when the servers are not started
     # Redis database 0: the other tests cycle through 2..15 and a manual `python -m bench` uses 1
