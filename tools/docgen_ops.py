@@ -193,12 +193,15 @@ def api_page() -> str:
     for path, methods in sorted(document.get("paths", {}).items()):
         for method, op in methods.items():
             answers = ", ".join(sorted(op.get("responses", {})))
-            rows.append((f"`{method.upper()}`", f"`{path}`", op.get("summary", ""), answers))
+            what = " ".join((op.get("description") or op.get("summary", "")).split())
+            auth = "bearer token" if op.get("security") else "none"
+            rows.append((f"`{method.upper()}`", f"`{path}`", what, auth, answers))
     return (
         "# HTTP API\n\nRendered from the application's `/openapi.json` "
         f"(OpenAPI {document.get('openapi')}, `{document['info']['title']}` "
-        f"{document['info'].get('version', '')}).\n\n"
-        + table(["method", "path", "summary", "answers"], rows)
+        f"{document['info'].get('version', '')}); `plugin-db api` serves it, with the "
+        "interactive version at `/docs`.\n\n"
+        + table(["method", "path", "what it does", "auth", "answers"], rows)
     )
 
 
