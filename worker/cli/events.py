@@ -1,4 +1,4 @@
-"""``plugin-db webhooks ...``, ``plugin-db events`` and ``plugin-db connection ack``."""
+"""``plugin-db webhooks ...``, ``plugin-db events`` and ``plugin-db connection ack`` (its logic)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from worker.secrets import SecretBox
 from worker.webhooks import endpoints
 
 webhooks_app = typer.Typer(help="Webhook endpoints (Standard Webhooks).", no_args_is_help=True)
-connection_app = typer.Typer(help="The platform's side of credential rotation.")
 ACTOR = "cli"
 
 
@@ -116,7 +115,6 @@ def _print(position: int, event: dict[str, Any], as_json: bool) -> None:
     )
 
 
-@connection_app.command("ack")
 def ack(plugin_id: str, generation: int, as_json: bool = JsonOpt) -> None:
     """The platform now uses GENERATION: the login it replaced is retired."""
     from worker.celery_app import create_app
@@ -141,5 +139,4 @@ def ack(plugin_id: str, generation: int, as_json: bool = JsonOpt) -> None:
 def register(app: typer.Typer) -> None:
     """Add these commands to ``plugin-db``."""
     app.add_typer(webhooks_app, name="webhooks")
-    app.add_typer(connection_app, name="connection")
     app.command("events")(events)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
 
 from sqlalchemy.orm import Session
 
-from worker import secrets
+from worker.connection import active_password, connection_document
 from worker.secrets import SecretBox
 from worker.states import DsStatus
 from worker.tracking.models import PluginDatasource
@@ -25,31 +24,6 @@ GONE = frozenset({DsStatus.ARCHIVED.value, DsStatus.DELETED.value})
 def env_path(folder: Path, plugin_id: str) -> Path:
     """Where a plugin's file lives."""
     return folder / f"{plugin_id}.env"
-
-
-def connection_url(ds: PluginDatasource, password: str | None) -> str | None:
-    """The descriptor's URL with the password put back (and the schema, on PostgreSQL)."""
-    url = ds.descriptor.get("url") if ds.descriptor else None
-    if not isinstance(url, str) or not url:
-        return None
-    if url.startswith("sqlite:///"):
-        return "file:" + url.removeprefix("sqlite://")
-    parts = urlsplit(url)
-    if password and parts.username:
-        host = parts.netloc.rsplit("@", 1)[-1]
-        parts = parts._replace(netloc=f"{parts.username}:{quote(password, safe='')}@{host}")
-    schema = (ds.descriptor.get("objects") or {}).get("schema")
-    if ds.provider == "postgresql" and schema and not parts.query:
-        parts = parts._replace(query=f"schema={quote(str(schema), safe='')}")
-    return urlunsplit(parts)
-
-
-def _password(session: Session, box: SecretBox, ds: PluginDatasource) -> str | None:
-    payload = secrets.load(session, box, ds.secrets_ref)
-    if not payload:
-        return None
-    value = payload.get("slots", {}).get(payload.get("active"))
-    return value if isinstance(value, str) else None
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -76,13 +50,13 @@ def sync(session: Session, box: SecretBox, folder: Path, plugin_id: str) -> None
         return
     if ds.status not in LIVE:
         return
-    url = connection_url(ds, _password(session, box, ds))
-    if url is None:
+    if not ds.descriptor.get("url"):
         return
-    gen = getattr(ds, "generation", None)
-    text = f"PLUGIN_DATABASE_URL={url}\n"
-    if gen is not None:
-        text += f"PLUGIN_DATABASE_GENERATION={gen}\n"
+    document = connection_document(ds, active_password(session, box, ds))
+    text = (
+        f"PLUGIN_DATABASE_URL={document['url']}\n"
+        f"PLUGIN_DATABASE_GENERATION={document['generation']}\n"
+    )
     if path.exists() and path.read_text() == text and (path.stat().st_mode & 0o777) == 0o600:
         return
     write_atomic(path, text)
