@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+# Node.js packages of the Prisma tests; if this fails, those tests fail with its message.
+bash scripts/node-deps.sh >/dev/null || echo "scripts/test.sh: the Prisma tests will fail (above)" >&2
 bash scripts/services.sh start >/dev/null
 trap 'bash scripts/services.sh stop' EXIT
 set +e

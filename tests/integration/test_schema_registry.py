@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from providers.base import Login, Provider
 from providers.registry import get_provider_class
 from tests.conftest import unique_id
+from tests.support.seed import seed_doc
 from tests.support.stack import Stack, write_plugin
 from worker.lifecycle.context import spec_for
 from worker.manifest import parse_manifest
@@ -217,11 +218,38 @@ def test_register_evolve_refuse_destructive_then_force(
     assert third.status == "completed" and "body" in (third.down_sql or "")
 
 
+@pytest.mark.parametrize(
+    "mode", ["shared", "exclusive-sqlite", "exclusive-postgres", "exclusive-mysql"]
+)
+def test_the_plan_document_registers_as_written(
+    stack: Stack, mode: str, purge_after: list[str]
+) -> None:
+    """PascalCase names, no prefixes, declared String and Int ids: accepted in every mode."""
+    plugin_id = provision(stack, mode, "as")
+    purge_after.append(plugin_id)
+    ns = plugin_id.replace("-", "_")
+    report, comment = f"{ns}_custom_report", f"{ns}_report_comment"
+    op = register(stack, plugin_id, seed_doc(plugin_id))
+    assert op.state == "succeeded", op.error
+    assert op.result["tables"] == [report, comment]
+    row = schema_row(stack, plugin_id)
+    assert row is not None and row.status == "active"
+    assert row.schema_definition["enums"][0]["name"] == f"{ns}_report_status"
+    db = PluginDb(stack, plugin_id)
+    db.run(f"INSERT INTO {report} (id, title) VALUES ('r1', 'Quarterly')")
+    db.run(f"INSERT INTO {comment} (report_id, body) VALUES ('r1', 'first')")
+    db.run(f"INSERT INTO {comment} (report_id, body) VALUES ('r1', 'second')")
+    assert db.run(f"SELECT status, page_count FROM {report}") == [("DRAFT", 0)]
+    assert db.run(f"SELECT id, body FROM {comment} ORDER BY id") == [(1, "first"), (2, "second")]
+    again = register(stack, plugin_id, seed_doc(plugin_id))
+    assert again.state == "succeeded" and again.steps[1]["detail"]["statements"] == 0
+
+
 def test_invalid_document_is_rejected_with_json_paths_and_creates_nothing(stack: Stack) -> None:
     """Every problem is named by its JSON path; no row, no table, an audited rejection."""
     plugin_id = provision(stack, "exclusive-sqlite")
     doc = report_doc(plugin_id, "1.0.0")
-    doc["tables"][0]["name"] = "reports"
+    doc["tables"][0]["name"] = "report-list"
     doc["tables"][1]["fields"][0]["type"] = "Uuid"
     doc["tables"][1]["colour"] = "blue"
     op = register(stack, plugin_id, doc)
@@ -229,7 +257,7 @@ def test_invalid_document_is_rejected_with_json_paths_and_creates_nothing(stack:
     for path in ("tables[1].fields[0].type", "tables[1].colour"):
         assert path in (op.error or ""), op.error
     doc = report_doc(plugin_id, "1.0.0")
-    doc["tables"][0]["name"] = "reports"
+    doc["tables"][0]["name"] = "report-list"
     op = register(stack, plugin_id, doc)
     assert op.state == "rejected" and "tables[0].name" in (op.error or ""), op.error
     assert schema_row(stack, plugin_id) is None
@@ -312,7 +340,7 @@ def test_cli_validate_register_show_conflicts_export(
     good, bad = tmp_path / "good.json", tmp_path / "bad.json"
     good.write_text(json.dumps(report_doc(plugin_id, "1.0.0")))
     broken = report_doc(plugin_id, "1.0.0")
-    broken["tables"][0]["name"] = "reports"
+    broken["tables"][0]["name"] = f"{ns}_"  # the bare prefix
     broken["enums"][0]["values"] = ["draft", "Draft"]
     bad.write_text(json.dumps(broken))
 
