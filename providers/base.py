@@ -13,10 +13,13 @@ Drivers translate their database errors at this boundary: an unreachable server 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
+from urllib.parse import quote
+
+from sqlalchemy.engine import make_url
 
 from worker.naming import namespace
 from worker.settings import Settings
@@ -47,6 +50,8 @@ class PluginSpec:
     connections: int | None = None
     schema: str | None = None
     feature_flag: str | None = None
+    statement_timeout_ms: int | None = None
+    idle_in_transaction_timeout_ms: int | None = None
 
     @property
     def namespace(self) -> str:
@@ -81,6 +86,21 @@ class Descriptor:
             "objects": dict(self.objects),
             "limits": dict(self.limits),
         }
+
+
+@dataclass(frozen=True)
+class RuntimeConnection:
+    """How a plugin's runtime connects: a URL Prisma and the drivers accept, with password."""
+
+    url: str = field(repr=False)
+    schema: str | None = None
+    database: str | None = None
+    username: str | None = None
+
+
+def file_connection(path: str) -> RuntimeConnection:
+    """``file:/abs/path.db``: the SQLite URL form Prisma and its adapters accept."""
+    return RuntimeConnection(url="file:" + quote(path))
 
 
 @dataclass(frozen=True)
@@ -137,6 +157,23 @@ class Provider(ABC):
     def describe(self, spec: PluginSpec, slot: str = SLOTS[0]) -> Descriptor:
         """The descriptor for ``spec`` with login ``slot`` active; pure, no I/O."""
 
+    @classmethod
+    def runtime_connection(
+        cls, descriptor: Mapping[str, Any], password: str | None
+    ) -> RuntimeConnection:
+        """The runtime's connection for a stored descriptor (pure; drivers add what they need).
+
+        The URL is rebuilt with a URL library: the password is percent-encoded and the
+        SQLAlchemy driver suffix (``+psycopg``) is dropped, as Prisma expects.
+        """
+        url = make_url(descriptor["url"])
+        url = url.set(drivername=url.get_backend_name(), password=password)
+        return RuntimeConnection(
+            url=url.render_as_string(hide_password=False),
+            database=url.database,
+            username=url.username,
+        )
+
     @abstractmethod
     def state(self, spec: PluginSpec) -> StorageState:
         """Whether the plugin's storage is absent, active or archived."""
@@ -191,3 +228,39 @@ class Provider(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release pooled admin connections (optional)."""
+
+    # -- data hooks: sizes, snapshots, quotas (NotImplementedError: the driver lacks it) ------
+
+    snapshot_format: ClassVar[str | None] = None
+    """Format :meth:`dump` writes (``sqlite``, ``pg_custom``, ``sql``); None: no snapshots."""
+
+    def table_sizes(self, spec: PluginSpec, tables: Sequence[str]) -> dict[str, int]:
+        """Bytes (data and indexes) of each of ``tables`` that exists, by name."""
+        raise NotImplementedError(f"{self.name} does not measure tables")
+
+    def size_bytes(self, spec: PluginSpec) -> int:
+        """Bytes the plugin's storage takes (what ``limits.storageMb`` caps)."""
+        raise NotImplementedError(f"{self.name} does not measure storage")
+
+    def dump(self, spec: PluginSpec, sink: BinaryIO) -> None:
+        """Stream a consistent copy of the plugin's storage (only its objects) into ``sink``."""
+        raise NotImplementedError(f"{self.name} cannot take snapshots")
+
+    def row_counts(self, spec: PluginSpec) -> dict[str, int]:
+        """Rows per table of the plugin's storage (verification of a snapshot or restore)."""
+        raise NotImplementedError(f"{self.name} cannot count rows")
+
+    def set_read_only(self, spec: PluginSpec, read_only: bool) -> None:
+        """Make every login of the plugin read-only (writes refused, reads work), or writable.
+
+        Airtight: open sessions are ended or cannot write either. Idempotent.
+        """
+        raise NotImplementedError(f"{self.name} cannot make a plugin read-only")
+
+    def is_read_only(self, spec: PluginSpec) -> bool:
+        """Whether :meth:`set_read_only` is in force for the plugin."""
+        raise NotImplementedError(f"{self.name} cannot make a plugin read-only")
+
+    def set_timeouts(self, spec: PluginSpec) -> None:
+        """Apply ``spec``'s statement and idle-in-transaction timeouts to the plugin's logins."""
+        raise NotImplementedError(f"{self.name} has no per-login timeouts")

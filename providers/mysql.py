@@ -3,6 +3,12 @@
 Slot ``a`` gets the provisioning password; slot ``b`` is created ``ACCOUNT LOCK`` with no
 password and stays locked until its first rotation sets one, so it can never be used before
 the engine has issued a credential for it. ``MAX_USER_CONNECTIONS`` applies per login.
+
+Host rule: every login is created as ``'user'@'%'`` and, for each anonymous account
+``''@'H'`` on the server (a default install has ``''@'localhost'``), also as ``'user'@'H'``
+with the same password, limits and grants. MySQL matches the most specific host first, so
+without the mirror a client arriving from H would be taken for the anonymous user and refused.
+Provisioning and rotation end with a login proof; ``doctor`` reports anonymous accounts.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from providers.base import (
     Provider,
     StorageState,
 )
+from providers.checks import ANONYMOUS_ACCOUNTS, ServerIssue
+from providers.mysql_data import MySQLData
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.naming import MYSQL_IDENT_CHARS, MYSQL_USER_CHARS, bounded
 from worker.settings import Settings
@@ -37,14 +45,15 @@ _SCHEMES = frozenset({"mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql"})
 _NO_SUCH_TABLE = 1146
 _UNKNOWN_THREAD = 1094
 _MARIADB_ACCOUNTS = (
-    "SELECT User, COALESCE(JSON_VALUE(Priv, '$.account_locked'), '0') IN ('1', 'true'),"
+    "SELECT User, Host, COALESCE(JSON_VALUE(Priv, '$.account_locked'), '0') IN ('1', 'true'),"
     " COALESCE(JSON_VALUE(Priv, '$.authentication_string'), '') <> ''"
-    " FROM mysql.global_priv WHERE Host = '%%' AND User IN (%s, %s)"
+    " FROM mysql.global_priv WHERE User IN (%s, %s)"
 )
 _MYSQL_ACCOUNTS = (
-    "SELECT User, account_locked = 'Y', authentication_string <> ''"
-    " FROM mysql.user WHERE Host = '%%' AND User IN (%s, %s)"
+    "SELECT User, Host, account_locked = 'Y', authentication_string <> ''"
+    " FROM mysql.user WHERE User IN (%s, %s)"
 )
+ANONYMOUS_HOSTS = "SELECT Host FROM mysql.user WHERE User = '' ORDER BY Host"
 
 
 def quote_ident(name: str) -> str:
@@ -54,9 +63,10 @@ def quote_ident(name: str) -> str:
     return f"`{name}`"
 
 
-def _account(user: str) -> str:
-    """``user``@'%' for statements run through :func:`_exec` (which always %-formats)."""
-    return f"{quote_ident(user)}@'%%'"
+def _account(user: str, host: str = "%") -> str:
+    """``'user'@'host'`` for statements run through :func:`_exec` (which always %-formats)."""
+    quoted = pymysql.converters.escape_string(host).replace("%", "%%")
+    return f"{quote_ident(user)}@'{quoted}'"
 
 
 def _exec(cur: Any, sql: str, *params: object) -> None:
@@ -79,7 +89,7 @@ def _translated(*secrets: str | None) -> Iterator[None]:
         raise error(f"MySQL error {code}: {message}") from exc
 
 
-class MySQLProvider(Provider):
+class MySQLProvider(MySQLData, Provider):
     """A database ``plugin_<ns>`` and logins ``<ns>_a``/``<ns>_b`` with rights on it alone."""
 
     name: ClassVar[str] = "mysql"
@@ -172,42 +182,58 @@ class MySQLProvider(Provider):
             return StorageState.ARCHIVED
         return StorageState.ACTIVE
 
-    def _accounts(self, cur: Any, spec: PluginSpec) -> dict[str, tuple[bool, bool]]:
-        """Login name → (locked, has a password), MariaDB or MySQL 8."""
+    def _accounts(self, cur: Any, spec: PluginSpec) -> dict[tuple[str, str], tuple[bool, bool]]:
+        """(login, host) → (locked, has a password) for every account of both logins."""
         try:
             cur.execute(_MARIADB_ACCOUNTS, self._users(spec))
         except pymysql.err.ProgrammingError as exc:
             if exc.args[0] != _NO_SUCH_TABLE:
                 raise
             cur.execute(_MYSQL_ACCOUNTS, self._users(spec))
-        return {user: (bool(locked), bool(has_pw)) for user, locked, has_pw in cur.fetchall()}
+        return {(u, h): (bool(locked), bool(pw)) for u, h, locked, pw in cur.fetchall()}
+
+    @staticmethod
+    def hosts(cur: Any) -> list[str]:
+        """Host patterns each login is created for: '%' and those of anonymous accounts."""
+        cur.execute(ANONYMOUS_HOSTS)
+        return ["%", *(host for (host,) in cur.fetchall() if host != "%")]
 
     def provision(self, spec: PluginSpec, password: str | None) -> Descriptor:
-        """Create the database and both logins, set slot ``a``'s password, grant, limit."""
+        """Create the database and both logins, set slot ``a``'s password, grant, limit, prove."""
         if not password:
             raise ProviderError("exclusive-mysql needs a password for login slot a")
         db = quote_ident(self.database(spec))
         limit = f"WITH MAX_USER_CONNECTIONS {int(spec.connections or 0)}"
-        user_a, user_b = (_account(u) for u in self._users(spec))
+        user_a, user_b = self._users(spec)
         with self._admin(password) as cur:
             _exec(cur, f"CREATE DATABASE IF NOT EXISTS {db} CHARACTER SET utf8mb4")
-            _exec(cur, f"CREATE USER IF NOT EXISTS {user_a} {limit} ACCOUNT LOCK")
-            _exec(cur, f"CREATE USER IF NOT EXISTS {user_b} {limit} ACCOUNT LOCK")
-            _exec(cur, f"ALTER USER {user_a} IDENTIFIED BY %s {limit} ACCOUNT UNLOCK", password)
-            _exec(cur, f"ALTER USER {user_b} {limit}")
-            _exec(cur, f"GRANT ALL PRIVILEGES ON {db}.* TO {user_a}, {user_b}")
+            for host in self.hosts(cur):
+                a, b = _account(user_a, host), _account(user_b, host)
+                _exec(cur, f"CREATE USER IF NOT EXISTS {a} {limit} ACCOUNT LOCK")
+                _exec(cur, f"CREATE USER IF NOT EXISTS {b} {limit} ACCOUNT LOCK")
+                _exec(cur, f"ALTER USER {a} IDENTIFIED BY %s {limit} ACCOUNT UNLOCK", password)
+                _exec(cur, f"ALTER USER {b} {limit}")
+                _exec(cur, f"GRANT ALL PRIVILEGES ON {db}.* TO {a}, {b}")
+        self._prove(spec, user_a, password, "provisioned")
         return self.describe(spec, SLOTS[0])
 
     def rotate(self, spec: PluginSpec, slot: str, password: str) -> Descriptor:
-        """Set and unlock ``slot``, then prove it by logging in; the other slot is untouched."""
-        user = self.user(spec, slot)
+        """Set and unlock ``slot`` on every host, then prove it; the other slot is untouched."""
+        user, db = self.user(spec, slot), quote_ident(self.database(spec))
         limit = f"WITH MAX_USER_CONNECTIONS {int(spec.connections or 0)}"
         with self._admin(password) as cur:
-            _exec(
-                cur,
-                f"ALTER USER {_account(user)} IDENTIFIED BY %s {limit} ACCOUNT UNLOCK",
-                password,
-            )
+            for host in self.hosts(cur):
+                account = _account(user, host)
+                _exec(cur, f"CREATE USER IF NOT EXISTS {account} {limit} ACCOUNT LOCK")
+                _exec(
+                    cur, f"ALTER USER {account} IDENTIFIED BY %s {limit} ACCOUNT UNLOCK", password
+                )
+                _exec(cur, f"GRANT ALL PRIVILEGES ON {db}.* TO {account}")
+        self._prove(spec, user, password, "rotated")
+        return self.describe(spec, slot)
+
+    def _prove(self, spec: PluginSpec, user: str, password: str, what: str) -> None:
+        """Log in as ``user`` the way the plugin will; a refusal names the likely cause."""
         try:
             with _translated(password):
                 conn = self._connect(user, password, self.database(spec))
@@ -218,16 +244,19 @@ class MySQLProvider(Provider):
                 finally:
                     conn.close()
         except ProviderError as exc:  # ProviderUnavailable propagates: retrying may work
-            raise ProviderError(f"rotation of login {user!r} could not be proven: {exc}") from exc
-        if current != f"{user}@%":
-            raise ProviderError(f"rotation proof logged in as {current!r}, not {user!r}")
-        return self.describe(spec, slot)
+            raise ProviderError(
+                f"the {what} login {user!r} could not log in through {self.host}:{self.port} "
+                f"({exc}); if an account such as ''@'localhost' shadows it, drop it "
+                "(DROP USER ''@'localhost', as mariadb-secure-installation does)"
+            ) from exc
+        if str(current).rpartition("@")[0] != user:
+            raise ProviderError(f"the {what} login proof logged in as {current!r}, not {user!r}")
 
     def _lock_and_kill(self, cur: Any, spec: PluginSpec) -> None:
-        """Lock both logins, then end their open sessions."""
+        """Lock every account of both logins, then end their open sessions."""
         users = self._users(spec)
-        for user in users:
-            _exec(cur, f"ALTER USER IF EXISTS {_account(user)} ACCOUNT LOCK")
+        for user, host in self._accounts(cur, spec):
+            _exec(cur, f"ALTER USER IF EXISTS {_account(user, host)} ACCOUNT LOCK")
         _exec(cur, "SELECT ID FROM information_schema.PROCESSLIST WHERE USER IN (%s, %s)", *users)
         for (thread_id,) in cur.fetchall():
             try:
@@ -242,19 +271,20 @@ class MySQLProvider(Provider):
             self._lock_and_kill(cur, spec)
 
     def restore(self, spec: PluginSpec) -> None:
-        """Unlock the logins that have a password (slot ``b`` stays locked until rotated)."""
+        """Unlock the accounts that have a password (slot ``b`` stays locked until rotated)."""
         with self._admin() as cur:
-            for user, (locked, has_password) in self._accounts(cur, spec).items():
+            for (user, host), (locked, has_password) in self._accounts(cur, spec).items():
                 if locked and has_password:
-                    _exec(cur, f"ALTER USER {_account(user)} ACCOUNT UNLOCK")
+                    _exec(cur, f"ALTER USER {_account(user, host)} ACCOUNT UNLOCK")
 
     def purge(self, spec: PluginSpec) -> None:
-        """End sessions, drop the database and both logins."""
-        users = ", ".join(_account(u) for u in self._users(spec))
+        """End sessions, drop the database and every account of both logins."""
         with self._admin() as cur:
             self._lock_and_kill(cur, spec)
             _exec(cur, f"DROP DATABASE IF EXISTS {quote_ident(self.database(spec))}")
-            _exec(cur, f"DROP USER IF EXISTS {users}")
+            accounts = [_account(user, host) for user, host in self._accounts(cur, spec)]
+            if accounts:
+                _exec(cur, f"DROP USER IF EXISTS {', '.join(accounts)}")
 
     def connect(self, spec: PluginSpec, login: Login | None) -> Any:
         """Autocommit PyMySQL connection as the plugin's login, to its database."""
@@ -277,7 +307,10 @@ class MySQLProvider(Provider):
                     self._users(spec),
                 )
                 (limit,) = cur.fetchone()
-            conn = self.connect(spec, login)
+            try:
+                conn = self.connect(spec, login)
+            except ProviderError as exc:  # refused (ProviderUnavailable: unreachable)
+                return Health(ok=False, details={"error": str(exc), "login_refused": True})
             try:
                 with _translated(), conn.cursor() as cur:
                     cur.execute(
@@ -296,3 +329,22 @@ class MySQLProvider(Provider):
             connection_limit=int(limit) if limit else None,
             details={"database": self.database(spec), "over_storage_quota": over},
         )
+
+    def server_issues(self) -> list[ServerIssue]:
+        """Anonymous accounts: they log anyone in and shadow named logins from their hosts."""
+        with self._admin() as cur:
+            cur.execute(ANONYMOUS_HOSTS)
+            hosts = [host for (host,) in cur.fetchall()]
+        if not hosts:
+            return []
+        accounts = ", ".join(f"''@'{host}'" for host in hosts)
+        return [
+            ServerIssue(
+                ANONYMOUS_ACCOUNTS,
+                "error",
+                f"anonymous accounts {accounts} exist: anyone may log in through them, and a "
+                "client from their hosts that logs in as 'user'@'%' is taken for them and "
+                "refused (plugin-db creates its logins for those hosts too)",
+                f"as the admin: DROP USER {accounts}; (as mariadb-secure-installation does)",
+            )
+        ]

@@ -6,21 +6,27 @@ serializes every worker sharing the admin URL's database. CONNECT/TEMPORARY on t
 are revoked from PUBLIC and CONNECT is granted to each plugin login. Passwords are hashed
 client-side (SCRAM-SHA-256): no plain password reaches SQL text or the server log. Purge
 cleans the admin URL's database only; other databases of the cluster are not scanned.
+
+The admin may be a superuser or, as on managed services, a ``CREATEROLE CREATEDB`` role that
+owns the plugins database but not schema ``public``. What differs between server versions is
+decided once per provider in :class:`PgServer`, from ``server_version_num``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+from sqlalchemy.engine import make_url
 
+from providers import postgres_checks
 from providers.base import (
     SLOTS,
     Descriptor,
@@ -29,8 +35,11 @@ from providers.base import (
     Namespace,
     PluginSpec,
     Provider,
+    RuntimeConnection,
     StorageState,
 )
+from providers.checks import ServerIssue
+from providers.pg_data import PostgresData
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.naming import POSTGRES_IDENT_BYTES, bounded
 from worker.settings import Settings
@@ -45,6 +54,22 @@ _AUTH_FAILURES = ("authentication failed", "not permitted to log in", "does not 
 Conn = psycopg.Connection[tuple[Any, ...]]
 Cur = psycopg.Cursor[tuple[Any, ...]]
 Query = sql.SQL | sql.Composed
+
+
+@dataclass(frozen=True)
+class PgServer:
+    """What the server supports, read once from ``server_version_num``."""
+
+    version_num: int
+
+    @property
+    def membership_options(self) -> bool:
+        """16+: memberships carry INHERIT/SET/ADMIN; a CREATEROLE admin holds ADMIN only.
+
+        There, the admin grants itself ``WITH INHERIT TRUE, SET TRUE`` on each plugin role
+        (it may: its creator's ADMIN OPTION), and logins get ``WITH INHERIT FALSE, SET TRUE``.
+        """
+        return self.version_num >= 160000
 
 
 @dataclass(frozen=True)
@@ -117,12 +142,18 @@ def _one(cur: Cur, query: str, *params: object) -> Any:
     return None if row is None else row[0]
 
 
+def _row(cur: Cur, query: str, *params: object) -> Any:
+    """The first row of a catalog query, or None."""
+    _run(cur, sql.SQL(query), params)
+    return cur.fetchone()
+
+
 def _ids(names: Sequence[str]) -> sql.Composed:
     """A comma-separated list of quoted identifiers."""
     return sql.SQL(", ").join(map(sql.Identifier, names))
 
 
-class PostgresProvider(Provider):
+class PostgresProvider(PostgresData, Provider):
     """One schema per plugin in a shared database; logins act as the schema's owner role."""
 
     name: ClassVar[str] = "postgresql"
@@ -145,6 +176,7 @@ class PostgresProvider(Provider):
         self.port = str(self._params.get("port") or 5432)
         self.dbname = str(self._params["dbname"])
         self._secret = str(self._params.get("password") or "")
+        self._server: PgServer | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PostgresProvider:
@@ -165,6 +197,16 @@ class PostgresProvider(Provider):
             objects={**objects, "login_b": n.login_b, "database": self.dbname},
             limits={"connections": spec.connections, "storage_mb": spec.storage_mb},
         )
+
+    @classmethod
+    def runtime_connection(
+        cls, descriptor: Mapping[str, Any], password: str | None
+    ) -> RuntimeConnection:
+        """``postgresql://login:pass@host:port/db?schema=S`` (Prisma queries ``public`` else)."""
+        base = super().runtime_connection(descriptor, password)
+        schema = descriptor.get("objects", {}).get("schema")
+        url = make_url(base.url).update_query_dict({"schema": schema} if schema else {})
+        return replace(base, url=url.render_as_string(hide_password=False), schema=schema)
 
     def state(self, spec: PluginSpec) -> StorageState:
         """Active if the schema exists, archived if only its archive name does."""
@@ -262,12 +304,22 @@ class PostgresProvider(Provider):
                 _run(cur, sql.SQL(_HEALTH), [n.schema, n.schema])
                 size, limit, acting, exists = cur.fetchone() or (0, None, None, False)
         except (ProviderError, ProviderUnavailable, psycopg.Error) as exc:
-            return Health(ok=False, details={"error": _reason(exc)})
+            refused = isinstance(exc, ProviderError)  # authentication, not reachability
+            return Health(ok=False, details={"error": _reason(exc), "login_refused": refused})
         quota = spec.storage_mb * 1024 * 1024 if spec.storage_mb else None
         within = quota is None or int(size) <= quota
         ok = bool(exists) and acting == n.owner and within
         details = {"schema": n.schema, "role": acting, "within_quota": within}
         return Health(ok=ok, size_bytes=int(size), connection_limit=limit, details=details)
+
+    def server_issues(self) -> list[ServerIssue]:
+        """Hardening of the cluster and the plugins database (see :mod:`postgres_checks`)."""
+        with (
+            _translated("server checks", self._secret),
+            self._admin() as conn,
+            conn.cursor() as cur,
+        ):
+            return postgres_checks.cluster_issues(cur, self.dbname)
 
     # -- admin helpers -------------------------------------------------------------------
 
@@ -318,11 +370,30 @@ class PostgresProvider(Provider):
         elif tuple(found[1:]) != (login, not login, limit):
             _run(cur, sql.SQL("ALTER ROLE {} {} CONNECTION LIMIT {}").format(*args))
 
+    def server(self, cur: Cur) -> PgServer:
+        """The server's capabilities, read on first use."""
+        if self._server is None:
+            self._server = PgServer(int(_one(cur, "SELECT current_setting('server_version_num')")))
+        return self._server
+
     def _grant(self, cur: Cur, role: str, member: str | None) -> None:
-        """``GRANT role TO member`` (the admin itself when None) unless already a member."""
-        if not _one(cur, _IS_MEMBER, member, role):
-            who = sql.Identifier(member) if member else sql.SQL("CURRENT_USER")
-            _run(cur, sql.SQL("GRANT {} TO {}").format(sql.Identifier(role), who))
+        """``GRANT role TO member`` (the admin itself when None) unless already granted.
+
+        The admin needs the role's privileges (own, signal, reassign) and SET ROLE to it
+        (``CREATE SCHEMA ... AUTHORIZATION``); a login needs SET ROLE only (it is NOINHERIT).
+        """
+        who = sql.Identifier(member) if member else sql.SQL("CURRENT_USER")
+        grant = sql.SQL("GRANT {} TO {}").format(sql.Identifier(role), who)
+        if not self.server(cur).membership_options:
+            if not _one(cur, _HAS_ROLE, member, role, "MEMBER"):
+                _run(cur, grant)
+            return
+        needed = ("SET",) if member else ("SET", "USAGE")
+        if not all(_one(cur, _HAS_ROLE, member, role, kind) for kind in needed):
+            inherit = sql.SQL(
+                " WITH INHERIT FALSE, SET TRUE" if member else " WITH INHERIT TRUE, SET TRUE"
+            )
+            _run(cur, grant + inherit)
 
     def _adopt(self, cur: Cur, n: PgNames) -> None:
         """Admin joins the plugin roles: CREATEROLE admins need it to own, signal and drop."""
@@ -338,15 +409,36 @@ class PostgresProvider(Provider):
                 _run(cur, alter.format(*map(sql.Identifier, (login, name, value))))
 
     def _access(self, cur: Cur, n: PgNames) -> None:
-        """Only granted logins connect; plugins never create in ``public``."""
+        """Only granted logins connect; plugins never create in ``public``: checked, not assumed.
+
+        PUBLIC's CONNECT/TEMPORARY on the database are revoked when the admin owns it (else
+        ``doctor`` reports them). PUBLIC's CREATE on ``public`` is revoked when the admin owns
+        the schema, and provisioning is refused when it cannot be.
+        """
         db = sql.Identifier(self.dbname)
-        if _one(cur, _PUBLIC_DB_ACL):
+        owns_db, public_db, can_grant = _row(cur, _DB_ACCESS)
+        if public_db and owns_db:
             _run(cur, sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(db))
         for login in n.logins:
-            if not _one(cur, _CAN_CONNECT, login):
-                grant = sql.SQL("GRANT CONNECT ON DATABASE {} TO {}")
-                _run(cur, grant.format(db, sql.Identifier(login)))
-        if _one(cur, _CAN_CREATE_PUBLIC, n.login_a):
+            if _one(cur, _CAN_CONNECT, login):
+                continue
+            if not can_grant:
+                raise ProviderError(
+                    f"the admin cannot grant CONNECT on database {self.dbname!r} to {login!r}: "
+                    f"make the admin own the database, or GRANT CONNECT ON DATABASE "
+                    f"{self.dbname} TO <admin> WITH GRANT OPTION"
+                )
+            _run(
+                cur, sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, sql.Identifier(login))
+            )
+        public = _row(cur, _PUBLIC_SCHEMA, n.owner)
+        if public is not None and public[0]:
+            if not public[1]:
+                raise ProviderError(
+                    f"PUBLIC can create in schema public of database {self.dbname!r}, so plugins "
+                    "would not be isolated, and the admin does not own it: run "
+                    "`REVOKE CREATE ON SCHEMA public FROM PUBLIC` as its owner"
+                )
             _run(cur, sql.SQL("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
         direct = self._existing(cur, n.roles, _GRANTED_ON_PUBLIC)
         if direct:
@@ -384,14 +476,19 @@ _ROLE_STATE = (
     "SELECT rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls OR rolreplication, "
     "rolcanlogin, rolinherit, rolconnlimit FROM pg_roles WHERE rolname = %s"
 )
-_IS_MEMBER = "SELECT pg_has_role(coalesce(%s::name, current_user), %s::name, 'MEMBER')"
+_HAS_ROLE = "SELECT pg_has_role(coalesce(%s::name, current_user), %s::name, %s)"
 _CONFIG = "SELECT rolconfig FROM pg_roles WHERE rolname = %s"
-_PUBLIC_DB_ACL = (
-    "SELECT EXISTS (SELECT FROM pg_database d, aclexplode(coalesce(d.datacl, "
-    "acldefault('d', d.datdba))) a WHERE d.datname = current_database() AND a.grantee = 0)"
+_DB_ACCESS = (
+    "SELECT pg_has_role(current_user, d.datdba, 'USAGE'), EXISTS (SELECT FROM "
+    "aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a WHERE a.grantee = 0), "
+    "has_database_privilege(d.oid, 'CONNECT WITH GRANT OPTION') "
+    "FROM pg_database d WHERE d.datname = current_database()"
 )
 _CAN_CONNECT = "SELECT has_database_privilege(%s::name, current_database()::text, 'CONNECT')"
-_CAN_CREATE_PUBLIC = "SELECT has_schema_privilege(%s::name, 'public', 'CREATE')"
+_PUBLIC_SCHEMA = (
+    "SELECT has_schema_privilege(%s::name, n.oid, 'CREATE'), "
+    "pg_has_role(current_user, n.nspowner, 'USAGE') FROM pg_namespace n WHERE nspname = 'public'"
+)
 _GRANTED_ON_PUBLIC = (
     "oid IN (SELECT a.grantee FROM pg_namespace n, aclexplode(n.nspacl) a "
     "WHERE n.nspname = 'public')"

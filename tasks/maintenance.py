@@ -13,6 +13,7 @@ from celery.signals import worker_init, worker_ready
 from sqlalchemy import select
 
 from tasks.base import service
+from worker import metrics
 from worker.celery_app import app, create_app
 from worker.errors import TrackingOutOfDate
 from worker.logging import get_logger
@@ -76,6 +77,7 @@ def doctor() -> dict[str, Any]:
     """Run ``plugin-db doctor``: log a summary and every problem; audit plugins over limit."""
     svc = service()
     report = Doctor(svc.settings, svc.sessions).run()
+    metrics.storage_measured(report.sizes)
     for finding in report.problems:
         emit = log.error if finding.severity is Severity.ERROR else log.warning
         emit("doctor_finding", **finding.to_json())
@@ -122,7 +124,8 @@ def _reconcile_on_start(**_: Any) -> None:
 
 @worker_init.connect
 def _refuse_outdated_tracking(**_: Any) -> None:
-    """The worker does not start on a tracking database behind the code."""
+    """The worker does not start on a tracking database behind the code; then it starts its
+    metrics exporter (``PLUGIN_DB_METRICS_PORT``) before the pool forks."""
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
     try:
@@ -132,3 +135,4 @@ def _refuse_outdated_tracking(**_: Any) -> None:
         os._exit(3)
     finally:
         engine.dispose()
+    metrics.serve_worker(settings)

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from worker import metrics
 from worker.logging import get_logger, redact
 from worker.tracking.models import AuditEvent
 
@@ -33,3 +34,4 @@ def record(
         )
     )
     log.info(event, plugin_id=plugin_id, operation_id=operation_id, actor=actor, **clean)
+    metrics.audit_event(event, clean)

@@ -6,11 +6,15 @@
     ├── RequestRejected          bad input: nothing was changed (exit status 2)
     │   ├── ManifestError        plugin.json does not follow the contract
     │   ├── MigrationFileError   a migration file cannot be parsed or is outside its namespace
-    │   └── SchemaDocumentError  an ExtensionDatabaseSchema document is invalid
+    │   ├── SchemaDocumentError  an ExtensionDatabaseSchema document is invalid
+    │   ├── NotFound             the plugin, operation or token named does not exist
+    │   └── Conflict             the resource's state does not allow the request now
     ├── PermanentError           the operation fails at once, retrying cannot help
     │   ├── InvalidTransition    a state machine was asked for a move it does not allow
     │   ├── MigrationFailed      a migration statement failed
     │   ├── DriftDetected        an applied migration file changed since it ran
+    │   ├── MigrationRefused     the linter's findings stop a migration (without force)
+    │   ├── SnapshotError        a snapshot cannot be taken, read or trusted
     │   └── ProviderError        a provider refused the work for good
     ├── TransientError           retried with backoff, then the operation fails
     │   ├── ProviderUnavailable  the target database cannot be reached
@@ -53,6 +57,14 @@ class SchemaDocumentError(RequestRejected):
     """An ExtensionDatabaseSchema document is invalid or conflicts with another one."""
 
 
+class NotFound(RequestRejected):
+    """What the request names does not exist (HTTP 404)."""
+
+
+class Conflict(RequestRejected):
+    """The resource exists but its state does not allow the request now (HTTP 409)."""
+
+
 class PermanentError(PluginDbError):
     """The operation cannot succeed by retrying; it fails at once."""
 
@@ -71,6 +83,14 @@ class MigrationFailed(PermanentError):
 
 class DriftDetected(PermanentError):
     """An applied migration file has changed since it ran."""
+
+
+class MigrationRefused(PermanentError):
+    """Destructive SQL with no snapshot, or locking SQL on a large table, without force."""
+
+
+class SnapshotError(PermanentError):
+    """A snapshot cannot be taken, found, decrypted or verified; the message says why."""
 
 
 class ProviderError(PermanentError):

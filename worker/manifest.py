@@ -85,6 +85,30 @@ class Limits(_Strict):
 
     storage_mb: int | None = Field(default=None, alias="storageMb", ge=1, le=1_048_576, strict=True)
     connections: int | None = Field(default=None, ge=1, le=1000, strict=True)
+    statement_timeout_ms: int | None = Field(
+        default=None, alias="statementTimeoutMs", ge=1, le=86_400_000, strict=True
+    )
+    idle_in_transaction_timeout_ms: int | None = Field(
+        default=None, alias="idleInTransactionTimeoutMs", ge=1, le=86_400_000, strict=True
+    )
+
+
+class SnapshotPolicy(StrEnum):
+    """When a migration batch is preceded by a snapshot."""
+
+    ALWAYS = "always"
+    DESTRUCTIVE = "destructive"
+    NEVER = "never"
+
+
+class Snapshots(_Strict):
+    """``sovereign.database.snapshots``: when to snapshot and how many to keep."""
+
+    before_migrate: SnapshotPolicy = Field(
+        default=SnapshotPolicy.DESTRUCTIVE, alias="beforeMigrate"
+    )
+    keep: int = Field(default=10, ge=1, le=1000, strict=True)
+    keep_days: int = Field(default=30, alias="keepDays", ge=1, le=3650, strict=True)
 
 
 class Rotation(_Strict):
@@ -113,6 +137,7 @@ class Database(_Strict):
         default=None, alias="featureFlag", pattern=r"^[a-z0-9][a-z0-9._-]{0,127}$"
     )
     rotation: Rotation | None = None
+    snapshots: Snapshots = Field(default_factory=Snapshots)
 
     @model_validator(mode="after")
     def _provider_agrees(self) -> Database:

@@ -25,6 +25,11 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def _optional_int(env: Mapping[str, str], name: str) -> int | None:
+    value = env.get(ENV_PREFIX + name)
+    return int(value) if value else None
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff with full jitter for transient errors."""
@@ -63,6 +68,14 @@ class Settings:
     enable_entry_points: bool = False
     failpoints: str = ""
     log_json: bool = True
+    # snapshots, the migration linter and quotas
+    snapshot_dir: Path | None = None
+    large_table_mb: float = 64.0
+    tools_dir: str | None = None
+    quota_interval_seconds: float = 300.0
+    metrics_port: int | None = None
+    metrics_address: str = "127.0.0.1"
+    metrics_dir: Path = field(default_factory=lambda: Path("var/metrics").resolve())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +110,15 @@ class Settings:
             enable_entry_points=env.get(ENV_PREFIX + "ENABLE_ENTRY_POINTS", "") == "1",
             failpoints=env.get(ENV_PREFIX + "FAILPOINTS", ""),
             log_json=env.get(ENV_PREFIX + "LOG_FORMAT", "json") == "json",
+            snapshot_dir=_path(env, "SNAPSHOT_DIR", data_dir / "snapshots"),
+            large_table_mb=_float(env, "LARGE_TABLE_MB", cls.large_table_mb),
+            tools_dir=env.get(ENV_PREFIX + "TOOLS_DIR") or None,
+            quota_interval_seconds=_float(
+                env, "QUOTA_INTERVAL_SECONDS", cls.quota_interval_seconds
+            ),
+            metrics_port=_optional_int(env, "METRICS_PORT"),
+            metrics_address=env.get(ENV_PREFIX + "METRICS_ADDRESS") or cls.metrics_address,
+            metrics_dir=_path(env, "METRICS_DIR", data_dir / "metrics"),
         )
         settings.check()
         return settings
@@ -113,6 +135,11 @@ class Settings:
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some fields replaced (tests and the demo use this)."""
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def snapshots_path(self) -> Path:
+        """Where the local snapshot store keeps its files."""
+        return self.snapshot_dir or self.data_dir / "snapshots"
 
     @property
     def uses_filesystem_broker(self) -> bool:

@@ -1,4 +1,5 @@
-"""MySQLProvider against the test MariaDB server (scripts/services.sh)."""
+"""MySQLProvider against both test MariaDB servers (scripts/services.sh): tuned for tests, and
+as a default install leaves it (anonymous accounts, name resolution on)."""
 
 from __future__ import annotations
 
@@ -23,15 +24,24 @@ TABLE_DENIED = 1142
 TOO_MANY_USER_CONNECTIONS = 1226
 
 
+SERVERS = {"tuned": "MYSQL_ADMIN_URL", "default": "MYSQL_DEFAULT_ADMIN_URL"}
+
+
+@pytest.fixture(scope="module", params=sorted(SERVERS))
+def server(request: pytest.FixtureRequest) -> str:
+    """The admin URL of each MariaDB server in turn."""
+    return service_url(SERVERS[request.param])
+
+
 @pytest.fixture(scope="module")
-def provider() -> MySQLProvider:
-    settings = Settings().with_overrides(mysql_admin_url=service_url("MYSQL_ADMIN_URL"))
+def provider(server: str) -> MySQLProvider:
+    settings = Settings().with_overrides(mysql_admin_url=server)
     return MySQLProvider.from_settings(settings)
 
 
 @pytest.fixture
-def admin() -> Iterator[Any]:
-    url = make_url(service_url("MYSQL_ADMIN_URL"))
+def admin(server: str) -> Iterator[Any]:
+    url = make_url(server)
     conn = pymysql.connect(
         host=url.host, port=url.port, user=url.username, password=url.password, autocommit=True
     )
@@ -234,7 +244,7 @@ def test_long_plugin_id_gets_bounded_names(
     assert len(provider.database(spec)) <= 64
     provider.provision(spec, "pw")
     with provider.connect(spec, Login(user_a, "pw")) as conn:
-        assert scalar(conn, "SELECT CURRENT_USER()") == f"{user_a}@%"
+        assert scalar(conn, "SELECT CURRENT_USER()").rpartition("@")[0] == user_a
 
 
 def test_unreachable_server_is_transient() -> None:
@@ -242,3 +252,67 @@ def test_unreachable_server_is_transient() -> None:
     with pytest.raises(ProviderUnavailable) as info:
         down.state(PluginSpec("myt-down"))
     assert "admin:pw" not in str(info.value)
+
+
+def test_default_install_shadows_plain_logins_and_plugin_logins_still_work(
+    provider: MySQLProvider, plugin: Callable[..., PluginSpec], admin: Any
+) -> None:
+    """Where anonymous accounts exist, 'user'@'%' is refused through 127.0.0.1; plugins are not."""
+    admin.execute("SELECT Host FROM mysql.user WHERE User = ''")
+    anonymous = sorted(host for (host,) in admin.fetchall())
+    admin.execute("DROP USER IF EXISTS 'myt_plain'@'%'")
+    admin.execute("CREATE USER 'myt_plain'@'%' IDENTIFIED BY 'pw-plain'")
+    try:
+        plain = MySQLProvider(f"mysql://myt_plain:pw-plain@{provider.host}:{provider.port}/")
+        if "localhost" in anonymous:
+            with pytest.raises(ProviderError, match="Access denied"):
+                plain.state(PluginSpec("myt-none"))
+        else:
+            assert plain.state(PluginSpec("myt-none")) is StorageState.ABSENT
+    finally:
+        admin.execute("DROP USER 'myt_plain'@'%'")
+    spec = plugin("myt-anon")
+    provider.provision(spec, "pw-anon")
+    admin.execute(
+        "SELECT User, Host FROM mysql.user WHERE User LIKE %s ORDER BY User, Host", ("myt\\_anon%",)
+    )
+    hosts = ["%", *(h for h in anonymous if h != "%")]
+    assert sorted(admin.fetchall()) == sorted(
+        (user, host) for user in ("myt_anon_a", "myt_anon_b") for host in hosts
+    )
+    with provider.connect(spec, login(provider, spec, "a", "pw-anon")) as conn:
+        assert scalar(conn, "SELECT USER()").startswith("myt_anon_a@")
+    provider.rotate(spec, "b", "pw-b")
+    provider.connect(spec, login(provider, spec, "b", "pw-b")).close()
+    provider.archive(spec)
+    with pytest.raises(ProviderError):
+        provider.connect(spec, login(provider, spec, "b", "pw-b"))
+    provider.restore(spec)
+    provider.connect(spec, login(provider, spec, "b", "pw-b")).close()
+    provider.purge(spec)
+    admin.execute("SELECT COUNT(*) FROM mysql.user WHERE User LIKE %s", ("myt\\_anon%",))
+    assert admin.fetchone()[0] == 0
+
+
+class _PercentOnly(MySQLProvider):
+    """The provider without the host rule: every login as 'user'@'%' only."""
+
+    @staticmethod
+    def hosts(cur: Any) -> list[str]:
+        return ["%"]
+
+
+def test_provision_ends_with_a_login_proof() -> None:
+    """On a default install, a '%'-only login cannot log in: provisioning says so, never ready."""
+    spec, provider = PluginSpec("myt-proof"), _PercentOnly(service_url("MYSQL_DEFAULT_ADMIN_URL"))
+    provider.purge(spec)
+    try:
+        with pytest.raises(ProviderError, match=r"DROP USER ''@'localhost'") as info:
+            provider.provision(spec, "pw-proof-secret")
+        assert "could not log in" in str(info.value)
+        assert "pw-proof-secret" not in str(info.value)
+        fixed = MySQLProvider(service_url("MYSQL_DEFAULT_ADMIN_URL"))
+        fixed.provision(spec, "pw-proof-secret")  # the host rule repairs it on re-provisioning
+        fixed.connect(spec, Login("myt_proof_a", "pw-proof-secret")).close()
+    finally:
+        provider.purge(spec)

@@ -1,4 +1,7 @@
-"""PostgresProvider against the real test server, as superuser and as a CREATEROLE admin."""
+"""PostgresProvider against PostgreSQL 15 and 18, each as superuser and as a managed-like admin.
+
+The managed-like admin is ``CREATEROLE CREATEDB``, no superuser, and does not own ``public``.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +25,12 @@ from worker.settings import Settings
 
 pytestmark = pytest.mark.postgres
 
-ADMINS = {"su": "PG_ADMIN_URL", "ns": "PG_NONSUPER_ADMIN_URL"}
+ADMINS = {
+    "su": "PG_ADMIN_URL",
+    "ns": "PG_NONSUPER_ADMIN_URL",
+    "s18": "PG18_ADMIN_URL",
+    "n18": "PG18_NONSUPER_ADMIN_URL",
+}
 
 
 @dataclass
@@ -39,6 +47,12 @@ class Admin:
             cur = conn.execute(query, params or None)
             return cur.fetchall() if cur.description else []
 
+    def as_superuser(self, query: str) -> None:
+        """Run ``query`` in the admin's database as the cluster's superuser (the platform)."""
+        url = re.sub(r"//[^@]*@", "//postgres@", self.url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(query)
+
 
 def password() -> str:
     """A fresh random password."""
@@ -47,7 +61,7 @@ def password() -> str:
 
 @pytest.fixture(params=sorted(ADMINS))
 def admin(request: pytest.FixtureRequest) -> Admin:
-    """Each test runs once with the superuser and once with the CREATEROLE admin."""
+    """Each test runs with both admins of both servers."""
     url = service_url(ADMINS[request.param])
     return Admin(request.param, url, PostgresProvider(url))
 
@@ -124,7 +138,7 @@ def test_plugins_are_isolated(admin: Admin, make: Any) -> None:
     with login(admin.provider, b, "a", pw) as conn:
         conn.execute("CREATE TABLE secrets (v text)")
         conn.execute("INSERT INTO secrets VALUES ('b-only')")
-    admin.query(f"CREATE TABLE IF NOT EXISTS public.{platform} (v text)")
+    admin.as_superuser(f"CREATE TABLE IF NOT EXISTS public.{platform} (v text)")
     try:
         with login(admin.provider, a, "a", pw) as conn:
             denied = errors.InsufficientPrivilege
@@ -150,7 +164,7 @@ def test_plugins_are_isolated(admin: Admin, make: Any) -> None:
                 with pytest.raises(psycopg.OperationalError, match="too many connections"):
                     psycopg.connect(admin.url, user=PgNames.of(a).login_a, password=pw)
     finally:
-        admin.query(f"DROP TABLE public.{platform}")
+        admin.as_superuser(f"DROP TABLE public.{platform}")
 
 
 def test_objects_belong_to_the_owner_role(admin: Admin, make: Any) -> None:

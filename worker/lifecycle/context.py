@@ -27,6 +27,8 @@ def spec_for(manifest: Manifest) -> PluginSpec:
         connections=db.limits.connections,
         schema=db.schema_name,
         feature_flag=db.feature_flag,
+        statement_timeout_ms=db.limits.statement_timeout_ms,
+        idle_in_transaction_timeout_ms=db.limits.idle_in_transaction_timeout_ms,
     )
 
 

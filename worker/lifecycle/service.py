@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from providers.base import Provider
 from providers.registry import get_provider_class
-from worker import audit, failpoints
+from worker import audit, failpoints, metrics
 from worker.errors import (
     LeaseLost,
     ManifestError,
@@ -92,7 +92,7 @@ class LifecycleService:
         shown_id = plugin_id if isinstance(plugin_id, str) and len(plugin_id) <= 64 else "?"
         try:
             request = parse_request(kind, payload, extra)
-            self._validate(kind, request)
+            self.validate(kind, request)
         except RequestRejected as exc:
             # hostile text (NUL, lone surrogates) is escaped: the rejection must be storable
             op, _ = self.store.insert(
@@ -117,7 +117,7 @@ class LifecycleService:
         )
         return op.id
 
-    def _validate(self, kind: Kind, request: Request) -> None:
+    def validate(self, kind: Kind, request: Request) -> None:
         """Everything that can be checked before a side effect, raising RequestRejected."""
         manifest = self.manifest_for(kind, request)
         if kind in (Kind.PROVISION, Kind.MIGRATE):
@@ -266,15 +266,17 @@ class LifecycleService:
         last: bool,
     ) -> None:
         """Record the step (and, after the last one, the outcome) in one transaction."""
+        ms = round((time.monotonic() - started) * 1000, 2)
         record = {
             "name": step.name,
             "status": outcome.status,
             "attempt": ctx.op.attempts,
             "finished_at": utcnow().isoformat(),
-            "ms": round((time.monotonic() - started) * 1000, 2),
+            "ms": ms,
             "detail": outcome.detail,
         }
         ctx.op.steps = [*ctx.op.steps, record]
+        metrics.step_finished(ctx.op.kind, step.name, outcome.status, ms)
         outcome_values = self._succeeded(ctx) if last else {}
         with self.store.fenced(
             ctx.claim, current_step=step.name, steps=ctx.op.steps, **outcome_values

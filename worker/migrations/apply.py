@@ -19,6 +19,7 @@ from worker.migrations.files import MigrationFile, load_dir
 from worker.migrations.ledger import Ledger, LedgerEntry
 from worker.migrations.locks import migration_lock
 from worker.migrations.plan import Planned, plan
+from worker.migrations.review import lint_file_sql, review
 from worker.sqlguard import check_statements, split_statements
 from worker.tracking.models import MigrationAttempt, PluginMigration, utcnow
 
@@ -67,16 +68,19 @@ def migrate(ctx: StepContext, target: str | None, force: bool, dry_run: bool) ->
             rows = _sync_recovered(ctx, entries, _statuses(ctx))
             failed = [v for v, status in rows.items() if status == "failed"]
             steps = plan(files, entries, target, force, failed)
+            checked = review(ctx, steps, force, snapshot=None)
+            allowed = force or checked.snapshot_id is not None  # destructive SQL is covered
             journal = _Journal(ctx)
             try:
                 for planned in steps:
-                    _run_one(ctx, ledger, planned, statements_of(ctx, planned, force), journal)
+                    _run_one(ctx, ledger, planned, statements_of(ctx, planned, allowed), journal)
                     lease.renew()
             finally:
                 journal.flush()
     return {
         "applied": [p.file.version for p in steps if p.direction == "up"],
         "rolled_back": [p.file.version for p in steps if p.direction == "down"],
+        **checked.to_json(),
     }
 
 
@@ -97,6 +101,9 @@ def _preview(ctx: StepContext, steps: Sequence[Planned], force: bool) -> list[di
             "version": p.file.version,
             "direction": p.direction,
             "statements": statements_of(ctx, p, force),
+            "findings": [f.to_json() for f in lint_file_sql(ctx.provider, p.sql)]
+            if p.direction == "up"
+            else [],
         }
         for p in steps
     ]

@@ -1,4 +1,4 @@
-"""``plugin-db doctor``: health, size against limits, drift, orphans and stuck operations.
+"""``plugin-db doctor``: health, size against limits, drift, orphans, stuck operations, servers.
 
 :meth:`Doctor.run` only reads (as admin for the catalog and orphans, as each plugin for its
 health) and returns findings; the one thing it writes is a ``storage_limit_exceeded`` audit
@@ -23,7 +23,7 @@ from worker.errors import PluginDbError
 from worker.lifecycle.context import spec_for
 from worker.logging import redact_text
 from worker.manifest import parse_manifest
-from worker.ops import operations, orphans, plugins
+from worker.ops import operations, orphans, plugins, servers
 from worker.ops.drift import migration_findings
 from worker.ops.findings import Check, Finding, error, problems, summary_line
 from worker.secrets import SecretBox
@@ -48,6 +48,8 @@ class Report:
     findings: list[Finding]
     plugins: list[str]
     over_limit: list[str] = field(default_factory=list)
+    sizes: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
+    """Per plugin checked: (size in bytes, limit in bytes), None where unknown."""
 
     @property
     def problems(self) -> list[Finding]:
@@ -129,24 +131,27 @@ class Doctor:
                 rows[row.plugin_id].append(row)
         findings: list[Finding] = []
         over: list[tuple[str, plugins.Outcome]] = []
+        sizes: dict[str, tuple[int | None, int | None]] = {}
         try:
             for index, ds in enumerate(chosen):
                 if progress is not None:
                     progress(index, len(chosen), ds.plugin_id)
                 outcome = self._check(ds, rows[ds.plugin_id])
                 findings += outcome.findings
+                sizes[ds.plugin_id] = (outcome.size_bytes, outcome.limit_bytes)
                 if outcome.over_limit:
                     over.append((ds.plugin_id, outcome))
             findings += operations.stuck(self.sessions, self.settings, now, plugin_id)
             findings += operations.failed(self.sessions, now, plugin_id)
             if plugin_id is None:
                 findings += orphans.orphans(self.settings, self._specs(live))
+                findings += servers.server_findings(self.settings)
         finally:
             for provider in self._providers.values():
                 provider.close()
         if record and over:
             self._record(over)
-        return Report(findings, [ds.plugin_id for ds in chosen], [pid for pid, _ in over])
+        return Report(findings, [ds.plugin_id for ds in chosen], [pid for pid, _ in over], sizes)
 
     def _check(self, ds: PluginDatasource, rows: list[PluginMigration]) -> plugins.Outcome:
         """Storage and migration checks of one datasource; one ``ok`` line if all is well."""

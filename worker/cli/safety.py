@@ -1,0 +1,92 @@
+"""``plugin-db migrations lint``, snapshots and quotas on the command line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from sqlalchemy import select
+
+from providers.registry import get_provider_class
+from worker.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, JsonOpt, emit, fail, out, sessions
+from worker.cli.common import settings as get_settings
+from worker.cli.lintview import statements_lines
+from worker.cli.migrations import migrations_app
+from worker.errors import PluginDbError, RequestRejected
+from worker.migrations import gate
+from worker.migrations.lint import DESTRUCTIVE, LOCKING, Finding, summary
+from worker.migrations.review import lint_file_sql
+from worker.sqlguard import split_statements
+from worker.tracking.models import PluginDatasource, PluginMigration
+
+
+def _fail(exc: PluginDbError, as_json: bool) -> None:
+    fail(str(exc), EXIT_BAD_INPUT if isinstance(exc, RequestRejected) else EXIT_FAILED, as_json)
+
+
+def lint_report(plugin_id: str) -> dict[str, Any]:
+    """Every migration file's UP statements with their findings; pending files flagged."""
+    config = get_settings()
+    with sessions()() as session:
+        ds = session.get(PluginDatasource, plugin_id)
+        applied = set(
+            session.scalars(
+                select(PluginMigration.migration_version).where(
+                    PluginMigration.plugin_id == plugin_id, PluginMigration.status == "completed"
+                )
+            )
+        )
+    manifest = gate.plugin_manifest(config.plugins_root, plugin_id, ds)
+    if manifest is None:
+        raise RequestRejected("no manifest", [f"{plugin_id}: no plugin.json and none stored"])
+    driver = ds.provider if ds is not None and ds.provider else manifest.database.driver
+    provider = get_provider_class(driver).from_settings(config)
+    files: list[dict[str, Any]] = []
+    every: list[Finding] = []
+    for file in gate.plugin_files(config.plugins_root, manifest):
+        findings = lint_file_sql(provider, file.up_sql)
+        every += findings
+        files.append(
+            {
+                "version": file.version,
+                "filename": file.filename,
+                "state": "applied" if file.version in applied else "pending",
+                "statements": split_statements(file.up_sql, provider.dialect),
+                "findings": [f.to_json() for f in findings],
+            }
+        )
+    counts = summary(every)
+    return {"plugin_id": plugin_id, "dialect": provider.dialect, "summary": counts, "files": files}
+
+
+@migrations_app.command("lint")
+def migrations_lint(plugin_id: str, as_json: bool = JsonOpt) -> None:
+    """Classify every statement (destructive, locking, non-transactional) with safe forms.
+
+    Exit status 1 when a pending file has a destructive or locking finding.
+    """
+    try:
+        report = lint_report(plugin_id)
+    except PluginDbError as exc:
+        _fail(exc, as_json)
+        return
+    risky = any(
+        f["kind"] in (DESTRUCTIVE, LOCKING)
+        for item in report["files"]
+        if item["state"] == "pending"
+        for f in item["findings"]
+    )
+    if as_json:
+        emit(report, True)
+    else:
+        for item in report["files"]:
+            out.print(f"[bold]{item['filename']}[/bold] ({item['state']})")
+            out.print("\n".join(statements_lines(item["statements"], item["findings"])))
+        shown = ", ".join(f"{n} {k}" for k, n in sorted(report["summary"].items()))
+        out.print(f"{plugin_id} ({report['dialect']}): {shown or 'no findings'}")
+    if risky:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the snapshot and quota commands (``migrations lint`` attaches on import)."""

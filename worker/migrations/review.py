@@ -1,0 +1,116 @@
+"""What the linter's findings decide before a migration batch runs.
+
+* Every UP statement of the batch is linted (:mod:`worker.migrations.lint`); the findings go
+  to the audit trail (``migration_linted``) and to the step's detail.
+* A destructive statement with no snapshot taken before the batch is refused unless
+  ``force``; a locking statement on a table at least ``PLUGIN_DB_LARGE_TABLE_MB`` large is
+  refused unless ``force``, with the safe form to use instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from providers.base import Provider
+from worker import audit
+from worker.errors import MigrationRefused
+from worker.lifecycle.context import StepContext
+from worker.migrations.lint import DESTRUCTIVE, LOCKING, Finding, lint_script, summary
+from worker.migrations.plan import Planned
+from worker.sqlguard import split_statements
+
+MAX_AUDITED = 50
+MIB = 1024 * 1024
+
+SnapshotHook = Callable[[StepContext, bool], int | None]
+"""Takes the pre-migration snapshot when the policy asks for one (given: any destructive
+finding); returns its id, or None when none was taken."""
+
+
+@dataclass
+class Review:
+    """The batch's findings by version and the snapshot taken before it, if any."""
+
+    findings: dict[str, list[Finding]] = field(default_factory=dict)
+    snapshot_id: int | None = None
+
+    @property
+    def destructive(self) -> bool:
+        """Whether any statement of the batch destroys data."""
+        return any(f.kind == DESTRUCTIVE for fs in self.findings.values() for f in fs)
+
+    def to_json(self) -> dict[str, Any]:
+        """Summary for the step's detail."""
+        counts = summary([f for fs in self.findings.values() for f in fs])
+        return {"lint": counts, "snapshot_id": self.snapshot_id}
+
+
+def lint_file_sql(provider: Provider, sql: str) -> list[Finding]:
+    """Findings of one migration part for ``provider``'s dialect."""
+    statements = split_statements(sql, provider.dialect)
+    return lint_script(statements, provider.dialect, transactional_ddl=provider.transactional_ddl)
+
+
+def lint_planned(provider: Provider, steps: Sequence[Planned]) -> dict[str, list[Finding]]:
+    """Findings of the UP parts of a plan (DOWN parts are explicit rollbacks), by version."""
+    found = {p.file.version: lint_file_sql(provider, p.sql) for p in steps if p.direction == "up"}
+    return {version: findings for version, findings in found.items() if findings}
+
+
+def review(
+    ctx: StepContext, steps: Sequence[Planned], force: bool, snapshot: SnapshotHook | None
+) -> Review:
+    """Lint the batch, take the snapshot the policy asks for, refuse what must be refused."""
+    result = Review(findings=lint_planned(ctx.provider, steps))
+    if snapshot is not None and steps:
+        result.snapshot_id = snapshot(ctx, result.destructive)
+    refusals = [] if force else _refusals(ctx, result)
+    with ctx.store.fenced(ctx.claim) as session:
+        audit.record(
+            session,
+            "migration_linted",
+            plugin_id=ctx.plugin_id,
+            operation_id=ctx.op.id,
+            actor=ctx.actor,
+            findings=[
+                {"version": v, **f.to_json()} for v, fs in result.findings.items() for f in fs
+            ][:MAX_AUDITED],
+            snapshot_id=result.snapshot_id,
+            forced=force,
+            refused=refusals,
+        )
+    if refusals:
+        raise MigrationRefused("; ".join(refusals))
+    return result
+
+
+def _refusals(ctx: StepContext, result: Review) -> list[str]:
+    found = [(v, f) for v, fs in result.findings.items() for f in fs]
+    refusals = [
+        f"migration {v} statement {f.index + 1} ({f.statement!r}): {f.message}; no snapshot was "
+        "taken (snapshots.beforeMigrate is 'never'): allow snapshots or migrate with force"
+        for v, f in found
+        if f.kind == DESTRUCTIVE and result.snapshot_id is None
+    ]
+    locking = [(v, f) for v, f in found if f.kind == LOCKING and f.table]
+    sizes = _sizes(ctx, sorted({f.table for _, f in locking if f.table}))
+    limit = ctx.settings.large_table_mb * MIB
+    refusals += [
+        f"migration {v} statement {f.index + 1} ({f.statement!r}): {f.message}, and table "
+        f"{f.table} holds {sizes[f.table] / MIB:.1f} MiB (limit {ctx.settings.large_table_mb:g}"
+        f" MiB); safe form: {f.suggestion}; or migrate with force"
+        for v, f in locking
+        if f.table in sizes and sizes[f.table] >= limit
+    ]
+    return refusals
+
+
+def _sizes(ctx: StepContext, tables: list[str]) -> dict[str, int]:
+    if not tables:
+        return {}
+    try:
+        return ctx.provider.table_sizes(ctx.spec, tables)
+    except NotImplementedError:
+        return {}
