@@ -315,6 +315,12 @@ def test_unregister_keeps_the_tables_and_register_reactivates(stack: Stack) -> N
     assert row is not None and row.status == "active" and row.deactivated_at is None
 
 
+def _json(result: Any) -> Any:
+    """The JSON document of a CLI result (in-process, log lines share the captured output)."""
+    text: str = result.stdout
+    return json.loads(text[text.index("{") if text.startswith("{") else text.index("\n{") + 1 :])
+
+
 @pytest.fixture
 def cli(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Invoke `plugin-db` against the stack's tracking database and broker."""
@@ -352,20 +358,20 @@ def test_cli_validate_register_show_conflicts_export(
     assert any(line.startswith("tables[0].name:") for line in lines)
     assert any(line.startswith("enums[0].values[1]:") for line in lines)
     result = cli("schema", "validate", good, "--plugin", "someone-else", "--json")
-    assert result.exit_code == 2 and json.loads(result.output)["problems"][0].startswith(
+    assert result.exit_code == 2 and json.loads(result.stdout)["problems"][0].startswith(
         "pluginId:"
     )
 
     result = cli("schema", "register", plugin_id, good, "--wait", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["state"] == "succeeded"
+    assert _json(result)["state"] == "succeeded"
     assert cli("schema", "register", plugin_id, bad).exit_code == 2
 
     shown = cli("schema", "show", plugin_id, "--json")
-    assert shown.exit_code == 0 and json.loads(shown.output)["status"] == "active"
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["status"] == "active"
     assert cli("schema", "show", "nobody-here").exit_code == 2
     conflicts = cli("schema", "conflicts", "--json")
-    assert conflicts.exit_code == 0 and json.loads(conflicts.output)["conflicts"] == []
+    assert conflicts.exit_code == 0 and json.loads(conflicts.stdout)["conflicts"] == []
 
     prisma = cli("schema", "export", "--format", "prisma")
     assert prisma.exit_code == 0, prisma.output
