@@ -13,8 +13,8 @@ import importlib
 import logging
 from collections.abc import Mapping
 
-import click
 import typer
+from typer._click.core import Command, Context  # Typer's own click (typer.core's types)
 from typer.core import TyperGroup
 
 from worker.logging import configure
@@ -46,10 +46,10 @@ def attach(app: typer.Typer, name: str, entry: str) -> None:
 class LazyGroup(TyperGroup):
     """A Typer group that imports a command's module only when the command is used."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *COMMANDS})
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         if cmd_name in self.commands or cmd_name not in COMMANDS:
             return super().get_command(ctx, cmd_name)
         sub = typer.Typer()
