@@ -13,7 +13,10 @@
     │   ├── RetryRefused         ``plugin-db retry`` cannot reset that operation
     │   ├── MalformedEnvelope    a broker message is not a kombu envelope (also ValueError)
     │   ├── NotFound             the plugin, operation or token named does not exist
-    │   └── Conflict             the resource's state does not allow the request now
+    │   ├── Conflict             the resource's state does not allow the request now
+    │   ├── UnknownGeneration    a connection ack names an unknown plugin or generation
+    │   ├── AddressRefused       a webhook URL points where webhooks may not go
+    │   └── UnknownEndpoint      no webhook endpoint has this id
     ├── PermanentError           the operation fails at once, retrying cannot help
     │   ├── InvalidTransition    a state machine was asked for a move it does not allow
     │   ├── MigrationFailed      a migration statement failed
@@ -105,6 +108,18 @@ class NotFound(RequestRejected):
 
 class Conflict(RequestRejected):
     """The resource exists but its state does not allow the request now (HTTP 409)."""
+
+
+class UnknownGeneration(RequestRejected):
+    """An ack names a plugin or generation that does not exist."""
+
+
+class AddressRefused(RequestRejected):
+    """A webhook URL points where webhooks may not go."""
+
+
+class UnknownEndpoint(RequestRejected):
+    """No webhook endpoint has this id."""
 
 
 class PermanentError(PluginDbError):

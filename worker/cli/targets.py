@@ -72,3 +72,8 @@ def targets_list(as_json: bool = JsonOpt) -> None:
         )
         table.add_row(*("" if v is None else str(v) for v in cells))
     out.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``plugin-db targets``."""
+    app.add_typer(targets_app, name="targets")

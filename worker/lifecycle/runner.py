@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from worker import audit, failpoints, metrics
 from worker.errors import LeaseLost, PluginDbError, TransientError
+from worker.events import hooks
 from worker.lifecycle import steps as plans
 from worker.lifecycle.context import StepContext
 from worker.lifecycle.intake import Intake
@@ -131,6 +132,7 @@ class Runner:
         ) as session:
             if outcome.apply is not None:
                 outcome.apply(session)
+            hooks.after_step(session, ctx, step.name, outcome.status, outcome.detail)
             audit.record(
                 session,
                 f"step_{outcome.status}",
@@ -165,6 +167,7 @@ class Runner:
             actor=ctx.actor,
             kind=ctx.op.kind,
         )
+        hooks.after_success(session, ctx.op)
 
     def _release(self, claim: Claim, op: LifecycleOperation, exc: Exception) -> None:
         with self.store.fenced(
@@ -200,6 +203,7 @@ class Runner:
                     kind=op.kind,
                     error=error,
                 )
+                hooks.after_failure(session, op, error)
         except LeaseLost:
             log.warning("lease_lost_on_failure", operation_id=op.id)
 
