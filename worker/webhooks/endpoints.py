@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker import audit
-from worker.errors import RequestRejected
+from worker.errors import NotFound, RequestRejected
 from worker.events.outbox import EVENT_TYPES
 from worker.logging import register_secret
 from worker.secrets import SecretBox
@@ -26,7 +26,7 @@ from worker.webhooks.sender import Sent, send
 TEST_EVENT = "webhook.test"
 
 
-class UnknownEndpoint(RequestRejected):
+class UnknownEndpoint(NotFound):
     """No webhook endpoint has this id."""
 
 
