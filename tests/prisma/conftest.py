@@ -43,6 +43,15 @@ def token(api: Api) -> str:
     return value
 
 
+@pytest.fixture
+def purge_after(api: Api) -> Iterator[list[str]]:
+    """Plugins to purge at the end (PostgreSQL roles and schemas outlive the test otherwise)."""
+    plugins: list[str] = []
+    yield plugins
+    for plugin_id in plugins:
+        api.stack.run("plugin_db.teardown", {"plugin_id": plugin_id, "purge": True}, timeout=120)
+
+
 @pytest.fixture(scope="module")
 def http(api: Api, token: str) -> Iterator[httpx.Client]:
     """An HTTP client holding the token."""

@@ -19,7 +19,7 @@ import pytest
 from tests.api.support import Api
 from tests.conftest import unique_id
 from tests.prisma.support import PrismaProject, cli, repo_path
-from tests.support.node import Toolchain
+from tests.support.node import toolchain
 from tests.support.seed import seed_doc
 from tests.support.stack import write_plugin
 
@@ -30,9 +30,12 @@ DENIED = {
 }
 
 
-def install(api: Api, http: httpx.Client, mode: str) -> tuple[str, dict[str, Any]]:
+def install(
+    api: Api, http: httpx.Client, mode: str, purge: list[str]
+) -> tuple[str, dict[str, Any]]:
     """Provision over HTTP, register the authored schema through the worker; the connection."""
     plugin_id = unique_id("pz")
+    purge.append(plugin_id)
     write_plugin(api.stack.plugins_root, plugin_id, mode)
     answer = http.post(f"/api/plugins/{plugin_id}/provision", json={})
     assert answer.status_code == 202, answer.text
@@ -57,12 +60,17 @@ def qualified(doc: dict[str, Any], table: str) -> str:
 
 @pytest.mark.parametrize("mode", ["exclusive-postgres", "exclusive-mysql", "exclusive-sqlite"])
 def test_prisma_client_reads_and_writes_its_own_tables_only(
-    api: Api, http: httpx.Client, node: Toolchain, mode: str, tmp_path: Path
+    api: Api,
+    http: httpx.Client,
+    mode: str,
+    tmp_path: Path,
+    purge_after: list[str],
 ) -> None:
+    node = toolchain()
     if mode == "exclusive-sqlite" and node.sqlite_error:
         pytest.fail(f"@prisma/adapter-better-sqlite3 cannot run: {node.sqlite_error}")
-    plugin_id, doc = install(api, http, mode)
-    other_id, other = install(api, http, mode)
+    plugin_id, doc = install(api, http, mode, purge_after)
+    other_id, other = install(api, http, mode, purge_after)
     assert doc["env"]["PLUGIN_DATABASE_URL"] == doc["url"]
     exported = cli(
         api.stack,
