@@ -82,7 +82,9 @@ def mysql_databases(cur: Any, tracked: set[str], user: Callable[[str, str], str]
         found.append(
             Orphan(
                 f"MySQL database {name!r} has no datasource",
-                f"as the admin: DROP DATABASE `{name}`; DROP USER IF EXISTS {users}; {ADOPT}",
+                f"as the admin: DROP DATABASE `{name}`; DROP USER IF EXISTS {users} (and "
+                "the same logins at the hosts of anonymous accounts, if any); "
+                f"{ADOPT}",
             )
         )
     return found

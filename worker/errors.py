@@ -14,7 +14,10 @@
     │   ├── RetryRefused         ``plugin-db retry`` cannot reset that operation
     │   ├── MalformedEnvelope    a broker message is not a kombu envelope (also ValueError)
     │   ├── NotFound             the plugin, operation or token named does not exist
-    │   └── Conflict             the resource's state does not allow the request now
+    │   │   ├── UnknownGeneration  a connection ack names a generation the plugin never had
+    │   │   └── UnknownEndpoint  no webhook endpoint has this id
+    │   ├── Conflict             the resource's state does not allow the request now
+    │   └── AddressRefused       a webhook URL points where webhooks may not go
     ├── PermanentError           the operation fails at once, retrying cannot help
     │   ├── InvalidTransition    a state machine was asked for a move it does not allow
     │   ├── MigrationFailed      a migration statement failed
@@ -110,6 +113,18 @@ class NotFound(RequestRejected):
 
 class Conflict(RequestRejected):
     """The resource exists but its state does not allow the request now (HTTP 409)."""
+
+
+class UnknownGeneration(NotFound):
+    """An ack names a generation the plugin never had."""
+
+
+class AddressRefused(RequestRejected):
+    """A webhook URL points where webhooks may not go."""
+
+
+class UnknownEndpoint(NotFound):
+    """No webhook endpoint has this id."""
 
 
 class PermanentError(PluginDbError):

@@ -48,6 +48,7 @@ class Kind(StrEnum):
     REGISTER_SCHEMA = "register_schema"
     UNREGISTER_SCHEMA = "unregister_schema"
     RELOCATE = "relocate"
+    RETIRE = "retire_credentials"
 
     @property
     def task_name(self) -> str:

@@ -22,7 +22,7 @@ from worker.manifest import parse_manifest
 from worker.secrets import SecretBox
 from worker.settings import Settings
 from worker.states import OpState
-from worker.tracking.models import PluginDatasource
+from worker.tracking.models import OutboxEvent, PluginDatasource
 
 NOTES = migration(
     "CREATE TABLE {p}notes (id INTEGER PRIMARY KEY, body VARCHAR(100));",
@@ -132,3 +132,8 @@ def test_relocation_moves_every_row(  # noqa: PLR0917 - fixtures and parameters
     spec = spec_for(parse_manifest(before.manifest))
     assert targets.provider(source).state(spec) is StorageState.ARCHIVED
     assert [m.migration_version for m in fleet.migrations(pid)] == ["001"]
+    with fleet.sessions() as session:
+        events = session.execute(
+            sa.select(OutboxEvent.type, OutboxEvent.generation).where(OutboxEvent.plugin_id == pid)
+        ).all()
+    assert ("datasource.relocated", after.generation) in [tuple(e) for e in events]

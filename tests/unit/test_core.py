@@ -38,6 +38,7 @@ def test_task_names_are_the_contract() -> None:
         "plugin_db.register_schema",
         "plugin_db.unregister_schema",
         "plugin_db.relocate",
+        "plugin_db.retire_credentials",
     }
 
 

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
-from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from worker import metrics as fleet_metrics
 from worker.api import (
     problems,
     routes_connection,
+    routes_events,
     routes_lifecycle,
     routes_relocate,
     routes_service,
+    routes_webhooks,
 )
 from worker.api.context import ApiContext
 from worker.api.metrics import Metrics
 from worker.api.problems import FieldProblem, problem_response
 from worker.settings import Settings
+from worker.tracking.db import make_engine
 
 MAX_BODY_BYTES = 1024 * 1024
 """Bodies above this get ``413`` before any handler reads them."""
@@ -70,6 +73,8 @@ def routers() -> list[APIRouter]:
         routes_lifecycle.router,
         routes_connection.router,
         routes_relocate.router,
+        routes_events.router,
+        routes_webhooks.router,
     ]
 
 
@@ -88,7 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     for router in routers():
         app.include_router(router)
-    registry = ctx.extras["registry"] = CollectorRegistry()
+    # the fleet's series (tracking tables, this process's live counters) and the API's own
+    engine = make_engine(ctx.settings.database_url)
+    registry = ctx.extras["registry"] = fleet_metrics.registry(engine)
     app.add_middleware(BodyLimit)
     app.add_middleware(Metrics, registry=registry)
     return app

@@ -122,3 +122,8 @@ def targets_drain(
     emit(report, as_json, f"{name}: {report['moved']} moved, {len(report['failed'])} failed")
     if report["failed"] or report["left"]:
         raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``plugin-db targets``."""
+    app.add_typer(targets_app, name="targets")

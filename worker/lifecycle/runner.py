@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from worker import audit, failpoints, metrics
 from worker.errors import LeaseLost, PluginDbError, TransientError
+from worker.events import hooks
 from worker.lifecycle import relocate
 from worker.lifecycle import steps as plans
 from worker.lifecycle.context import StepContext, spec_for
@@ -134,6 +135,7 @@ class Runner:
         ) as session:
             if outcome.apply is not None:
                 outcome.apply(session)
+            hooks.after_step(session, ctx, step.name, outcome.status, outcome.detail)
             audit.record(
                 session,
                 f"step_{outcome.status}",
@@ -168,6 +170,7 @@ class Runner:
             actor=ctx.actor,
             kind=ctx.op.kind,
         )
+        hooks.after_success(session, ctx.op)
 
     def _release(self, claim: Claim, op: LifecycleOperation, exc: Exception) -> None:
         with self.store.fenced(
@@ -205,6 +208,7 @@ class Runner:
                     kind=op.kind,
                     error=error,
                 )
+                hooks.after_failure(session, op, error)
         except LeaseLost:
             log.warning("lease_lost_on_failure", operation_id=op.id)
 

@@ -1,7 +1,7 @@
 """plugin_datasources.target: the named server (target) a plugin's storage lives on
 
 Revision ID: 0003
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-29
 
 Existing rows live on the default target named after their driver, so they are filled in
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
