@@ -9,8 +9,8 @@ load with explicit keys leaves behind (:meth:`BulkLoad.after_load`: sequences).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
@@ -22,6 +22,17 @@ KEY_TEXT_LENGTH = 255
 
 class BulkLoad:
     """Defaults: types as reflected, multi-row INSERTs, nothing after the load."""
+
+    stream_format: ClassVar[str | None] = None
+    """A wire format both ends may stream rows in untouched (:meth:`stream_out`/``in``)."""
+
+    def stream_out(self, conn: sa.Connection, table: sa.Table) -> Iterator[bytes]:
+        """The table's rows in :attr:`stream_format` (drivers that declare one)."""
+        raise NotImplementedError(f"{type(self).__name__} streams no rows")
+
+    def stream_in(self, conn: sa.Connection, table: sa.Table, chunks: Iterable[bytes]) -> int:
+        """Load rows streamed by a driver of the same :attr:`stream_format`; how many."""
+        raise NotImplementedError(f"{type(self).__name__} streams no rows")
 
     def portable_type(self, type_: TypeEngine[Any], *, key: bool) -> TypeEngine[Any]:
         """The column type to create at this backend for a generic ``type_``."""
@@ -42,8 +53,37 @@ class BulkLoad:
         """Fix-ups after ``table`` was loaded with explicit key values (default: none)."""
 
 
+def _qualified(table: sa.Table) -> str:
+    return f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
+
+
+def _columns(table: sa.Table) -> str:
+    return ", ".join(f'"{c.name}"' for c in table.columns)
+
+
 class PostgresBulk(BulkLoad):
-    """PostgreSQL: ``COPY ... FROM STDIN`` in, identity/serial sequences moved past the rows."""
+    """PostgreSQL: ``COPY ... FROM STDIN`` in, identity/serial sequences moved past the rows.
+
+    Between two PostgreSQL servers rows stream as ``COPY`` text, untouched by Python.
+    """
+
+    stream_format: ClassVar[str | None] = "postgresql-copy-text"
+
+    def stream_out(self, conn: sa.Connection, table: sa.Table) -> Iterator[bytes]:
+        """``COPY (SELECT ...) TO STDOUT``, in the table's column order."""
+        raw: Any = conn.connection.dbapi_connection
+        query = f"COPY (SELECT {_columns(table)} FROM {_qualified(table)}) TO STDOUT"
+        with raw.cursor() as cur, cur.copy(query) as copy:
+            yield from (bytes(chunk) for chunk in copy)
+
+    def stream_in(self, conn: sa.Connection, table: sa.Table, chunks: Iterable[bytes]) -> int:
+        """``COPY ... FROM STDIN`` of the streamed text."""
+        raw: Any = conn.connection.dbapi_connection
+        with raw.cursor() as cur:
+            with cur.copy(f"COPY {_qualified(table)} ({_columns(table)}) FROM STDIN") as copy:
+                for chunk in chunks:
+                    copy.write(chunk)
+            return int(cur.rowcount)
 
     def bulk_load(
         self, conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]
