@@ -10,6 +10,7 @@ from worker.api import problems, routes_connection, routes_lifecycle, routes_ser
 from worker.api.context import ApiContext
 from worker.api.metrics import Metrics
 from worker.api.problems import FieldProblem, problem_response
+from worker.console import routes as console_routes
 from worker.settings import Settings
 from worker.tracking.db import make_engine
 
@@ -64,6 +65,7 @@ def routers() -> list[APIRouter]:
         routes_service.router,
         routes_lifecycle.router,
         routes_connection.router,
+        console_routes.router,
     ]
 
 
