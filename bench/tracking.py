@@ -27,11 +27,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bench.common import BenchError, service
+from bench.common import BenchError, pg_database
 from bench.report import Config, Result, Row, fmt, summary
 from worker.tracking import db
 from worker.tracking.models import AuditEvent, LifecycleOperation, PluginDatasource
@@ -231,15 +230,8 @@ def run(cfg: Config) -> Result:
             f"sqlite:///{Path(folder) / 'tracking.db'}", "sqlite", d, a, lookups
         )
     if cfg.pg_tracking:
-        name, admin = f"bench_tracking_{uuid.uuid4().hex[:8]}", service("PG_URL")
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            url = service("PG_TRACKING_URL").rsplit("/", 1)[0] + f"/{name}"
+        with pg_database("bench_tracking") as url:
             metrics["postgresql"] = scenario(url, "postgresql", d, a, lookups)
-        finally:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     rows = []
     for backend, m in metrics.items():
         for query in QUERIES:

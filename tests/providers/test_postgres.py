@@ -135,6 +135,9 @@ def test_plugins_are_isolated(admin: Admin, make: Any) -> None:
     admin.provider.provision(a, pw)
     admin.provider.provision(b, pw)
     nb, platform = PgNames.of(b), f"pgt_platform_{admin.tag}"
+    ((public_owner,),) = admin.query(
+        "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'public'"
+    )
     with login(admin.provider, b, "a", pw) as conn:
         conn.execute("CREATE TABLE secrets (v text)")
         conn.execute("INSERT INTO secrets VALUES ('b-only')")
@@ -149,6 +152,8 @@ def test_plugins_are_isolated(admin: Admin, make: Any) -> None:
                 ("CREATE TABLE public.mine (v int)", "permission denied for schema public"),
                 (f"SELECT * FROM public.{platform}", f"permission denied for table {platform}"),
                 (f"SET ROLE {nb.owner}", f'permission denied to set role "{nb.owner}"'),
+                (f"SET ROLE {public_owner}", f'permission denied to set role "{public_owner}"'),
+                ("SET ROLE postgres", 'permission denied to set role "postgres"'),
                 ("CREATE TEMP TABLE t (v int)", "permission denied to create temporary tables"),
             ]:
                 with pytest.raises(denied, match=re.escape(message)):
