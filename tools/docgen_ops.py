@@ -136,11 +136,15 @@ def settings_page() -> str:
 
 
 def _commands(group: Any, path: list[str]) -> Iterator[tuple[list[str], Any]]:
-    for name in sorted(group.commands):
-        command = group.commands[name]
-        if getattr(command, "hidden", False):
+    """Every leaf command under ``group`` (asked through click, so lazy groups load theirs)."""
+    import click
+
+    ctx = click.Context(group, info_name=" ".join(path))
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if command is None or getattr(command, "hidden", False):
             continue
-        if hasattr(command, "commands"):
+        if hasattr(command, "list_commands"):
             yield from _commands(command, [*path, name])
         else:
             yield [*path, name], command

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -30,6 +30,8 @@ templates = Environment(
     loader=PackageLoader("worker.console", "templates"), autoescape=select_autoescape()
 )
 Ctx = Annotated[ApiContext, Depends(api_context)]
+PluginId = Annotated[str, Path(alias="pluginId")]
+OperationId = Annotated[int, Path(alias="operationId")]
 READ, WRITE = "plugins:read", "plugins:write"
 
 
@@ -135,8 +137,8 @@ def fleet(
     )
 
 
-@router.get("/plugins/{plugin_id}")
-def plugin(request: Request, ctx: Ctx, plugin_id: str) -> Response:
+@router.get("/plugins/{pluginId}")
+def plugin(request: Request, ctx: Ctx, plugin_id: PluginId) -> Response:
     if current(request, ctx) is None:
         return page(request, ctx, "plugin.html")  # the sign-in redirect
     with ctx.sessions() as session:
@@ -170,8 +172,8 @@ def operations_feed(request: Request, ctx: Ctx) -> Response:
     return render("_operations_rows.html", ops=ops)
 
 
-@router.post("/operations/{op_id}/retry")
-async def retry(request: Request, ctx: Ctx, op_id: int) -> Response:
+@router.post("/operations/{operationId}/retry")
+async def retry(request: Request, ctx: Ctx, op_id: OperationId) -> Response:
     """Put a failed operation back to pending and resume it (plugins:write, CSRF-checked)."""
     session = current(request, ctx)
     if session is None:
