@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Node.js packages the tests use (node/package.json + package-lock.json: Prisma 7,
-# its driver adapters, tsx) into .cache/node/<hash of both files>, once; print that folder.
+# its driver adapters, tsx) into .cache/node/<hash of both files>, once; link ./node_modules to
+# them and print that folder.
 # better-sqlite3's native module is built from source (npm runs no install scripts itself); if
 # it does not build, the folder records it in sqlite-adapter.failed and the rest still works.
 # Exits 1 with a clear message when Node.js or npm is missing or the registry is unreachable.
@@ -26,4 +27,6 @@ if [ ! -f "$dir/.ready" ]; then
   fi
   touch "$dir/.ready"
 fi
+# Scripts in the repository (examples/, tests/) resolve their imports from ./node_modules.
+ln -sfn "$dir/node_modules" node_modules
 echo "$dir"

@@ -308,3 +308,22 @@ def test_settings_and_connection_errors() -> None:
     assert "admin-pw" not in str(refused.value)
     with pytest.raises(ProviderError, match="login of plugin"):
         provider.connect(PluginSpec("pgt-none"), Login("postgres", "x"))
+
+
+def test_the_matrix_is_what_it_claims(admin: Admin) -> None:
+    """Each cell runs the server version it names; the managed-like admin is no superuser,
+    CREATEROLE CREATEDB, and does not own ``public``; the version is read once."""
+    with admin.provider._admin() as conn, conn.cursor() as cur:
+        server = admin.provider.server(cur)
+        assert admin.provider.server(cur) is server
+    assert server.version_num // 10000 == (18 if admin.tag.endswith("18") else 15)
+    assert server.membership_options is (server.version_num >= 160000)
+    ((superuser, createrole, createdb, owns_public),) = admin.query(
+        "SELECT rolsuper, rolcreaterole, rolcreatedb, pg_has_role(current_user, n.nspowner, "
+        "'USAGE') FROM pg_roles, pg_namespace n WHERE rolname = current_user "
+        "AND n.nspname = 'public'"
+    )
+    if admin.tag.startswith("n"):
+        assert (superuser, createrole, createdb, owns_public) == (False, True, True, False)
+    else:
+        assert superuser

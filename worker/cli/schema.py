@@ -57,6 +57,9 @@ DialectOpt = typer.Option(
 OnlyOpt = typer.Option(
     None, "--plugin", help="Export this plugin's live schema only (Prisma models lose the prefix)."
 )
+DocOpt = typer.Option(
+    None, "--file", help="Export this document (validated, not registered) instead of the registry."
+)
 OutputOpt = typer.Option(
     None, "--output", help="Prisma: use the prisma-client generator writing to this folder."
 )
@@ -206,7 +209,14 @@ def _plugin_dialect(plugin_id: str, as_json: bool) -> Dialect:
     return Dialect(dialect_of(provider.dialect))
 
 
-def _export_docs(plugin_id: str | None, as_json: bool) -> list[ExtensionDatabaseSchema]:
+def _export_docs(
+    plugin_id: str | None, file: Path | None, as_json: bool
+) -> list[ExtensionDatabaseSchema]:
+    if file is not None:
+        try:
+            return [validate_document(_read(file, as_json), plugin_id)]
+        except SchemaDocumentError as exc:
+            _problems(exc, as_json)
     with sessions()() as session:
         docs = registered(session, live_only=True)
     if plugin_id is None:
@@ -222,11 +232,14 @@ def export(
     fmt: ExportFormat = FormatOpt,
     dialect: Dialect | None = DialectOpt,
     plugin_id: str | None = OnlyOpt,
+    file: Path | None = DocOpt,
     output: str | None = OutputOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Export the live schemas: SQL for a fresh database, a Prisma schema or SQLAlchemy models."""
-    docs = _export_docs(plugin_id, as_json)
+    docs = _export_docs(plugin_id, file, as_json)
+    if dialect is None and file is not None:
+        dialect = Dialect.POSTGRESQL
     if dialect is None:
         dialect = _plugin_dialect(plugin_id, as_json) if plugin_id else Dialect.POSTGRESQL
     if fmt is ExportFormat.SQL:
