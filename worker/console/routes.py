@@ -21,7 +21,8 @@ from worker.console.session import (
     read,
     session_key,
 )
-from worker.ops.retry import RESUME_TASK, RetryRefused, reset
+from worker.errors import RetryRefused
+from worker.ops.retry import RESUME_TASK, reset
 from worker.states import DsStatus
 from worker.tokens import verify
 
