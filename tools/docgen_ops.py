@@ -223,6 +223,8 @@ def examples_page() -> str:
     for manifest_file in sorted((ROOT / "examples").glob("*/plugin.json")):
         folder = manifest_file.parent
         manifest = json.loads(manifest_file.read_text())
+        if manifest["id"] != folder.name:  # a platform example's sample, not a plugin folder
+            continue
         database = manifest["sovereign"]["database"]
         out.append(f"## {manifest['id']}\n")
         if manifest.get("description"):
