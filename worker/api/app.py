@@ -18,6 +18,7 @@ from worker.api import (
 from worker.api.context import ApiContext
 from worker.api.metrics import Metrics
 from worker.api.problems import FieldProblem, problem_response
+from worker.console import routes as console_routes
 from worker.settings import Settings
 from worker.tracking.db import make_engine
 
@@ -75,6 +76,7 @@ def routers() -> list[APIRouter]:
         routes_relocate.router,
         routes_events.router,
         routes_webhooks.router,
+        console_routes.router,
     ]
 
 
