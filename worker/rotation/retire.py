@@ -150,8 +150,8 @@ def retire_login(ctx: StepContext) -> Outcome:
 
 def keep_retired(ctx: StepContext) -> Outcome:
     """After a restore (which re-enables the logins): a retired idle login stays retired."""
-    payload = ctx.secret() or {}
-    idle = other_slot(str(payload.get("active", "a")))
+    creds = ctx.credentials()
+    idle = other_slot(creds.in_use if creds else "a")
     with ctx.store.sessions() as session:
         latest = session.scalars(
             select(CredentialRetirement)
