@@ -26,6 +26,8 @@ BENCHMARKS = (
     "tracking",
     "memory",
     "api",
+    "scaleout",
+    "cli",
 )
 console = Console(stderr=True)
 

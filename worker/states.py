@@ -44,6 +44,7 @@ class Kind(StrEnum):
     RESTORE = "restore"
     REGISTER_SCHEMA = "register_schema"
     UNREGISTER_SCHEMA = "unregister_schema"
+    RETIRE = "retire_credentials"
 
     @property
     def task_name(self) -> str:

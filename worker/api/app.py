@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
-from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from worker import metrics as fleet_metrics
 from worker.api import (
     problems,
     routes_connection,
@@ -20,6 +20,7 @@ from worker.api.metrics import Metrics
 from worker.api.problems import FieldProblem, problem_response
 from worker.api.strict import no_unknown_query
 from worker.settings import Settings
+from worker.tracking.db import make_engine
 
 MAX_BODY_BYTES = 1024 * 1024
 """Bodies above this get ``413`` before any handler reads them."""
@@ -108,7 +109,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers():
         app.include_router(router)
         app.state.routes.extend(r for r in router.routes if isinstance(r, APIRoute))
-    registry = ctx.extras["registry"] = CollectorRegistry()
+    # the fleet's series (tracking tables, this process's live counters) and the API's own
+    engine = make_engine(ctx.settings.database_url)
+    registry = ctx.extras["registry"] = fleet_metrics.registry(engine)
     app.add_middleware(BodyLimit)
     app.add_middleware(Metrics, registry=registry)
     return app

@@ -68,5 +68,6 @@ def readyz(ctx: Ctx) -> Health:
     },
 )
 def metrics(ctx: Ctx) -> Response:
-    """Prometheus exposition: requests by route template and status class (no ids, no secrets)."""
+    """Prometheus exposition: the fleet (plugins, operations, storage, events) and requests by
+    route template and status class (no ids, no secrets)."""
     return Response(generate_latest(ctx.extras["registry"]), media_type=CONTENT_TYPE_LATEST)
