@@ -19,7 +19,7 @@ from worker.errors import TrackingOutOfDate
 from worker.logging import get_logger
 from worker.ops.doctor import Doctor
 from worker.ops.findings import Severity
-from worker.settings import Settings
+from worker.settings import Settings, process_settings
 from worker.states import DsStatus, Kind
 from worker.tracking.db import make_engine, require_current
 from worker.tracking.models import PluginDatasource, utcnow
@@ -131,7 +131,7 @@ def _reconcile_on_start(**_: Any) -> None:
 def _refuse_outdated_tracking(**_: Any) -> None:
     """The worker does not start on a tracking database behind the code; then it starts its
     metrics exporter (``PLUGIN_DB_METRICS_PORT``) before the pool forks."""
-    settings = Settings.from_env()
+    settings = process_settings()
     engine = make_engine(settings.database_url)
     try:
         require_current(engine)

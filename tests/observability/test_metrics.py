@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
-from tests.conftest import sqlite_stack, unique_id
+from tests.support.env import sqlite_stack, unique_id
 from tests.support.stack import Stack, migration, write_plugin
 from worker import metrics
 from worker.tracking import db

@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from tests.conftest import _broker
 from tests.ops.helpers import PREFIX
+from tests.support.env import private_broker
 from tests.support.services import service_url
 from tests.support.stack import Stack, base_env
 from worker.logging import configure
@@ -104,7 +104,7 @@ def ops_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with isolated_postgres() as pg_admin, isolated_mysql() as mysql_admin_url:
         env = base_env(
             workdir,
-            _broker(),
+            private_broker(),
             f"sqlite:///{workdir / 'tracking.db'}",
             shared_url=f"sqlite:///{workdir / 'shared.db'}",
             postgres_admin_url=pg_admin,

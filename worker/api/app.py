@@ -10,10 +10,12 @@ from worker import metrics as fleet_metrics
 from worker.api import (
     problems,
     routes_connection,
+    routes_events,
     routes_lifecycle,
     routes_plugins,
     routes_registry,
     routes_service,
+    routes_webhooks,
 )
 from worker.api.context import ApiContext
 from worker.api.metrics import Metrics
@@ -88,6 +90,8 @@ def routers() -> list[APIRouter]:
         routes_connection.router,
         routes_plugins.router,
         routes_registry.router,
+        routes_events.router,
+        routes_webhooks.router,
     ]
 
 

@@ -42,15 +42,19 @@ def frame(position: int, event: dict[str, Any]) -> str:
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "The event stream"}},
 )
-async def events(
+async def events(  # noqa: PLR0917 - FastAPI parameters
     request: Request,
     ctx: Annotated[ApiContext, Depends(api_context)],
     _actor: Annotated[str, Depends(require_scope("plugins:read"))],
     plugin: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z][a-z0-9-]*$")] = None,
     type_: Annotated[list[str] | None, Query(alias="type", max_length=20)] = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+    follow: bool = True,
 ) -> StreamingResponse:
-    """Every event after ``Last-Event-ID`` (all when absent), then new ones as they come."""
+    """Every event after ``Last-Event-ID`` (all when absent), then new ones as they come.
+
+    ``follow=false`` ends the stream once the events already relayed are sent.
+    """
     types = list(type_ or [])
     unknown = sorted(set(types) - EVENT_TYPES)
     if unknown:
@@ -69,6 +73,8 @@ async def events(
             if batch:
                 quiet_since = time.monotonic()
                 continue
+            if not follow:
+                return
             if time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
                 quiet_since = time.monotonic()
                 yield ": keep-alive\n\n"

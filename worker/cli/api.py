@@ -24,7 +24,7 @@ def connection(
     ``connection ack ID GENERATION``: the platform now uses GENERATION (the login it
     replaced is retired).
     """
-    if plugin_id == "ack":
+    if plugin_id == "ack" and rest:  # `connection ack` alone is the plugin named "ack"
         from worker.cli.events import ack
 
         if len(rest or []) != 2 or not (rest or ["", ""])[1].isdigit():

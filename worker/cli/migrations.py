@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import select
 
-from providers.registry import get_provider_class
+from providers.targets import Targets
 from worker import audit
 from worker.cli.common import (
     EXIT_BAD_INPUT,
@@ -82,7 +82,7 @@ def migrations_repair(plugin_id: str, as_json: bool = JsonOpt) -> None:
     """Accept changed files of applied versions and mark failed versions pending again."""
     try:
         handle = admin.open_plugin(settings(), sessions(), plugin_id)
-        result = admin.repair(handle, sessions(), settings().lock_wait_seconds, "cli")
+        result = admin.repair(handle)
     except PluginDbError as exc:
         _fail(exc, as_json)
     human = (
@@ -99,7 +99,7 @@ def migrations_baseline(plugin_id: str, version: str, as_json: bool = JsonOpt) -
     """Adopt an existing schema at VERSION: record every version up to it without running it."""
     try:
         handle = admin.open_plugin(settings(), sessions(), plugin_id)
-        result = admin.baseline(handle, sessions(), version, settings().lock_wait_seconds, "cli")
+        result = admin.baseline(handle, version)
     except PluginDbError as exc:
         _fail(exc, as_json)
     adopted = ", ".join(result["adopted"]) or "nothing (already applied)"
@@ -116,12 +116,11 @@ def migrations_verify(plugin_id: str, as_json: bool = JsonOpt) -> None:
         manifest = gate.plugin_manifest(config.plugins_root, plugin_id, ds)
         if manifest is None:
             raise RequestRejected("no manifest", [f"{plugin_id}: no plugin.json and none stored"])
-        driver = ds.provider if ds is not None else manifest.database.driver
-        provider = get_provider_class(driver).from_settings(config)
+        recorded = (ds.target or ds.provider) if ds is not None else None
+        mode = manifest.database.mode.value
+        provider = Targets.from_settings(config).provider_for(recorded, mode)
         files = gate.plugin_files(config.plugins_root, manifest)
-        ns = provider.namespace(spec_for(manifest))
-        url = verify.admin_url_for(config, driver, provider.dialect)
-        verdict = verify.verify(files, provider.dialect, ns, url)
+        verdict = verify.verify(files, provider, provider.namespace(spec_for(manifest)))
     except PluginDbError as exc:
         _fail(exc, as_json)
     details = verdict.to_json()

@@ -73,8 +73,8 @@ def pending(session: Session, plugin_id: str) -> list[CredentialRetirement]:
 
 def _retire(ctx: StepContext, retirement: CredentialRetirement, trigger: str) -> Outcome:
     """NOLOGIN / ACCOUNT LOCK the login and end its sessions; record it with its event."""
-    payload = ctx.secret() or {}
-    active = payload.get("active")
+    creds = ctx.credentials()
+    active = creds.in_use if creds else None
     detail: dict[str, Any] = {
         "login": retirement.login,
         "slot": retirement.slot,

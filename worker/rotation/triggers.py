@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from providers.base import Provider
 from worker import audit
-from worker.errors import PluginDbError, RequestRejected
+from worker.errors import NotFound, PluginDbError, UnknownGeneration
 from worker.lifecycle.context import spec_for
 from worker.logging import get_logger
 from worker.manifest import parse_manifest
@@ -23,10 +23,6 @@ from worker.tracking.models import CredentialRetirement, PluginDatasource, utcno
 log = get_logger("rotation")
 
 
-class UnknownGeneration(RequestRejected):
-    """An ack names a plugin or generation that does not exist."""
-
-
 def acknowledge(
     sessions: sessionmaker[Session], plugin_id: str, generation: int, actor: str | None
 ) -> dict[str, Any]:
@@ -34,7 +30,7 @@ def acknowledge(
     with tracking_errors(), sessions.begin() as session:
         ds = session.get(PluginDatasource, plugin_id)
         if ds is None or ds.status == DsStatus.DELETED.value:
-            raise UnknownGeneration("unknown plugin", [f"plugin_id: {plugin_id} has no datasource"])
+            raise NotFound("no such plugin", [f"pluginId: {plugin_id} is not provisioned"])
         current = getattr(ds, "generation", None)
         if isinstance(current, int) and not 1 <= generation <= current:
             raise UnknownGeneration(
