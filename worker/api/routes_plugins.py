@@ -12,9 +12,9 @@ from worker.api.auth import require_scope
 from worker.api.context import ApiContext, api_context
 from worker.api.models import PluginId, Timestamp
 from worker.api.problems import responses
-from worker.errors import NotFound
+from worker.errors import NotFound, UnknownPlugin
 from worker.naming import PLUGIN_ID_RE
-from worker.ops.doctor import Doctor, UnknownPlugin
+from worker.ops.doctor import Doctor
 from worker.states import DsStatus
 from worker.tracking.models import AuditEvent, PluginDatasource
 
