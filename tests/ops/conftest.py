@@ -27,6 +27,7 @@ from tests.support.env import private_broker
 from tests.support.services import service_url
 from tests.support.stack import Stack, base_env
 from worker.logging import configure
+from worker.settings import process_settings
 
 
 def free_port() -> int:
@@ -143,8 +144,8 @@ def task_env(ops_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None
 
     for key, value in ops_stack.env.items():
         monkeypatch.setenv(key, value)
-    base.service.cache_clear()
-    maintenance._app_for.cache_clear()
+    for cached in (base.service, maintenance._app_for, process_settings):
+        cached.cache_clear()  # the process reads its settings once: read them again here
     yield
-    base.service.cache_clear()
-    maintenance._app_for.cache_clear()
+    for cached in (base.service, maintenance._app_for, process_settings):
+        cached.cache_clear()

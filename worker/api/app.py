@@ -21,6 +21,7 @@ from worker.api.context import ApiContext
 from worker.api.metrics import Metrics
 from worker.api.problems import FieldProblem, problem_response
 from worker.api.strict import no_unknown_query
+from worker.console import routes as console_routes
 from worker.settings import Settings
 from worker.tracking.db import make_engine
 
@@ -92,6 +93,7 @@ def routers() -> list[APIRouter]:
         routes_registry.router,
         routes_events.router,
         routes_webhooks.router,
+        console_routes.router,
     ]
 
 
