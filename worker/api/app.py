@@ -17,6 +17,7 @@ from worker.api import (
 from worker.api.context import ApiContext
 from worker.api.metrics import Metrics
 from worker.api.problems import FieldProblem, problem_response
+from worker.console import routes as console_routes
 from worker.settings import Settings
 from worker.tracking.db import make_engine
 
@@ -73,6 +74,7 @@ def routers() -> list[APIRouter]:
         routes_connection.router,
         routes_events.router,
         routes_webhooks.router,
+        console_routes.router,
     ]
 
 
