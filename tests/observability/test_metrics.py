@@ -79,6 +79,16 @@ def test_operations_steps_and_fleet_are_exported(metered: tuple[Stack, int]) -> 
     assert value(samples, "plugin_db_plugins", status="failed") >= 1
     assert value(samples, "plugin_db_operations_by_state", kind="provision", state="failed") >= 1
     assert value(samples, "plugin_db_tracking_up") == 1
+    names = {name for name, _ in samples}
+    for series in (  # read from the outbox, webhook and retirement tables
+        "plugin_db_outbox_pending",
+        "plugin_db_webhook_endpoints",
+        "plugin_db_webhook_attempts_total",
+        "plugin_db_webhook_delivery_lag_seconds",
+        "plugin_db_retirements_pending",
+        "plugin_db_retirements_past_grace",
+    ):
+        assert series in names, series
     assert good not in text and bad not in text, "no per-plugin label on operation series"
 
 
