@@ -224,6 +224,10 @@ class Provider(ABC, BulkLoad):
 
         return sa.create_engine(self.sqlalchemy_scheme, creator=creator, poolclass=sa.NullPool)
 
+    def admin_engine(self) -> sa.Engine:
+        """A SQLAlchemy engine on the target's admin connection (autocommit, not pooled)."""
+        raise ProviderError(f"the {self.name} driver has no admin connection")
+
     def reflection_schema(self, spec: PluginSpec) -> str | None:
         """The schema to reflect the plugin's tables in (None: the connection's default)."""
         return None

@@ -67,11 +67,16 @@ class SQLiteFamily:
                 engine.dispose()
 
 
+def admin_engine_for(url: URL) -> sa.Engine:
+    """An autocommit, unpooled engine on an admin URL."""
+    return sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+
+
 @contextmanager
 def _admin_scratch(
     admin_url: URL, create: str, drop: str, scratch_url: URL, options: dict[str, Any]
 ) -> Iterator[sa.Engine]:
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    admin = admin_engine_for(admin_url)
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(create)
@@ -95,6 +100,10 @@ class PostgresFamily(PostgresBulk):
         """The SQLAlchemy URL of the driver's admin connection."""
         raise NotImplementedError
 
+    def admin_engine(self) -> sa.Engine:
+        """An engine on the admin connection (autocommit, not pooled)."""
+        return admin_engine_for(self.admin_url().set(drivername="postgresql+psycopg"))
+
     @contextmanager
     def scratch_database(self) -> Iterator[Scratch]:
         """A schema the admin creates and drops afterwards (``CASCADE``)."""
@@ -113,6 +122,10 @@ class MySQLFamily(MySQLBulk):
     def admin_url(self) -> URL:
         """The SQLAlchemy URL of the driver's admin connection."""
         raise NotImplementedError
+
+    def admin_engine(self) -> sa.Engine:
+        """An engine on the admin connection (autocommit, not pooled)."""
+        return admin_engine_for(self.admin_url().set(drivername="mysql+pymysql"))
 
     @contextmanager
     def scratch_database(self) -> Iterator[Scratch]:

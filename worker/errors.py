@@ -14,8 +14,8 @@
     │   ├── RetryRefused         ``plugin-db retry`` cannot reset that operation
     │   ├── MalformedEnvelope    a broker message is not a kombu envelope (also ValueError)
     │   ├── NotFound             the plugin, operation or token named does not exist
-    │   │   ├── UnknownGeneration  a connection ack names a generation the plugin never had
     │   │   └── UnknownEndpoint  no webhook endpoint has this id
+    │   ├── UnknownGeneration    a connection ack names a generation the plugin never had
     │   ├── Conflict             the resource's state does not allow the request now
     │   └── AddressRefused       a webhook URL points where webhooks may not go
     ├── PermanentError           the operation fails at once, retrying cannot help
@@ -115,7 +115,7 @@ class Conflict(RequestRejected):
     """The resource exists but its state does not allow the request now (HTTP 409)."""
 
 
-class UnknownGeneration(NotFound):
+class UnknownGeneration(RequestRejected):
     """An ack names a generation the plugin never had."""
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from pydantic import Field
 
 from worker.api.models import Body, IdempotencyKey, OperationSummary, PluginId
-from worker.api.routes_lifecycle import Ctx, Writer, mutate
+from worker.api.routes_lifecycle import Ctx, Writer, _fields, mutate
 from worker.manifest import Mode
 from worker.states import Kind
 
@@ -40,5 +40,5 @@ def relocate(
         plugin_id=plugin_id,
         actor=actor,
         key=key,
-        body=body,
+        fields=_fields(body),
     )
