@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.routes.extend(r for r in router.routes if isinstance(r, APIRoute))
     # the fleet's series (tracking tables, this process's live counters) and the API's own
     engine = make_engine(ctx.settings.database_url)
-    registry = ctx.extras["registry"] = fleet_metrics.registry(engine)
+    registry = ctx.extras["registry"] = fleet_metrics.registry(engine, ctx.settings)
     app.add_middleware(BodyLimit)
     app.add_middleware(Metrics, registry=registry)
     return app

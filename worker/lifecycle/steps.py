@@ -264,7 +264,12 @@ def plan_for(ctx: StepContext) -> tuple[Step, ...]:  # noqa: PLR0911 - one branc
             else (Step("archive_storage", archive_storage),)
         )
     if kind is Kind.RESTORE:
-        return (Step("restore_storage", restore_storage), Step("activate", activate))
+        from worker.rotation import retire
+
+        keep = (
+            (Step("keep_retired", retire.keep_retired),) if ctx.provider.issues_credentials else ()
+        )
+        return (Step("restore_storage", restore_storage), *keep, Step("activate", activate))
     if kind is Kind.REGISTER_SCHEMA:
         return (
             Step("validate_schema", validate_schema),
