@@ -3,8 +3,8 @@
 The platform provisions two plugins over HTTP (token from ``plugin-db tokens create``) and
 registers each one's declarative schema as its authors wrote it (a real worker does the work);
 ``plugin-db schema export --format prisma --plugin`` gives the schema Prisma generates a client
-from, and the plugin's runtime starts that client on ``GET /api/plugins/{id}/connection``: rows written and
-read in its own tables; another plugin's table, with the same login, refused.
+from, and the plugin's runtime starts that client on ``GET /api/plugins/{id}/connection``: rows
+written and read in its own tables; another plugin's table, with the same login, refused.
 """
 
 from __future__ import annotations
