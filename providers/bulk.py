@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeEngine
 
+STREAM_CHUNK = 1 << 20
+"""Bytes of COPY data gathered before each write to the destination."""
 KEY_TEXT_LENGTH = 255
 """Length of a text column used in a key where the backend cannot index unbounded text."""
 
@@ -70,11 +72,19 @@ class PostgresBulk(BulkLoad):
     stream_format: ClassVar[str | None] = "postgresql-copy-text"
 
     def stream_out(self, conn: sa.Connection, table: sa.Table) -> Iterator[bytes]:
-        """``COPY (SELECT ...) TO STDOUT``, in the table's column order."""
+        """``COPY (SELECT ...) TO STDOUT``, in the table's column order, in ~1 MB chunks."""
         raw: Any = conn.connection.dbapi_connection
         query = f"COPY (SELECT {_columns(table)} FROM {_qualified(table)}) TO STDOUT"
         with raw.cursor() as cur, cur.copy(query) as copy:
-            yield from (bytes(chunk) for chunk in copy)
+            buffer, size = [], 0
+            for row in copy:  # libpq hands COPY data over one row at a time
+                buffer.append(row)
+                size += len(row)
+                if size >= STREAM_CHUNK:
+                    yield b"".join(buffer)
+                    buffer, size = [], 0
+            if buffer:
+                yield b"".join(buffer)
 
     def stream_in(self, conn: sa.Connection, table: sa.Table, chunks: Iterable[bytes]) -> int:
         """``COPY ... FROM STDIN`` of the streamed text."""
