@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from worker.naming import namespace
 from worker.settings import Settings
@@ -28,6 +28,14 @@ SLOTS = ("a", "b")
 def other_slot(slot: str) -> str:
     """The slot rotation writes next."""
     return SLOTS[1] if slot == SLOTS[0] else SLOTS[0]
+
+
+class Sink(Protocol):
+    """Where a driver streams a snapshot (compressed and sealed on the way to its store)."""
+
+    def write(self, data: bytes, /) -> int:
+        """Take the next bytes of the dump."""
+        ...
 
 
 class StorageState(StrEnum):
@@ -207,7 +215,7 @@ class Provider(ABC):
         """Bytes the plugin's storage takes (what ``limits.storageMb`` caps)."""
         raise NotImplementedError(f"{self.name} does not measure storage")
 
-    def dump(self, spec: PluginSpec, sink: BinaryIO) -> None:
+    def dump(self, spec: PluginSpec, sink: Sink) -> None:
         """Stream a consistent copy of the plugin's storage (only its objects) into ``sink``."""
         raise NotImplementedError(f"{self.name} cannot take snapshots")
 

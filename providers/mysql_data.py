@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.base import PluginSpec
+import pymysql
+
+from providers import tools
+from providers.base import PluginSpec, Sink
 
 _SIZES = (
     "SELECT TABLE_NAME, COALESCE(DATA_LENGTH + INDEX_LENGTH, 0) FROM information_schema.TABLES"
@@ -23,6 +26,11 @@ class MySQLData:
     if TYPE_CHECKING:
         host: str
         port: int
+        _admin_user: str
+        _admin_password: str
+
+        @staticmethod
+        def hosts(cur: Any) -> list[str]: ...
 
         def _admin(self, *secrets: str | None) -> AbstractContextManager[Any]: ...
 
@@ -43,3 +51,89 @@ class MySQLData:
     def size_bytes(self, spec: PluginSpec) -> int:
         """The sum of data and index lengths over the plugin's database."""
         return sum(self._all_sizes(spec).values())
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    snapshot_format: ClassVar[str | None] = "mysql_sql"
+
+    def _client_options(self) -> dict[str, object]:
+        return {
+            "host": self.host,
+            "port": self.port,
+            "user": self._admin_user,
+            "password": _quoted(self._admin_password),
+        }
+
+    def dump(self, spec: PluginSpec, sink: Sink) -> None:
+        """``mariadb-dump --single-transaction`` of the plugin's database (no CREATE DATABASE)."""
+        with tools.options_file("client", self._client_options()) as options:
+            argv = [
+                tools.find("mariadb-dump", "mysqldump"),
+                f"--defaults-extra-file={options}",
+                "--single-transaction",
+                "--skip-lock-tables",
+                "--routines",
+                "--triggers",
+                "--hex-blob",
+                "--no-tablespaces",
+                self.database(spec),
+            ]
+            tools.stream_out(argv, {}, sink)
+
+    # -- quotas ------------------------------------------------------------------------------
+
+    def set_read_only(self, spec: PluginSpec, read_only: bool) -> None:
+        """Both logins keep SELECT only (or get every privilege back); their sessions end."""
+        from providers.mysql import _account, _exec, quote_ident
+
+        db = quote_ident(self.database(spec))
+        with self._admin() as cur:
+            for host in self.hosts(cur):
+                for user in self._users(spec):
+                    account = _account(user, host)
+                    if read_only:
+                        _exec(cur, f"REVOKE ALL PRIVILEGES ON {db}.* FROM {account}")
+                        _exec(cur, f"GRANT SELECT, SHOW VIEW ON {db}.* TO {account}")
+                    else:
+                        _exec(cur, f"GRANT ALL PRIVILEGES ON {db}.* TO {account}")
+            _end_sessions(cur, self._users(spec))
+
+    def is_read_only(self, spec: PluginSpec) -> bool:
+        """Whether the logins lack INSERT on their database."""
+        with self._admin() as cur:
+            cur.execute(
+                "SELECT COUNT(*) FROM mysql.db WHERE Db = %s AND User IN (%s, %s)"
+                " AND Insert_priv = 'N'",
+                (self.database(spec), *self._users(spec)),
+            )
+            return bool(cur.fetchone()[0])
+
+    def set_timeouts(self, spec: PluginSpec) -> None:
+        """MariaDB: ``MAX_STATEMENT_TIME`` per account (MySQL has no per-account limit)."""
+        from providers.mysql import _account, _exec
+
+        with self._admin() as cur:
+            cur.execute("SELECT VERSION()")
+            if "mariadb" not in str(cur.fetchone()[0]).lower():
+                raise NotImplementedError("MySQL has no per-account statement time limit")
+            seconds = (spec.statement_timeout_ms or 0) / 1000
+            for host in self.hosts(cur):
+                for user in self._users(spec):
+                    account = _account(user, host)
+                    _exec(cur, f"ALTER USER IF EXISTS {account} WITH MAX_STATEMENT_TIME {seconds}")
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _end_sessions(cur: Any, users: Sequence[str]) -> None:
+    cur.execute(
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE USER IN (%s, %s)", tuple(users)
+    )
+    for (thread_id,) in cur.fetchall():
+        try:
+            cur.execute("KILL CONNECTION %s", (int(thread_id),))
+        except pymysql.err.OperationalError as exc:
+            if exc.args[0] != 1094:  # unknown thread: it ended on its own
+                raise

@@ -17,6 +17,7 @@ from providers.base import (
     Provider,
     StorageState,
 )
+from providers.sqlite_data import SQLiteData
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.settings import Settings
 
@@ -24,7 +25,7 @@ BUSY_TIMEOUT_MS = 5000
 _SIDECARS = ("-wal", "-shm")
 
 
-class SQLiteProvider(Provider):
+class SQLiteProvider(SQLiteData, Provider):
     """A private database file per plugin: mode 0600, WAL, size capped by ``max_page_count``."""
 
     name: ClassVar[str] = "sqlite"

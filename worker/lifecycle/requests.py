@@ -48,6 +48,7 @@ class TeardownRequest(Request):
     """``plugin_db.teardown``; archive unless ``purge``."""
 
     purge: bool = False
+    snapshot: bool = True
 
 
 class RegisterSchemaRequest(Request):

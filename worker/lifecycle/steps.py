@@ -210,6 +210,14 @@ def purge_storage(ctx: StepContext) -> Outcome:
     return Outcome(apply=apply)
 
 
+def snapshot_before_purge(ctx: StepContext) -> Outcome:
+    """A snapshot of the storage before it goes (unless the request says snapshot: false)."""
+    from worker.snapshots.policy import before_purge
+
+    status, detail = before_purge(ctx)
+    return Outcome("done" if status == "done" else "skipped", detail)
+
+
 def restore_storage(ctx: StepContext) -> Outcome:
     """Bring archived storage back."""
     ctx.provider.restore(ctx.spec)
@@ -289,7 +297,10 @@ def plan_for(ctx: StepContext) -> tuple[Step, ...]:  # noqa: PLR0911 - one branc
     if kind is Kind.TEARDOWN:
         purge = isinstance(request, TeardownRequest) and request.purge
         return (
-            (Step("purge_storage", purge_storage),)
+            (
+                Step("snapshot_before_purge", snapshot_before_purge),
+                Step("purge_storage", purge_storage),
+            )
             if purge
             else (Step("archive_storage", archive_storage),)
         )

@@ -20,6 +20,7 @@ from worker.migrations.ledger import Ledger, LedgerEntry
 from worker.migrations.locks import migration_lock
 from worker.migrations.plan import Planned, plan
 from worker.migrations.review import lint_file_sql, review
+from worker.snapshots.policy import before_migrate
 from worker.sqlguard import check_statements, split_statements
 from worker.tracking.models import MigrationAttempt, PluginMigration, utcnow
 
@@ -68,7 +69,7 @@ def migrate(ctx: StepContext, target: str | None, force: bool, dry_run: bool) ->
             rows = _sync_recovered(ctx, entries, _statuses(ctx))
             failed = [v for v, status in rows.items() if status == "failed"]
             steps = plan(files, entries, target, force, failed)
-            checked = review(ctx, steps, force, snapshot=None)
+            checked = review(ctx, steps, force, snapshot=before_migrate)
             allowed = force or checked.snapshot_id is not None  # destructive SQL is covered
             journal = _Journal(ctx)
             try:

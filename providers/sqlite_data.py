@@ -1,0 +1,114 @@
+"""SQLite driver hooks on a plugin's data: size, snapshots (online backup API), quotas.
+
+A mixin of :class:`providers.sqlite.SQLiteProvider`.
+
+Read-only over quota, for every connection to the file (the plugin's own included): each
+table gets ``BEFORE INSERT`` and ``BEFORE UPDATE`` triggers that ``RAISE(ABORT, ...)``, so
+writes fail with a clear message while reads work; DELETE stays allowed so the plugin can get
+back under its limit. Triggers live in the file, so they hold for connections the worker
+never sees; tables created later are covered at the next enforcement.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from contextlib import closing
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from providers.base import PluginSpec, Sink
+from worker.errors import ProviderError
+
+CHUNK = 1024 * 1024
+TRIGGER_PREFIX = "plugin_db_quota_"
+QUOTA_MESSAGE = "storage quota exceeded: the plugin is read-only until it is back under its limit"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class SQLiteData:
+    """Data hooks of the SQLite driver."""
+
+    if TYPE_CHECKING:
+        root: Path
+
+        def path(self, spec: PluginSpec) -> Path: ...
+
+        def archive_path(self, spec: PluginSpec) -> Path: ...
+
+        @staticmethod
+        def _open(path: Path, spec: PluginSpec) -> sqlite3.Connection: ...
+
+    snapshot_format: ClassVar[str | None] = "sqlite"
+
+    def _live(self, spec: PluginSpec) -> sqlite3.Connection:
+        path = self.path(spec)
+        if not path.exists():
+            raise ProviderError(f"{path} does not exist")
+        return self._open(path, spec)
+
+    def _current(self, spec: PluginSpec) -> sqlite3.Connection:
+        """The live file, else the archived one (a purge snapshots archived storage)."""
+        archived = self.archive_path(spec)
+        if not self.path(spec).exists() and archived.exists():
+            return self._open(archived, spec)
+        return self._live(spec)
+
+    def size_bytes(self, spec: PluginSpec) -> int:
+        """Pages in use (free pages left by DELETE do not count) times the page size."""
+        with closing(self._live(spec)) as conn:
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+            size = conn.execute("PRAGMA page_size").fetchone()[0]
+        return int((pages - free) * size)
+
+    def dump(self, spec: PluginSpec, sink: Sink) -> None:
+        """The online backup API into a private temporary file, streamed into ``sink``."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.root, prefix=".snapshot-") as folder:
+            copy = Path(folder) / "copy.db"
+            with closing(self._current(spec)) as src, closing(sqlite3.connect(copy)) as dst:
+                src.backup(dst, pages=4096)
+            with copy.open("rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    sink.write(chunk)
+
+    def _tables(self, conn: sqlite3.Connection) -> list[str]:
+        rows = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+        return [r[0] for r in rows]
+
+    def _triggers(self, conn: sqlite3.Connection) -> list[str]:
+        rows = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND substr(name, 1, ?) = ?",
+            (len(TRIGGER_PREFIX), TRIGGER_PREFIX),
+        )
+        return [r[0] for r in rows]
+
+    def set_read_only(self, spec: PluginSpec, read_only: bool) -> None:
+        """Add (or drop) the quota triggers on every table, in one transaction."""
+        with closing(self._live(spec)) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for name in self._triggers(conn):
+                    conn.execute(f"DROP TRIGGER IF EXISTS {_ident(name)}")
+                for table in self._tables(conn) if read_only else []:
+                    for event in ("INSERT", "UPDATE"):
+                        trigger = _ident(f"{TRIGGER_PREFIX}{event.lower()}_{table}")
+                        conn.execute(
+                            f"CREATE TRIGGER {trigger} BEFORE {event} ON {_ident(table)} "
+                            f"BEGIN SELECT RAISE(ABORT, '{QUOTA_MESSAGE}'); END"
+                        )
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise ProviderError(f"cannot change the quota triggers: {exc}") from exc
+
+    def is_read_only(self, spec: PluginSpec) -> bool:
+        """Whether the quota triggers are in place."""
+        with closing(self._live(spec)) as conn:
+            return bool(self._triggers(conn))
