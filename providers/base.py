@@ -215,13 +215,12 @@ class Provider(ABC):
         """Bytes the plugin's storage takes (what ``limits.storageMb`` caps)."""
         raise NotImplementedError(f"{self.name} does not measure storage")
 
-    def dump(self, spec: PluginSpec, sink: Sink) -> None:
-        """Stream a consistent copy of the plugin's storage (only its objects) into ``sink``."""
-        raise NotImplementedError(f"{self.name} cannot take snapshots")
+    def dump(self, spec: PluginSpec, sink: Sink) -> dict[str, int]:
+        """Stream a consistent copy of the plugin's storage (only its objects) into ``sink``.
 
-    def row_counts(self, spec: PluginSpec) -> dict[str, int]:
-        """Rows per table of the plugin's storage (verification of a snapshot or restore)."""
-        raise NotImplementedError(f"{self.name} cannot count rows")
+        Returns the rows per table of that copy (what a restore is verified against).
+        """
+        raise NotImplementedError(f"{self.name} cannot take snapshots")
 
     def set_read_only(self, spec: PluginSpec, read_only: bool) -> None:
         """Make every login of the plugin read-only (writes refused, reads work), or writable.

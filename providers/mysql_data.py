@@ -19,6 +19,15 @@ _SIZES = (
     " WHERE TABLE_SCHEMA = %s"
 )
 
+_TABLESPACES = (
+    "SELECT COALESCE(SUM(FILE_SIZE), 0) FROM information_schema.INNODB_SYS_TABLESPACES"
+    " WHERE SUBSTRING_INDEX(NAME, '/', 1) = %s"
+)
+_OTHER_ENGINES = (
+    "SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) FROM information_schema.TABLES"
+    " WHERE TABLE_SCHEMA = %s AND ENGINE <> 'InnoDB'"
+)
+
 
 class MySQLData:
     """Data hooks of the MySQL/MariaDB driver."""
@@ -49,8 +58,17 @@ class MySQLData:
         return {k: v for k, v in self._all_sizes(spec).items() if k in wanted}
 
     def size_bytes(self, spec: PluginSpec) -> int:
-        """The sum of data and index lengths over the plugin's database."""
-        return sum(self._all_sizes(spec).values())
+        """Disk the plugin's database takes: InnoDB tablespace files (they grow at once, where
+        table statistics lag), plus data and index lengths of tables of other engines."""
+        with self._admin() as cur:
+            try:
+                cur.execute(_TABLESPACES, (self.database(spec),))
+                files = int(cur.fetchone()[0])
+            except pymysql.err.MySQLError:
+                cur.execute(_TABLESPACES.replace("INNODB_SYS_", "INNODB_"), (self.database(spec),))
+                files = int(cur.fetchone()[0])
+            cur.execute(_OTHER_ENGINES, (self.database(spec),))
+            return files + int(cur.fetchone()[0])
 
     # -- snapshots ---------------------------------------------------------------------------
 
@@ -64,8 +82,12 @@ class MySQLData:
             "password": _quoted(self._admin_password),
         }
 
-    def dump(self, spec: PluginSpec, sink: Sink) -> None:
-        """``mariadb-dump --single-transaction`` of the plugin's database (no CREATE DATABASE)."""
+    def dump(self, spec: PluginSpec, sink: Sink) -> dict[str, int]:
+        """``mariadb-dump --single-transaction`` of the plugin's database (no CREATE DATABASE).
+
+        Rows are counted just before, in a consistent-snapshot transaction of their own.
+        """
+        counts = self.row_counts_of(self.database(spec))
         with tools.options_file("client", self._client_options()) as options:
             argv = [
                 tools.find("mariadb-dump", "mysqldump"),
@@ -79,6 +101,25 @@ class MySQLData:
                 self.database(spec),
             ]
             tools.stream_out(argv, {}, sink)
+        return counts
+
+    def row_counts_of(self, database: str) -> dict[str, int]:
+        """Rows per base table of ``database``."""
+        from providers.mysql import quote_ident
+
+        with self._admin() as cur:
+            cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            cur.execute(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s"
+                " AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+                (database,),
+            )
+            counts = {}
+            for (table,) in cur.fetchall():
+                cur.execute(f"SELECT COUNT(*) FROM {quote_ident(database)}.{quote_ident(table)}")
+                counts[str(table)] = int(cur.fetchone()[0])
+            cur.execute("COMMIT")
+        return counts
 
     # -- quotas ------------------------------------------------------------------------------
 

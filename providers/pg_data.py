@@ -68,19 +68,28 @@ class PostgresData:
         names |= {"dbname": "PGDATABASE", "sslmode": "PGSSLMODE", "options": "PGOPTIONS"}
         return {env: str(self._params[k]) for k, env in names.items() if self._params.get(k)}
 
-    def dump(self, spec: PluginSpec, sink: Sink) -> None:
-        """``pg_dump -Fc`` of the plugin's schema, uncompressed (the store compresses)."""
+    def dump(self, spec: PluginSpec, sink: Sink) -> dict[str, int]:
+        """``pg_dump -Fc`` of the plugin's schema, uncompressed (the store compresses), run on
+        a snapshot exported by a REPEATABLE READ transaction that also counts the rows."""
         from providers.postgres import PgNames, _translated
 
         n = PgNames.of(spec)
-        with _translated("find schema"), self._admin() as conn, conn.cursor() as cur:
-            cur.execute("SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", [[n.schema]])
-            live = cur.fetchone() is not None
-            cur.execute("SELECT current_setting('server_version_num')::int / 10000")
-            major = int((cur.fetchone() or (0,))[0])
-        schema = n.schema if live else n.archived  # a purge snapshots archived storage
-        argv = [tools.find_pg("pg_dump", major), "-Fc", "-Z0", f"--schema={schema}", "--no-sync"]
-        tools.stream_out(argv, self._tool_env(), sink)
+        with (
+            _translated("dump schema"),
+            self._admin() as conn,
+            conn.transaction(),
+            conn.cursor() as cur,
+        ):
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cur.execute(_LIVE, [n.schema])
+            schema = n.schema if cur.fetchone() else n.archived  # purge of archived storage
+            cur.execute("SELECT pg_export_snapshot(), current_setting('server_version_num')")
+            exported, version = cur.fetchone() or ("", "0")
+            counts = _counts(cur, schema)
+            program = tools.find_pg("pg_dump", int(version) // 10000)
+            argv = [program, "-Fc", "-Z0", f"--schema={schema}", f"--snapshot={exported}"]
+            tools.stream_out(argv, self._tool_env(), sink)
+        return counts
 
     # -- quotas ------------------------------------------------------------------------------
 
@@ -140,6 +149,17 @@ class PostgresData:
                         cur.execute(stmt.format(*target, sql.Literal(f"{int(value)}ms")))
 
 
+def _counts(cur: Cur, schema: str) -> dict[str, int]:
+    cur.execute(_TABLES, [schema])
+    counts = {}
+    for (table,) in cur.fetchall():
+        cur.execute(
+            sql.SQL("SELECT count(*) FROM {}.{}").format(*map(sql.Identifier, (schema, table)))
+        )
+        counts[str(table)] = int((cur.fetchone() or (0,))[0])
+    return counts
+
+
 def _role_exists(cur: Cur, role: str) -> bool:
     cur.execute("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = %s)", [role])
     row = cur.fetchone()
@@ -150,6 +170,11 @@ _READER_GRANTS = (
     "GRANT USAGE ON SCHEMA {} TO {}",
     "GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}",
     "GRANT SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}",
+)
+_LIVE = "SELECT 1 FROM pg_namespace WHERE nspname = %s"
+_TABLES = (
+    "SELECT c.relname FROM pg_class c WHERE c.relnamespace = to_regnamespace(%s)::oid "
+    "AND c.relkind IN ('r', 'p') ORDER BY c.relname"
 )
 _TERMINATE = (
     "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "

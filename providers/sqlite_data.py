@@ -29,6 +29,17 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def row_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Rows per table of a database."""
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    )
+    return {
+        name: int(conn.execute(f"SELECT COUNT(*) FROM {_ident(name)}").fetchone()[0])
+        for (name,) in rows.fetchall()
+    }
+
+
 class SQLiteData:
     """Data hooks of the SQLite driver."""
 
@@ -65,16 +76,18 @@ class SQLiteData:
             size = conn.execute("PRAGMA page_size").fetchone()[0]
         return int((pages - free) * size)
 
-    def dump(self, spec: PluginSpec, sink: Sink) -> None:
+    def dump(self, spec: PluginSpec, sink: Sink) -> dict[str, int]:
         """The online backup API into a private temporary file, streamed into ``sink``."""
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.root, prefix=".snapshot-") as folder:
             copy = Path(folder) / "copy.db"
             with closing(self._current(spec)) as src, closing(sqlite3.connect(copy)) as dst:
                 src.backup(dst, pages=4096)
+                counts = row_counts(dst)
             with copy.open("rb") as handle:
                 while chunk := handle.read(CHUNK):
                     sink.write(chunk)
+        return counts
 
     def _tables(self, conn: sqlite3.Connection) -> list[str]:
         rows = conn.execute(
@@ -109,6 +122,9 @@ class SQLiteData:
                 raise ProviderError(f"cannot change the quota triggers: {exc}") from exc
 
     def is_read_only(self, spec: PluginSpec) -> bool:
-        """Whether the quota triggers are in place."""
+        """Whether every table carries the quota triggers."""
         with closing(self._live(spec)) as conn:
-            return bool(self._triggers(conn))
+            found = set(self._triggers(conn))
+            tables = self._tables(conn)
+        expected = {f"{TRIGGER_PREFIX}{e}_{t}" for t in tables for e in ("insert", "update")}
+        return bool(found) and expected <= found

@@ -7,6 +7,7 @@ from typing import Any
 from tasks.base import service
 from worker.celery_app import app
 from worker.logging import get_logger
+from worker.quotas import Quotas
 from worker.snapshots.policy import apply_retention
 
 log = get_logger("safety")
@@ -21,3 +22,14 @@ def snapshot_retention() -> dict[str, Any]:
     if deleted:
         log.info("snapshots_deleted", deleted=deleted)
     return {"deleted": deleted}
+
+
+@app.task(name="plugin_db.quotas_enforce")
+def quotas_enforce() -> dict[str, Any]:
+    """``plugin-db quotas enforce``: read-only over ``limits.storageMb``, writable below 95 %."""
+    svc = service()
+    checks = Quotas(svc.settings, svc.sessions).enforce()
+    for check in checks:
+        if check.action or check.error:
+            log.info("quota_checked", **check.to_json())
+    return {"measured": len(checks), "changed": [c.plugin_id for c in checks if c.action]}

@@ -123,6 +123,10 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
         "doctor": {"task": "plugin_db.doctor", "schedule": settings.doctor_interval_seconds},
         "purge-archives": {"task": "plugin_db.purge_archives", "schedule": 3600.0},
         "snapshot-retention": {"task": "plugin_db.snapshot_retention", "schedule": 3600.0},
+        "quotas-enforce": {
+            "task": "plugin_db.quotas_enforce",
+            "schedule": settings.quota_interval_seconds,
+        },
     }
 
 

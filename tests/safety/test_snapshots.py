@@ -79,6 +79,7 @@ def test_destructive_migration_is_preceded_by_a_sealed_snapshot(light: Stack, mo
     (row,) = listed
     assert row["id"] == snapshot_id and row["reason"] == "before_migrate"
     assert row["ledger"] == ["001"] and row["state"] == "ready"
+    assert snaps_counts(light, snapshot_id)["items"] == 1000
     snaps = service(light)
     stored = snaps.get(pid, snapshot_id)
     path = Path(row["location"].removeprefix("file://"))
@@ -131,3 +132,12 @@ def test_manual_snapshot_and_the_purge_snapshot(light: Stack, mode: str) -> None
     row = snaps.get(pid, before)
     assert row.reason == "before_purge" and NEEDLE.encode() in b"".join(snaps.read(row))
     assert key_of(row.id, pid) in row.location
+
+
+def snaps_counts(stack: Stack, snapshot_id: int) -> dict[str, int]:
+    with stack.sessions() as session:
+        from worker.tracking.models import PluginSnapshot
+
+        row = session.get(PluginSnapshot, snapshot_id)
+        assert row is not None
+        return dict(row.row_counts)

@@ -17,6 +17,8 @@ from worker.errors import PluginDbError, RequestRejected
 from worker.migrations import gate
 from worker.migrations.lint import DESTRUCTIVE, LOCKING, Finding, summary
 from worker.migrations.review import lint_file_sql
+from worker.ops.findings import human_size
+from worker.quotas import Quotas
 from worker.snapshots.policy import tracked_target
 from worker.snapshots.service import Snapshots as SnapshotService
 from worker.sqlguard import split_statements
@@ -148,7 +150,30 @@ def snapshots_list(plugin_id: str, as_json: bool = JsonOpt) -> None:
     out.print(table)
 
 
+# -- quotas ----------------------------------------------------------------------------------
+
+quotas_app = typer.Typer(help="Storage quotas (limits.storageMb).", no_args_is_help=True)
+
+
+@quotas_app.command("enforce")
+def quotas_enforce(
+    plugin_id: str | None = typer.Option(None, "--plugin", help="Only this plugin."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Measure every ready plugin; over its limit it becomes read-only, below 95 % writable."""
+    checks = Quotas(get_settings(), sessions()).enforce(plugin_id)
+    lines = [
+        f"  {c.plugin_id:<40} {human_size(c.size_bytes):>10} of {human_size(c.limit_bytes):>10}"
+        f"  {'read-only' if c.read_only else 'writable':<9} {c.action or ''} {c.error or ''}"
+        for c in checks
+    ]
+    changed = sum(c.action is not None for c in checks)
+    lines.append(f"quotas: {len(checks)} plugins measured, {changed} changed")
+    emit({"plugins": [c.to_json() for c in checks]}, as_json, "\n".join(lines))
+
+
 def register(app: typer.Typer) -> None:
     """Attach the snapshot and quota commands (``migrations lint`` attaches on import)."""
     app.command()(snapshot)
     app.add_typer(snapshots_app, name="snapshots")
+    app.add_typer(quotas_app, name="quotas")

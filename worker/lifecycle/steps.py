@@ -103,6 +103,9 @@ def create_storage(ctx: StepContext) -> Outcome:
         ctx.remember_secret(payload)
     ctx.provider.provision(ctx.spec, password)
     descriptor = ctx.provider.describe(ctx.spec, payload["active"])
+    from worker.quotas import apply_timeouts
+
+    unapplied = apply_timeouts(ctx.provider, ctx.spec)
 
     def apply(session: Session) -> None:
         ds = ctx.datasource(session)
@@ -111,7 +114,8 @@ def create_storage(ctx: StepContext) -> Outcome:
         if password is not None:
             ds.secrets_ref = secrets.store(session, ctx.box, ctx.plugin_id, ds.secrets_ref, payload)
 
-    return Outcome(detail={"url": descriptor.url}, apply=apply)
+    detail = {"url": descriptor.url, **({"timeouts_not_applied": unapplied} if unapplied else {})}
+    return Outcome(detail=detail, apply=apply)
 
 
 def apply_migrations(ctx: StepContext) -> Outcome:

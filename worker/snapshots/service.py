@@ -74,7 +74,7 @@ class Snapshots:
         try:
             with self.store.writer(key) as raw:
                 sink = SealingWriter(raw, self.keys[0])
-                target.provider.dump(target.spec, sink)
+                counts = target.provider.dump(target.spec, sink)
                 sink.close()
         except (PluginDbError, OSError) as exc:
             self._finish(row.id, state=FAILED, error=str(exc))
@@ -85,6 +85,7 @@ class Snapshots:
             size_bytes=sink.size,
             raw_bytes=sink.raw_bytes,
             checksum=sink.checksum,
+            row_counts=counts,
         )
 
     def _begin(

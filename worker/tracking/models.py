@@ -191,6 +191,7 @@ class PluginSnapshot(Base):
     format: Mapped[str] = mapped_column(String(32))
     operation_id: Mapped[int | None] = mapped_column(Integer)
     ledger: Mapped[list[Any]] = mapped_column(default=list)
+    row_counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     raw_bytes: Mapped[int | None] = mapped_column(BigInteger)
     checksum: Mapped[str | None] = mapped_column(String(64))

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("format", sa.String(32), nullable=False),
         sa.Column("operation_id", sa.Integer(), nullable=True),
         sa.Column("ledger", _JSON, nullable=False),
+        sa.Column("row_counts", _JSON, nullable=False),
         sa.Column("size_bytes", sa.BigInteger(), nullable=True),
         sa.Column("raw_bytes", sa.BigInteger(), nullable=True),
         sa.Column("checksum", sa.String(64), nullable=True),
