@@ -17,7 +17,16 @@ from rich.table import Table
 
 from bench.report import RESULTS, Config, Result, machine
 
-BENCHMARKS = ("provision", "overhead", "latency", "migrations", "fleet", "tracking", "memory")
+BENCHMARKS = (
+    "provision",
+    "overhead",
+    "latency",
+    "migrations",
+    "fleet",
+    "tracking",
+    "memory",
+    "scaleout",
+)
 console = Console(stderr=True)
 
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import func, select
 
 from bench.report import Config, epoch
@@ -71,15 +72,29 @@ def service(name: str) -> str:
 
 
 @contextmanager
-def bench_stack(cfg: Config, tag: str) -> Iterator[Stack]:
-    """A stack in a temp dir: SQLite tracking, Redis database ``cfg.redis_db`` (flushed)."""
+def pg_database(prefix: str) -> Iterator[str]:
+    """A throwaway database on the test PostgreSQL server (SQLAlchemy URL), dropped afterwards."""
+    name, admin = f"{prefix}_{uuid.uuid4().hex[:8]}", service("PG_URL")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield service("PG_TRACKING_URL").rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def bench_stack(cfg: Config, tag: str, tracking_url: str | None = None) -> Iterator[Stack]:
+    """A stack in a temp dir: SQLite tracking (or ``tracking_url``), Redis database
+    ``cfg.redis_db`` (flushed)."""
     workdir = Path(tempfile.mkdtemp(prefix=f"plugin-db-bench-{tag}-"))
     broker = f"{service('REDIS_URL')}/{cfg.redis_db}"
     flush_redis(broker)
     env = base_env(
         workdir,
         broker,
-        f"sqlite:///{workdir / 'tracking.db'}",
+        tracking_url or f"sqlite:///{workdir / 'tracking.db'}",
         shared_url=f"sqlite:///{workdir / 'shared.db'}",
         postgres_admin_url=service("PG_ADMIN_URL"),
         mysql_admin_url=service("MYSQL_ADMIN_URL"),

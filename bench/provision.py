@@ -1,22 +1,28 @@
-"""1. Provision throughput per provider: the worker (2 processes) against direct provider calls.
+"""1. Provision throughput per provider: the worker against direct provider calls, at equal
+concurrency (1 and 2 processes).
 
 Worker: N plugin folders are written, then N ``plugin_db.provision`` tasks are enqueued at
 once by a foreign producer; the time runs from just before the first enqueue to the latest
-``finished_at`` of the N operations (worker concurrency 2, already warm).
-Baseline: the same ``Provider.provision(spec, password)`` calls in a loop in this process (no
-queue, no tracking, no audit, no secret storage), passwords generated beforehand.
-Full mode repeats both ways 3 times, interleaved, and reports the medians (the machine's
-disk and CPUs are shared, so single runs vary by 2x).
+``finished_at`` of the N operations (a worker of concurrency C, already warm).
+Baseline: the same ``Provider.provision(spec, password)`` calls made directly by C processes
+of a process pool (no queue, no tracking, no audit, no secret storage), each process warm (its
+driver built and one untimed provision made), passwords generated beforehand, the N calls split
+evenly. Full mode repeats both ways 3 times, interleaved, and reports the medians.
+Both ways are checked: every worker operation succeeded, and every baseline plugin's storage
+is ``active`` afterwards.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from bench.common import (
     PROVIDERS,
+    BenchError,
     add_plugin,
     bench_stack,
     provider,
@@ -25,49 +31,111 @@ from bench.common import (
     spec,
     token,
     wait_all,
+    wait_ready,
     warm_up,
 )
 from bench.report import Config, Result, Row, epoch, fmt, ratio
+from providers.base import Provider, StorageState
+from providers.registry import get_provider_class
 from tests.support.stack import Stack
 from worker import secrets
+from worker.settings import Settings
 
 NAME = "provision"
-CONCURRENCY = 2
+CONCURRENCIES = (1, 2)
+SPAWN = multiprocessing.get_context("spawn")  # a fork would inherit the parent's locks
+_driver: dict[str, Provider] = {}
 
 
-def baseline(stack: Stack, name: str, n: int, made: list[tuple[str, str]]) -> float:
-    """Seconds for ``n`` direct provider.provision calls in one process."""
-    driver = provider(stack, name)
+def _warm(env: dict[str, str], name: str, warm_id: str) -> None:
+    """Pool initializer: build the driver once and make one untimed provision."""
+    driver = get_provider_class(name).from_settings(Settings.from_env(env))
+    driver.provision(spec(warm_id, name), secrets.generate_password())
+    _driver[name] = driver
+
+
+def _provision_all(name: str, ids: list[str], passwords: list[str | None]) -> None:
+    driver = _driver[name]
+    for plugin_id, password in zip(ids, passwords, strict=True):
+        driver.provision(spec(plugin_id, name), password)
+
+
+def baseline(stack: Stack, name: str, n: int, procs: int, made: list[tuple[str, str]]) -> float:
+    """Seconds for ``n`` direct provider.provision calls spread over ``procs`` warm processes."""
     tag = token()
     ids = [f"bb-{tag}-{name[:2]}-{i:04d}" for i in range(n)]
-    specs = [spec(plugin_id, name) for plugin_id in ids]
-    passwords = [secrets.generate_password() if driver.issues_credentials else None for _ in ids]
+    issues = get_provider_class(name).issues_credentials
+    passwords = [secrets.generate_password() if issues else None for _ in ids]
     made.extend((name, plugin_id) for plugin_id in ids)
-    # one untimed call so imports and the first connection are not counted
-    warm = f"bw-{tag}-{name[:2]}"
-    made.append((name, warm))
-    driver.provision(spec(warm, name), secrets.generate_password())
-    started = time.perf_counter()
-    for one, password in zip(specs, passwords, strict=True):
-        driver.provision(one, password)
-    elapsed = time.perf_counter() - started
-    driver.close()
+    chunks = [(ids[i::procs], passwords[i::procs]) for i in range(procs)]
+    warm_ids = [f"bw-{tag}-{name[:2]}-w{i}" for i in range(procs)]
+    made.extend((name, w) for w in warm_ids)
+    pools = [
+        ProcessPoolExecutor(1, SPAWN, initializer=_warm, initargs=(stack.env, name, w))
+        for w in warm_ids
+    ]
+    try:
+        for pool in pools:  # start each process and wait until it is warm
+            pool.submit(time.sleep, 0).result()
+        started = time.perf_counter()
+        futures = [p.submit(_provision_all, name, *c) for p, c in zip(pools, chunks, strict=True)]
+        for future in futures:
+            future.result()
+        elapsed = time.perf_counter() - started
+    finally:
+        for pool in pools:
+            pool.shutdown()
+    driver = provider(stack, name)
+    try:
+        missing = [p for p in ids if driver.state(spec(p, name)) != StorageState.ACTIVE]
+    finally:
+        driver.close()
+    if missing:
+        raise BenchError(f"baseline {name}: {len(missing)} not provisioned, e.g. {missing[0]}")
     return elapsed
 
 
-def through_worker(stack: Stack, name: str, n: int, made: list[tuple[str, str]]) -> dict[str, Any]:
+def through_worker(stack: Stack, name: str, n: int, made: list[tuple[str, str]]) -> float:
     """Enqueue ``n`` provisions at once; seconds from enqueue to the last finish."""
     tag = token()
-    ids = [f"bw-{tag}-{name[:2]}-{i:04d}" for i in range(n)]
+    ids = [f"bq-{tag}-{name[:2]}-{i:04d}" for i in range(n)]
     for plugin_id in ids:
         add_plugin(stack, plugin_id, name)
     made.extend((name, plugin_id) for plugin_id in ids)
     started = time.time()
     rids = [send(stack, "plugin_db.provision", plugin_id) for plugin_id in ids]
-    enqueued = time.time() - started
-    ops = wait_all(stack, rids, timeout=max(120.0, n * 5.0))
-    last = max(epoch(op.finished_at) for op in ops if op.finished_at is not None)
-    return {"seconds": last - started, "enqueue_seconds": enqueued, "ops": len(ops)}
+    ops = wait_all(stack, rids, timeout=max(120.0, n * 5.0))  # raises unless all succeeded
+    if len(ops) != n:
+        raise BenchError(f"worker {name}: {len(ops)} operations for {n} requests")
+    return max(epoch(op.finished_at) for op in ops if op.finished_at is not None) - started
+
+
+def measure(
+    stack: Stack, name: str, n: int, *, procs: int, repeats: int, made: list[tuple[str, str]]
+) -> tuple[dict[str, Any], Row]:
+    """Interleaved runs of both ways at ``procs`` processes; medians, and the table row."""
+    runs = [
+        (through_worker(stack, name, n, made), baseline(stack, name, n, procs, made))
+        for _ in range(repeats)
+    ]
+    worker = statistics.median(w for w, _ in runs)
+    direct = statistics.median(d for _, d in runs)
+    r = ratio(worker, direct)
+    metrics = {
+        "n": n,
+        "processes": procs,
+        "worker_seconds": round(worker, 4),
+        "baseline_seconds": round(direct, 4),
+        "ratio_worker_to_baseline_time": round(r, 3),
+        "runs": [{"worker_s": round(w, 4), "baseline_s": round(d, 4)} for w, d in runs],
+    }
+    row = Row(
+        f"{name}, {procs} process(es): plugins/s (N={n})",
+        fmt(n / worker),
+        fmt(n / direct),
+        f"{r:.2f}x time",
+    )
+    return metrics, row
 
 
 def run(cfg: Config) -> Result:
@@ -78,53 +146,20 @@ def run(cfg: Config) -> Result:
     errors: list[str] = []
     with bench_stack(cfg, NAME) as stack:
         try:
-            stack.start_worker(concurrency=CONCURRENCY, beat=False)
-            made.extend(warm_up(stack, PROVIDERS))
-            for name in PROVIDERS:
-                runs = []
-                for _ in range(repeats):  # interleaved; the medians are reported
-                    direct = baseline(stack, name, n, made)
-                    runs.append((through_worker(stack, name, n, made), direct))
-                worker = {
-                    "seconds": statistics.median(w["seconds"] for w, _ in runs),
-                    "enqueue_seconds": statistics.median(w["enqueue_seconds"] for w, _ in runs),
-                }
-                direct = statistics.median(d for _, d in runs)
-                r = ratio(worker["seconds"], direct)
-                metrics[name] = {
-                    "n": n,
-                    "repeats": repeats,
-                    "worker_seconds": round(worker["seconds"], 4),
-                    "worker_plugins_per_s": round(n / worker["seconds"], 2),
-                    "enqueue_seconds": round(worker["enqueue_seconds"], 4),
-                    "baseline_seconds": round(direct, 4),
-                    "baseline_plugins_per_s": round(n / direct, 2),
-                    "ratio_worker_to_baseline_time": round(r, 3),
-                    "runs": [
-                        {"worker_seconds": round(w["seconds"], 4), "baseline_seconds": round(d, 4)}
-                        for w, d in runs
-                    ],
-                }
-                rows.append(
-                    Row(
-                        f"{name}: plugins/s (N={n})",
-                        fmt(n / worker["seconds"]),
-                        fmt(n / direct),
-                        f"{r:.2f}x time",
-                        "<= 1.0x time",
-                        r <= 1.0,
-                    )
-                )
+            for procs in CONCURRENCIES:
+                stack.stop()
+                stack.start_worker(concurrency=procs, beat=False)
+                wait_ready(stack)
+                made.extend(warm_up(stack, PROVIDERS))
+                for name in PROVIDERS:
+                    m, row = measure(stack, name, n, procs=procs, repeats=repeats, made=made)
+                    metrics[f"{name}_c{procs}"] = m
+                    rows.append(row)
         finally:
             errors = purge(stack, made)
     notes = [
-        f"worker concurrency {CONCURRENCY} (prefork), warm; baseline: one process, "
-        f"direct Provider.provision calls; median of {repeats} interleaved run(s)"
+        "equal concurrency: worker of concurrency C (prefork, warm) vs C warm processes "
+        f"calling Provider.provision directly; median of {repeats} interleaved run(s)"
     ]
-    return Result(
-        NAME,
-        {"n": n, "repeats": repeats, "concurrency": CONCURRENCY, "providers": list(PROVIDERS)},
-        {**metrics, "cleanup_errors": errors},
-        rows,
-        notes,
-    )
+    params = {"n": n, "repeats": repeats, "concurrency": list(CONCURRENCIES)}
+    return Result(NAME, params, {**metrics, "cleanup_errors": errors}, rows, notes)

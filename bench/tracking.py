@@ -11,9 +11,9 @@ fresh ORM session (pool checkout included), as the worker and CLI run them:
 * audit: the plugin's audit trail, latest 200 events (``plugin-db audit``, its default limit).
 
 SQLite always; PostgreSQL too (a throwaway database on the test server) unless disabled.
-The busiest plugin (``hot``) is also measured alone, then again after adding
-``(plugin_id, id)`` indexes to the throwaway database (the baseline column: what an index that
-serves ``ORDER BY id DESC`` would give).
+The busiest plugin (``hot``) is also measured alone, and the query plans are recorded (they
+show revision 0002's ``(plugin_id, id)`` indexes serving ``ORDER BY id DESC``). There is no
+baseline here: the goal is an absolute one (a lookup under 5 ms at the median).
 """
 
 from __future__ import annotations
@@ -27,12 +27,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bench.common import service
-from bench.report import Config, Result, Row, fmt, ratio, summary
+from bench.common import BenchError, pg_database
+from bench.report import Config, Result, Row, fmt, summary
 from worker.tracking import db
 from worker.tracking.models import AuditEvent, LifecycleOperation, PluginDatasource
 
@@ -170,13 +169,6 @@ def measure(engine: Engine, sample: list[str], backend: str) -> dict[str, Any]:
     out = timed(engine, sample)
     out["hot"] = timed(engine, hot)
     out["plans"] = plans(engine, backend)
-    # what-if, on this throwaway database only: (plugin_id, id) indexes serve ORDER BY id DESC
-    with engine.begin() as conn:
-        for table in ("audit_events", "lifecycle_operations"):
-            conn.execute(text(f"CREATE INDEX bench_ix_{table} ON {table} (plugin_id, id)"))
-        conn.execute(text("ANALYZE"))
-    out["hot_with_plugin_id_id_index"] = timed(engine, hot)
-    out["plans_with_plugin_id_id_index"] = plans(engine, backend)
     return out
 
 
@@ -194,6 +186,14 @@ def plans(engine: Engine, backend: str) -> dict[str, list[str]]:
         }
 
 
+def loaded_rows(engine: Engine, wanted: dict[str, int]) -> None:
+    """Fail loudly unless every table holds the rows the scenario loaded."""
+    with engine.connect() as conn:
+        found = {t: conn.scalar(text(f"SELECT count(*) FROM {t}")) for t in wanted}
+    if found != wanted:
+        raise BenchError(f"tracking tables hold {found}, expected {wanted}")
+
+
 def scenario(url: str, backend: str, d: int, a: int, lookups: int) -> dict[str, Any]:
     rng = random.Random(42)
     o = d * 5 // 2
@@ -207,6 +207,7 @@ def scenario(url: str, backend: str, d: int, a: int, lookups: int) -> dict[str, 
         }
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))
+        loaded_rows(engine, {"plugin_datasources": d, "lifecycle_operations": o, "audit_events": a})
         sample = [pid(skewed(rng, d)) for _ in range(lookups)]
         result = measure(engine, sample, backend)
     finally:
@@ -229,15 +230,8 @@ def run(cfg: Config) -> Result:
             f"sqlite:///{Path(folder) / 'tracking.db'}", "sqlite", d, a, lookups
         )
     if cfg.pg_tracking:
-        name, admin = f"bench_tracking_{uuid.uuid4().hex[:8]}", service("PG_URL")
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            url = service("PG_TRACKING_URL").rsplit("/", 1)[0] + f"/{name}"
+        with pg_database("bench_tracking") as url:
             metrics["postgresql"] = scenario(url, "postgresql", d, a, lookups)
-        finally:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     rows = []
     for backend, m in metrics.items():
         for query in QUERIES:
@@ -251,15 +245,13 @@ def run(cfg: Config) -> Result:
                 )
             )
         for query in ("ops", "audit"):
-            hot, indexed = m["hot"][query]["ms"], m["hot_with_plugin_id_id_index"][query]["ms"]
+            hot = m["hot"][query]["ms"]
             rows.append(
                 Row(
                     f"{backend}: {query}, busiest plugin ({m['hot'][query]['rows']['max']:g} rows)",
                     f"{fmt(hot['median'], digits=3)} / {fmt(hot['p99'], digits=3)} ms",
-                    f"{fmt(indexed['median'], digits=3)} ms",
-                    f"{ratio(hot['median'], indexed['median']):.2f}x",
-                    f"median < {GOAL_MS:g} ms",
-                    hot["median"] < GOAL_MS,
+                    goal=f"median < {GOAL_MS:g} ms",
+                    met=hot["median"] < GOAL_MS,
                 )
             )
         rate = m["insert_rows_per_s"]["audit_events"]

@@ -17,6 +17,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
+from urllib.parse import quote
+
+from sqlalchemy.engine import make_url
 
 from worker.naming import namespace
 from worker.settings import Settings
@@ -94,6 +97,21 @@ class Descriptor:
 
 
 @dataclass(frozen=True)
+class RuntimeConnection:
+    """How a plugin's runtime connects: a URL Prisma and the drivers accept, with password."""
+
+    url: str = field(repr=False)
+    schema: str | None = None
+    database: str | None = None
+    username: str | None = None
+
+
+def file_connection(path: str) -> RuntimeConnection:
+    """``file:/abs/path.db``: the SQLite URL form Prisma and its adapters accept."""
+    return RuntimeConnection(url="file:" + quote(path))
+
+
+@dataclass(frozen=True)
 class Namespace:
     """Where a plugin's migrations may create, alter or drop objects.
 
@@ -146,6 +164,23 @@ class Provider(ABC):
     @abstractmethod
     def describe(self, spec: PluginSpec, slot: str = SLOTS[0]) -> Descriptor:
         """The descriptor for ``spec`` with login ``slot`` active; pure, no I/O."""
+
+    @classmethod
+    def runtime_connection(
+        cls, descriptor: Mapping[str, Any], password: str | None
+    ) -> RuntimeConnection:
+        """The runtime's connection for a stored descriptor (pure; drivers add what they need).
+
+        The URL is rebuilt with a URL library: the password is percent-encoded and the
+        SQLAlchemy driver suffix (``+psycopg``) is dropped, as Prisma expects.
+        """
+        url = make_url(descriptor["url"])
+        url = url.set(drivername=url.get_backend_name(), password=password)
+        return RuntimeConnection(
+            url=url.render_as_string(hide_password=False),
+            database=url.database,
+            username=url.username,
+        )
 
     @abstractmethod
     def state(self, spec: PluginSpec) -> StorageState:

@@ -32,6 +32,7 @@ from providers.base import (
     Provider,
     StorageState,
 )
+from providers.checks import ANONYMOUS_ACCOUNTS, ServerIssue
 from providers.mysql_data import MySQLData
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.naming import MYSQL_IDENT_CHARS, MYSQL_USER_CHARS, bounded
@@ -306,7 +307,10 @@ class MySQLProvider(MySQLData, Provider):
                     self._users(spec),
                 )
                 (limit,) = cur.fetchone()
-            conn = self.connect(spec, login)
+            try:
+                conn = self.connect(spec, login)
+            except ProviderError as exc:  # refused (ProviderUnavailable: unreachable)
+                return Health(ok=False, details={"error": str(exc), "login_refused": True})
             try:
                 with _translated(), conn.cursor() as cur:
                     cur.execute(
@@ -325,3 +329,22 @@ class MySQLProvider(MySQLData, Provider):
             connection_limit=int(limit) if limit else None,
             details={"database": self.database(spec), "over_storage_quota": over},
         )
+
+    def server_issues(self) -> list[ServerIssue]:
+        """Anonymous accounts: they log anyone in and shadow named logins from their hosts."""
+        with self._admin() as cur:
+            cur.execute(ANONYMOUS_HOSTS)
+            hosts = [host for (host,) in cur.fetchall()]
+        if not hosts:
+            return []
+        accounts = ", ".join(f"''@'{host}'" for host in hosts)
+        return [
+            ServerIssue(
+                ANONYMOUS_ACCOUNTS,
+                "error",
+                f"anonymous accounts {accounts} exist: anyone may log in through them, and a "
+                "client from their hosts that logs in as 'user'@'%' is taken for them and "
+                "refused (plugin-db creates its logins for those hosts too)",
+                f"as the admin: DROP USER {accounts}; (as mariadb-secure-installation does)",
+            )
+        ]

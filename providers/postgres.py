@@ -15,16 +15,18 @@ decided once per provider in :class:`PgServer`, from ``server_version_num``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+from sqlalchemy.engine import make_url
 
+from providers import postgres_checks
 from providers.base import (
     SLOTS,
     Descriptor,
@@ -33,8 +35,10 @@ from providers.base import (
     Namespace,
     PluginSpec,
     Provider,
+    RuntimeConnection,
     StorageState,
 )
+from providers.checks import ServerIssue
 from providers.pg_data import PostgresData
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.naming import POSTGRES_IDENT_BYTES, bounded
@@ -194,6 +198,16 @@ class PostgresProvider(PostgresData, Provider):
             limits={"connections": spec.connections, "storage_mb": spec.storage_mb},
         )
 
+    @classmethod
+    def runtime_connection(
+        cls, descriptor: Mapping[str, Any], password: str | None
+    ) -> RuntimeConnection:
+        """``postgresql://login:pass@host:port/db?schema=S`` (Prisma queries ``public`` else)."""
+        base = super().runtime_connection(descriptor, password)
+        schema = descriptor.get("objects", {}).get("schema")
+        url = make_url(base.url).update_query_dict({"schema": schema} if schema else {})
+        return replace(base, url=url.render_as_string(hide_password=False), schema=schema)
+
     def state(self, spec: PluginSpec) -> StorageState:
         """Active if the schema exists, archived if only its archive name does."""
         n = PgNames.of(spec)
@@ -290,12 +304,22 @@ class PostgresProvider(PostgresData, Provider):
                 _run(cur, sql.SQL(_HEALTH), [n.schema, n.schema])
                 size, limit, acting, exists = cur.fetchone() or (0, None, None, False)
         except (ProviderError, ProviderUnavailable, psycopg.Error) as exc:
-            return Health(ok=False, details={"error": _reason(exc)})
+            refused = isinstance(exc, ProviderError)  # authentication, not reachability
+            return Health(ok=False, details={"error": _reason(exc), "login_refused": refused})
         quota = spec.storage_mb * 1024 * 1024 if spec.storage_mb else None
         within = quota is None or int(size) <= quota
         ok = bool(exists) and acting == n.owner and within
         details = {"schema": n.schema, "role": acting, "within_quota": within}
         return Health(ok=ok, size_bytes=int(size), connection_limit=limit, details=details)
+
+    def server_issues(self) -> list[ServerIssue]:
+        """Hardening of the cluster and the plugins database (see :mod:`postgres_checks`)."""
+        with (
+            _translated("server checks", self._secret),
+            self._admin() as conn,
+            conn.cursor() as cur,
+        ):
+            return postgres_checks.cluster_issues(cur, self.dbname)
 
     # -- admin helpers -------------------------------------------------------------------
 

@@ -22,7 +22,17 @@ import pymysql
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from providers.base import Descriptor, Health, Login, Namespace, PluginSpec, Provider, StorageState
+from providers.base import (
+    Descriptor,
+    Health,
+    Login,
+    Namespace,
+    PluginSpec,
+    Provider,
+    RuntimeConnection,
+    StorageState,
+    file_connection,
+)
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.naming import bounded
 from worker.settings import Settings
@@ -204,6 +214,16 @@ class SharedProvider(Provider):
             objects={"table_prefix": f"{spec.namespace}_", "feature_flag": feature_flag_id(spec)},
             limits={"storage_mb": spec.storage_mb},
         )
+
+    @classmethod
+    def runtime_connection(
+        cls, descriptor: Mapping[str, Any], password: str | None
+    ) -> RuntimeConnection:
+        """The shared database's URL (its password is the host's to add); SQLite as ``file:``."""
+        url = make_url(descriptor["url"])
+        if url.get_backend_name() == "sqlite" and url.database:
+            return file_connection(str(Path(url.database).resolve()))
+        return super().runtime_connection(descriptor, None)
 
     def history_table_name(self, spec: PluginSpec) -> str:
         """``<ns>_plugin_db_history``: the ledger carries the plugin's prefix too."""

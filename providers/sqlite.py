@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Mapping
 from contextlib import closing
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from providers.base import (
     Descriptor,
@@ -15,7 +16,9 @@ from providers.base import (
     Namespace,
     PluginSpec,
     Provider,
+    RuntimeConnection,
     StorageState,
+    file_connection,
 )
 from providers.sqlite_data import SQLiteData
 from worker.errors import ProviderError, ProviderUnavailable
@@ -69,6 +72,13 @@ class SQLiteProvider(SQLiteData, Provider):
             objects={"file": str(path), "archive": str(self.archive_path(spec))},
             limits={"storage_mb": spec.storage_mb},
         )
+
+    @classmethod
+    def runtime_connection(
+        cls, descriptor: Mapping[str, Any], password: str | None
+    ) -> RuntimeConnection:
+        """``file:/abs/path.db`` of the plugin's file (no login)."""
+        return file_connection(descriptor["objects"]["file"])
 
     def state(self, spec: PluginSpec) -> StorageState:
         """Active if the file exists, archived if only its archive copy does."""

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite against real servers: installs what it needs (Python packages; Redis and
-# MariaDB through apt-get when missing; PostgreSQL 15 from the machine), starts throwaway
-# servers on private loopback ports, runs pytest, and stops the servers it started.
+# The whole test suite against real servers: installs what it needs (Python packages; Redis,
+# MariaDB, promtool and docker-compose through apt-get when missing; PostgreSQL 15 from the
+# machine), starts throwaway servers on private loopback ports, runs pytest, and stops the
+# servers it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+bash scripts/tools.sh
 bash scripts/services.sh start >/dev/null
 trap 'bash scripts/services.sh stop' EXIT
 set +e

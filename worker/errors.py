@@ -6,7 +6,9 @@
     ├── RequestRejected          bad input: nothing was changed (exit status 2)
     │   ├── ManifestError        plugin.json does not follow the contract
     │   ├── MigrationFileError   a migration file cannot be parsed or is outside its namespace
-    │   └── SchemaDocumentError  an ExtensionDatabaseSchema document is invalid
+    │   ├── SchemaDocumentError  an ExtensionDatabaseSchema document is invalid
+    │   ├── NotFound             the plugin, operation or token named does not exist
+    │   └── Conflict             the resource's state does not allow the request now
     ├── PermanentError           the operation fails at once, retrying cannot help
     │   ├── InvalidTransition    a state machine was asked for a move it does not allow
     │   ├── MigrationFailed      a migration statement failed
@@ -53,6 +55,14 @@ class MigrationFileError(RequestRejected):
 
 class SchemaDocumentError(RequestRejected):
     """An ExtensionDatabaseSchema document is invalid or conflicts with another one."""
+
+
+class NotFound(RequestRejected):
+    """What the request names does not exist (HTTP 404)."""
+
+
+class Conflict(RequestRejected):
+    """The resource exists but its state does not allow the request now (HTTP 409)."""
 
 
 class PermanentError(PluginDbError):

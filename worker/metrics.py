@@ -6,8 +6,11 @@ Two kinds of series:
   trail, step durations from the runner, storage sizes from the periodic doctor). A prefork
   worker counts them in every pool process through prometheus_client's multiprocess mode
   (``PROMETHEUS_MULTIPROC_DIR``, set by :func:`serve_worker` before the pool forks);
-* **tracking** ones, read from the tracking tables at scrape time by :class:`TrackingCollector`
-  (plugins by status, operations by state), so every exporter shows the same fleet.
+* **tracking** ones, read from the tracking tables at scrape time by
+  :mod:`worker.metrics_tracking` (plugins by status, operations by state, outbox, webhooks,
+  retirements), so every exporter shows the same fleet.
+
+Names, types, labels and meanings are catalogued in :mod:`worker.metrics_catalogue`.
 
 Labels are bounded: kinds, states, steps, statuses, providers. Only the low-volume storage
 gauges carry ``plugin_id`` (one series per plugin, updated once per doctor run).
@@ -16,21 +19,22 @@ gauges carry ``plugin_id`` (one series per plugin, updated once per doctor run).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from worker.logging import get_logger
+from worker.metrics_catalogue import help_of
+from worker.metrics_tracking import TrackingCollector
 from worker.settings import Settings
-from worker.tracking.models import LifecycleOperation, PluginDatasource
 
 log = get_logger("metrics")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -66,43 +70,43 @@ def live() -> Live:
         registry=reg,
         operations=Counter(
             "plugin_db_operations",
-            "Lifecycle operations finished, by kind and outcome (succeeded, failed, rejected).",
+            help_of("plugin_db_operations"),
             ["kind", "outcome"],
             registry=reg,
         ),
         steps=Histogram(
             "plugin_db_step_duration_seconds",
-            "Duration of lifecycle steps, by operation kind, step and step status.",
+            help_of("plugin_db_step_duration_seconds"),
             ["kind", "step", "status"],
             buckets=STEP_BUCKETS,
             registry=reg,
         ),
         retries=Counter(
             "plugin_db_retries",
-            "Operations put back to run again: transient (backoff) or operator (plugin-db retry).",
+            help_of("plugin_db_retries"),
             ["reason"],
             registry=reg,
         ),
         rejected_messages=Counter(
             "plugin_db_messages_rejected",
-            "Broker messages refused before any task saw them (not the contract's shape).",
+            help_of("plugin_db_messages_rejected"),
             registry=reg,
         ),
         storage_bytes=Gauge(
             "plugin_db_storage_bytes",
-            "Storage used by a plugin, as last measured by the doctor.",
+            help_of("plugin_db_storage_bytes"),
             ["plugin_id"],
             **per_plugin,
         ),
         storage_limit=Gauge(
             "plugin_db_storage_limit_bytes",
-            "A plugin's limits.storageMb in bytes (absent when it declares none).",
+            help_of("plugin_db_storage_limit_bytes"),
             ["plugin_id"],
             **per_plugin,
         ),
         quota_ratio=Gauge(
             "plugin_db_storage_quota_ratio",
-            "Storage used over limits.storageMb (1 = at the limit).",
+            help_of("plugin_db_storage_quota_ratio"),
             ["plugin_id"],
             **per_plugin,
         ),
@@ -138,56 +142,6 @@ def storage_measured(sizes: Mapping[str, tuple[int | None, int | None]]) -> None
         if limit:
             series.storage_limit.labels(plugin_id=plugin_id).set(limit)
             series.quota_ratio.labels(plugin_id=plugin_id).set(size / limit)
-
-
-# -- series read from the tracking tables ---------------------------------------------------
-
-
-class TrackingCollector(Collector):
-    """Fleet gauges read from the tracking database at each scrape."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def collect(self) -> Iterable[Metric]:
-        """One read per family; ``plugin_db_tracking_up`` says whether the reads worked."""
-        up = GaugeMetricFamily(
-            "plugin_db_tracking_up", "1 when the tracking database answered this scrape."
-        )
-        try:
-            families = list(self._families())
-        except Exception as exc:  # a scrape never fails: it says the database is down
-            log.warning("metrics_tracking_unavailable", error=type(exc).__name__)
-            up.add_metric([], 0)
-            return [up]
-        finally:
-            self.engine.dispose()  # no pooled connection survives into a forked child
-        up.add_metric([], 1)
-        return [up, *families]
-
-    def _families(self) -> Iterator[Metric]:
-        ds, op = PluginDatasource, LifecycleOperation
-        with self.engine.connect() as conn:
-            plugins = GaugeMetricFamily(
-                "plugin_db_plugins",
-                "Plugins by datasource status, mode and provider.",
-                labels=["status", "mode", "provider"],
-            )
-            by_status = select(ds.status, ds.mode, ds.provider, func.count()).group_by(
-                ds.status, ds.mode, ds.provider
-            )
-            for status, mode, provider, count in conn.execute(by_status):
-                plugins.add_metric([status, mode, provider], count)
-            yield plugins
-            operations = GaugeMetricFamily(
-                "plugin_db_operations_by_state",
-                "Lifecycle operations in the tracking database, by kind and state.",
-                labels=["kind", "state"],
-            )
-            by_state = select(op.kind, op.state, func.count()).group_by(op.kind, op.state)
-            for kind, state, count in conn.execute(by_state):
-                operations.add_metric([kind, state], count)
-            yield operations
 
 
 class _LiveCollector(Collector):

@@ -96,15 +96,17 @@ def test_a_failed_operation_exits_1_and_bad_input_exits_2(stack: Stack) -> None:
 
 
 def test_credentials_reveal_is_audited_and_info_never_shows_a_password(stack: Stack) -> None:
-    """`credentials` prints the full URL and writes credentials_revealed; `info` has no secret."""
+    """`connection` (alias `credentials`) prints the full URL, audited; `info` has no secret."""
     plugin_id = unique_id("clic")
     folder = write_plugin(stack.plugins_root, plugin_id, "exclusive-postgres", {})
     assert cli(stack, "provision", str(folder), "--wait").returncode == 0
     info = cli(stack, "info", plugin_id, "--json")
-    revealed = as_json(cli(stack, "credentials", plugin_id, "--json"))["url"]
+    document = as_json(cli(stack, "credentials", plugin_id, "--json"))
+    assert document == as_json(cli(stack, "connection", plugin_id, "--json"))
+    revealed = document["url"].split("?", 1)[0]  # libpq has no ?schema=; Prisma needs it
     password = revealed.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
     assert len(password) >= 32 and password not in info.stdout
-    assert "credentials_revealed" in [e.event for e in stack.audit(plugin_id)]
+    assert "connection_read" in [e.event for e in stack.audit(plugin_id)]
     assert password not in json.dumps([e.details for e in stack.audit(plugin_id)])
     import psycopg
 

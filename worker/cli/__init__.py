@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from worker.cli import admin, inspect, lifecycle, ops, safety
+from worker.cli import admin, api, inspect, lifecycle, ops, safety
 from worker.cli.schema import schema_app
 from worker.logging import configure
 
@@ -20,6 +20,7 @@ lifecycle.register(app)
 inspect.register(app)
 admin.register(app)
 ops.register(app)
+api.register(app)
 safety.register(app)
 app.add_typer(schema_app, name="schema")
 

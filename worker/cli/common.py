@@ -14,6 +14,7 @@ from rich.console import Console
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from worker.errors import RequestRejected
 from worker.settings import Settings
 from worker.states import TERMINAL, Kind, OpState
 from worker.tracking.db import make_engine, make_sessionmaker
@@ -56,21 +57,29 @@ def fail(message: str, code: int = EXIT_BAD_INPUT, as_json: bool = False) -> NoR
 
 
 def enqueue(kind: Kind, request: dict[str, Any], wait: bool, as_json: bool) -> None:
-    """Send a public task by name (as any producer would) and optionally wait for it."""
+    """Record the request as a pending operation, send its public task, optionally wait.
+
+    The operation is recorded before the message is sent, so a message lost by the broker
+    is re-sent by the reconciler; bad input exits 2 and records nothing.
+    """
     from worker.celery_app import create_app
+    from worker.lifecycle.service import LifecycleService
+    from worker.lifecycle.submit import submit
 
     request = {"request_id": f"cli-{uuid.uuid4()}", "requested_by": "cli", **request}
-    app = create_app(settings())
-    result = app.send_task(kind.task_name, args=[request])
+    try:
+        op, _ = submit(LifecycleService(settings()), create_app(settings()), kind, request)
+    except RequestRejected as exc:
+        fail(str(exc), EXIT_BAD_INPUT, as_json)
     if not wait:
         emit(
-            {"task_id": result.id, "request_id": request["request_id"]},
+            {"operation_id": op.id, "task_id": op.task_id, "request_id": op.request_id},
             as_json,
-            f"enqueued {kind.task_name} for {request['plugin_id']} "
-            f"(request {request['request_id']})",
+            f"enqueued {kind.task_name} for {op.plugin_id} "
+            f"(operation {op.id}, request {op.request_id})",
         )
         return
-    op = wait_for(request["request_id"], as_json)
+    op = wait_for(op.request_id, as_json)
     emit(op_json(op), as_json, human_outcome(op))
     raise typer.Exit(exit_code(op))
 

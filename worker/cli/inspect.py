@@ -1,4 +1,4 @@
-"""Commands that read the tracking tables (and ``credentials``, which is audited)."""
+"""Commands that read the tracking tables."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from worker import audit
 from worker.cli.common import (
     EXIT_BAD_INPUT,
     JsonOpt,
@@ -18,10 +17,8 @@ from worker.cli.common import (
     op_json,
     out,
     sessions,
-    settings,
 )
 from worker.cli.migrations import migrations_app
-from worker.secrets import SecretBox, load
 from worker.states import OpState
 from worker.tracking.models import AuditEvent, LifecycleOperation, PluginDatasource
 
@@ -58,22 +55,6 @@ def info(plugin_id: str, as_json: bool = JsonOpt) -> None:
         "updated_at": ds.updated_at,
     }
     emit(data, as_json, "\n".join(f"{k:>16}: {v}" for k, v in data.items()))
-
-
-def credentials(plugin_id: str, as_json: bool = JsonOpt) -> None:
-    """The full connection URL with password; writes an audit event."""
-    ds = _datasource(plugin_id, as_json)
-    url = ds.descriptor.get("url")
-    with sessions().begin() as session:
-        payload = load(session, SecretBox.from_settings(settings()), ds.secrets_ref)
-        audit.record(session, "credentials_revealed", plugin_id=plugin_id, actor="cli")
-    if payload and url:
-        active = payload["active"]
-        scheme, rest = url.split("://", 1)
-        url = (
-            f"{scheme}://{rest.split('@', 1)[0]}:{payload['slots'][active]}@{rest.split('@', 1)[1]}"
-        )
-    emit({"plugin_id": plugin_id, "url": url}, as_json, url)
 
 
 def ops(
@@ -152,7 +133,7 @@ def audit_trail(
 
 def register(app: typer.Typer) -> None:
     """Attach the read commands."""
-    for command in (info, credentials, ops, op):
+    for command in (info, ops, op):
         app.command()(command)
     app.command("audit")(audit_trail)
     app.add_typer(migrations_app, name="migrations")

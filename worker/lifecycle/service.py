@@ -92,7 +92,7 @@ class LifecycleService:
         shown_id = plugin_id if isinstance(plugin_id, str) and len(plugin_id) <= 64 else "?"
         try:
             request = parse_request(kind, payload, extra)
-            self._validate(kind, request)
+            self.validate(kind, request)
         except RequestRejected as exc:
             # hostile text (NUL, lone surrogates) is escaped: the rejection must be storable
             op, _ = self.store.insert(
@@ -117,7 +117,7 @@ class LifecycleService:
         )
         return op.id
 
-    def _validate(self, kind: Kind, request: Request) -> None:
+    def validate(self, kind: Kind, request: Request) -> None:
         """Everything that can be checked before a side effect, raising RequestRejected."""
         manifest = self.manifest_for(kind, request)
         if kind in (Kind.PROVISION, Kind.MIGRATE):

@@ -80,6 +80,8 @@ def begin_provision(ctx: StepContext) -> Outcome:
                 f"{ctx.plugin_id} is archived: restore it (plugin-db restore {ctx.plugin_id}) "
                 "or purge it (plugin-db teardown --purge) before provisioning again"
             )
+        if ds is not None and ds.status == DsStatus.DELETED:
+            ds.bump_generation()  # new storage where a purged one was
         set_status(
             session,
             ctx,
@@ -187,6 +189,7 @@ def rotate_credentials(ctx: StepContext) -> Outcome:
             session, ctx, DsStatus.READY, descriptor=descriptor.to_json(), rotated_at=utcnow()
         )
         ds.secrets_ref = secrets.store(session, ctx.box, ctx.plugin_id, ds.secrets_ref, payload)
+        ds.bump_generation()
         if rotation:
             ds.next_rotation_at = utcnow() + timedelta(days=rotation.interval_days)
 
@@ -225,7 +228,13 @@ def snapshot_before_purge(ctx: StepContext) -> Outcome:
 def restore_storage(ctx: StepContext) -> Outcome:
     """Bring archived storage back."""
     ctx.provider.restore(ctx.spec)
-    return Outcome()
+
+    def apply(session: Session) -> None:
+        ds = ctx.datasource(session)
+        if ds is not None:
+            ds.bump_generation()  # the storage is back where hosts must reconnect
+
+    return Outcome(apply=apply)
 
 
 def validate_schema(ctx: StepContext) -> Outcome:

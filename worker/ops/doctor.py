@@ -1,4 +1,4 @@
-"""``plugin-db doctor``: health, size against limits, drift, orphans and stuck operations.
+"""``plugin-db doctor``: health, size against limits, drift, orphans, stuck operations, servers.
 
 :meth:`Doctor.run` only reads (as admin for the catalog and orphans, as each plugin for its
 health) and returns findings; the one thing it writes is a ``storage_limit_exceeded`` audit
@@ -23,7 +23,7 @@ from worker.errors import PluginDbError
 from worker.lifecycle.context import spec_for
 from worker.logging import redact_text
 from worker.manifest import parse_manifest
-from worker.ops import operations, orphans, plugins, safety
+from worker.ops import operations, orphans, plugins, safety, servers
 from worker.ops.drift import migration_findings
 from worker.ops.findings import Check, Finding, error, problems, summary_line
 from worker.secrets import SecretBox
@@ -147,6 +147,7 @@ class Doctor:
             findings += safety.restore_points(self.sessions, now, plugin_id)
             if plugin_id is None:
                 findings += orphans.orphans(self.settings, self._specs(live))
+                findings += servers.server_findings(self.settings)
         finally:
             for provider in self._providers.values():
                 provider.close()

@@ -35,6 +35,10 @@ class Check(StrEnum):
     STUCK_OPERATION = "stuck_operation"
     FAILED_OPERATION = "failed_operation"
     PROVIDER = "provider"
+    LOGIN_REFUSED = "login_refused"
+    ANONYMOUS_ACCOUNTS = "anonymous_accounts"
+    PUBLIC_PRIVILEGES = "public_privileges"
+    PASSWORD_ENCRYPTION = "password_encryption"  # noqa: S105 - a check name
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,20 @@ def _connection_limit(value: int | None) -> int | None:
 def health(target: Target, found: Health) -> Outcome:
     """Findings from a health check made with the plugin's own login."""
     pid, details = target.plugin_id, dict(found.details)
+    if details.get("login_refused") and target.provider.issues_credentials:
+        who = target.login.username if target.login else "its login"
+        return Outcome(
+            [
+                error(
+                    pid,
+                    Check.LOGIN_REFUSED,
+                    f"the server refuses {who}: {details['error']}; the plugin cannot log in",
+                    f"`plugin-db rotate {pid}` sets and proves a fresh password; if an "
+                    "anonymous account shadows the login (see anonymous_accounts), drop it or "
+                    f"`plugin-db provision <folder of {pid}>` to create the login for its host",
+                )
+            ]
+        )
     if "error" in details:
         who = target.login.username if target.login else "the plugin"
         fix = (

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -65,6 +66,11 @@ class PluginDatasource(Timestamps, Base):
     rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     next_rotation_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    generation: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+
+    def bump_generation(self) -> None:
+        """The credentials or the location changed: hosts holding a connection must reconnect."""
+        self.generation = (self.generation or 1) + 1
 
 
 class PluginSecret(Timestamps, Base):
@@ -176,6 +182,19 @@ class ExtensionSchema(Timestamps, Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str | None] = mapped_column(String(255))
     updated_by: Mapped[str | None] = mapped_column(String(255))
+
+
+class ApiToken(Base):
+    """An HTTP API token: its name (the audit actor), scopes and a SHA-256 of the secret."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class PluginSnapshot(Base):

@@ -1,0 +1,105 @@
+"""Producers' side: record a request as a ``pending`` operation, then enqueue it.
+
+The row is written before the message is sent, so a message lost on the way (a broker
+restarted without persistence) leaves a recorded operation that the reconciler re-sends.
+The HTTP API and the command line both submit this way; the worker's ``accept`` finds the
+row by ``request_id`` and runs it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from celery import Celery
+
+from worker import audit
+from worker.errors import Conflict, RequestRejected
+from worker.lifecycle.requests import parse_request
+from worker.lifecycle.service import LifecycleService
+from worker.logging import get_logger
+from worker.naming import PLUGIN_ID_RE
+from worker.states import Kind
+from worker.tracking.models import LifecycleOperation
+
+log = get_logger("submit")
+
+
+def record(
+    service: LifecycleService, kind: Kind, payload: dict[str, Any]
+) -> tuple[LifecycleOperation, bool]:
+    """Validate and record ``payload`` (which carries its request_id); returns (row, created).
+
+    A request_id already used returns its operation (Conflict if it named another request);
+    RequestRejected means nothing was recorded.
+    """
+    request_id = str(payload["request_id"])
+    existing = service.store.by_request_id(request_id)
+    if existing is None:
+        request = parse_request(kind, payload)
+        service.validate(kind, request)
+        existing, created = service.store.insert(
+            kind=kind,
+            plugin_id=request.plugin_id,
+            request_id=request_id,
+            request=request.model_dump(mode="json", by_alias=True, exclude_none=True),
+            actor=request.requested_by,
+            task_id=str(uuid.uuid4()),
+        )
+        if created:
+            return existing, True
+    if existing.kind != kind.value or existing.plugin_id != payload.get("plugin_id"):
+        raise Conflict(
+            "idempotency key reused",
+            [
+                f"Idempotency-Key: {request_id!r} already names operation {existing.id} "
+                f"({existing.kind} of {existing.plugin_id}); use a new key for a new request"
+            ],
+        )
+    return existing, False
+
+
+def send(celery: Celery, op: LifecycleOperation) -> bool:
+    """Enqueue a recorded operation's public task; False if the broker refused it.
+
+    A refused send is not an error for the caller: the operation is recorded and the
+    reconciler re-sends it.
+    """
+    try:
+        celery.send_task(Kind(op.kind).task_name, args=[op.request], task_id=op.task_id)
+    except Exception as exc:  # the broker's client raises many types; the row is the truth
+        log.warning("enqueue_failed", operation_id=op.id, error=type(exc).__name__)
+        return False
+    return True
+
+
+def submit(
+    service: LifecycleService, celery: Celery, kind: Kind, payload: dict[str, Any]
+) -> tuple[LifecycleOperation, bool]:
+    """Record, then (for a new operation) enqueue; returns (row, created)."""
+    try:
+        op, created = record(service, kind, payload)
+    except RequestRejected as exc:
+        _audit_rejection(service, kind, payload, exc)
+        raise
+    if created:
+        send(celery, op)
+    return op, created
+
+
+def _audit_rejection(
+    service: LifecycleService, kind: Kind, payload: dict[str, Any], exc: RequestRejected
+) -> None:
+    """Bad input changes nothing but leaves an audit event naming what was wrong."""
+    plugin_id = payload.get("plugin_id")
+    shown = plugin_id if isinstance(plugin_id, str) and PLUGIN_ID_RE.fullmatch(plugin_id) else None
+    actor = payload.get("requested_by")
+    with service.sessions.begin() as session:
+        audit.record(
+            session,
+            "request_rejected",
+            plugin_id=shown,
+            actor=actor if isinstance(actor, str) else None,
+            kind=kind.value,
+            errors=exc.problems,
+        )
