@@ -13,7 +13,7 @@ Drivers translate their database errors at this boundary: an unreachable server 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
@@ -256,6 +256,27 @@ class Provider(ABC):
         Returns the rows per table of that copy (what a restore is verified against).
         """
         raise NotImplementedError(f"{self.name} cannot take snapshots")
+
+    def load_side(self, spec: PluginSpec, chunks: Iterator[bytes]) -> None:
+        """Load a snapshot (as :meth:`dump` wrote it) into a fresh side object of the plugin
+        (a schema, database or file), dropping any earlier one."""
+        raise NotImplementedError(f"{self.name} cannot restore snapshots")
+
+    def side_row_counts(self, spec: PluginSpec) -> dict[str, int] | None:
+        """Rows per table of the side object; None when there is none."""
+        raise NotImplementedError(f"{self.name} cannot restore snapshots")
+
+    def swap_side(self, spec: PluginSpec) -> str | None:
+        """Put the side object in place atomically, keeping the replaced storage archived;
+        returns where it is kept. No effect (None) without a side object."""
+        raise NotImplementedError(f"{self.name} cannot restore snapshots")
+
+    def drop_side(self, spec: PluginSpec) -> None:
+        """Drop the side object, if any."""
+        raise NotImplementedError(f"{self.name} cannot restore snapshots")
+
+    def discard_restore_objects(self, spec: PluginSpec) -> None:  # noqa: B027 - optional hook
+        """Drop side and replaced objects and quota leftovers (before a purge)."""
 
     def set_read_only(self, spec: PluginSpec, read_only: bool) -> None:
         """Make every login of the plugin read-only (writes refused, reads work), or writable.

@@ -5,7 +5,7 @@ A mixin of :class:`providers.mysql.MySQLProvider`; it uses the provider's admin 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -162,6 +162,87 @@ class MySQLData:
                 for user in self._users(spec):
                     account = _account(user, host)
                     _exec(cur, f"ALTER USER IF EXISTS {account} WITH MAX_STATEMENT_TIME {seconds}")
+
+    # -- restore to a snapshot ---------------------------------------------------------------
+
+    def _restore_dbs(self, spec: PluginSpec) -> tuple[str, str]:
+        """(side database, replaced database): names no plugin database can take."""
+        from worker.naming import MYSQL_IDENT_CHARS, bounded
+
+        return (
+            bounded(f"pdbrestore_{spec.namespace}", MYSQL_IDENT_CHARS),
+            bounded(f"pdbreplaced_{spec.namespace}", MYSQL_IDENT_CHARS),
+        )
+
+    def _tables(self, cur: Any, database: str) -> list[str]:
+        cur.execute(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s"
+            " ORDER BY TABLE_NAME",
+            (database,),
+        )
+        return [str(r[0]) for r in cur.fetchall()]
+
+    def _exists(self, cur: Any, database: str) -> bool:
+        cur.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (database,))
+        return cur.fetchone() is not None
+
+    def load_side(self, spec: PluginSpec, chunks: Iterator[bytes]) -> None:
+        """Replay the dump into a fresh side database with the ``mariadb`` client."""
+        from providers.mysql import quote_ident
+
+        side = self._restore_dbs(spec)[0]
+        with self._admin() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(side)}")
+            cur.execute(f"CREATE DATABASE {quote_ident(side)} CHARACTER SET utf8mb4")
+        with tools.options_file("client", self._client_options()) as options:
+            client = tools.find("mariadb", "mysql")
+            tools.stream_in([client, f"--defaults-extra-file={options}", side], {}, chunks)
+
+    def side_row_counts(self, spec: PluginSpec) -> dict[str, int] | None:
+        """Rows per table of the side database (None without one)."""
+        side = self._restore_dbs(spec)[0]
+        with self._admin() as cur:
+            if not self._exists(cur, side):
+                return None
+        return self.row_counts_of(side)
+
+    def swap_side(self, spec: PluginSpec) -> str | None:
+        """One RENAME TABLE (atomic) moves the live tables to the replaced database and the
+        side tables in; the emptied side database is dropped; sessions end."""
+        from providers.mysql import quote_ident as q
+
+        side, replaced = self._restore_dbs(spec)
+        live = self.database(spec)
+        with self._admin() as cur:
+            if not self._exists(cur, side):
+                return None
+            incoming = self._tables(cur, side)
+            if incoming:  # else: swapped already, only the empty side database is left
+                cur.execute(f"DROP DATABASE IF EXISTS {q(replaced)}")
+                cur.execute(f"CREATE DATABASE {q(replaced)} CHARACTER SET utf8mb4")
+                moves = [
+                    f"{q(live)}.{q(t)} TO {q(replaced)}.{q(t)}" for t in self._tables(cur, live)
+                ]
+                moves += [f"{q(side)}.{q(t)} TO {q(live)}.{q(t)}" for t in incoming]
+                cur.execute("RENAME TABLE " + ", ".join(moves))
+            cur.execute(f"DROP DATABASE {q(side)}")
+            _end_sessions(cur, self._users(spec))
+        return replaced
+
+    def drop_side(self, spec: PluginSpec) -> None:
+        """Drop the side database, if any."""
+        from providers.mysql import quote_ident
+
+        with self._admin() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(self._restore_dbs(spec)[0])}")
+
+    def discard_restore_objects(self, spec: PluginSpec) -> None:
+        """Drop the side and replaced databases (purge)."""
+        from providers.mysql import quote_ident
+
+        with self._admin() as cur:
+            for database in self._restore_dbs(spec):
+                cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(database)}")
 
 
 def _quoted(value: str) -> str:

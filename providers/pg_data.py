@@ -6,7 +6,7 @@ connection and names.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -40,6 +40,8 @@ class PostgresData:
         def _admin(self) -> AbstractContextManager[Conn]: ...
 
         def _ddl(self) -> AbstractContextManager[Cur]: ...
+
+        def _open(self, **overrides: Any) -> Conn: ...
 
     def table_sizes(self, spec: PluginSpec, tables: Sequence[str]) -> dict[str, int]:
         """Total relation size (heap, indexes, TOAST) of each table of the plugin's schema."""
@@ -148,6 +150,96 @@ class PostgresData:
                         stmt = sql.SQL("ALTER ROLE {} SET {} = {}")
                         cur.execute(stmt.format(*target, sql.Literal(f"{int(value)}ms")))
 
+    # -- restore to a snapshot ---------------------------------------------------------------
+
+    def _restore_names(self, spec: PluginSpec) -> tuple[str, str, str]:
+        """(side schema, replaced schema, scratch database) of the plugin."""
+        from providers.postgres import PgNames
+
+        schema = PgNames.of(spec).schema
+        names = (f"{schema}-restore", f"{schema}-replaced", f"pdb_restore_{schema}")
+        side, replaced, scratch = (bounded(x, POSTGRES_IDENT_BYTES) for x in names)
+        return side, replaced, scratch
+
+    def load_side(self, spec: PluginSpec, chunks: Iterator[bytes]) -> None:
+        """pg_restore into a scratch database, rename the schema there to the side name, and
+        copy it into this database (pg_dump | pg_restore); the scratch database is dropped."""
+        from providers.postgres import PgNames, _translated
+
+        n, (side, _, scratch) = PgNames.of(spec), self._restore_names(spec)
+        self.drop_side(spec)
+        with _translated("restore"), self._admin() as conn:
+            major = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000  # type: ignore[index]
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
+        env = self._tool_env()
+        restore = [tools.find_pg("pg_restore", major), "--exit-on-error", "--single-transaction"]
+        tools.stream_in([*restore, "-d", scratch], env, chunks)
+        with _translated("rename"), self._open(dbname=scratch) as conn:
+            found = conn.execute(_SCHEMA_OF, [[n.schema, n.archived]])
+            (name,) = found.fetchone() or (n.schema,)
+            rename = sql.SQL("ALTER SCHEMA {} RENAME TO {}")
+            conn.execute(rename.format(sql.Identifier(name), sql.Identifier(side)))
+        dump = [tools.find_pg("pg_dump", major), "-Fc", "-Z0", f"--schema={side}", scratch]
+        tools.pipe(dump, [*restore, "-d", self.dbname], env)
+        with _translated("drop scratch"), self._admin() as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch))
+            )
+
+    def side_row_counts(self, spec: PluginSpec) -> dict[str, int] | None:
+        """Rows per table of the side schema (None without one)."""
+        from providers.postgres import _translated
+
+        side = self._restore_names(spec)[0]
+        with _translated("count"), self._admin() as conn, conn.cursor() as cur:
+            cur.execute(_LIVE, [side])
+            return _counts(cur, side) if cur.fetchone() else None
+
+    def swap_side(self, spec: PluginSpec) -> str | None:
+        """In one transaction: the live schema becomes the replaced one, the side schema the
+        live one; the logins' sessions end so none keeps a plan on the old tables."""
+        from providers.postgres import PgNames, _translated
+
+        n, (side, replaced, _) = PgNames.of(spec), self._restore_names(spec)
+        ident, rename = sql.Identifier, sql.SQL("ALTER SCHEMA {} RENAME TO {}")
+        with _translated("swap"), self._ddl() as cur:
+            cur.execute(_LIVE, [side])
+            if cur.fetchone() is None:
+                return None
+            cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(ident(replaced)))
+            cur.execute(_LIVE, [n.schema])
+            if cur.fetchone():
+                cur.execute(rename.format(ident(n.schema), ident(replaced)))
+            cur.execute(rename.format(ident(side), ident(n.schema)))
+        with _translated("end sessions"), self._admin() as conn:
+            conn.execute(_TERMINATE, [list(n.logins)])
+        return replaced
+
+    def drop_side(self, spec: PluginSpec) -> None:
+        """Drop the side schema and the scratch database, if any."""
+        from providers.postgres import _translated
+
+        side, _, scratch = self._restore_names(spec)
+        with _translated("drop side"), self._admin() as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(side)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch))
+            )
+
+    def discard_restore_objects(self, spec: PluginSpec) -> None:
+        """Drop side, replaced and read-only objects (purge)."""
+        from providers.postgres import _translated
+
+        self.drop_side(spec)
+        replaced, reader = self._restore_names(spec)[1], self._reader(spec)
+        with _translated("discard"), self._admin() as conn, conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(replaced))
+            )
+            if _role_exists(cur, reader):
+                cur.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(reader)))
+                cur.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(reader)))
+
 
 def _counts(cur: Cur, schema: str) -> dict[str, int]:
     cur.execute(_TABLES, [schema])
@@ -171,6 +263,7 @@ _READER_GRANTS = (
     "GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}",
     "GRANT SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}",
 )
+_SCHEMA_OF = "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)"
 _LIVE = "SELECT 1 FROM pg_namespace WHERE nspname = %s"
 _TABLES = (
     "SELECT c.relname FROM pg_class c WHERE c.relnamespace = to_regnamespace(%s)::oid "

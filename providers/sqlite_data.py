@@ -11,8 +11,10 @@ never sees; tables created later are covered at the next enforcement.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import tempfile
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -45,6 +47,7 @@ class SQLiteData:
 
     if TYPE_CHECKING:
         root: Path
+        archive_root: Path
 
         def path(self, spec: PluginSpec) -> Path: ...
 
@@ -81,9 +84,12 @@ class SQLiteData:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.root, prefix=".snapshot-") as folder:
             copy = Path(folder) / "copy.db"
-            with closing(self._current(spec)) as src, closing(sqlite3.connect(copy)) as dst:
-                src.backup(dst, pages=4096)
-                counts = row_counts(dst)
+            try:
+                with closing(self._current(spec)) as src, closing(sqlite3.connect(copy)) as dst:
+                    src.backup(dst, pages=4096)
+                    counts = row_counts(dst)
+            except sqlite3.Error as exc:
+                raise ProviderError(f"cannot copy {self.path(spec).name}: {exc}") from exc
             with copy.open("rb") as handle:
                 while chunk := handle.read(CHUNK):
                     sink.write(chunk)
@@ -128,3 +134,65 @@ class SQLiteData:
             tables = self._tables(conn)
         expected = {f"{TRIGGER_PREFIX}{e}_{t}" for t in tables for e in ("insert", "update")}
         return bool(found) and expected <= found
+
+    # -- restore to a snapshot ---------------------------------------------------------------
+
+    def _side(self, spec: PluginSpec) -> Path:
+        return self.root / f".{spec.plugin_id}.restore.db"
+
+    def _swapping(self, spec: PluginSpec) -> Path:
+        return self.root / f".{spec.plugin_id}.swapping.db"
+
+    def replaced_path(self, spec: PluginSpec) -> Path:
+        """Where the storage a restore replaced is kept."""
+        return self.archive_root / f"{spec.plugin_id}.replaced.db"
+
+    def load_side(self, spec: PluginSpec, chunks: Iterator[bytes]) -> None:
+        """Write the snapshot's database file as the side file (0600)."""
+        side = self._side(spec)
+        side.unlink(missing_ok=True)
+        fd = os.open(side, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def side_row_counts(self, spec: PluginSpec) -> dict[str, int] | None:
+        """Rows per table of the side file (None without one)."""
+        side = self._side(spec)
+        if not side.exists():
+            return None
+        with closing(sqlite3.connect(side)) as conn:
+            if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise ProviderError("the restored database file fails PRAGMA quick_check")
+            return row_counts(conn)
+
+    def swap_side(self, spec: PluginSpec) -> str | None:
+        """Keep the live file as the replaced copy, then copy the side file into the live one
+        with the backup API (one write transaction: every connection sees old or new)."""
+        side, swapping = self._side(spec), self._swapping(spec)
+        if side.exists():
+            self.archive_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            replaced = self.replaced_path(spec)
+            draft = replaced.with_name(f".{replaced.name}.part")
+            with closing(self._live(spec)) as live, closing(sqlite3.connect(draft)) as copy:
+                live.backup(copy)
+            os.chmod(draft, 0o600)
+            os.replace(draft, replaced)
+            os.replace(side, swapping)  # from here on the replaced copy is never rewritten
+        if not swapping.exists():
+            return None
+        with closing(sqlite3.connect(swapping)) as src, closing(self._live(spec)) as live:
+            src.backup(live)
+        swapping.unlink()
+        return str(self.replaced_path(spec))
+
+    def drop_side(self, spec: PluginSpec) -> None:
+        """Remove the side file."""
+        self._side(spec).unlink(missing_ok=True)
+
+    def discard_restore_objects(self, spec: PluginSpec) -> None:
+        """Remove side, swapping and replaced files (purge)."""
+        for path in (self._side(spec), self._swapping(spec), self.replaced_path(spec)):
+            path.unlink(missing_ok=True)

@@ -125,3 +125,20 @@ def options_file(section: str, values: Mapping[str, object]) -> Iterator[str]:
         yield path
     finally:
         Path(path).unlink(missing_ok=True)
+
+
+def pipe(first: Sequence[str], second: Sequence[str], env: Mapping[str, str]) -> None:
+    """Run ``first | second``; either failing raises with its stderr's last line."""
+    full = {**os.environ, **env}
+    with tempfile.TemporaryFile() as errors1, tempfile.TemporaryFile() as errors2:
+        one = subprocess.Popen(list(first), stdout=subprocess.PIPE, stderr=errors1, env=full)
+        two = subprocess.Popen(
+            list(second), stdin=one.stdout, stdout=subprocess.DEVNULL, stderr=errors2, env=full
+        )
+        assert one.stdout is not None
+        one.stdout.close()
+        code_two, code_one = two.wait(), one.wait()
+        if code_one != 0:
+            raise _failure(first[0], code_one, errors1)
+        if code_two != 0:
+            raise _failure(second[0], code_two, errors2)

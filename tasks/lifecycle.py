@@ -27,6 +27,7 @@ teardown = _public(Kind.TEARDOWN)
 restore = _public(Kind.RESTORE)
 register_schema = _public(Kind.REGISTER_SCHEMA)
 unregister_schema = _public(Kind.UNREGISTER_SCHEMA)
+restore_snapshot = _public(Kind.RESTORE_SNAPSHOT)
 
 
 @app.task(name="plugin_db.resume", bind=True, base=LifecycleTask)

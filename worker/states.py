@@ -44,6 +44,7 @@ class Kind(StrEnum):
     RESTORE = "restore"
     REGISTER_SCHEMA = "register_schema"
     UNREGISTER_SCHEMA = "unregister_schema"
+    RESTORE_SNAPSHOT = "restore_snapshot"
 
     @property
     def task_name(self) -> str:

@@ -9,7 +9,17 @@ from rich.table import Table
 from sqlalchemy import select
 
 from providers.registry import get_provider_class
-from worker.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, JsonOpt, emit, fail, out, sessions
+from worker.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    JsonOpt,
+    WaitOpt,
+    emit,
+    enqueue,
+    fail,
+    out,
+    sessions,
+)
 from worker.cli.common import settings as get_settings
 from worker.cli.lintview import statements_lines
 from worker.cli.migrations import migrations_app
@@ -22,6 +32,7 @@ from worker.quotas import Quotas
 from worker.snapshots.policy import tracked_target
 from worker.snapshots.service import Snapshots as SnapshotService
 from worker.sqlguard import split_statements
+from worker.states import Kind
 from worker.tracking.models import PluginDatasource, PluginMigration, PluginSnapshot
 
 
@@ -129,6 +140,16 @@ def snapshot(plugin_id: str, as_json: bool = JsonOpt) -> None:
         return
     size = f"{(row.size_bytes or 0) / 1024:.1f} KiB"
     emit(_snapshot_json(row), as_json, f"snapshot {row.id} of {plugin_id}: {size}")
+
+
+@snapshots_app.command("restore")
+def snapshots_restore(
+    plugin_id: str, snapshot_id: int, wait: bool = WaitOpt, as_json: bool = JsonOpt
+) -> None:
+    """Restore the plugin's storage (and migration records) to SNAPSHOT_ID."""
+    enqueue(
+        Kind.RESTORE_SNAPSHOT, {"plugin_id": plugin_id, "snapshot_id": snapshot_id}, wait, as_json
+    )
 
 
 @snapshots_app.command("list")

@@ -51,6 +51,12 @@ class TeardownRequest(Request):
     snapshot: bool = True
 
 
+class RestoreSnapshotRequest(Request):
+    """``plugin_db.restore_snapshot``: bring the storage back to snapshot ``snapshot_id``."""
+
+    snapshot_id: int = Field(ge=1)
+
+
 class RegisterSchemaRequest(Request):
     """``plugin_db.register_schema``."""
 
@@ -73,6 +79,7 @@ REQUEST_MODELS: dict[Kind, type[Request]] = {
     Kind.RESTORE: Request,
     Kind.REGISTER_SCHEMA: RegisterSchemaRequest,
     Kind.UNREGISTER_SCHEMA: Request,
+    Kind.RESTORE_SNAPSHOT: RestoreSnapshotRequest,
 }
 
 

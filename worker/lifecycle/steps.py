@@ -204,6 +204,7 @@ def archive_storage(ctx: StepContext) -> Outcome:
 
 def purge_storage(ctx: StepContext) -> Outcome:
     """Delete storage and logins; the row is marked deleted only after they are gone."""
+    ctx.provider.discard_restore_objects(ctx.spec)
     ctx.provider.purge(ctx.spec)
     if ctx.provider.state(ctx.spec) is not StorageState.ABSENT:
         raise ProviderError(f"purge of {ctx.plugin_id} left objects behind")
@@ -327,6 +328,10 @@ def plan_for(ctx: StepContext) -> tuple[Step, ...]:  # noqa: PLR0911 - one branc
         )
     if kind is Kind.UNREGISTER_SCHEMA:
         return (Step("deactivate_schema", deactivate_schema),)
+    if kind is Kind.RESTORE_SNAPSHOT:
+        from worker.snapshots.restore import PLAN
+
+        return PLAN
     raise ProviderError(f"operation kind {kind.value} has no plan")
 
 
@@ -336,4 +341,5 @@ FAILURE_STATUS: dict[Kind, DsStatus] = {
     Kind.ROTATE: DsStatus.READY,  # the active credential is untouched by a failed rotation
     Kind.TEARDOWN: DsStatus.FAILED,
     Kind.RESTORE: DsStatus.FAILED,
+    Kind.RESTORE_SNAPSHOT: DsStatus.FAILED,
 }

@@ -186,3 +186,14 @@ def _sqlite(conn: Any, plugin_id: str, table: str, wait: float) -> Iterator[Leas
     finally:
         with suppress(Exception):
             conn.execute(f"DELETE FROM {table} WHERE name = ? AND owner = ?", (name, owner))
+
+
+def clear_leases(provider: Provider, spec: PluginSpec, conn: Any) -> None:
+    """Drop the SQLite lease rows a restored copy brought back: they belong to the run that
+    held the lock when the snapshot was taken (server locks live in sessions: nothing to do)."""
+    if provider.dialect != "sqlite":
+        return
+    table = f"{provider.history_table_name(spec)}_lock"
+    exists = _scalar(conn, "SELECT COUNT(*) FROM sqlite_master WHERE name = ?", (table,))
+    if exists:
+        conn.execute(f"DELETE FROM {table}")

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from providers.base import StorageState
+from worker.errors import SnapshotError
 from worker.lifecycle.context import StepContext
 from worker.lifecycle.requests import TeardownRequest
 from worker.manifest import SnapshotPolicy, Snapshots, parse_manifest
@@ -74,7 +75,13 @@ def before_purge(ctx: StepContext) -> tuple[str, dict[str, object]]:
         return "skipped", {"reason": f"{ctx.provider.name} storage cannot be snapshotted"}
     if ctx.provider.state(ctx.spec) is StorageState.ABSENT:
         return "skipped", {"reason": "no storage left to snapshot"}
-    return "done", {"snapshot_id": take_for(ctx, "before_purge")}
+    try:
+        return "done", {"snapshot_id": take_for(ctx, "before_purge")}
+    except SnapshotError as exc:
+        raise SnapshotError(
+            f"{exc}; nothing was purged: fix the storage, or purge without a snapshot "
+            "(request snapshot: false, `plugin-db teardown ID --purge --no-snapshot`)"
+        ) from exc
 
 
 def covers_destructive(policy: Snapshots, snapshot_format: str | None) -> bool:
