@@ -26,6 +26,7 @@ BENCHMARKS = (
     "tracking",
     "memory",
     "scaleout",
+    "cli",
 )
 console = Console(stderr=True)
 

@@ -230,6 +230,19 @@ class Provider(ABC):
     def health(self, spec: PluginSpec, login: Login | None) -> Health:
         """Connect as the plugin and report size, limits and reachability."""
 
+    # -- login retirement (providers that issue credentials) ----------------------------
+
+    def retire_login(self, spec: PluginSpec, slot: str) -> None:
+        """Refuse new logins as ``slot`` and end its sessions; no effect if already retired.
+
+        The next rotation onto ``slot`` (:meth:`rotate`) makes it valid again.
+        """
+        raise NotImplementedError(self.unsupported.get("rotate", "rotation not supported"))
+
+    def login_sessions(self, spec: PluginSpec, slot: str) -> int:
+        """How many sessions of login ``slot`` are open right now."""
+        raise NotImplementedError(self.unsupported.get("rotate", "rotation not supported"))
+
     def ownership(self) -> Callable[[str], str | None] | None:
         """Which plugin owns an object name, where names decide it (shared mode); else None."""
         return None

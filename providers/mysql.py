@@ -257,7 +257,32 @@ class MySQLProvider(MySQLData, Provider):
         users = self._users(spec)
         for user, host in self._accounts(cur, spec):
             _exec(cur, f"ALTER USER IF EXISTS {_account(user, host)} ACCOUNT LOCK")
-        _exec(cur, "SELECT ID FROM information_schema.PROCESSLIST WHERE USER IN (%s, %s)", *users)
+        self._kill(cur, users)
+
+    def retire_login(self, spec: PluginSpec, slot: str) -> None:
+        """ACCOUNT LOCK every account of the slot's login, then KILL its connections."""
+        user = self.user(spec, slot)
+        with self._admin() as cur:
+            for login, host in self._accounts(cur, spec):
+                if login == user:
+                    _exec(cur, f"ALTER USER IF EXISTS {_account(login, host)} ACCOUNT LOCK")
+            self._kill(cur, (user,))
+
+    def login_sessions(self, spec: PluginSpec, slot: str) -> int:
+        """Open connections of the slot's login (``information_schema.PROCESSLIST``)."""
+        with self._admin() as cur:
+            _exec(
+                cur,
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = %s",
+                self.user(spec, slot),
+            )
+            (count,) = cur.fetchone()
+        return int(count or 0)
+
+    def _kill(self, cur: Any, users: tuple[str, ...]) -> None:
+        """KILL every connection of ``users`` (one that ended meanwhile is fine)."""
+        marks = ", ".join(["%s"] * len(users))
+        _exec(cur, f"SELECT ID FROM information_schema.PROCESSLIST WHERE USER IN ({marks})", *users)
         for (thread_id,) in cur.fetchall():
             try:
                 _exec(cur, "KILL CONNECTION %s", int(thread_id))

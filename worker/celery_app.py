@@ -77,7 +77,10 @@ def worker_command(
 
 def create_app(settings: Settings) -> Celery:
     """A configured Celery app whose tasks are the public contract's."""
-    app = Celery("plugin_db", include=["tasks.lifecycle", "tasks.maintenance", "tasks.safety"])
+    app = Celery(
+        "plugin_db",
+        include=["tasks.lifecycle", "tasks.maintenance", "tasks.events", "tasks.safety"],
+    )
     options = broker_options(settings)
     app.conf.update(
         broker_url=settings.broker_url,
@@ -122,6 +125,14 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
         "rotate-due": {"task": "plugin_db.rotate_due", "schedule": 3600.0},
         "doctor": {"task": "plugin_db.doctor", "schedule": settings.doctor_interval_seconds},
         "purge-archives": {"task": "plugin_db.purge_archives", "schedule": 3600.0},
+        "dispatch-events": {
+            "task": "plugin_db.dispatch_events",
+            "schedule": settings.events.relay_interval_seconds,
+        },
+        "retire-due": {
+            "task": "plugin_db.retire_due",
+            "schedule": settings.events.retire_check_seconds,
+        },
         "snapshot-retention": {"task": "plugin_db.snapshot_retention", "schedule": 3600.0},
         "quotas-enforce": {
             "task": "plugin_db.quotas_enforce",

@@ -115,6 +115,8 @@ class Rotation(_Strict):
     """How often credentials rotate on schedule."""
 
     interval_days: int = Field(alias="intervalDays", ge=1, le=3650, strict=True)
+    grace_minutes: float = Field(default=60.0, alias="graceMinutes", gt=0, le=10080)
+    """How long a rotated-out login stays valid at most (fractions of a minute allowed)."""
 
 
 def _dependency(value: str) -> str:

@@ -20,6 +20,7 @@ from providers.base import PluginSpec, Provider
 from providers.registry import get_provider_class
 from worker import audit
 from worker.errors import PluginDbError, RequestRejected
+from worker.events.outbox import emit
 from worker.lifecycle.context import spec_for
 from worker.manifest import Manifest, parse_manifest
 from worker.settings import Settings
@@ -126,6 +127,13 @@ class Quotas:
             if check.read_only != was:
                 state.read_only, state.changed_at = check.read_only, utcnow()
             if check.action is not None:
+                emit(
+                    session,
+                    type="quota.exceeded" if check.read_only else "quota.restored",
+                    plugin_id=check.plugin_id,
+                    operation_id=None,
+                    data={"size_bytes": check.size_bytes, "limit_bytes": check.limit_bytes},
+                )
                 audit.record(
                     session,
                     "quota_exceeded" if check.read_only else "quota_restored",

@@ -45,6 +45,40 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class EventSettings:
+    """Outbox relay, webhooks, the connection file sink and login retirement."""
+
+    connection_dir: Path | None = None
+    webhook_allowed_hosts: tuple[str, ...] = ()
+    relay_interval_seconds: float = 5.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_backoff_base: float = 2.0
+    webhook_backoff_max: float = 600.0
+    webhook_disable_after: int = 20
+    retire_check_seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> EventSettings:
+        """``PLUGIN_DB_CONNECTION_DIR``, ``PLUGIN_DB_WEBHOOK_*``, ``PLUGIN_DB_RETIRE_*``."""
+        folder = env.get(ENV_PREFIX + "CONNECTION_DIR")
+        hosts = env.get(ENV_PREFIX + "WEBHOOK_ALLOWED_HOSTS", "")
+        return cls(
+            connection_dir=Path(folder).expanduser().resolve() if folder else None,
+            webhook_allowed_hosts=tuple(h.strip() for h in hosts.split(",") if h.strip()),
+            relay_interval_seconds=_float(
+                env, "RELAY_INTERVAL_SECONDS", cls.relay_interval_seconds
+            ),
+            webhook_timeout_seconds=_float(
+                env, "WEBHOOK_TIMEOUT_SECONDS", cls.webhook_timeout_seconds
+            ),
+            webhook_backoff_base=_float(env, "WEBHOOK_BACKOFF_BASE", cls.webhook_backoff_base),
+            webhook_backoff_max=_float(env, "WEBHOOK_BACKOFF_MAX", cls.webhook_backoff_max),
+            webhook_disable_after=_int(env, "WEBHOOK_DISABLE_AFTER", cls.webhook_disable_after),
+            retire_check_seconds=_float(env, "RETIRE_CHECK_SECONDS", cls.retire_check_seconds),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """The worker's configuration; ``Settings.from_env()`` is the only reader of os.environ."""
 
@@ -75,6 +109,7 @@ class Settings:
     metrics_port: int | None = None
     metrics_address: str = "127.0.0.1"
     metrics_dir: Path = field(default_factory=lambda: Path("var/metrics").resolve())
+    events: EventSettings = field(default_factory=EventSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -117,6 +152,7 @@ class Settings:
             metrics_port=_optional_int(env, "METRICS_PORT"),
             metrics_address=env.get(ENV_PREFIX + "METRICS_ADDRESS") or cls.metrics_address,
             metrics_dir=_path(env, "METRICS_DIR", data_dir / "metrics"),
+            events=EventSettings.from_env(env),
         )
         settings.check()
         return settings

@@ -44,6 +44,7 @@ class Kind(StrEnum):
     RESTORE = "restore"
     REGISTER_SCHEMA = "register_schema"
     UNREGISTER_SCHEMA = "unregister_schema"
+    RETIRE = "retire_credentials"
     RESTORE_SNAPSHOT = "restore_snapshot"
 
     @property

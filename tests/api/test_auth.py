@@ -19,7 +19,13 @@ from worker.api.app import create_app, routers
 from worker.settings import Settings
 from worker.tokens import SCOPES
 
-PARAMS = {"pluginId": "nobody-here", "operationId": "1", "migrationId": "1"}
+PARAMS = {
+    "pluginId": "nobody-here",
+    "operationId": "1",
+    "migrationId": "1",
+    "endpointId": "ep_0",
+}
+QUERY = {"/api/events": "?follow=false"}  # the stream would otherwise never end
 
 
 def required_scope(route: APIRoute) -> str | None:
@@ -40,7 +46,7 @@ def cases() -> list[tuple[str, str, str | None]]:
         if isinstance(route, APIRoute):
             path = re.sub(r"\{(\w+)\}", lambda m: PARAMS[m.group(1)], route.path)
             for method in sorted(route.methods):
-                out.append((method, path, required_scope(route)))
+                out.append((method, path + QUERY.get(path, ""), required_scope(route)))
     return out
 
 

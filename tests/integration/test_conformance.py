@@ -4,6 +4,11 @@ Each case runs the whole lifecycle (provision with migrations, plugin writes thr
 login, rollback and re-apply, rotation or its explicit "not applicable", archive, restore,
 purge), duplicate requests, hostile input and a worker SIGKILLed mid-operation; and then
 searches every place a password could leak for every password the case issued.
+
+The server matrix: the fault-free path (lifecycle, duplicates, hostile input) runs in every
+cell: PostgreSQL 15 and 18, each with a superuser and a managed-like admin (CREATEROLE
+CREATEDB, not owner of ``public``), MariaDB tuned for tests and as a default install leaves
+it. The fault test (a worker SIGKILLed mid-provision) runs on the primary cells only.
 """
 
 from __future__ import annotations
@@ -41,6 +46,10 @@ class Case:
     mode: Mode
     shared: str = "sqlite"
     tracking: str = "sqlite"
+    postgres: str = "PG_ADMIN_URL"
+    """The PostgreSQL provider's admin (a key of the test server settings)."""
+    mysql: str = "MYSQL_ADMIN_URL"
+    """The MySQL provider's admin."""
 
 
 CASES = [
@@ -52,18 +61,39 @@ CASES = [
     Case("shared-mysql", Mode.SHARED, shared="mysql"),
     Case("sqlite-on-postgres-tracking", Mode.EXCLUSIVE_SQLITE, tracking="postgresql"),
 ]
+"""The primary cells: every provider and tracking backend (fault test too)."""
+MATRIX = [
+    Case("pg15-managed", Mode.EXCLUSIVE_POSTGRES, postgres="PG_NONSUPER_ADMIN_URL"),
+    Case("pg18", Mode.EXCLUSIVE_POSTGRES, postgres="PG18_ADMIN_URL"),
+    Case("pg18-managed", Mode.EXCLUSIVE_POSTGRES, postgres="PG18_NONSUPER_ADMIN_URL"),
+    Case("shared-postgresql18", Mode.SHARED, shared="postgresql18"),
+    Case("mysql-default-install", Mode.EXCLUSIVE_MYSQL, mysql="MYSQL_DEFAULT_ADMIN_URL"),
+]
+"""The other cells of the server matrix (fault-free path)."""
+ALL = CASES + MATRIX
+PROBES = {
+    "postgresql": ("CREATE TABLE public.cf_probe (v int)", "SELECT * FROM pg_authid"),
+    "mysql": ("CREATE DATABASE cf_probe", "SELECT * FROM mysql.user"),
+}
+"""Statements a plugin's own login must be refused (isolation), per provider."""
 
 
 def _env(case: Case, workdir: Path, pg_tracking_url: str) -> dict[str, str]:
     shared = {
         "sqlite": f"sqlite:///{workdir / 'shared.db'}",
         "postgresql": service_url("PG_SHARED_URL"),
+        "postgresql18": service_url("PG18_SHARED_URL"),
         "mysql": service_url("MYSQL_SHARED_URL"),
     }[case.shared]
     tracking = (
         pg_tracking_url if case.tracking == "postgresql" else f"sqlite:///{workdir / 'tracking.db'}"
     )
-    return base_env(workdir, _broker(), tracking, shared_url=shared, **provider_urls())
+    urls = {
+        **provider_urls(),
+        "postgres_admin_url": service_url(case.postgres),
+        "mysql_admin_url": service_url(case.mysql),
+    }
+    return base_env(workdir, _broker(), tracking, shared_url=shared, **urls)
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +102,9 @@ def stacks(tmp_path_factory: pytest.TempPathFactory, pg_tracking_url: str) -> It
     started: dict[str, Stack] = {}
 
     def get(case: Case) -> Stack:
-        key = f"{case.shared}/{case.tracking}"
+        key = f"{case.shared}/{case.tracking}/{case.postgres}/{case.mysql}"
         if key not in started:
-            workdir = tmp_path_factory.mktemp(key.replace("/", "-"))
+            workdir = tmp_path_factory.mktemp(key.replace("/", "-").lower())
             started[key] = Stack(_env(case, workdir, pg_tracking_url), workdir)
             started[key].start_worker()
         return started[key]
@@ -167,10 +197,10 @@ def assert_no_leak(stack: Stack, passwords: set[str]) -> None:
             assert password not in text, f"a password leaked into {where}"
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 class TestConformance:
     """The contract every provider meets, through the worker."""
 
+    @pytest.mark.parametrize("case", ALL, ids=[c.name for c in ALL])
     def test_lifecycle(self, stacks: Any, case: Case) -> None:
         """Provision, write, roll back, re-apply, rotate, archive, restore, purge; no leak."""
         stack: Stack = stacks(case)
@@ -200,6 +230,9 @@ class TestConformance:
             ("001", "completed"),
             ("002", "completed"),
         ]
+        for probe in PROBES.get(provider.name, ()):
+            with pytest.raises(Exception, match="denied"):
+                query(provider, spec, login, probe)
 
         down = stack.run("plugin_db.migrate", {"plugin_id": plugin_id, "target": "001"})
         assert down.state == "succeeded", down.error
@@ -237,6 +270,7 @@ class TestConformance:
         if passwords:
             assert_no_leak(stack, passwords)
 
+    @pytest.mark.parametrize("case", ALL, ids=[c.name for c in ALL])
     def test_duplicates_and_hostile_input(self, stacks: Any, case: Case) -> None:
         """A repeated request_id is one operation; a migration outside the namespace is rejected."""
         stack: Stack = stacks(case)
@@ -259,6 +293,7 @@ class TestConformance:
         (stack.plugins_root / plugin_id / "migrations" / "003-evil.sql").unlink()
         stack.run("plugin_db.teardown", {"plugin_id": plugin_id, "purge": True})
 
+    @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
     def test_worker_killed_mid_provision(self, case: Case, tmp_path: Path) -> None:
         """A worker SIGKILLed after the provider acted: a restarted worker converges."""
         with (

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from providers.base import Login, Provider
 from providers.registry import get_provider_class
 from tests.conftest import unique_id
+from tests.support.seed import seed_doc
 from tests.support.stack import Stack, write_plugin
 from worker.lifecycle.context import spec_for
 from worker.manifest import parse_manifest
@@ -217,11 +218,38 @@ def test_register_evolve_refuse_destructive_then_force(
     assert third.status == "completed" and "body" in (third.down_sql or "")
 
 
+@pytest.mark.parametrize(
+    "mode", ["shared", "exclusive-sqlite", "exclusive-postgres", "exclusive-mysql"]
+)
+def test_the_plan_document_registers_as_written(
+    stack: Stack, mode: str, purge_after: list[str]
+) -> None:
+    """PascalCase names, no prefixes, declared String and Int ids: accepted in every mode."""
+    plugin_id = provision(stack, mode, "as")
+    purge_after.append(plugin_id)
+    ns = plugin_id.replace("-", "_")
+    report, comment = f"{ns}_custom_report", f"{ns}_report_comment"
+    op = register(stack, plugin_id, seed_doc(plugin_id))
+    assert op.state == "succeeded", op.error
+    assert op.result["tables"] == [report, comment]
+    row = schema_row(stack, plugin_id)
+    assert row is not None and row.status == "active"
+    assert row.schema_definition["enums"][0]["name"] == f"{ns}_report_status"
+    db = PluginDb(stack, plugin_id)
+    db.run(f"INSERT INTO {report} (id, title) VALUES ('r1', 'Quarterly')")
+    db.run(f"INSERT INTO {comment} (report_id, body) VALUES ('r1', 'first')")
+    db.run(f"INSERT INTO {comment} (report_id, body) VALUES ('r1', 'second')")
+    assert db.run(f"SELECT status, page_count FROM {report}") == [("DRAFT", 0)]
+    assert db.run(f"SELECT id, body FROM {comment} ORDER BY id") == [(1, "first"), (2, "second")]
+    again = register(stack, plugin_id, seed_doc(plugin_id))
+    assert again.state == "succeeded" and again.steps[1]["detail"]["statements"] == 0
+
+
 def test_invalid_document_is_rejected_with_json_paths_and_creates_nothing(stack: Stack) -> None:
     """Every problem is named by its JSON path; no row, no table, an audited rejection."""
     plugin_id = provision(stack, "exclusive-sqlite")
     doc = report_doc(plugin_id, "1.0.0")
-    doc["tables"][0]["name"] = "reports"
+    doc["tables"][0]["name"] = "report-list"
     doc["tables"][1]["fields"][0]["type"] = "Uuid"
     doc["tables"][1]["colour"] = "blue"
     op = register(stack, plugin_id, doc)
@@ -229,7 +257,7 @@ def test_invalid_document_is_rejected_with_json_paths_and_creates_nothing(stack:
     for path in ("tables[1].fields[0].type", "tables[1].colour"):
         assert path in (op.error or ""), op.error
     doc = report_doc(plugin_id, "1.0.0")
-    doc["tables"][0]["name"] = "reports"
+    doc["tables"][0]["name"] = "report-list"
     op = register(stack, plugin_id, doc)
     assert op.state == "rejected" and "tables[0].name" in (op.error or ""), op.error
     assert schema_row(stack, plugin_id) is None
@@ -287,6 +315,12 @@ def test_unregister_keeps_the_tables_and_register_reactivates(stack: Stack) -> N
     assert row is not None and row.status == "active" and row.deactivated_at is None
 
 
+def _json(result: Any) -> Any:
+    """The JSON document of a CLI result (in-process, log lines share the captured output)."""
+    text: str = result.stdout
+    return json.loads(text[text.index("{") if text.startswith("{") else text.index("\n{") + 1 :])
+
+
 @pytest.fixture
 def cli(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Invoke `plugin-db` against the stack's tracking database and broker."""
@@ -312,7 +346,7 @@ def test_cli_validate_register_show_conflicts_export(
     good, bad = tmp_path / "good.json", tmp_path / "bad.json"
     good.write_text(json.dumps(report_doc(plugin_id, "1.0.0")))
     broken = report_doc(plugin_id, "1.0.0")
-    broken["tables"][0]["name"] = "reports"
+    broken["tables"][0]["name"] = f"{ns}_"  # the bare prefix
     broken["enums"][0]["values"] = ["draft", "Draft"]
     bad.write_text(json.dumps(broken))
 
@@ -324,20 +358,20 @@ def test_cli_validate_register_show_conflicts_export(
     assert any(line.startswith("tables[0].name:") for line in lines)
     assert any(line.startswith("enums[0].values[1]:") for line in lines)
     result = cli("schema", "validate", good, "--plugin", "someone-else", "--json")
-    assert result.exit_code == 2 and json.loads(result.output)["problems"][0].startswith(
+    assert result.exit_code == 2 and json.loads(result.stdout)["problems"][0].startswith(
         "pluginId:"
     )
 
     result = cli("schema", "register", plugin_id, good, "--wait", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["state"] == "succeeded"
+    assert _json(result)["state"] == "succeeded"
     assert cli("schema", "register", plugin_id, bad).exit_code == 2
 
     shown = cli("schema", "show", plugin_id, "--json")
-    assert shown.exit_code == 0 and json.loads(shown.output)["status"] == "active"
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["status"] == "active"
     assert cli("schema", "show", "nobody-here").exit_code == 2
     conflicts = cli("schema", "conflicts", "--json")
-    assert conflicts.exit_code == 0 and json.loads(conflicts.output)["conflicts"] == []
+    assert conflicts.exit_code == 0 and json.loads(conflicts.stdout)["conflicts"] == []
 
     prisma = cli("schema", "export", "--format", "prisma")
     assert prisma.exit_code == 0, prisma.output

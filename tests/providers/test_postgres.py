@@ -135,6 +135,9 @@ def test_plugins_are_isolated(admin: Admin, make: Any) -> None:
     admin.provider.provision(a, pw)
     admin.provider.provision(b, pw)
     nb, platform = PgNames.of(b), f"pgt_platform_{admin.tag}"
+    ((public_owner,),) = admin.query(
+        "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'public'"
+    )
     with login(admin.provider, b, "a", pw) as conn:
         conn.execute("CREATE TABLE secrets (v text)")
         conn.execute("INSERT INTO secrets VALUES ('b-only')")
@@ -149,6 +152,8 @@ def test_plugins_are_isolated(admin: Admin, make: Any) -> None:
                 ("CREATE TABLE public.mine (v int)", "permission denied for schema public"),
                 (f"SELECT * FROM public.{platform}", f"permission denied for table {platform}"),
                 (f"SET ROLE {nb.owner}", f'permission denied to set role "{nb.owner}"'),
+                (f"SET ROLE {public_owner}", f'permission denied to set role "{public_owner}"'),
+                ("SET ROLE postgres", 'permission denied to set role "postgres"'),
                 ("CREATE TEMP TABLE t (v int)", "permission denied to create temporary tables"),
             ]:
                 with pytest.raises(denied, match=re.escape(message)):
@@ -303,3 +308,22 @@ def test_settings_and_connection_errors() -> None:
     assert "admin-pw" not in str(refused.value)
     with pytest.raises(ProviderError, match="login of plugin"):
         provider.connect(PluginSpec("pgt-none"), Login("postgres", "x"))
+
+
+def test_the_matrix_is_what_it_claims(admin: Admin) -> None:
+    """Each cell runs the server version it names; the managed-like admin is no superuser,
+    CREATEROLE CREATEDB, and does not own ``public``; the version is read once."""
+    with admin.provider._admin() as conn, conn.cursor() as cur:
+        server = admin.provider.server(cur)
+        assert admin.provider.server(cur) is server
+    assert server.version_num // 10000 == (18 if admin.tag.endswith("18") else 15)
+    assert server.membership_options is (server.version_num >= 160000)
+    ((superuser, createrole, createdb, owns_public),) = admin.query(
+        "SELECT rolsuper, rolcreaterole, rolcreatedb, pg_has_role(current_user, n.nspowner, "
+        "'USAGE') FROM pg_roles, pg_namespace n WHERE rolname = current_user "
+        "AND n.nspname = 'public'"
+    )
+    if admin.tag.startswith("n"):
+        assert (superuser, createrole, createdb, owns_public) == (False, True, True, False)
+    else:
+        assert superuser

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,16 +13,11 @@ from sqlalchemy.orm import Session
 from tests.schema import examples as ex
 from tests.schema.dbs import Backend, run
 from tests.schema.examples import example_docs
+from tests.support.node import toolchain
+from tests.support.seed import seed_doc
 from worker.schema.ddl import creatable, metadata_for
 from worker.schema.export import export_prisma, export_sql, export_sqlalchemy, sql_statements
 from worker.schema.validate import validate_document
-
-PRISMA_DIR = Path("/tmp/plugin-db-prisma")
-PRISMA_ENV = {
-    "PRISMA_SCHEMA_ENGINE_BINARY": "/bin/true",
-    "PRISMA_QUERY_ENGINE_LIBRARY": "/bin/true",
-    "CHECKPOINT_DISABLE": "1",
-}
 
 
 def test_export_sql_creates_a_fresh_database(backend: Backend) -> None:
@@ -80,23 +73,15 @@ def test_prisma_schema_shape() -> None:
 
 
 def prisma_validate(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
-    """Run ``npx prisma validate`` on ``text`` with the cached Prisma 7 CLI."""
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed, so prisma validate cannot run")
-    if not (PRISMA_DIR / "node_modules" / ".bin" / "prisma").exists():
-        subprocess.run(
-            ["npm", "install", "--prefix", str(PRISMA_DIR), "prisma@7", "--no-audit", "--no-fund"],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
+    """Run ``prisma validate`` on ``text`` with the test suite's Prisma 7 CLI."""
+    node = toolchain()
     path = tmp_path / "schema.prisma"
     path.write_text(text)
     return subprocess.run(
-        ["npx", "--no-install", "prisma", "validate", "--schema", str(path)],
+        [str(node.bin / "prisma"), "validate", "--schema", str(path)],
         check=False,
-        cwd=PRISMA_DIR,
-        env={**os.environ, **PRISMA_ENV},
+        cwd=node.root,
+        env=node.env(),
         capture_output=True,
         text=True,
         timeout=120,
@@ -133,3 +118,18 @@ def test_sqlalchemy_export_renames_python_keywords(tmp_path: Path) -> None:
         session.add(model(class_=1, metadata_=2, from_=3, order=4, registry_=5))
         session.commit()
     engine.dispose()
+
+
+@pytest.mark.parametrize("provider", ["postgresql", "mysql", "sqlite"])
+def test_prisma_validate_accepts_every_provider(tmp_path: Path, provider: str) -> None:
+    """The shared export and one plugin's export (``prisma-client`` generator) per provider."""
+    seed = validate_document(seed_doc(), "custom-reports")
+    for i, text in enumerate(
+        [
+            export_prisma(example_docs(), provider=provider),
+            export_prisma([seed], provider=provider, output="./generated"),
+        ]
+    ):
+        (tmp_path / str(i)).mkdir()
+        result = prisma_validate(tmp_path / str(i), text)
+        assert result.returncode == 0, result.stdout + result.stderr

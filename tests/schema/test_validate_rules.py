@@ -28,9 +28,9 @@ CASES: list[tuple[str, Callable[[Doc], None], str]] = [
         "tables[0].name: 'Custom-Reports' is not allowed",
     ),
     (
-        "unprefixed table",
-        _mutate(["tables", 0, "name"], "reports"),
-        "tables[0].name: 'reports' must start with the plugin prefix 'custom_reports_'",
+        "mapped name too long",
+        _mutate(["tables", 0, "name"], "A" * 60),
+        "tables[0].name: 'custom_reports_aaaaaaaa",
     ),
     (
         "bare prefix",
@@ -48,9 +48,14 @@ CASES: list[tuple[str, Callable[[Doc], None], str]] = [
         "metadata.namespace: must be the plugin namespace 'custom_reports'",
     ),
     (
-        "field named id",
+        "optional id",
         _mutate(["tables", 0, "fields", 1, "name"], "id"),
-        "tables[0].fields[1].name: 'id' is added as the primary key",
+        "tables[0].fields[1].required: the primary key 'id' is always required",
+    ),
+    (
+        "id type",
+        _mutate(["tables", 0, "fields", 4, "name"], "id"),
+        "tables[0].fields[4].type: the primary key 'id' is Float; declare it String",
     ),
     (
         "duplicate field",
@@ -121,16 +126,6 @@ CASES: list[tuple[str, Callable[[Doc], None], str]] = [
         "json index",
         _mutate(["tables", 0, "uniqueConstraints", 0, "fields"], ["options"]),
         "tables[0].uniqueConstraints[0].fields: Json field 'options' cannot be indexed",
-    ),
-    (
-        "index name prefix",
-        _mutate(["tables", 0, "indexes", 0, "name"], "by_status"),
-        "tables[0].indexes[0].name: 'by_status' must start with the plugin prefix",
-    ),
-    (
-        "enum prefix",
-        _mutate(["enums", 0, "name"], "status"),
-        "enums[0].name: 'status' must start with the plugin prefix",
     ),
     (
         "enum duplicate value",

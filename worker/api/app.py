@@ -6,7 +6,14 @@ from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from worker import metrics as fleet_metrics
-from worker.api import problems, routes_connection, routes_lifecycle, routes_service
+from worker.api import (
+    problems,
+    routes_connection,
+    routes_events,
+    routes_lifecycle,
+    routes_service,
+    routes_webhooks,
+)
 from worker.api.context import ApiContext
 from worker.api.metrics import Metrics
 from worker.api.problems import FieldProblem, problem_response
@@ -64,6 +71,8 @@ def routers() -> list[APIRouter]:
         routes_service.router,
         routes_lifecycle.router,
         routes_connection.router,
+        routes_events.router,
+        routes_webhooks.router,
     ]
 
 

@@ -14,8 +14,25 @@ ScopeOpt = typer.Option(..., "--scope", help=f"One of {', '.join(tokens.SCOPES)}
 tokens_app = typer.Typer(help="HTTP API tokens (only a hash is stored).", no_args_is_help=True)
 
 
-def connection(plugin_id: str, as_json: bool = JsonOpt) -> None:
-    """The plugin runtime's connection (URL with password, env, generation); audited."""
+def connection(
+    plugin_id: str,
+    rest: list[str] | None = typer.Argument(None, metavar="[ID GENERATION]", show_default=False),
+    as_json: bool = JsonOpt,
+) -> None:
+    """The plugin runtime's connection (URL with password, env, generation); audited.
+
+    ``connection ack ID GENERATION``: the platform now uses GENERATION (the login it
+    replaced is retired).
+    """
+    if plugin_id == "ack" and rest:  # `connection ack` alone is the plugin named "ack"
+        from worker.cli.events import ack
+
+        if len(rest or []) != 2 or not (rest or ["", ""])[1].isdigit():
+            fail("usage: plugin-db connection ack ID GENERATION", EXIT_BAD_INPUT, as_json)
+        ack((rest or [])[0], int((rest or [])[1]), as_json)
+        return
+    if rest:
+        fail(f"unexpected arguments: {' '.join(rest)}", EXIT_BAD_INPUT, as_json)
     try:
         with sessions().begin() as session:
             document = read_connection(session, SecretBox.from_settings(settings()), plugin_id)

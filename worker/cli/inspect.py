@@ -18,7 +18,6 @@ from worker.cli.common import (
     out,
     sessions,
 )
-from worker.cli.migrations import migrations_app
 from worker.states import OpState
 from worker.tracking.models import AuditEvent, LifecycleOperation, PluginDatasource
 
@@ -54,7 +53,27 @@ def info(plugin_id: str, as_json: bool = JsonOpt) -> None:
         "next_rotation_at": ds.next_rotation_at,
         "updated_at": ds.updated_at,
     }
-    emit(data, as_json, "\n".join(f"{k:>16}: {v}" for k, v in data.items()))
+    if as_json:
+        emit(data, True)
+        return
+    table = Table(title=f"datasource {ds.plugin_id}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for key, value in _flatten(data):
+        table.add_row(key, "" if value is None else str(value))
+    out.print(table)
+
+
+def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested mappings as ``a.b`` rows, so the descriptor reads as a table, not a dict."""
+    if not isinstance(data, dict):
+        return [(prefix, data)]
+    if not data:
+        return [(prefix, "-")] if prefix else []
+    rows: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        rows += _flatten(value, f"{prefix}.{key}" if prefix else str(key))
+    return rows
 
 
 def ops(
@@ -136,4 +155,3 @@ def register(app: typer.Typer) -> None:
     for command in (info, ops, op):
         app.command()(command)
     app.command("audit")(audit_trail)
-    app.add_typer(migrations_app, name="migrations")

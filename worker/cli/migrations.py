@@ -250,3 +250,8 @@ def migrate_all(parallel: int, wait: bool, as_json: bool, dry_run: bool, force: 
     )
     if refused or bad:
         raise typer.Exit(EXIT_FAILED)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``plugin-db migrations ...``."""
+    app.add_typer(migrations_app, name="migrations")

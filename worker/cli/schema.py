@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import typer
 from sqlalchemy import select
 
+from providers.registry import get_provider_class
 from worker.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -26,9 +27,11 @@ from worker.cli.common import (
     enqueue,
     fail,
     sessions,
+    settings,
 )
 from worker.errors import SchemaDocumentError
 from worker.schema import (
+    ExtensionDatabaseSchema,
     detect_conflicts,
     export_prisma,
     export_sql,
@@ -36,16 +39,30 @@ from worker.schema import (
     json_schema,
     validate_document,
 )
+from worker.schema.ddl import dialect_of
 from worker.schema.registry import check_registration, document_of, registered
 from worker.states import Kind
-from worker.tracking.models import ExtensionSchema
+from worker.tracking.models import ExtensionSchema, PluginDatasource
 
 schema_app = typer.Typer(help="The declarative schema registry (seeds/003).", no_args_is_help=True)
 FileArg = typer.Argument(..., help="An ExtensionDatabaseSchema JSON document.")
 PluginOpt = typer.Option(None, "--plugin", help="The plugin registering it.")
 ForceOpt = typer.Option(False, "--force", help="Allow destructive changes.")
 FormatOpt = typer.Option(..., "--format", help="sql, prisma or sqlalchemy.")
-DialectOpt = typer.Option("postgresql", "--dialect", help="Target database of --format sql.")
+DialectOpt = typer.Option(
+    None,
+    "--dialect",
+    help="Target database (sql and prisma); default: the plugin's with --plugin, else postgresql.",
+)
+OnlyOpt = typer.Option(
+    None, "--plugin", help="Export this plugin's live schema only (Prisma models lose the prefix)."
+)
+DocOpt = typer.Option(
+    None, "--file", help="Export this document (validated, not registered) instead of the registry."
+)
+OutputOpt = typer.Option(
+    None, "--output", help="Prisma: use the prisma-client generator writing to this folder."
+)
 
 
 class ExportFormat(StrEnum):
@@ -182,19 +199,53 @@ def conflicts(as_json: bool = JsonOpt) -> None:
         raise typer.Exit(EXIT_FAILED)
 
 
+def _plugin_dialect(plugin_id: str, as_json: bool) -> Dialect:
+    """The dialect of the plugin's storage (shared mode: the shared database's)."""
+    with sessions()() as session:
+        ds = session.get(PluginDatasource, plugin_id)
+    if ds is None:
+        fail(f"{plugin_id!r} is not provisioned", EXIT_BAD_INPUT, as_json)
+    provider = get_provider_class(ds.provider).from_settings(settings())
+    return Dialect(dialect_of(provider.dialect))
+
+
+def _export_docs(
+    plugin_id: str | None, file: Path | None, as_json: bool
+) -> list[ExtensionDatabaseSchema]:
+    if file is not None:
+        try:
+            return [validate_document(_read(file, as_json), plugin_id)]
+        except SchemaDocumentError as exc:
+            _problems(exc, as_json)
+    with sessions()() as session:
+        docs = registered(session, live_only=True)
+    if plugin_id is None:
+        return docs
+    docs = [d for d in docs if d.plugin_id == plugin_id]
+    if not docs:
+        fail(f"{plugin_id!r} has no live schema", EXIT_BAD_INPUT, as_json)
+    return docs
+
+
 @schema_app.command()
 def export(
     fmt: ExportFormat = FormatOpt,
-    dialect: Dialect = DialectOpt,
+    dialect: Dialect | None = DialectOpt,
+    plugin_id: str | None = OnlyOpt,
+    file: Path | None = DocOpt,
+    output: str | None = OutputOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Export the live schemas: SQL for a fresh database, a Prisma schema or SQLAlchemy models."""
-    with sessions()() as session:
-        docs = registered(session, live_only=True)
+    docs = _export_docs(plugin_id, file, as_json)
+    if dialect is None and file is not None:
+        dialect = Dialect.POSTGRESQL
+    if dialect is None:
+        dialect = _plugin_dialect(plugin_id, as_json) if plugin_id else Dialect.POSTGRESQL
     if fmt is ExportFormat.SQL:
         text = export_sql(docs, dialect.value)
     elif fmt is ExportFormat.PRISMA:
-        text = export_prisma(docs)
+        text = export_prisma(docs, provider=dialect.value, output=output)
     else:
         text = export_sqlalchemy(docs)
     if as_json:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
@@ -64,6 +64,13 @@ class RegisterSchemaRequest(Request):
     force: bool = False
 
 
+class RetireRequest(Request):
+    """Internal ``plugin_db.retire_credentials``: retire a rotated-out login."""
+
+    retirement_id: int = Field(ge=1)
+    trigger: Literal["ack", "sessions", "grace"] = "grace"
+
+
 class ResumeRequest(BaseModel):
     """Internal ``plugin_db.resume``: run an accepted operation again."""
 
@@ -79,6 +86,7 @@ REQUEST_MODELS: dict[Kind, type[Request]] = {
     Kind.RESTORE: Request,
     Kind.REGISTER_SCHEMA: RegisterSchemaRequest,
     Kind.UNREGISTER_SCHEMA: Request,
+    Kind.RETIRE: RetireRequest,
     Kind.RESTORE_SNAPSHOT: RestoreSnapshotRequest,
 }
 

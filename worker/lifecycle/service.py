@@ -21,6 +21,7 @@ from worker.errors import (
     RequestRejected,
     TransientError,
 )
+from worker.events import hooks
 from worker.lifecycle import steps as plans
 from worker.lifecycle.context import StepContext
 from worker.lifecycle.requests import (
@@ -283,6 +284,7 @@ class LifecycleService:
         ) as session:
             if outcome.apply is not None:
                 outcome.apply(session)
+            hooks.after_step(session, ctx, step.name, outcome.status, outcome.detail)
             audit.record(
                 session,
                 f"step_{outcome.status}",
@@ -317,6 +319,7 @@ class LifecycleService:
             actor=ctx.actor,
             kind=ctx.op.kind,
         )
+        hooks.after_success(session, ctx.op)
 
     def _release(self, claim: Claim, op: LifecycleOperation, exc: Exception) -> None:
         with self.store.fenced(
@@ -352,6 +355,7 @@ class LifecycleService:
                     kind=op.kind,
                     error=error,
                 )
+                hooks.after_failure(session, op, error)
         except LeaseLost:
             log.warning("lease_lost_on_failure", operation_id=op.id)
 

@@ -302,12 +302,21 @@ def plan_for(ctx: StepContext) -> tuple[Step, ...]:  # noqa: PLR0911 - one branc
             Step("activate", activate),
         )
     if kind is Kind.ROTATE:
+        from worker.rotation import retire  # it builds on this module
+
         begin = (
             ()
             if not ctx.provider.issues_credentials
-            else (Step("begin_rotate", _status(DsStatus.ROTATING)),)
+            else (
+                Step("retire_previous", retire.retire_previous),
+                Step("begin_rotate", _status(DsStatus.ROTATING)),
+            )
         )
         return (*begin, Step("rotate_credentials", rotate_credentials))
+    if kind is Kind.RETIRE:
+        from worker.rotation import retire
+
+        return (Step("retire_login", retire.retire_login),)
     if kind is Kind.TEARDOWN:
         purge = isinstance(request, TeardownRequest) and request.purge
         return (

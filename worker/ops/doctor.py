@@ -23,7 +23,7 @@ from worker.errors import PluginDbError
 from worker.lifecycle.context import spec_for
 from worker.logging import redact_text
 from worker.manifest import parse_manifest
-from worker.ops import operations, orphans, plugins, safety, servers
+from worker.ops import events_checks, operations, orphans, plugins, safety, servers
 from worker.ops.drift import migration_findings
 from worker.ops.findings import Check, Finding, error, problems, summary_line
 from worker.secrets import SecretBox
@@ -143,6 +143,7 @@ class Doctor:
                     over.append((ds.plugin_id, outcome))
             findings += operations.stuck(self.sessions, self.settings, now, plugin_id)
             findings += operations.failed(self.sessions, now, plugin_id)
+            findings += events_checks.findings(self.sessions, now, plugin_id)
             findings += safety.quota_findings(self.sessions, plugin_id)
             findings += safety.restore_points(self.sessions, now, plugin_id)
             if plugin_id is None:

@@ -122,7 +122,9 @@ def mysql_orphans(settings: Settings, specs: Iterable[PluginSpec]) -> list[Findi
                 None,
                 Check.ORPHAN_STORAGE,
                 f"MySQL database {name!r} has no datasource",
-                f"as the admin: DROP DATABASE `{name}`; DROP USER IF EXISTS {users}; {ADOPT}",
+                f"as the admin: DROP DATABASE `{name}`; DROP USER IF EXISTS {users} (and "
+                "the same logins at the hosts of anonymous accounts, if any); "
+                f"{ADOPT}",
             )
         )
     return findings

@@ -114,7 +114,7 @@ def _cross_references(docs: list[ExtensionDatabaseSchema]) -> Iterator[Conflict]
 def _target_reason(
     source: ExtensionTable | None, target: ExtensionTable, rel: ExtensionRelationship
 ) -> str:
-    types = {f.name: f.type for f in target.fields} | {names.ID_COLUMN: "String"}
+    types = {names.ID_COLUMN: "String"} | {f.name: f.type for f in target.fields}
     wanted = rel.target_field
     if wanted not in types:
         return f"{target.name!r} has no field {wanted!r}"

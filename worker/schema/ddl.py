@@ -1,8 +1,9 @@
 """SQLAlchemy Core metadata for schema documents; DDL is compiled from it, never hand-written.
 
-* Every table gets ``id VARCHAR(36)`` as primary key: a UUID the application (Prisma's
-  ``@default(uuid())`` or the generated SQLAlchemy model) fills in; no server default, so the
-  same DDL works on SQLite, PostgreSQL and MySQL.
+* Every table's primary key is ``id``: ``VARCHAR(36)`` (or the declared String ``id``'s
+  maxLength), a UUID the application (Prisma's ``@default(uuid())`` or the generated
+  SQLAlchemy model) fills in, with no server default, so the same DDL works on SQLite,
+  PostgreSQL and MySQL; a declared Int ``id`` is an auto-incremented INTEGER.
 * Types: String → VARCHAR(maxLength or 255) (TEXT above 4000; a String foreign key to an ``id``
   without maxLength is VARCHAR(36)), Int → INTEGER, Float → DOUBLE, Boolean → BOOLEAN,
   DateTime → TIMESTAMP WITH TIME ZONE (DATETIME(6) on MySQL), Decimal → NUMERIC(38, 10),
@@ -126,6 +127,17 @@ def column_type(
     return simple[field.type]
 
 
+def id_column(table: ExtensionTable) -> sa.Column[Any]:
+    """The primary key column: the declared ``id`` (Int auto-increments), else VARCHAR(36)."""
+    declared = names.id_field(table)
+    if declared is not None and declared.type == "Int":
+        return sa.Column(names.ID_COLUMN, sa.Integer(), nullable=False, autoincrement=True)
+    length = names.ID_LENGTH
+    if declared is not None and declared.validation and declared.validation.max_length:
+        length = declared.validation.max_length
+    return sa.Column(names.ID_COLUMN, sa.String(length), nullable=False, autoincrement=False)
+
+
 def server_default(field: ExtensionField, dialect: str) -> Any:
     """The server default of a field, as a SQLAlchemy construct (None when it has none)."""
     value = field.default
@@ -169,10 +181,12 @@ def _add_table(
     dialect: str,
 ) -> sa.Table:
     items: list[SchemaItem] = [
-        sa.Column(names.ID_COLUMN, sa.String(names.ID_LENGTH), nullable=False),
+        id_column(table),
         sa.PrimaryKeyConstraint(names.ID_COLUMN, name=names.pk_name(table.name)),
     ]
     for field in table.fields:
+        if field.name == names.ID_COLUMN:
+            continue
         kind = column_type(field, enums, dialect, names.references_id(doc, table.name, field.name))
         default = server_default(field, dialect)
         items.append(

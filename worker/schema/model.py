@@ -81,7 +81,7 @@ class FieldValidation(_Strict):
 
 
 class ExtensionField(_Strict):
-    """One column; ``id`` is added by the platform and may not be declared."""
+    """One column; a declared ``id`` is the primary key (else the platform adds one)."""
 
     name: Name
     type: FieldType
@@ -106,7 +106,7 @@ class ExtensionUniqueConstraint(_Strict):
 
 
 class ExtensionTable(_Strict):
-    """A table; ``name`` carries the plugin prefix, ``namespace`` is the plugin namespace."""
+    """A table; stored ``name`` carries the plugin prefix, ``namespace`` is the plugin's."""
 
     name: Name
     namespace: Name

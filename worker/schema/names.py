@@ -1,9 +1,10 @@
 """Every object name a schema document produces, derived deterministically from the document.
 
 A plugin's *namespace* is its id with '-' as '_' (``worker.naming.namespace``); its *prefix*
-is the namespace plus '_'. Tables and enums are declared with their full name, which must start
-with the prefix. Names the worker derives (indexes, constraints, join tables) start with a table
-name and are bounded to 63 bytes with a stable hash suffix (``worker.naming.bounded``).
+is the namespace plus '_'. Tables and enums are stored under their full name, which starts
+with the prefix (``authoring.py`` composes it when the author leaves it out). Names the worker
+derives (indexes, constraints, join tables) start with a table name and are bounded to 63 bytes
+with a stable hash suffix (``worker.naming.bounded``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from worker.naming import bounded, namespace
 from worker.schema.model import (
     ExtensionDatabaseSchema,
+    ExtensionField,
     ExtensionIndex,
     ExtensionRelationship,
     ExtensionTable,
@@ -48,6 +50,17 @@ def camel(name: str) -> str:
     """Injective snake_case → camelCase (``work_order_id`` → ``workOrderId``)."""
     result = pascal(name)
     return result[0].lower() + result[1:]
+
+
+def id_field(table: ExtensionTable) -> ExtensionField | None:
+    """The declared ``id`` field, if any (else the platform adds a UUID string ``id``)."""
+    return next((f for f in table.fields if f.name == ID_COLUMN), None)
+
+
+def id_type(table: ExtensionTable) -> str:
+    """The type of the table's primary key: the declared ``id``'s, else ``String``."""
+    declared = id_field(table)
+    return declared.type if declared is not None else "String"
 
 
 def _derived(*parts: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from worker.errors import SchemaDocumentError
+from worker.schema.authoring import normalize, suggestion
 from worker.schema.model import (
     ENUM_VALUE_PATTERN,
     NAME_PATTERN,
@@ -18,7 +19,10 @@ from worker.schema.model import (
 MAX_DEPTH = 32
 MAX_PROBLEMS = 200
 _PATTERN_HINTS = {
-    NAME_PATTERN: "use 1-63 lower-case letters, digits and '_', starting with a letter",
+    NAME_PATTERN: (
+        "write PascalCase, camelCase or snake_case (letters, digits and '_', starting with a "
+        "letter; 63 bytes at most once mapped to snake_case with the plugin prefix)"
+    ),
     ENUM_VALUE_PATTERN: "use 1-63 letters, digits and '_', starting with a letter",
     PLUGIN_ID_PATTERN: "use 1-40 lower-case letters, digits and '-', starting with a letter",
     VERSION_PATTERN: "use 1-50 letters, digits, '.', '+', '_' or '-'",
@@ -34,7 +38,7 @@ def parse_document(data: object) -> ExtensionDatabaseSchema:
             "invalid schema document", [f"schema: nested deeper than {MAX_DEPTH} levels"]
         )
     try:
-        return ExtensionDatabaseSchema.model_validate(data, strict=True)
+        return ExtensionDatabaseSchema.model_validate(normalize(data), strict=True)
     except ValidationError as exc:
         problems = [_describe(e) for e in exc.errors(include_url=False)]
         raise SchemaDocumentError("invalid schema document", capped(problems)) from None
@@ -75,7 +79,10 @@ def _describe(error: Any) -> str:
     elif kind == "extra_forbidden":
         message = "unknown key; remove it or check its spelling (keys are camelCase)"
     elif kind == "string_pattern_mismatch":
-        hint = _PATTERN_HINTS.get(ctx.get("pattern", ""), f"match {ctx.get('pattern')}")
+        pattern = ctx.get("pattern", "")
+        hint = _PATTERN_HINTS.get(pattern, f"match {pattern}")
+        if pattern == NAME_PATTERN and isinstance(error.get("input"), str):
+            hint += f"; e.g. {suggestion(error['input'])!r}"
         message = f"{shown} is not allowed; {hint}"
     elif kind == "literal_error":
         message = f"unknown value {shown}; use one of {ctx.get('expected')}"

@@ -51,6 +51,7 @@ from worker.schema import (
     referenceable,
     validate_document,
 )
+from worker.schema.authoring import normalize
 from worker.states import DsStatus
 from worker.tracking.db import tracking_errors
 from worker.tracking.models import (
@@ -75,9 +76,12 @@ def is_live(row: ExtensionSchema) -> bool:
 
 
 def document_of(row: ExtensionSchema) -> ExtensionDatabaseSchema | None:
-    """The row's stored document, or None if it no longer parses."""
+    """The row's stored document (names in their stored form), or None if it does not parse."""
+    data = row.schema_definition
     try:
-        return ExtensionDatabaseSchema.model_validate(row.schema_definition)
+        return ExtensionDatabaseSchema.model_validate(
+            normalize(data) if isinstance(data, dict) else data
+        )
     except ValidationError:
         return None
 

@@ -63,7 +63,8 @@ def _target_problems(
     target = tables.get(rel.target)
     if target is not None:
         fields = {f.name: f.type for f in target.fields}
-        if rel.target_field not in fields | {names.ID_COLUMN: CORE_KEY_TYPE}:
+        fields = {names.ID_COLUMN: CORE_KEY_TYPE} | fields
+        if rel.target_field not in fields:
             yield f"{where}.targetField: {rel.target_field!r} is not a field of {rel.target!r}"
             return None
         if not names.is_unique(target, rel.target_field):
@@ -71,7 +72,7 @@ def _target_problems(
                 f"{where}.targetField: {rel.target_field!r} is not unique; reference 'id' or a "
                 "field with a single-field unique constraint"
             )
-        return fields.get(rel.target_field, CORE_KEY_TYPE)
+        return fields[rel.target_field]
     if rel.target not in core:
         known = ", ".join(sorted(core)[:10])
         yield (

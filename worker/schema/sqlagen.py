@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from worker.schema import names
-from worker.schema.ddl import column_type
+from worker.schema.ddl import column_type, id_column
 from worker.schema.model import (
     ExtensionDatabaseSchema,
     ExtensionField,
@@ -123,10 +123,17 @@ def _model(doc: ExtensionDatabaseSchema, table: ExtensionTable) -> str:
         f"    __tablename__ = {table.name!r}",
         "    __table_args__ = (\n" + "".join(f"        {a},\n" for a in args) + "    )",
         "",
-        f"    id: Mapped[str] = mapped_column('id', sa.String({names.ID_LENGTH}), default=new_id)",
-        *(_column(doc, table, f) for f in table.fields),
+        _id_line(table),
+        *(_column(doc, table, f) for f in table.fields if f.name != names.ID_COLUMN),
     ]
     return "\n".join(lines)
+
+
+def _id_line(table: ExtensionTable) -> str:
+    kind = "sa." + repr(id_column(table).type)
+    if names.id_type(table) == "Int":
+        return f"    id: Mapped[int] = mapped_column('id', {kind}, autoincrement=True)"
+    return f"    id: Mapped[str] = mapped_column('id', {kind}, default=new_id)"
 
 
 def _cols(columns: Iterable[str]) -> str:
@@ -227,6 +234,8 @@ def _join(doc: ExtensionDatabaseSchema, rel: ExtensionRelationship) -> str:
 def _key_type(doc: ExtensionDatabaseSchema, table: str, key: str) -> str:
     declared = doc.table(table)
     found = next((f for f in declared.fields if f.name == key), None) if declared else None
+    if declared is not None and key == names.ID_COLUMN:
+        return "sa." + repr(id_column(declared).type)
     if found is None:
         return f"sa.String({names.ID_LENGTH})"
     enum = doc.enum(found.type)

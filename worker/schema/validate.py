@@ -8,9 +8,12 @@ Rules beyond the structure (``model.py``):
 * Core platform tables (``RESERVED_TABLES`` and the ``core_tables`` keys), names starting
   with ``pg_`` or ``sqlite_`` and names Prisma reserves (``prisma_client``) are refused even
   when they carry the prefix (plugin ``plugin`` may not declare ``plugin_registry``).
-* ``id`` is added to every table as its primary key (a UUID string); a field named ``id`` is
-  refused. Field names are unique within a table; table, enum, index and constraint names are
-  unique across the document (PostgreSQL and MySQL share those namespaces).
+* Names may be written PascalCase, camelCase or snake_case, with or without the plugin prefix;
+  ``authoring.py`` maps them to the stored form (snake_case, prefixed) before these checks.
+* A declared ``id`` field is the primary key with its type (String: a UUID the client fills
+  in, Int: auto-incremented); without one, ``id`` is added as a UUID string. Field names are
+  unique within a table; table, enum, index and constraint names are unique across the
+  document (PostgreSQL and MySQL share those namespaces).
 * Relationships: ``source`` is a declared table, ``target`` a declared table or a key of
   ``core_tables`` (whose values are the referenceable, unique columns). The referenced column
   is ``id`` or a single-field unique column. OneToOne/OneToMany put the foreign key on
@@ -61,6 +64,7 @@ RESERVED_TABLES = frozenset(
 )
 RESERVED_PREFIXES = ("pg_", "sqlite_")
 PRISMA_RESERVED = frozenset({"PrismaClient", "Prisma"})
+ID_TYPES = ("String", "Int")
 
 
 def validate_document(
@@ -151,8 +155,8 @@ def _table_problems(
     for j, field in enumerate(table.fields):
         fwhere = f"{where}.fields[{j}]"
         if field.name == names.ID_COLUMN:
-            yield f"{fwhere}.name: 'id' is added as the primary key; remove this field"
-        elif field.name in seen:
+            yield from _id_problems(field, fwhere)
+        if field.name in seen:
             yield f"{fwhere}.name: {field.name!r} is declared twice in this table"
         seen.add(field.name)
         enum = doc.enum(field.type)
@@ -162,8 +166,21 @@ def _table_problems(
     yield from _key_problems(doc, table, where)
 
 
+def _id_problems(field: ExtensionField, where: str) -> Iterator[str]:
+    if field.type not in ID_TYPES:
+        yield (
+            f"{where}.type: the primary key 'id' is {field.type}; declare it String (a UUID the "
+            "client generates) or Int (auto-incremented)"
+        )
+    if not field.required:
+        yield f"{where}.required: the primary key 'id' is always required; set required: true"
+    if field.default is not None:
+        yield f"{where}.default: the primary key 'id' is generated; remove its default"
+
+
 def _key_problems(doc: ExtensionDatabaseSchema, table: ExtensionTable, where: str) -> Iterator[str]:
-    columns = {names.ID_COLUMN: None, **{f.name: f for f in table.fields}}
+    columns: dict[str, ExtensionField | None] = {names.ID_COLUMN: None}
+    columns.update({f.name: f for f in table.fields})
     groups = [
         ("indexes", [(k.name, k.fields, k.unique) for k in table.indexes]),
         ("uniqueConstraints", [(k.name, k.fields, True) for k in table.unique_constraints]),

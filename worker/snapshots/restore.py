@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from worker import audit
 from worker.errors import SnapshotError
+from worker.events.outbox import emit
 from worker.lifecycle.context import StepContext
 from worker.lifecycle.requests import RestoreSnapshotRequest
 from worker.lifecycle.steps import Outcome, Step, set_status
@@ -117,6 +118,13 @@ def restore_ledger(ctx: StepContext) -> Outcome:
                 undone.append(migration.migration_version)
         gate.forget_in(session, ctx.plugin_id)
         set_status(session, ctx, DsStatus.READY)
+        emit(
+            session,
+            type="snapshot.restored",
+            plugin_id=ctx.plugin_id,
+            operation_id=ctx.op.id,
+            data={"snapshot_id": row.id, "ledger": sorted(ledger)},
+        )
         audit.record(
             session,
             "snapshot_restored",

@@ -5,12 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -18,6 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker.errors import TrackingOutOfDate, TrackingUnavailable
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported where it is used: command-line reads never need it.
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
 
 
@@ -70,6 +70,8 @@ def tracking_errors() -> Iterator[None]:
 
 def alembic_config(url: str) -> Config:
     """Alembic configuration for the tracking database at ``url``."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(ALEMBIC_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -78,17 +80,23 @@ def alembic_config(url: str) -> Config:
 
 def head_revision() -> str | None:
     """The newest Alembic revision the code knows."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the tracking database is at (None if never upgraded)."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the tracking database to ``revision`` (``plugin-db db upgrade``)."""
+    from alembic import command
+
     engine = make_engine(url)
     try:
         with engine.begin() as conn:

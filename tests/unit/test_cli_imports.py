@@ -1,0 +1,101 @@
+"""The command line loads lazily: reads import no Celery, parser, schema package or driver."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+
+import worker.cli
+from worker.cli import COMMANDS, attach
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = (
+    "celery",
+    "kombu",
+    "sqlglot",
+    "alembic",
+    "fastapi",
+    "uvicorn",
+    "worker.schema",
+    "worker.lifecycle",
+    "worker.migrations",
+    "providers.postgres",
+    "providers.mysql",
+    "providers.sqlite",
+    "providers.shared",
+)
+PROBE = """
+import json, sys
+from typer.testing import CliRunner
+from worker.cli import app
+result = CliRunner().invoke(app, sys.argv[1:])
+print(json.dumps({"code": result.exit_code, "modules": sorted(sys.modules)}))
+"""
+
+
+def _loaded(*argv: str, tmp_path: Path) -> tuple[int, list[str]]:
+    env = {"PLUGIN_DB_DATABASE_URL": f"sqlite:///{tmp_path / 'tracking.db'}", "PATH": "/usr/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    data = json.loads(done.stdout.strip().splitlines()[-1])
+    return data["code"], data["modules"]
+
+
+def _heavy(modules: list[str]) -> list[str]:
+    return [m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+
+
+def test_importing_the_command_line_loads_nothing_heavy(tmp_path: Path) -> None:
+    """Given a fresh interpreter, importing the CLI loads none of the heavy modules."""
+    code, modules = _loaded("--version-free-probe", tmp_path=tmp_path)
+    assert code != 0  # an unknown command: usage error, but the import itself was measured
+    assert _heavy(modules) == []
+
+
+def test_reads_load_nothing_heavy(tmp_path: Path) -> None:
+    """Given an unknown plugin, `info`, `ops` and `audit` answer without a heavy import."""
+    for argv in (["info", "nope", "--json"], ["ops", "--json"], ["audit", "nope", "--json"]):
+        _code, modules = _loaded(*argv, tmp_path=tmp_path)
+        assert _heavy(modules) == [], argv
+
+
+def test_command_map_matches_the_modules() -> None:
+    """Given every CLI module with a `register`, the lazy map names exactly their commands."""
+    registered: dict[str, set[str]] = {}
+    for info in pkgutil.iter_modules(worker.cli.__path__):
+        if info.name in ("schema", "__main__"):
+            continue
+        module = importlib.import_module(f"worker.cli.{info.name}")
+        if not callable(getattr(module, "register", None)):
+            continue
+        sub = typer.Typer()
+        module.register(sub)
+        group = typer.main.get_group(sub)
+        for name in group.commands:
+            registered.setdefault(name, set()).add(info.name)
+    mapped = {name for name, entries in COMMANDS.items() if name != "schema"}
+    assert set(registered) == mapped, "add new command names to COMMANDS in worker/cli/__init__.py"
+    for name, modules in registered.items():
+        assert modules <= set(COMMANDS[name]), name
+
+
+def test_every_mapped_command_resolves() -> None:
+    """Given the map, each name attaches a command of that name."""
+    for name, entries in COMMANDS.items():
+        sub = typer.Typer()
+        for entry in entries:
+            attach(sub, name, entry)
+        assert name in typer.main.get_group(sub).commands, name

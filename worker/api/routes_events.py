@@ -1,0 +1,84 @@
+"""``GET /api/events``: Server-Sent Events from the relayed outbox, resumable by position."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from worker.api.auth import require_scope
+from worker.api.context import ApiContext, api_context
+from worker.api.problems import Problem, responses
+from worker.events import stream
+from worker.events.outbox import EVENT_TYPES
+
+router = APIRouter(tags=["events"], responses=responses(401, 403, 422))
+POLL_SECONDS = 0.5
+KEEPALIVE_SECONDS = 15.0
+
+
+def _position(last_event_id: str | None) -> int:
+    if last_event_id is None or last_event_id == "":
+        return 0
+    if not last_event_id.isdigit() or len(last_event_id) > 18:
+        raise Problem(422, "invalid Last-Event-ID", "a stream position (digits)", "Last-Event-ID")
+    return int(last_event_id)
+
+
+def frame(position: int, event: dict[str, Any]) -> str:
+    """One SSE frame: ``id`` is the stream position, ``event`` the type, ``data`` the JSON."""
+    data = json.dumps(event, separators=(",", ":"), default=str)
+    return f"id: {position}\nevent: {event['type']}\ndata: {data}\n\n"
+
+
+@router.get(
+    "/api/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "The event stream"}},
+)
+async def events(  # noqa: PLR0917 - FastAPI parameters
+    request: Request,
+    ctx: Annotated[ApiContext, Depends(api_context)],
+    _actor: Annotated[str, Depends(require_scope("plugins:read"))],
+    plugin: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z][a-z0-9-]*$")] = None,
+    type_: Annotated[list[str] | None, Query(alias="type", max_length=20)] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+    follow: bool = True,
+) -> StreamingResponse:
+    """Every event after ``Last-Event-ID`` (all when absent), then new ones as they come.
+
+    ``follow=false`` ends the stream once the events already relayed are sent.
+    """
+    types = list(type_ or [])
+    unknown = sorted(set(types) - EVENT_TYPES)
+    if unknown:
+        raise Problem(422, "unknown event type", f"{unknown[0]!r} is not an event type", "type")
+    start = _position(last_event_id)
+
+    async def body() -> AsyncIterator[str]:
+        position, quiet_since = start, time.monotonic()
+        yield "retry: 1000\n\n"
+        while not await request.is_disconnected():
+            batch = await run_in_threadpool(
+                stream.after, ctx.sessions, position, plugin_id=plugin, types=types
+            )
+            for position, event in batch:
+                yield frame(position, event)
+            if batch:
+                quiet_since = time.monotonic()
+                continue
+            if not follow:
+                return
+            if time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
+                quiet_since = time.monotonic()
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(POLL_SECONDS)
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)

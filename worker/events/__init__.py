@@ -1,0 +1,1 @@
+"""Lifecycle events: the transactional outbox, its relay, the stream and the connection sink."""

@@ -1,0 +1,1 @@
+"""Rotation that retires the old login: pending retirements, triggers, the retire step."""

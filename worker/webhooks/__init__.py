@@ -1,0 +1,1 @@
+"""Webhook endpoints (Standard Webhooks): registration, address guard, signed delivery."""

@@ -1,0 +1,80 @@
+"""Which webhook URLs may be reached: public addresses, plus what the operator opens.
+
+The host is resolved and every address it resolves to is checked, at registration and again
+before each delivery (a name can be re-pointed later). Loopback, link-local, private,
+reserved, multicast and unspecified addresses are refused unless
+``PLUGIN_DB_WEBHOOK_ALLOWED_HOSTS`` names the host or a CIDR block holding the address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from worker.errors import RequestRejected
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class AddressRefused(RequestRejected):
+    """A webhook URL points where webhooks may not go."""
+
+
+def _networks(allowed: Sequence[str]) -> tuple[set[str], list[Network]]:
+    names: set[str] = set()
+    nets: list[Network] = []
+    for item in allowed:
+        try:
+            nets.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            names.add(item.lower().rstrip("."))
+    return names, nets
+
+
+def _internal(address: Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return _internal(address.ipv4_mapped)
+    return (
+        address.is_loopback
+        or address.is_link_local
+        or address.is_private
+        or address.is_reserved
+        or address.is_multicast
+        or address.is_unspecified
+    )
+
+
+def resolve(host: str, port: int) -> list[Address]:
+    """Every address ``host`` resolves to (a literal address resolves to itself)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise AddressRefused("webhook host does not resolve", [f"url: {host}: {exc}"]) from exc
+    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+
+
+def check_url(url: str, allowed: Sequence[str]) -> None:
+    """Raise :class:`AddressRefused` unless ``url`` is http(s) and reaches allowed addresses."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise AddressRefused("invalid webhook URL", ["url: an http:// or https:// URL with a host"])
+    if parts.username or parts.password:
+        raise AddressRefused("invalid webhook URL", ["url: credentials in the URL are refused"])
+    host = parts.hostname.lower().rstrip(".")
+    names, nets = _networks(allowed)
+    if host in names:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    for address in resolve(host, port):
+        if _internal(address) and not any(address in net for net in nets):
+            raise AddressRefused(
+                "webhook address refused",
+                [
+                    f"url: {host} resolves to {address}, a loopback, link-local or private "
+                    "address; add the host or a CIDR block to PLUGIN_DB_WEBHOOK_ALLOWED_HOSTS "
+                    "to allow it"
+                ],
+            )
