@@ -46,6 +46,7 @@ class Kind(StrEnum):
     UNREGISTER_SCHEMA = "unregister_schema"
     RETIRE = "retire_credentials"
     RESTORE_SNAPSHOT = "restore_snapshot"
+    SNAPSHOT = "snapshot"
 
     @property
     def task_name(self) -> str:

@@ -38,6 +38,8 @@ def test_task_names_are_the_contract() -> None:
         "plugin_db.register_schema",
         "plugin_db.unregister_schema",
         "plugin_db.retire_credentials",
+        "plugin_db.restore_snapshot",
+        "plugin_db.snapshot",
     }
 
 

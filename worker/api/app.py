@@ -12,6 +12,7 @@ from worker.api import (
     routes_events,
     routes_lifecycle,
     routes_service,
+    routes_snapshots,
     routes_webhooks,
 )
 from worker.api.context import ApiContext
@@ -73,6 +74,7 @@ def routers() -> list[APIRouter]:
         routes_connection.router,
         routes_events.router,
         routes_webhooks.router,
+        routes_snapshots.router,
     ]
 
 

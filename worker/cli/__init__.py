@@ -30,6 +30,7 @@ COMMANDS: Mapping[str, tuple[str, ...]] = {
     "migrations": ("migrations", "safety"),
     "schema": ("schema:schema_app",),
     **dict.fromkeys(("webhooks", "events"), ("events",)),
+    **dict.fromkeys(("snapshot", "snapshots", "quotas"), ("safety",)),
 }
 """Command name -> the modules (under ``worker.cli``) that define it."""
 

@@ -88,6 +88,7 @@ REQUEST_MODELS: dict[Kind, type[Request]] = {
     Kind.UNREGISTER_SCHEMA: Request,
     Kind.RETIRE: RetireRequest,
     Kind.RESTORE_SNAPSHOT: RestoreSnapshotRequest,
+    Kind.SNAPSHOT: Request,
 }
 
 

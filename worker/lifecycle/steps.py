@@ -226,6 +226,13 @@ def snapshot_before_purge(ctx: StepContext) -> Outcome:
     return Outcome("done" if status == "done" else "skipped", detail)
 
 
+def take_snapshot(ctx: StepContext) -> Outcome:
+    """A snapshot on demand (``POST /api/plugins/{id}/snapshots``, task plugin_db.snapshot)."""
+    from worker.snapshots.policy import take_for
+
+    return Outcome(detail={"snapshot_id": take_for(ctx, "manual")})
+
+
 def restore_storage(ctx: StepContext) -> Outcome:
     """Bring archived storage back."""
     ctx.provider.restore(ctx.spec)
@@ -337,6 +344,8 @@ def plan_for(ctx: StepContext) -> tuple[Step, ...]:  # noqa: PLR0911 - one branc
         )
     if kind is Kind.UNREGISTER_SCHEMA:
         return (Step("deactivate_schema", deactivate_schema),)
+    if kind is Kind.SNAPSHOT:
+        return (Step("take_snapshot", take_snapshot),)
     if kind is Kind.RESTORE_SNAPSHOT:
         from worker.snapshots.restore import PLAN
 
