@@ -27,6 +27,7 @@ BENCHMARKS = (
     "memory",
     "scaleout",
     "cli",
+    "snapshots",
 )
 console = Console(stderr=True)
 

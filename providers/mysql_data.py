@@ -165,13 +165,15 @@ class MySQLData:
 
     # -- restore to a snapshot ---------------------------------------------------------------
 
-    def _restore_dbs(self, spec: PluginSpec) -> tuple[str, str]:
-        """(side database, replaced database): names no plugin database can take."""
-        from worker.naming import MYSQL_IDENT_CHARS, bounded
+    def restore_databases(self, spec: PluginSpec) -> tuple[str, str]:
+        """(side database, replaced database) of a restore.
 
-        return (
-            bounded(f"pdbrestore_{spec.namespace}", MYSQL_IDENT_CHARS),
-            bounded(f"pdbreplaced_{spec.namespace}", MYSQL_IDENT_CHARS),
+        They start with ``plugin_<ns>`` (an admin granted ``plugin_%`` may create them) and are
+        64 characters long: longer than any plugin's database (ids have at most 40).
+        """
+        return tuple(  # type: ignore[return-value]
+            f"plugin_{spec.namespace}__{what}_".ljust(64, "x")[:64]
+            for what in ("restore", "replaced")
         )
 
     def _tables(self, cur: Any, database: str) -> list[str]:
@@ -190,7 +192,7 @@ class MySQLData:
         """Replay the dump into a fresh side database with the ``mariadb`` client."""
         from providers.mysql import quote_ident
 
-        side = self._restore_dbs(spec)[0]
+        side = self.restore_databases(spec)[0]
         with self._admin() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(side)}")
             cur.execute(f"CREATE DATABASE {quote_ident(side)} CHARACTER SET utf8mb4")
@@ -200,7 +202,7 @@ class MySQLData:
 
     def side_row_counts(self, spec: PluginSpec) -> dict[str, int] | None:
         """Rows per table of the side database (None without one)."""
-        side = self._restore_dbs(spec)[0]
+        side = self.restore_databases(spec)[0]
         with self._admin() as cur:
             if not self._exists(cur, side):
                 return None
@@ -211,7 +213,7 @@ class MySQLData:
         side tables in; the emptied side database is dropped; sessions end."""
         from providers.mysql import quote_ident as q
 
-        side, replaced = self._restore_dbs(spec)
+        side, replaced = self.restore_databases(spec)
         live = self.database(spec)
         with self._admin() as cur:
             if not self._exists(cur, side):
@@ -234,14 +236,14 @@ class MySQLData:
         from providers.mysql import quote_ident
 
         with self._admin() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(self._restore_dbs(spec)[0])}")
+            cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(self.restore_databases(spec)[0])}")
 
     def discard_restore_objects(self, spec: PluginSpec) -> None:
         """Drop the side and replaced databases (purge)."""
         from providers.mysql import quote_ident
 
         with self._admin() as cur:
-            for database in self._restore_dbs(spec):
+            for database in self.restore_databases(spec):
                 cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(database)}")
 
 

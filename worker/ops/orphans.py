@@ -100,6 +100,7 @@ def mysql_orphans(settings: Settings, specs: Iterable[PluginSpec]) -> list[Findi
     assert settings.mysql_admin_url
     provider = MySQLProvider.from_settings(settings)
     tracked = {provider.database(spec) for spec in specs}
+    tracked |= {name for spec in specs for name in provider.restore_databases(spec)}
     url = make_url(settings.mysql_admin_url)
     conn = pymysql.connect(
         host=url.host or "localhost",
