@@ -13,24 +13,52 @@ Drivers translate their database errors at this boundary: an unreachable server 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, ClassVar, Protocol
-from urllib.parse import quote
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from worker.naming import namespace
+from providers import locks
+from providers.errormap import ErrorMap
+from providers.types import (
+    Descriptor,
+    Health,
+    Login,
+    Namespace,
+    Orphan,
+    PluginSpec,
+    RuntimeConnection,
+    StorageState,
+    file_connection,
+)
+from worker.credentials import SLOTS, Credentials, other_slot
+from worker.errors import ProviderError
 from worker.settings import Settings
 
-SLOTS = ("a", "b")
-"""Login slots: two logins per plugin, used alternately so rotation never cuts anyone off."""
+if TYPE_CHECKING:
+    from providers.targets import Target
 
+__all__ = [
+    "SLOTS",
+    "Credentials",
+    "Descriptor",
+    "Health",
+    "Login",
+    "Namespace",
+    "Orphan",
+    "PluginSpec",
+    "Provider",
+    "RuntimeConnection",
+    "Scratch",
+    "StorageState",
+    "file_connection",
+    "other_slot",
+]
 
-def other_slot(slot: str) -> str:
-    """The slot rotation writes next."""
-    return SLOTS[1] if slot == SLOTS[0] else SLOTS[0]
+Scratch = tuple[sa.Engine, str | None, str]
+"""A scratch database: (engine, schema to reflect or None, container name for the guard)."""
 
 
 class Sink(Protocol):
@@ -41,104 +69,15 @@ class Sink(Protocol):
         ...
 
 
-class StorageState(StrEnum):
-    """What a provider finds in its backend for one plugin."""
-
-    ABSENT = "absent"
-    ACTIVE = "active"
-    ARCHIVED = "archived"
-
-
-@dataclass(frozen=True)
-class PluginSpec:
-    """What a provider needs to know about a plugin; built from its manifest."""
-
-    plugin_id: str
-    storage_mb: int | None = None
-    connections: int | None = None
-    schema: str | None = None
-    feature_flag: str | None = None
-    statement_timeout_ms: int | None = None
-    idle_in_transaction_timeout_ms: int | None = None
-
-    @property
-    def namespace(self) -> str:
-        """SQL-safe namespace (the id with '-' as '_')."""
-        return namespace(self.plugin_id)
-
-
-@dataclass(frozen=True)
-class Login:
-    """A credential issued to a plugin. Never logged: its repr hides the password."""
-
-    username: str
-    password: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Descriptor:
-    """How a plugin reaches its storage; safe to store and show (no password, ever)."""
-
-    provider: str
-    url: str
-    username: str | None = None
-    objects: Mapping[str, str] = field(default_factory=dict)
-    limits: Mapping[str, int | None] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form stored in ``plugin_datasources.descriptor``."""
-        return {
-            "provider": self.provider,
-            "url": self.url,
-            "username": self.username,
-            "objects": dict(self.objects),
-            "limits": dict(self.limits),
-        }
-
-
-@dataclass(frozen=True)
-class RuntimeConnection:
-    """How a plugin's runtime connects: a URL Prisma and the drivers accept, with password."""
-
-    url: str = field(repr=False)
-    schema: str | None = None
-    database: str | None = None
-    username: str | None = None
-
-
-def file_connection(path: str) -> RuntimeConnection:
-    """``file:/abs/path.db``: the SQLite URL form Prisma and its adapters accept."""
-    return RuntimeConnection(url="file:" + quote(path))
-
-
-@dataclass(frozen=True)
-class Namespace:
-    """Where a plugin's migrations may create, alter or drop objects.
-
-    ``containers`` are the schema/database qualifiers a statement may use (an unqualified
-    name is always resolved inside the plugin's own container); ``table_prefix``, when
-    set, is a prefix every object name must carry (shared mode).
-    """
-
-    containers: frozenset[str] = frozenset()
-    table_prefix: str | None = None
-
-
-@dataclass(frozen=True)
-class Health:
-    """Result of a provider health check, from the plugin's own point of view."""
-
-    ok: bool
-    size_bytes: int | None = None
-    connection_limit: int | None = None
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-
 class Provider(ABC):
     """Base class of storage drivers. Per-dialect facts are class attributes."""
 
     name: ClassVar[str]
     """Registry name (``sqlite``, ``postgresql``, ``mysql``, ``shared``)."""
+    modes: ClassVar[frozenset[str]] = frozenset()
+    """Manifest modes this driver serves (``shared``, ``exclusive-postgres``, ...)."""
+    errors: ClassVar[ErrorMap] = ErrorMap(())
+    """The driver's error table, applied at its one boundary (:meth:`ErrorMap.translated`)."""
     dialect: ClassVar[str]
     """sqlglot dialect used to parse the plugin's migrations."""
     transactional_ddl: ClassVar[bool]
@@ -151,15 +90,33 @@ class Provider(ABC):
     """Operation kind → reason, for steps that do not apply to this provider."""
     history_table: ClassVar[str] = "plugin_db_history"
     """Ledger inside the plugin's storage, written in the same transaction as a migration."""
+    sqlalchemy_scheme: ClassVar[str] = "sqlite://"
+    """SQLAlchemy URL prefix of :meth:`plugin_engine` (its connections come from connect)."""
+    holds_other_plugins: ClassVar[bool] = False
+    """Whether one database holds several plugins' objects (shared mode)."""
+
+    @property
+    def supports_rotation(self) -> bool:
+        """Whether credentials can be rotated (only drivers that issue them)."""
+        return self.issues_credentials and "rotate" not in self.unsupported
 
     def history_table_name(self, spec: PluginSpec) -> str:
         """The ledger table's name for ``spec`` (shared mode prefixes it)."""
         return self.history_table
 
     @classmethod
-    @abstractmethod
+    def from_target(cls, target: Target, settings: Settings) -> Provider:
+        """Build the driver for ``target`` (its ``admin_url`` and ``options``)."""
+        raise ProviderError(f"driver {cls.name!r} cannot be built from a target")
+
+    @classmethod
     def from_settings(cls, settings: Settings) -> Provider:
-        """Build the driver from settings (drivers never read the environment)."""
+        """The driver of the default target named after this driver (see providers.targets)."""
+        from providers.targets import Target, default_targets
+
+        return cls.from_target(
+            default_targets(settings).get(cls.name, Target(cls.name, cls.name)), settings
+        )
 
     @abstractmethod
     def describe(self, spec: PluginSpec, slot: str = SLOTS[0]) -> Descriptor:
@@ -230,6 +187,23 @@ class Provider(ABC):
     def health(self, spec: PluginSpec, login: Login | None) -> Health:
         """Connect as the plugin and report size, limits and reachability."""
 
+    def login_for(self, spec: PluginSpec, credentials: Credentials | None) -> Login | None:
+        """The login of the slot in use (None for drivers that issue no credentials)."""
+        if credentials is None or not self.issues_credentials:
+            return None
+        slot = credentials.in_use
+        return Login(self.describe(spec, slot).username or "", credentials.passwords[slot])
+
+    def migration_lock(
+        self, spec: PluginSpec, conn: Any, wait: float
+    ) -> AbstractContextManager[locks.Lease]:
+        """Hold the plugin's migration lock on ``conn`` (its own connection) for a block.
+
+        Waits at most ``wait`` seconds, then raises LockTimeout. The default takes no lock:
+        a driver whose backend serializes writers itself needs none.
+        """
+        return nullcontext(locks.Lease(conn))
+
     # -- login retirement (providers that issue credentials) ----------------------------
 
     def retire_login(self, spec: PluginSpec, slot: str) -> None:
@@ -246,6 +220,42 @@ class Provider(ABC):
     def ownership(self) -> Callable[[str], str | None] | None:
         """Which plugin owns an object name, where names decide it (shared mode); else None."""
         return None
+
+    # -- hooks with defaults: override where the backend differs ------------------------
+
+    def plugin_engine(self, spec: PluginSpec, login: Login | None) -> sa.Engine:
+        """A SQLAlchemy engine whose connections are :meth:`connect`'s (as the plugin)."""
+
+        def creator() -> Any:
+            return self.connect(spec, login)
+
+        return sa.create_engine(self.sqlalchemy_scheme, creator=creator, poolclass=sa.NullPool)
+
+    def admin_engine(self) -> sa.Engine:
+        """A SQLAlchemy engine on the target's admin connection (autocommit, not pooled)."""
+        raise ProviderError(f"the {self.name} driver has no admin connection")
+
+    def reflection_schema(self, spec: PluginSpec) -> str | None:
+        """The schema to reflect the plugin's tables in (None: the connection's default)."""
+        return None
+
+    def schema_change(self, cursor: Any) -> AbstractContextManager[None]:
+        """Wrap running a planned schema change on the plugin's cursor (default: nothing)."""
+        return nullcontext()
+
+    def integrity_problem(self, cursor: Any) -> tuple[str, str] | None:
+        """(check, problem) if the schema change broke integrity the database did not check."""
+        return None
+
+    @contextmanager
+    def scratch_database(self) -> Iterator[Scratch]:
+        """A throwaway database of this backend for ``migrations verify``, removed afterwards."""
+        raise ProviderError(f"the {self.name} driver offers no scratch database for verify")
+        yield  # pragma: no cover
+
+    def find_orphans(self, tracked: Iterable[PluginSpec]) -> list[Orphan]:
+        """Storage named like a plugin's that none of ``tracked`` owns (default: none seen)."""
+        return []
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release pooled admin connections (optional)."""

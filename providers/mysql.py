@@ -14,33 +14,37 @@ Provisioning and rotation end with a login proof; ``doctor`` reports anonymous a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ClassVar
 
 import pymysql
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from providers import locks, orphans
 from providers.base import (
     SLOTS,
     Descriptor,
     Health,
     Login,
     Namespace,
+    Orphan,
     PluginSpec,
     Provider,
     StorageState,
 )
 from providers.checks import ANONYMOUS_ACCOUNTS, ServerIssue
+from providers.errormap import PYMYSQL_RULES, ErrorMap, mysql_code
+from providers.families import MySQLFamily
 from providers.mysql_data import MySQLData
+from providers.targets import Target
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.naming import MYSQL_IDENT_CHARS, MYSQL_USER_CHARS, bounded
 from worker.settings import Settings
 
 CONNECT_TIMEOUT = 5
 _IDENT = re.compile(r"^[a-z0-9_]+$")
-_UNREACHABLE = frozenset({1040, 2002, 2003, 2006, 2013})
 _SCHEMES = frozenset({"mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql"})
 _NO_SUCH_TABLE = 1146
 _UNKNOWN_THREAD = 1094
@@ -74,29 +78,30 @@ def _exec(cur: Any, sql: str, *params: object) -> None:
     cur.execute(sql, params)
 
 
-@contextmanager
-def _translated(*secrets: str | None) -> Iterator[None]:
-    """Turn PyMySQL errors into ProviderUnavailable/ProviderError, masking ``secrets``."""
-    try:
-        yield
-    except pymysql.err.MySQLError as exc:
-        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-        message = str(exc.args[1]) if len(exc.args) > 1 else type(exc).__name__
-        for secret in secrets:
-            if secret:
-                message = message.replace(secret, "***")
-        error = ProviderUnavailable if code in _UNREACHABLE else ProviderError
-        raise error(f"MySQL error {code}: {message}") from exc
+def _describe(exc: BaseException, action: str) -> str:
+    message = str(exc.args[1]) if len(exc.args) > 1 else type(exc).__name__
+    return f"MySQL error {mysql_code(exc)}: {message}"
 
 
-class MySQLProvider(MySQLData, Provider):
+ERRORS = ErrorMap(PYMYSQL_RULES, _describe)
+"""PyMySQL errors → ProviderUnavailable (server unreachable) or ProviderError."""
+
+
+def _translated(*secrets: str | None) -> AbstractContextManager[None]:
+    """The driver's error boundary (:data:`ERRORS`), masking ``secrets``."""
+    return ERRORS.translated("", *secrets)
+
+
+class MySQLProvider(MySQLFamily, MySQLData, Provider):
     """A database ``plugin_<ns>`` and logins ``<ns>_a``/``<ns>_b`` with rights on it alone."""
 
     name: ClassVar[str] = "mysql"
+    modes: ClassVar[frozenset[str]] = frozenset({"exclusive-mysql"})
     dialect: ClassVar[str] = "mysql"
     transactional_ddl: ClassVar[bool] = False  # MySQL DDL commits implicitly
     issues_credentials: ClassVar[bool] = True
     paramstyle: ClassVar[str] = "format"
+    errors: ClassVar[ErrorMap] = ERRORS
 
     def __init__(self, admin_url: str) -> None:
         try:
@@ -119,6 +124,17 @@ class MySQLProvider(MySQLData, Provider):
                 "(mysql://user:password@host:port/, a user with GRANT OPTION)"
             )
         return cls(settings.mysql_admin_url)
+
+    @classmethod
+    def from_target(cls, target: Target, settings: Settings) -> MySQLProvider:
+        """Admin connection from the target's ``admin_url``."""
+        if not target.admin_url:
+            raise ProviderError(
+                f"exclusive-mysql needs an admin_url for target {target.name!r} "
+                "(PLUGIN_DB_MYSQL_ADMIN_URL for the default target: "
+                "mysql://user:password@host:port/, a user with GRANT OPTION)"
+            )
+        return cls(target.admin_url)
 
     def database(self, spec: PluginSpec) -> str:
         """The plugin's database name."""
@@ -317,6 +333,25 @@ class MySQLProvider(MySQLData, Provider):
             raise ProviderError("exclusive-mysql connections need the plugin's login")
         with _translated(login.password):
             return self._connect(login.username, login.password, self.database(spec))
+
+    def migration_lock(
+        self, spec: PluginSpec, conn: Any, wait: float
+    ) -> AbstractContextManager[locks.Lease]:
+        """``GET_LOCK`` named after the plugin."""
+        return locks.named_lock(conn, spec.plugin_id, wait)
+
+    def admin_url(self) -> URL:
+        """The admin connection as a SQLAlchemy URL (scratch databases for verify)."""
+        user, password = self._admin_user, self._admin_password
+        return URL.create("mysql+pymysql", user, password, self.host, self.port)
+
+    def find_orphans(self, tracked: Iterable[PluginSpec]) -> list[Orphan]:
+        """``plugin_*`` databases that no tracked plugin uses."""
+        names = set()
+        for spec in tracked:
+            names |= {self.database(spec), *self.restore_databases(spec)}
+        with self._admin() as cur:
+            return orphans.mysql_databases(cur, names, lambda ns, slot: f"{ns}_{slot}")
 
     def namespace(self, spec: PluginSpec) -> Namespace:
         """Only the plugin's own database."""

@@ -15,8 +15,8 @@ decided once per provider in :class:`PgServer`, from ``server_version_num``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -24,22 +24,26 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
-from providers import postgres_checks
+from providers import locks, orphans, postgres_checks
 from providers.base import (
     SLOTS,
     Descriptor,
     Health,
     Login,
     Namespace,
+    Orphan,
     PluginSpec,
     Provider,
     RuntimeConnection,
     StorageState,
 )
 from providers.checks import ServerIssue
+from providers.errormap import PSYCOPG_RULES, ErrorMap, first_line
+from providers.families import PostgresFamily
 from providers.pg_data import PostgresData
+from providers.targets import Target
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.naming import POSTGRES_IDENT_BYTES, bounded
 from worker.settings import Settings
@@ -49,7 +53,6 @@ log = logging.getLogger(__name__)
 DDL_LOCK = 0x706C_7567_696E_4462  # "pluginDb"
 CONNECT_TIMEOUT = 10
 TERMINATE_WAIT_MS = 5000
-_AUTH_FAILURES = ("authentication failed", "not permitted to log in", "does not exist")
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 Cur = psycopg.Cursor[tuple[Any, ...]]
@@ -115,18 +118,13 @@ def _reason(exc: BaseException, *secrets: str | None) -> str:
     return text
 
 
-@contextmanager
-def _translated(action: str, *secrets: str | None) -> Iterator[None]:
-    """psycopg errors → ProviderUnavailable (unreachable, busy) or ProviderError."""
-    try:
-        yield
-    except psycopg.OperationalError as exc:
-        reason = _reason(exc, *secrets)
-        if exc.sqlstate is None and any(m in reason for m in _AUTH_FAILURES):
-            raise ProviderError(f"postgres: {action}: {reason}") from exc
-        raise ProviderUnavailable(f"postgres: {action}: {reason}") from exc
-    except psycopg.Error as exc:
-        raise ProviderError(f"postgres: {action}: {_reason(exc, *secrets)}") from exc
+ERRORS = ErrorMap(PSYCOPG_RULES, lambda exc, action: f"postgres: {action}: {first_line(exc)}")
+"""psycopg errors → ProviderUnavailable (unreachable, busy) or ProviderError."""
+
+
+def _translated(action: str, *secrets: str | None) -> AbstractContextManager[None]:
+    """The driver's error boundary (:data:`ERRORS`)."""
+    return ERRORS.translated(action, *secrets)
 
 
 def _run(cur: Cur, stmt: Query, params: Sequence[object] = (), shown: str = "") -> None:
@@ -153,14 +151,16 @@ def _ids(names: Sequence[str]) -> sql.Composed:
     return sql.SQL(", ").join(map(sql.Identifier, names))
 
 
-class PostgresProvider(PostgresData, Provider):
+class PostgresProvider(PostgresFamily, PostgresData, Provider):
     """One schema per plugin in a shared database; logins act as the schema's owner role."""
 
     name: ClassVar[str] = "postgresql"
+    modes: ClassVar[frozenset[str]] = frozenset({"exclusive-postgres"})
     dialect: ClassVar[str] = "postgres"
     transactional_ddl: ClassVar[bool] = True
     issues_credentials: ClassVar[bool] = True
     paramstyle: ClassVar[str] = "format"
+    errors: ClassVar[ErrorMap] = ERRORS
 
     def __init__(self, admin_url: str) -> None:
         scheme, sep, rest = admin_url.partition("://")
@@ -184,6 +184,16 @@ class PostgresProvider(PostgresData, Provider):
         if not settings.postgres_admin_url:
             raise ProviderError("set PLUGIN_DB_POSTGRES_ADMIN_URL to use the postgresql provider")
         return cls(settings.postgres_admin_url)
+
+    @classmethod
+    def from_target(cls, target: Target, settings: Settings) -> PostgresProvider:
+        """Administer the database named by the target's ``admin_url``."""
+        if not target.admin_url:
+            raise ProviderError(
+                f"target {target.name!r} needs an admin_url (PLUGIN_DB_POSTGRES_ADMIN_URL "
+                "for the default target) to use the postgresql provider"
+            )
+        return cls(target.admin_url)
 
     def describe(self, spec: PluginSpec, slot: str = SLOTS[0]) -> Descriptor:
         """URL and object names with login ``slot`` active; never a password."""
@@ -310,6 +320,34 @@ class PostgresProvider(PostgresData, Provider):
             raise ProviderError(f"connect needs a login of plugin {spec.plugin_id!r}")
         with _translated(f"connect as {login.username}", login.password):
             return self._open(user=login.username, password=login.password)
+
+    def migration_lock(
+        self, spec: PluginSpec, conn: Any, wait: float
+    ) -> AbstractContextManager[locks.Lease]:
+        """A session-level advisory lock keyed by the plugin id."""
+        return locks.advisory_lock(conn, spec.plugin_id, wait)
+
+    def admin_url(self) -> URL:
+        """The admin connection as a SQLAlchemy URL (scratch databases for verify)."""
+        p = self._params
+        user, password = p.get("user"), p.get("password")
+        user, password = (str(v) if v is not None else None for v in (user, password))
+        return URL.create(
+            "postgresql+psycopg", user, password, self.host, int(self.port), self.dbname
+        )
+
+    def reflection_schema(self, spec: PluginSpec) -> str | None:
+        """The plugin's schema."""
+        return PgNames.of(spec).schema
+
+    def find_orphans(self, tracked: Iterable[PluginSpec]) -> list[Orphan]:
+        """Schemas named like a plugin's (with their roles) that no tracked plugin uses."""
+        names: set[str] = set()
+        for spec in tracked:
+            n = PgNames.of(spec)
+            names |= {n.schema, n.archived}
+        with _translated("orphans", self._secret), self._admin() as conn, conn.cursor() as cur:
+            return orphans.postgres_schemas(cur, names)
 
     def namespace(self, spec: PluginSpec) -> Namespace:
         """Migrations stay inside the plugin's schema."""

@@ -22,6 +22,7 @@ _BUILTIN = {
     "postgresql": "providers.postgres:PostgresProvider",
     "mysql": "providers.mysql:MySQLProvider",
     "shared": "providers.shared:SharedProvider",
+    "memory": "providers.memory:MemoryProvider",
 }
 
 

@@ -10,15 +10,12 @@ with ``_``; the exact mapping is kept in ``plugin_archived_tables`` so restore i
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-import psycopg
-import pymysql
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -33,72 +30,35 @@ from providers.base import (
     StorageState,
     file_connection,
 )
+from providers.errormap import ErrorMap
+from providers.shared_catalog import (
+    _DDL,
+    _KIND_SQL,
+    ARCHIVE_MAP,
+    ARCHIVE_PREFIX,
+    DB_ERRORS,
+    ERRORS,
+    FLAGS,
+    INTEGRITY_ERRORS,
+    PLATFORM_OWNER,
+    PLATFORM_TABLES,
+    REGISTRY,
+    _flag_row,
+    feature_flag_id,
+    longest_owner,
+)
+from providers.targets import Target
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.naming import bounded
 from worker.settings import Settings
-
-REGISTRY, ARCHIVE_MAP, FLAGS = "plugin_namespaces", "plugin_archived_tables", "feature_flags"
-PLATFORM_TABLES = frozenset({REGISTRY, ARCHIVE_MAP, FLAGS})
-PLATFORM_OWNER = "platform"  # a reserved plugin id: the owner reported for platform tables
-ARCHIVE_PREFIX = "_archived_"
-CONNECT_TIMEOUT = 5
-DB_ERRORS = (sqlite3.Error, psycopg.Error, pymysql.err.MySQLError)
-INTEGRITY_ERRORS = (sqlite3.IntegrityError, psycopg.IntegrityError, pymysql.err.IntegrityError)
-_MYSQL_UNREACHABLE = frozenset({1040, 2002, 2003, 2006, 2013})
-_KIND_SQL = {
-    "table": "TABLE",
-    "view": "VIEW",
-    "matview": "MATERIALIZED VIEW",
-    "sequence": "SEQUENCE",
-}
-_DDL = {
-    REGISTRY: "(plugin_id VARCHAR(64) PRIMARY KEY, prefix VARCHAR(64) NOT NULL,"
-    " state VARCHAR(16) NOT NULL, feature_flag VARCHAR(255), created_at VARCHAR(40) NOT NULL)",
-    ARCHIVE_MAP: "(archived_name VARCHAR(128) PRIMARY KEY, plugin_id VARCHAR(64) NOT NULL,"
-    " kind VARCHAR(16) NOT NULL, name VARCHAR(128) NOT NULL)",
-    FLAGS: "(id VARCHAR(255) PRIMARY KEY, name VARCHAR(255) NOT NULL, description TEXT,"
-    " enabled_by_default BOOLEAN NOT NULL DEFAULT FALSE, category VARCHAR(64) NOT NULL)",
-}
-
-
-def feature_flag_id(spec: PluginSpec) -> str:
-    """The plugin's feature flag: the manifest's, else ``ff-plugin-<id>-enabled``."""
-    return spec.feature_flag or f"ff-plugin-{spec.plugin_id}-enabled"
-
-
-def _flag_row(spec: PluginSpec) -> dict[str, object]:
-    """The ``feature_flags`` row of a plugin, as in seeds/000: disabled, category 'plugin'."""
-    return {
-        "id": feature_flag_id(spec),
-        "name": f"Plugin: {spec.plugin_id}",
-        "description": f"Enable {spec.plugin_id} features",
-        "enabled_by_default": False,
-        "category": "plugin",
-    }
-
-
-def longest_owner(name: str, prefixes: Mapping[str, str]) -> str | None:
-    """The value of the longest key of ``prefixes`` that ``name`` starts with."""
-    matches = [p for p in prefixes if name.startswith(p)]
-    return prefixes[max(matches, key=len)] if matches else None
-
-
-def _unreachable(exc: Exception) -> bool:
-    """Whether a driver error means the server (or file) cannot be reached right now."""
-    if isinstance(exc, pymysql.err.OperationalError):
-        return exc.args[0] in _MYSQL_UNREACHABLE
-    if isinstance(exc, psycopg.OperationalError):
-        return exc.sqlstate is None or exc.sqlstate.startswith(("08", "57P"))
-    text = str(exc)
-    return isinstance(exc, sqlite3.OperationalError) and (
-        "unable to open" in text or "locked" in text
-    )
 
 
 class SharedProvider(Provider):
     """Base of the three backends (below); :meth:`from_settings` picks one by URL scheme."""
 
     name: ClassVar[str] = "shared"
+    holds_other_plugins: ClassVar[bool] = True
+    modes: ClassVar[frozenset[str]] = frozenset({"shared"})
     issues_credentials: ClassVar[bool] = False
     unsupported: ClassVar[dict[str, str]] = {"rotate": "shared mode has no per-plugin credentials"}
     quote: ClassVar[str] = '"'
@@ -108,6 +68,7 @@ class SharedProvider(Provider):
     catalog_sql: ClassVar[str]  # rows of (name, kind code) of every relation
     kinds: ClassVar[dict[str, str]]  # kind code -> table/view/matview/sequence
     size_sql: ClassVar[str | None] = None  # {names} is replaced with placeholders
+    errors: ClassVar[ErrorMap] = ERRORS
 
     def __init__(self, url: URL) -> None:
         self.url = url
@@ -115,10 +76,21 @@ class SharedProvider(Provider):
     @classmethod
     def from_settings(cls, settings: Settings) -> SharedProvider:
         """Backend from ``PLUGIN_DB_SHARED_URL``, or the SQLite file ``<data dir>/shared.db``."""
+        return cls._for_url(settings.shared_url or f"sqlite:///{settings.data_dir / 'shared.db'}")
+
+    @classmethod
+    def from_target(cls, target: Target, settings: Settings) -> SharedProvider:
+        """Backend from the target's ``admin_url`` (the shared database's URL)."""
+        return cls._for_url(target.admin_url or f"sqlite:///{settings.data_dir / 'shared.db'}")
+
+    @classmethod
+    def _for_url(cls, raw: str) -> SharedProvider:
         try:
-            url = make_url(settings.shared_url or f"sqlite:///{settings.data_dir / 'shared.db'}")
+            url = make_url(raw)
         except ArgumentError as exc:
             raise ProviderError("PLUGIN_DB_SHARED_URL cannot be parsed") from exc
+        from providers.shared_backends import SharedMySQL, SharedPostgres, SharedSQLite
+
         backends: dict[str, type[SharedProvider]] = {
             "sqlite": SharedSQLite,
             "postgresql": SharedPostgres,
@@ -136,14 +108,8 @@ class SharedProvider(Provider):
     def _q(self, name: str) -> str:
         return self.quote + name.replace(self.quote, self.quote * 2) + self.quote
 
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        try:
-            yield
-        except DB_ERRORS as exc:
-            message = str(exc).replace(self.url.password or "\0", "***")
-            error = ProviderUnavailable if _unreachable(exc) else ProviderError
-            raise error(f"shared database ({self.url.get_backend_name()}): {message}") from exc
+    def _translated(self) -> AbstractContextManager[None]:
+        return self.errors.translated(self.url.get_backend_name(), self.url.password)
 
     @contextmanager
     def _session(self) -> Iterator[Any]:
@@ -360,71 +326,6 @@ class SharedProvider(Provider):
         return Health(ok=state is StorageState.ACTIVE, size_bytes=size, details=details)
 
 
-class SharedSQLite(SharedProvider):
-    """The shared database is a SQLite file (views are left in place when archiving)."""
+from providers.shared_backends import SharedMySQL, SharedPostgres, SharedSQLite  # noqa: E402
 
-    dialect: ClassVar[str] = "sqlite"
-    transactional_ddl: ClassVar[bool] = True
-    paramstyle: ClassVar[str] = "qmark"
-    ident_limit: ClassVar[int] = 128
-    renamable: ClassVar[frozenset[str]] = frozenset({"table"})  # SQLite cannot rename views
-    rename_sql: ClassVar[str] = "ALTER TABLE {old} RENAME TO {new}"
-    catalog_sql: ClassVar[str] = (
-        "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view')"
-    )
-    kinds: ClassVar[dict[str, str]] = {"table": "table", "view": "view"}
-
-    def _open(self) -> sqlite3.Connection:
-        if not self.url.database or self.url.database == ":memory:":
-            raise ProviderError("the shared SQLite database must be a file")
-        path = Path(self.url.database)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, isolation_level=None, timeout=CONNECT_TIMEOUT)
-        conn.execute("PRAGMA foreign_keys=ON")
-        return conn
-
-
-class SharedPostgres(SharedProvider):
-    """The shared database is PostgreSQL; plugin objects live in its ``current_schema()``."""
-
-    dialect: ClassVar[str] = "postgres"
-    transactional_ddl: ClassVar[bool] = True
-    paramstyle: ClassVar[str] = "format"
-    _where: ClassVar[str] = (
-        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE n.nspname = current_schema() AND "
-    )
-    catalog_sql: ClassVar[str] = (
-        f"SELECT c.relname, c.relkind::text{_where}c.relkind IN ('r', 'p', 'v', 'm', 'S')"
-    )
-    kinds: ClassVar[dict[str, str]] = {"v": "view", "m": "matview", "S": "sequence"}
-    size_sql: ClassVar[str | None] = (
-        f"SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0){_where}c.relname IN ({{names}})"
-    )
-
-    def _open(self) -> psycopg.Connection[Any]:
-        args = self.url.translate_connect_args(username="user", database="dbname")
-        return psycopg.connect(**args, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
-
-
-class SharedMySQL(SharedProvider):
-    """The shared database is MySQL/MariaDB (the URL's database)."""
-
-    dialect: ClassVar[str] = "mysql"
-    transactional_ddl: ClassVar[bool] = False
-    paramstyle: ClassVar[str] = "format"
-    quote: ClassVar[str] = "`"
-    ident_limit: ClassVar[int] = 64
-    rename_sql: ClassVar[str] = "RENAME TABLE {old} TO {new}"  # tables, views and sequences
-    _where: ClassVar[str] = " FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
-    catalog_sql: ClassVar[str] = f"SELECT TABLE_NAME, TABLE_TYPE{_where}"
-    kinds: ClassVar[dict[str, str]] = {"VIEW": "view", "SEQUENCE": "sequence"}
-    size_sql: ClassVar[str | None] = (
-        f"SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0){_where} AND TABLE_NAME IN ({{names}})"
-    )
-
-    def _open(self) -> Any:
-        args = self.url.translate_connect_args(username="user")
-        return pymysql.connect(
-            **args, autocommit=True, connect_timeout=CONNECT_TIMEOUT, charset="utf8mb4"
-        )
+__all__ = ["SharedMySQL", "SharedPostgres", "SharedProvider", "SharedSQLite"]

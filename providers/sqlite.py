@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Mapping
-from contextlib import closing
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager, closing
 from pathlib import Path
 from typing import Any, ClassVar
 
+from providers import locks, orphans
 from providers.base import (
     Descriptor,
     Health,
     Login,
     Namespace,
+    Orphan,
     PluginSpec,
     Provider,
     RuntimeConnection,
     StorageState,
     file_connection,
 )
+from providers.errormap import SQLITE_RULES, ErrorMap
+from providers.families import SQLiteFamily
 from providers.sqlite_data import SQLiteData
+from providers.targets import Target
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.settings import Settings
 
@@ -28,10 +33,12 @@ BUSY_TIMEOUT_MS = 5000
 _SIDECARS = ("-wal", "-shm")
 
 
-class SQLiteProvider(SQLiteData, Provider):
+class SQLiteProvider(SQLiteData, SQLiteFamily, Provider):
     """A private database file per plugin: mode 0600, WAL, size capped by ``max_page_count``."""
 
     name: ClassVar[str] = "sqlite"
+    modes: ClassVar[frozenset[str]] = frozenset({"exclusive-sqlite"})
+    errors: ClassVar[ErrorMap] = ErrorMap(SQLITE_RULES)
     dialect: ClassVar[str] = "sqlite"
     transactional_ddl: ClassVar[bool] = True  # SQLite rolls back DDL with the transaction
     issues_credentials: ClassVar[bool] = False  # file permissions are the only access control
@@ -47,6 +54,11 @@ class SQLiteProvider(SQLiteData, Provider):
     def from_settings(cls, settings: Settings) -> SQLiteProvider:
         """Files live under ``PLUGIN_DB_DATA_DIR``."""
         return cls(settings.data_dir)
+
+    @classmethod
+    def from_target(cls, target: Target, settings: Settings) -> SQLiteProvider:
+        """Files live under the target's ``admin_url`` (a folder), else the data folder."""
+        return cls(Path(target.admin_url) if target.admin_url else settings.data_dir)
 
     def path(self, spec: PluginSpec) -> Path:
         """The plugin's database file, confined to the plugins folder."""
@@ -132,6 +144,16 @@ class SQLiteProvider(SQLiteData, Provider):
         if not path.exists():
             raise ProviderError(f"{path} does not exist; provision the plugin first")
         return self._open(path, spec)
+
+    def migration_lock(
+        self, spec: PluginSpec, conn: Any, wait: float
+    ) -> AbstractContextManager[locks.Lease]:
+        """A lease row next to the ledger (see providers.locks)."""
+        return locks.lease_lock(conn, spec.plugin_id, f"{self.history_table_name(spec)}_lock", wait)
+
+    def find_orphans(self, tracked: Iterable[PluginSpec]) -> list[Orphan]:
+        """Plugin files no tracked plugin has."""
+        return orphans.sqlite_files(self.root, {spec.plugin_id for spec in tracked})
 
     def namespace(self, spec: PluginSpec) -> Namespace:
         """The whole file belongs to the plugin."""

@@ -53,6 +53,8 @@ class SQLiteData:
 
         def archive_path(self, spec: PluginSpec) -> Path: ...
 
+        def history_table_name(self, spec: PluginSpec) -> str: ...
+
         @staticmethod
         def _open(path: Path, spec: PluginSpec) -> sqlite3.Connection: ...
 
@@ -185,6 +187,10 @@ class SQLiteData:
             return None
         with closing(sqlite3.connect(swapping)) as src, closing(self._live(spec)) as live:
             src.backup(live)
+            # the copy holds the migration lease of the run that was going on when it was taken
+            lock = f"{self.history_table_name(spec)}_lock"
+            if live.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (lock,)).fetchone():
+                live.execute(f"DELETE FROM {_ident(lock)}")
         swapping.unlink()
         return str(self.replaced_path(spec))
 

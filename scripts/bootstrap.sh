@@ -12,3 +12,8 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[dev]' >&2
   touch "$stamp"
 fi
+# The example third-party driver (examples/driver-example), registered through its entry
+# point: the test suite provisions a plugin through a target that names it.
+if ! .venv/bin/python -c "import plugin_db_example_driver" 2>/dev/null; then
+  .venv/bin/python -m pip install -q --no-deps -e examples/driver-example >&2
+fi

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Install (when missing) the Debian tools the tests drive: promtool (package prometheus) for the
-# alert rules, and docker-compose to validate docker-compose.yml (no Docker engine is needed).
+# alert rules, docker-compose to validate docker-compose.yml (no Docker engine is needed), and
+# chromium for the console's browser tests (Playwright drives it; its own download is unreachable).
 set -euo pipefail
 missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
+command -v chromium >/dev/null || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "[tools] installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive

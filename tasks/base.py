@@ -12,7 +12,7 @@ from celery import Task
 from worker.errors import LeaseLost, PluginBusy, TrackingUnavailable, TransientError
 from worker.lifecycle.service import LifecycleService
 from worker.logging import configure, get_logger
-from worker.settings import Settings
+from worker.settings import process_settings
 from worker.states import Kind
 
 log = get_logger("tasks")
@@ -22,7 +22,7 @@ BUSY_COUNTDOWN = 1.0
 @cache
 def service() -> LifecycleService:
     """The process's lifecycle service (built lazily, after the pool forks)."""
-    settings = Settings.from_env()
+    settings = process_settings()
     configure(json=settings.log_json)
     return LifecycleService(settings)
 

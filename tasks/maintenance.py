@@ -19,7 +19,7 @@ from worker.errors import TrackingOutOfDate
 from worker.logging import get_logger
 from worker.ops.doctor import Doctor
 from worker.ops.findings import Severity
-from worker.settings import Settings
+from worker.settings import Settings, process_settings
 from worker.states import DsStatus, Kind
 from worker.tracking.db import make_engine, require_current
 from worker.tracking.models import PluginDatasource, utcnow
@@ -40,9 +40,14 @@ def producer() -> Celery:
 
 
 @app.task(name="plugin_db.reconcile")
-def reconcile() -> dict[str, Any]:
-    """Re-enqueue unfinished operations whose lease expired (lost messages, dead workers)."""
-    stale = service().store.stale()
+def reconcile(startup: bool = False) -> dict[str, Any]:
+    """Re-enqueue unfinished operations whose lease expired (lost messages, dead workers).
+
+    Producers record an operation before they send its message, so an operation whose
+    message the broker lost is still found here. At ``startup`` every unclaimed operation
+    counts at once (a duplicate message is harmless: the lease lets one run).
+    """
+    stale = service().store.stale(5000, min_idle=0) if startup else service().store.stale()
     for op_id in stale:
         producer().send_task("plugin_db.resume", args=[{"operation_id": op_id}])
     if stale:
@@ -119,14 +124,14 @@ def purge_archives() -> dict[str, Any]:
 @worker_ready.connect
 def _reconcile_on_start(**_: Any) -> None:
     """A restarted worker picks up what a dead one left behind."""
-    app.send_task("plugin_db.reconcile")
+    app.send_task("plugin_db.reconcile", kwargs={"startup": True})
 
 
 @worker_init.connect
 def _refuse_outdated_tracking(**_: Any) -> None:
     """The worker does not start on a tracking database behind the code; then it starts its
     metrics exporter (``PLUGIN_DB_METRICS_PORT``) before the pool forks."""
-    settings = Settings.from_env()
+    settings = process_settings()
     engine = make_engine(settings.database_url)
     try:
         require_current(engine)

@@ -244,7 +244,7 @@ def plugin_db_cli() -> Any:
     from worker.cli import app
 
     group = typer.main.get_command(app)
-    assert isinstance(getattr(group, "commands", None), dict), "plugin-db is not a command group"
+    assert hasattr(group, "list_commands"), "plugin-db is not a command group"
     return group
 
 
@@ -252,13 +252,15 @@ def check_plugin_db_command(args: list[str]) -> None:
     """Walk ``args`` down the CLI's groups, then parse the rest with the command found."""
     command = plugin_db_cli()
     path = ["plugin-db"]
-    while isinstance(getattr(command, "commands", None), dict):  # a group: descend
+    while hasattr(command, "list_commands"):  # a group: descend (lazy groups load on demand)
         assert args, f"`{' '.join(path)}` needs a subcommand"
         name, args = args[0], args[1:]
-        assert name in command.commands, (
-            f"`{' '.join(path)} {name}` is not a command (have {sorted(command.commands)})"
+        ctx = command.make_context(" ".join(path), [name], resilient_parsing=True)
+        found = command.get_command(ctx, name)
+        assert found is not None, (
+            f"`{' '.join(path)} {name}` is not a command (have {command.list_commands(ctx)})"
         )
-        command = command.commands[name]
+        command = found
         path.append(name)
     # Parses options and arguments exactly as a run would, without invoking the command.
     try:

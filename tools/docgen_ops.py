@@ -136,11 +136,15 @@ def settings_page() -> str:
 
 
 def _commands(group: Any, path: list[str]) -> Iterator[tuple[list[str], Any]]:
-    for name in sorted(group.commands):
-        command = group.commands[name]
-        if getattr(command, "hidden", False):
+    """Every leaf command under ``group`` (asked through click, so lazy groups load theirs)."""
+    import click
+
+    ctx = click.Context(group, info_name=" ".join(path))
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if command is None or getattr(command, "hidden", False):
             continue
-        if hasattr(command, "commands"):
+        if hasattr(command, "list_commands"):
             yield from _commands(command, [*path, name])
         else:
             yield [*path, name], command
@@ -219,6 +223,8 @@ def examples_page() -> str:
     for manifest_file in sorted((ROOT / "examples").glob("*/plugin.json")):
         folder = manifest_file.parent
         manifest = json.loads(manifest_file.read_text())
+        if manifest["id"] != folder.name:  # a platform example's sample, not a plugin folder
+            continue
         database = manifest["sovereign"]["database"]
         out.append(f"## {manifest['id']}\n")
         if manifest.get("description"):

@@ -12,7 +12,7 @@ from typing import Any
 
 from celery import Celery
 
-from worker.settings import Settings
+from worker.settings import Settings, process_settings
 
 QUEUE = "plugin-db"
 
@@ -141,4 +141,4 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
     }
 
 
-app = create_app(Settings.from_env())
+app = create_app(process_settings())

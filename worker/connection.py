@@ -40,11 +40,8 @@ def connection_document(ds: PluginDatasource, password: str | None) -> dict[str,
 
 def active_password(session: Session, box: SecretBox, ds: PluginDatasource) -> str | None:
     """The active login's password, decrypted (None for drivers without logins)."""
-    payload = secrets.load(session, box, ds.secrets_ref)
-    if not payload:
-        return None
-    password: str | None = payload["slots"].get(payload["active"])
-    return password
+    creds = secrets.load_credentials(session, box, ds.secrets_ref)
+    return creds.passwords.get(creds.in_use) if creds else None
 
 
 def read_connection(session: Session, box: SecretBox, plugin_id: str) -> dict[str, Any]:

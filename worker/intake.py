@@ -18,6 +18,7 @@ from kombu.exceptions import ContentDisallowed
 from kombu.transport import redis as redis_transport
 from kombu.transport import virtual
 
+from worker.errors import MalformedEnvelope
 from worker.settings import Settings
 
 MAX_MESSAGE_DEPTH = 64  # a request nests a manifest or schema document (<= 32 levels each)
@@ -143,10 +144,6 @@ class AuditingConsumer(Consumer):  # type: ignore[misc]
     def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
         super().on_unknown_task(body, message, exc)
         audit_rejected_message(f"unknown task: {exc}", message.headers, message.content_type)
-
-
-class MalformedEnvelope(ValueError):
-    """What was pushed onto the queue is not a kombu message envelope."""
 
 
 class GuardedMessage(virtual.Message):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from enum import StrEnum
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 
 from pydantic import (
@@ -40,12 +41,6 @@ MODE_PROVIDERS: dict[Mode, tuple[str, ...]] = {
     Mode.EXCLUSIVE_SQLITE: ("sqlite",),
     Mode.EXCLUSIVE_POSTGRES: ("postgresql", "postgres"),
     Mode.EXCLUSIVE_MYSQL: ("mysql", "mariadb"),
-}
-DRIVER_FOR_MODE: dict[Mode, str] = {
-    Mode.SHARED: "shared",
-    Mode.EXCLUSIVE_SQLITE: "sqlite",
-    Mode.EXCLUSIVE_POSTGRES: "postgresql",
-    Mode.EXCLUSIVE_MYSQL: "mysql",
 }
 
 
@@ -150,11 +145,6 @@ class Database(_Strict):
                 f"use one of: {allowed} (or leave provider out)"
             )
         return self
-
-    @property
-    def driver(self) -> str:
-        """Name of the provider driver that serves this mode."""
-        return DRIVER_FOR_MODE[self.mode]
 
 
 class Sovereign(BaseModel):
@@ -290,3 +280,14 @@ def load_manifest_bytes(raw: bytes) -> Manifest:
             "invalid manifest", [f"plugin.json: not valid JSON ({reason})"]
         ) from None
     return parse_manifest(data)
+
+
+def find_manifest(plugin_dir: Path, *stored: Mapping[str, Any] | None) -> Manifest | None:
+    """The manifest lookup order, defined once: the folder's plugin.json, then each stored one."""
+    path = plugin_dir / "plugin.json"
+    if path.is_file():
+        return load_manifest_bytes(path.read_bytes())
+    for data in stored:
+        if data:
+            return parse_manifest(dict(data))
+    return None

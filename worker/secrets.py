@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker.credentials import Credentials
 from worker.errors import PermanentError
 from worker.logging import register_secret
 from worker.settings import Settings
@@ -123,3 +124,15 @@ def rotate_all(session: Session, box: SecretBox) -> int:
     for row in rows:
         row.ciphertext = box.rotate(row.ciphertext)
     return len(rows)
+
+
+def load_credentials(session: Session, box: SecretBox, ref: str | None) -> Credentials | None:
+    """A plugin's decrypted credentials, or None."""
+    return Credentials.from_payload(load(session, box, ref))
+
+
+def store_credentials(
+    session: Session, box: SecretBox, plugin_id: str, ref: str | None, credentials: Credentials
+) -> str:
+    """Write (or overwrite) a plugin's credentials; returns the secret's reference."""
+    return store(session, box, plugin_id, ref, credentials.to_payload())

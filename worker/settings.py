@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 
 ENV_PREFIX = "PLUGIN_DB_"
@@ -90,6 +91,7 @@ class Settings:
     postgres_admin_url: str | None = None
     mysql_admin_url: str | None = None
     shared_url: str | None = None
+    targets_file: Path | None = None
     secret_keys: tuple[str, ...] = ()
     queue: str = "plugin-db"
     lease_seconds: float = 60.0
@@ -127,6 +129,7 @@ class Settings:
             postgres_admin_url=env.get(ENV_PREFIX + "POSTGRES_ADMIN_URL") or None,
             mysql_admin_url=env.get(ENV_PREFIX + "MYSQL_ADMIN_URL") or None,
             shared_url=env.get(ENV_PREFIX + "SHARED_URL") or None,
+            targets_file=_path(env, "TARGETS", Path()) if env.get(ENV_PREFIX + "TARGETS") else None,
             secret_keys=keys,
             lease_seconds=_float(env, "LEASE_SECONDS", cls.lease_seconds),
             max_attempts=_int(env, "MAX_ATTEMPTS", cls.max_attempts),
@@ -179,3 +182,9 @@ class Settings:
     def uses_filesystem_broker(self) -> bool:
         """True for the embedded default broker, which needs no server."""
         return self.broker_url.startswith("filesystem://")
+
+
+@cache
+def process_settings() -> Settings:
+    """This process's settings: the environment is read once, on first use."""
+    return Settings.from_env()

@@ -22,6 +22,10 @@ from worker.errors import MigrationFileError
 from worker.naming import namespace
 
 _DIALECT_ALIASES = {"postgresql": "postgres", "mariadb": "mysql", "sqlite3": "sqlite"}
+EXECUTABLE_COMMENTS = frozenset({"mysql"})
+"""sqlglot dialects that run ``/*! ... */`` comments as code."""
+FOLDS_UNQUOTED = frozenset({"postgres"})
+"""sqlglot dialects that fold unquoted identifiers to lower case."""
 _STRINGS = {TokenType.STRING, TokenType.HEREDOC_STRING, TokenType.NATIONAL_STRING}
 _PRIVILEGED_OBJECTS = {"ROLE", "USER", "GROUP", "DEFAULT"}
 _FORBIDDEN_FUNCTIONS = frozenset(
@@ -188,7 +192,7 @@ class _Guard:
         for tok, nxt in itertools.pairwise(tokens):
             if nxt.token_type == TokenType.L_PAREN and tok.text.lower() in _FORBIDDEN_FUNCTIONS:
                 raise self.refuse(f"function {tok.text}() is never allowed in a migration")
-        if self.dialect == "mysql" and any(
+        if self.dialect in EXECUTABLE_COMMENTS and any(
             c.lstrip().startswith(("!", "M!")) for t in tokens for c in t.comments
         ):
             raise self.refuse("MySQL executable comments (/*! ... */) are never allowed")
@@ -279,7 +283,7 @@ class _Guard:
         prefix = self.ns.table_prefix
         if not prefix:
             return
-        name = raw.lower() if self.dialect == "postgres" and not quoted else raw
+        name = raw.lower() if self.dialect in FOLDS_UNQUOTED and not quoted else raw
         candidates = [name, name[4:]] if index and name.startswith("idx_") else [name]
         if not any(c.startswith(prefix) for c in candidates):
             raise self.refuse(f"{what} {name!r} is outside the plugin's prefix {prefix!r}")

@@ -19,7 +19,10 @@ class OpState(StrEnum):
 
 
 TERMINAL = frozenset({OpState.SUCCEEDED, OpState.FAILED, OpState.REJECTED})
-ACTIVE = frozenset({OpState.PENDING, OpState.RUNNING})
+UNFINISHED = frozenset({OpState.PENDING, OpState.RUNNING})
+"""Operation states not yet final ("active" is a storage state and nothing else)."""
+ACTIVE = UNFINISHED
+"""Deprecated name of :data:`UNFINISHED`, kept for code written against it."""
 
 
 class DsStatus(StrEnum):

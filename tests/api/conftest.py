@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.api.support import Api
-from tests.conftest import sqlite_stack
+from tests.support.env import sqlite_stack
 
 
 @pytest.fixture(scope="module")

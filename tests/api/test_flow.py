@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.api.support import Api
-from tests.conftest import unique_id
+from tests.support.env import unique_id
 from tests.support.stack import write_plugin
 
 

@@ -30,7 +30,11 @@ def manifest(folder: Path) -> dict[str, Any]:
 
 def plugin_folders() -> list[Path]:
     """Example plugins (folders with a plugin.json), each after the examples it depends on."""
-    folders = {p.parent.name: p.parent for p in sorted(EXAMPLES.glob("*/plugin.json"))}
+    folders = {
+        p.parent.name: p.parent
+        for p in sorted(EXAMPLES.glob("*/plugin.json"))
+        if manifest(p.parent)["id"] == p.parent.name  # not a platform example's sample plugin
+    }
     ordered: list[Path] = []
 
     def visit(name: str) -> None:

@@ -6,11 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.conftest import fresh_pg_database, provider_urls
-from tests.faults.conftest import make_stack, private_redis, redis_dbs
+from tests.support.env import fresh_pg_database, provider_urls
 from tests.support.stack import Stack, base_env
-
-__all__ = ["make_stack", "private_redis", "redis_dbs"]
 
 
 @contextmanager

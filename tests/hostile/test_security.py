@@ -14,8 +14,6 @@ import pymysql
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.conftest import fresh_pg_database
-from tests.faults.conftest import MakeStack
 from tests.faults.support import (
     assert_no_leak,
     box_of,
@@ -25,6 +23,8 @@ from tests.faults.support import (
     secret_payload,
 )
 from tests.faults.walk import new_plugin
+from tests.support.env import fresh_pg_database
+from tests.support.leak_stacks import MakeStack
 from tests.support.services import service_url
 from tests.support.stack import ROOT, Stack
 from worker import secrets

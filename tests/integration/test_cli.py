@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import unique_id
 from tests.integration.test_worker_sqlite import NOTES
+from tests.support.env import unique_id
 from tests.support.stack import Stack, migration, write_plugin
 from worker.tracking.db import head_revision
 

@@ -17,7 +17,6 @@ import json
 import signal
 import uuid
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,16 +24,13 @@ from typing import Any
 import pytest
 import redis
 
-from providers.base import Login, Provider, StorageState
-from providers.registry import get_provider_class
-from tests.conftest import _broker, fresh_pg_database, provider_urls
+from providers.base import StorageState
+from tests.support.env import fresh_pg_database, private_broker, provider_urls
+from tests.support.plugin_access import login_for, provider_for, query, secret_payload
 from tests.support.services import service_url
 from tests.support.stack import Stack, base_env, migration, write_plugin
-from worker.lifecycle.context import spec_for
-from worker.manifest import Mode, parse_manifest
+from worker.manifest import Mode
 from worker.naming import namespace
-from worker.secrets import SecretBox, load
-from worker.settings import Settings
 from worker.tracking.models import PluginSecret
 
 
@@ -93,7 +89,7 @@ def _env(case: Case, workdir: Path, pg_tracking_url: str) -> dict[str, str]:
         "postgres_admin_url": service_url(case.postgres),
         "mysql_admin_url": service_url(case.mysql),
     }
-    return base_env(workdir, _broker(), tracking, shared_url=shared, **urls)
+    return base_env(workdir, private_broker(), tracking, shared_url=shared, **urls)
 
 
 @pytest.fixture(scope="module")
@@ -134,38 +130,6 @@ def plugin(stack: Stack, case: Case) -> tuple[str, str]:
     }
     write_plugin(stack.plugins_root, plugin_id, case.mode.value, files, limits={"connections": 5})
     return plugin_id, ns
-
-
-def provider_for(stack: Stack, plugin_id: str) -> tuple[Provider, Any]:
-    """The case's provider, built in the test process from the worker's settings."""
-    settings = Settings.from_env(stack.env)
-    ds = stack.datasource(plugin_id)
-    assert ds is not None
-    return get_provider_class(ds.provider).from_settings(settings), spec_for(
-        parse_manifest(ds.manifest)
-    )
-
-
-def secret_payload(stack: Stack, plugin_id: str) -> dict[str, Any] | None:
-    box = SecretBox.from_settings(Settings.from_env(stack.env))
-    ds = stack.datasource(plugin_id)
-    with stack.sessions() as session:
-        return load(session, box, ds.secrets_ref if ds else None)
-
-
-def login_for(stack: Stack, provider: Provider, spec: Any, plugin_id: str) -> Login | None:
-    payload = secret_payload(stack, plugin_id)
-    if payload is None:
-        return None
-    active = payload["active"]
-    return Login(provider.describe(spec, active).username or "", payload["slots"][active])
-
-
-def query(provider: Provider, spec: Any, login: Login | None, sql: str) -> list[tuple[Any, ...]]:
-    with closing(provider.connect(spec, login)) as conn:
-        cursor = conn.cursor()
-        cursor.execute(sql)
-        return list(cursor.fetchall()) if cursor.description else []
 
 
 def assert_no_leak(stack: Stack, passwords: set[str]) -> None:

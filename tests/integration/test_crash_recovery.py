@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import unique_id
 from tests.integration.test_worker_sqlite import NOTES
+from tests.support.env import unique_id
 from tests.support.stack import Stack, write_plugin
 
 

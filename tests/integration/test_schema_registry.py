@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from providers.base import Login, Provider
 from providers.registry import get_provider_class
-from tests.conftest import unique_id
+from tests.support.env import unique_id
 from tests.support.seed import seed_doc
 from tests.support.stack import Stack, write_plugin
 from worker.lifecycle.context import spec_for

@@ -9,7 +9,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from tests.conftest import fresh_pg_database
+from tests.support.env import fresh_pg_database
 from worker.errors import TrackingOutOfDate
 from worker.tracking import db
 from worker.tracking.models import Base

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import unique_id
+from tests.support.env import unique_id
 from tests.support.stack import Stack, migration, write_plugin
 
 NOTES = {

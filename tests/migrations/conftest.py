@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import sqlite_stack
+from tests.support.env import sqlite_stack
 from tests.support.stack import Stack
 
 

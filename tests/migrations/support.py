@@ -10,7 +10,7 @@ from click.testing import Result
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from tests.integration.test_conformance import login_for, provider_for, query
+from tests.support.plugin_access import login_for, provider_for, query
 from tests.support.stack import Stack, migration, write_plugin
 from worker.cli import app, common
 from worker.lifecycle.service import LifecycleService

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_conformance import login_for, provider_for
 from tests.migrations.support import (
     MODES,
     attempts,
@@ -28,9 +27,9 @@ from tests.migrations.support import (
     tables,
     write_file,
 )
+from tests.support.plugin_access import login_for, provider_for
 from tests.support.stack import Stack
 from worker.errors import LockTimeout
-from worker.migrations.locks import migration_lock
 from worker.states import Kind
 
 
@@ -232,7 +231,7 @@ def test_a_held_lock_makes_migrate_and_repair_wait_then_give_up(eng: Stack) -> N
     holder = provider.connect(spec, login_for(eng, provider, spec, pid))
     service = in_process(eng, lock_wait_seconds=0.3)
     op_id = service.accept(Kind.MIGRATE, {"plugin_id": pid}, (), f"lock-{pid}")
-    with migration_lock(provider, spec, holder, 1.0):
+    with provider.migration_lock(spec, holder, 1.0):
         with pytest.raises(LockTimeout, match=f"another migrate of {pid}"):
             service.run(op_id)
         held = cli(eng, "migrations", "repair", pid, env={"PLUGIN_DB_LOCK_WAIT_SECONDS": "0.3"})

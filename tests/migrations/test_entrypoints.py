@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_conformance import secret_payload
 from tests.migrations.support import events, in_process, new_plugin, run_in_process, sql, step
+from tests.support.plugin_access import secret_payload
 from tests.support.stack import Stack, migration
 from worker.migrations import entrypoint
 from worker.states import Kind

@@ -17,14 +17,13 @@ import pymysql
 import pytest
 from sqlalchemy.engine import make_url
 
+from providers import locks
 from providers.base import PluginSpec
 from providers.mysql import MySQLProvider
 from providers.postgres import PostgresProvider
 from providers.sqlite import SQLiteProvider
 from tests.support.services import service_url
 from worker.errors import LockTimeout, TransientError
-from worker.migrations import locks
-from worker.migrations.locks import migration_lock
 
 
 def _pg() -> Any:
@@ -54,19 +53,19 @@ def test_one_holder_at_a_time_bounded_wait_and_release(dialect: str, tmp_path: P
     other = PluginSpec(f"lk-{uuid.uuid4().hex[:8]}")
     first, second = connect(), connect()
     try:
-        with migration_lock(provider, spec, first, 1.0):
+        with provider.migration_lock(spec, first, 1.0):
             started = time.monotonic()
             match = f"another migrate of {spec.plugin_id}"
             with (
                 pytest.raises(LockTimeout, match=match) as exc,
-                migration_lock(provider, spec, second, 0.3),
+                provider.migration_lock(spec, second, 0.3),
             ):
                 pass
             assert 0.25 <= time.monotonic() - started < 3
             assert isinstance(exc.value, TransientError)  # retried by the task
-            with migration_lock(provider, other, second, 0.3):
+            with provider.migration_lock(other, second, 0.3):
                 pass  # another plugin's lock is independent
-        with migration_lock(provider, spec, second, 0.3):
+        with provider.migration_lock(spec, second, 0.3):
             pass  # released when the block ended
     finally:
         first.close()
@@ -78,11 +77,11 @@ def test_a_dead_connection_cannot_keep_a_server_lock(dialect: str, tmp_path: Pat
     provider, connect = _cases(tmp_path)[dialect]
     spec = PluginSpec(f"lk-{uuid.uuid4().hex[:8]}")
     crashed, survivor = connect(), connect()
-    held = migration_lock(provider, spec, crashed, 0.5)
+    held = provider.migration_lock(spec, crashed, 0.5)
     held.__enter__()  # never exited: the process "dies" holding it
     crashed.close()
     try:
-        with migration_lock(provider, spec, survivor, 5.0):
+        with provider.migration_lock(spec, survivor, 5.0):
             pass
     finally:
         survivor.close()
@@ -93,13 +92,13 @@ def test_a_crashed_sqlite_lease_expires(tmp_path: Path, monkeypatch: pytest.Monk
     provider, connect = _cases(tmp_path)["sqlite"]
     spec = PluginSpec(f"lk-{uuid.uuid4().hex[:8]}")
     crashed, survivor = connect(), connect()
-    held = migration_lock(provider, spec, crashed, 0.5)  # referenced: no cleanup on GC
+    held = provider.migration_lock(spec, crashed, 0.5)  # referenced: no cleanup on GC
     held.__enter__()
     crashed.close()
-    with pytest.raises(LockTimeout), migration_lock(provider, spec, survivor, 0.1):
+    with pytest.raises(LockTimeout), provider.migration_lock(spec, survivor, 0.1):
         pass
     started = time.monotonic()
-    with migration_lock(provider, spec, survivor, 3.0) as lease:
+    with provider.migration_lock(spec, survivor, 3.0) as lease:
         lease.renew()
         assert time.monotonic() - started < 2
     survivor.close()
@@ -113,7 +112,7 @@ def test_a_sqlite_lease_of_a_dead_local_process_is_taken_over_at_once(tmp_path: 
     dead.wait()
     conn = connect()
     try:
-        with migration_lock(provider, spec, conn, 0.1):
+        with provider.migration_lock(spec, conn, 0.1):
             pass  # creates the lock table
         table = f"{provider.history_table_name(spec)}_lock"
         conn.execute(
@@ -124,7 +123,7 @@ def test_a_sqlite_lease_of_a_dead_local_process_is_taken_over_at_once(tmp_path: 
                 time.time() + 600,
             ),
         )
-        with migration_lock(provider, spec, conn, 0.1):
+        with provider.migration_lock(spec, conn, 0.1):
             pass  # the holder is gone: no wait for the expiry
         conn.execute(
             f"INSERT INTO {table} (name, owner, expires_at) VALUES (?, ?, ?)",
@@ -134,7 +133,7 @@ def test_a_sqlite_lease_of_a_dead_local_process_is_taken_over_at_once(tmp_path: 
                 time.time() + 600,
             ),
         )
-        with pytest.raises(LockTimeout), migration_lock(provider, spec, conn, 0.1):
+        with pytest.raises(LockTimeout), provider.migration_lock(spec, conn, 0.1):
             pass  # a live holder keeps it
     finally:
         conn.close()

@@ -22,11 +22,12 @@ import pytest
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from tests.conftest import _broker
 from tests.ops.helpers import PREFIX
+from tests.support.env import private_broker
 from tests.support.services import service_url
 from tests.support.stack import Stack, base_env
 from worker.logging import configure
+from worker.settings import process_settings
 
 
 def free_port() -> int:
@@ -104,7 +105,7 @@ def ops_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with isolated_postgres() as pg_admin, isolated_mysql() as mysql_admin_url:
         env = base_env(
             workdir,
-            _broker(),
+            private_broker(),
             f"sqlite:///{workdir / 'tracking.db'}",
             shared_url=f"sqlite:///{workdir / 'shared.db'}",
             postgres_admin_url=pg_admin,
@@ -143,8 +144,8 @@ def task_env(ops_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None
 
     for key, value in ops_stack.env.items():
         monkeypatch.setenv(key, value)
-    base.service.cache_clear()
-    maintenance._app_for.cache_clear()
+    for cached in (base.service, maintenance._app_for, process_settings):
+        cached.cache_clear()  # the process reads its settings once: read them again here
     yield
-    base.service.cache_clear()
-    maintenance._app_for.cache_clear()
+    for cached in (base.service, maintenance._app_for, process_settings):
+        cached.cache_clear()

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+from providers.targets import Targets
 from worker.errors import ManifestError
 from worker.manifest import Mode, load_manifest_bytes, parse_manifest
+from worker.settings import Settings
 
 DEEP: Any = 1
 for _ in range(40):
@@ -39,7 +41,9 @@ def test_the_contract_example_parses() -> None:
     """The example of CONTRACT.md section 1 is valid."""
     manifest = parse_manifest(PAPERTRAIL)
     db = manifest.database
-    assert db.mode is Mode.EXCLUSIVE_POSTGRES and db.driver == "postgresql"
+    settings = Settings(postgres_admin_url="postgresql://admin@db/plugins")
+    served_by = Targets.from_settings(settings).choose(db.mode.value).driver
+    assert db.mode is Mode.EXCLUSIVE_POSTGRES and served_by == "postgresql"
     assert db.limits.storage_mb == 1024 and db.limits.connections == 5
     assert db.rotation is not None and db.rotation.interval_days == 30
 

@@ -36,5 +36,5 @@ def take_snapshot(
         plugin_id=plugin_id,
         actor=actor,
         key=key,
-        body=None,
+        fields={},
     )

@@ -29,6 +29,7 @@ COMMANDS: Mapping[str, tuple[str, ...]] = {
     **dict.fromkeys(("connection", "credentials", "api", "tokens"), ("api",)),
     "migrations": ("migrations", "safety"),
     "schema": ("schema:schema_app",),
+    "targets": ("targets",),
     **dict.fromkeys(("webhooks", "events"), ("events",)),
     **dict.fromkeys(("snapshot", "snapshots", "quotas"), ("safety",)),
 }

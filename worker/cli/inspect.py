@@ -46,6 +46,8 @@ def info(plugin_id: str, as_json: bool = JsonOpt) -> None:
         "plugin_id": ds.plugin_id,
         "mode": ds.mode,
         "provider": ds.provider,
+        "target": ds.target or ds.provider,
+        "driver": ds.provider,
         "status": ds.status,
         "descriptor": ds.descriptor,
         "rotated_at": ds.rotated_at,

@@ -17,6 +17,9 @@ from worker.tracking.models import PluginMigration
 
 def provision(
     path: Path = typer.Argument(..., help="A plugin folder or its plugin.json."),
+    target: str | None = typer.Option(
+        None, "--target", help="The target to place it on (plugin-db targets list)."
+    ),
     wait: bool = WaitOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -36,7 +39,8 @@ def provision(
             EXIT_BAD_INPUT,
             as_json,
         )
-    enqueue(Kind.PROVISION, {"plugin_id": manifest.id}, wait, as_json)
+    request = {"plugin_id": manifest.id, **({"target": target} if target else {})}
+    enqueue(Kind.PROVISION, request, wait, as_json)
 
 
 def migrate(

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import select
 
-from providers.registry import get_provider_class
+from providers.targets import Targets
 from worker import audit
 from worker.cli.common import (
     EXIT_BAD_INPUT,
@@ -82,7 +82,7 @@ def migrations_repair(plugin_id: str, as_json: bool = JsonOpt) -> None:
     """Accept changed files of applied versions and mark failed versions pending again."""
     try:
         handle = admin.open_plugin(settings(), sessions(), plugin_id)
-        result = admin.repair(handle, sessions(), settings().lock_wait_seconds, "cli")
+        result = admin.repair(handle)
     except PluginDbError as exc:
         _fail(exc, as_json)
     human = (
@@ -99,7 +99,7 @@ def migrations_baseline(plugin_id: str, version: str, as_json: bool = JsonOpt) -
     """Adopt an existing schema at VERSION: record every version up to it without running it."""
     try:
         handle = admin.open_plugin(settings(), sessions(), plugin_id)
-        result = admin.baseline(handle, sessions(), version, settings().lock_wait_seconds, "cli")
+        result = admin.baseline(handle, version)
     except PluginDbError as exc:
         _fail(exc, as_json)
     adopted = ", ".join(result["adopted"]) or "nothing (already applied)"
@@ -116,12 +116,11 @@ def migrations_verify(plugin_id: str, as_json: bool = JsonOpt) -> None:
         manifest = gate.plugin_manifest(config.plugins_root, plugin_id, ds)
         if manifest is None:
             raise RequestRejected("no manifest", [f"{plugin_id}: no plugin.json and none stored"])
-        driver = ds.provider if ds is not None else manifest.database.driver
-        provider = get_provider_class(driver).from_settings(config)
+        recorded = (ds.target or ds.provider) if ds is not None else None
+        mode = manifest.database.mode.value
+        provider = Targets.from_settings(config).provider_for(recorded, mode)
         files = gate.plugin_files(config.plugins_root, manifest)
-        ns = provider.namespace(spec_for(manifest))
-        url = verify.admin_url_for(config, driver, provider.dialect)
-        verdict = verify.verify(files, provider.dialect, ns, url)
+        verdict = verify.verify(files, provider, provider.namespace(spec_for(manifest)))
     except PluginDbError as exc:
         _fail(exc, as_json)
     details = verdict.to_json()
@@ -192,6 +191,8 @@ def migrate_all(parallel: int, wait: bool, as_json: bool, dry_run: bool, force: 
     ``--wait`` it also waits for the last operations and exits 1 if any failed or was refused.
     """
     from worker.celery_app import create_app
+    from worker.lifecycle.service import LifecycleService
+    from worker.lifecycle.submit import accept_and_send
 
     if parallel < 1:
         fail("--parallel must be at least 1", EXIT_BAD_INPUT, as_json)
@@ -202,7 +203,7 @@ def migrate_all(parallel: int, wait: bool, as_json: bool, dry_run: bool, force: 
     if not (dry_run or force):  # up to date: one indexed read each, nothing to enqueue
         order = [p for p in order if p not in current]
         graph = {p: [d for d in needs if d not in current] for p, needs in graph.items()}
-    app = create_app(settings())
+    app, service = create_app(settings()), LifecycleService(settings())
     batch = uuid.uuid4().hex[:8]
 
     def submit(plugin_id: str) -> str:
@@ -213,7 +214,7 @@ def migrate_all(parallel: int, wait: bool, as_json: bool, dry_run: bool, force: 
             "dry_run": dry_run,
             "force": force,
         }
-        app.send_task(Kind.MIGRATE.task_name, args=[request])
+        accept_and_send(service, app, Kind.MIGRATE, request)  # recorded before it is sent
         return str(request["request_id"])
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())

@@ -26,9 +26,10 @@ from worker.cli.common import (
     settings,
     wait_for,
 )
-from worker.ops.doctor import Doctor, Report, UnknownPlugin
+from worker.errors import RetryRefused, UnknownPlugin
+from worker.ops.doctor import Doctor, Report
 from worker.ops.findings import Severity
-from worker.ops.retry import RESUME_TASK, RetryRefused, reset
+from worker.ops.retry import RESUME_TASK, reset
 
 PROGRESS_FROM = 5
 """Show a progress bar from this many plugins on (never with --json)."""

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from providers.registry import get_provider_class
+from providers.targets import Targets
 from worker.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -55,8 +55,8 @@ def lint_report(plugin_id: str) -> dict[str, Any]:
     manifest = gate.plugin_manifest(config.plugins_root, plugin_id, ds)
     if manifest is None:
         raise RequestRejected("no manifest", [f"{plugin_id}: no plugin.json and none stored"])
-    driver = ds.provider if ds is not None and ds.provider else manifest.database.driver
-    provider = get_provider_class(driver).from_settings(config)
+    recorded = (ds.target or ds.provider) if ds is not None else None
+    provider = Targets.from_settings(config).provider_for(recorded, manifest.database.mode.value)
     files: list[dict[str, Any]] = []
     every: list[Finding] = []
     for file in gate.plugin_files(config.plugins_root, manifest):

@@ -10,26 +10,30 @@ from sqlalchemy.orm import Session
 
 from providers.base import Login, PluginSpec, Provider
 from worker import secrets
+from worker.credentials import Credentials
+from worker.lifecycle.lease import Claim
 from worker.lifecycle.requests import Request
-from worker.lifecycle.store import Claim, OperationStore
+from worker.lifecycle.store import OperationStore
 from worker.manifest import Manifest
+from worker.port import Change, PluginPort, spec_for
 from worker.secrets import SecretBox
 from worker.settings import Settings
 from worker.tracking.models import LifecycleOperation, PluginDatasource
 
+__all__ = ["FencedJournal", "StepContext", "spec_for"]
 
-def spec_for(manifest: Manifest) -> PluginSpec:
-    """The provider's view of a plugin."""
-    db = manifest.database
-    return PluginSpec(
-        plugin_id=manifest.id,
-        storage_mb=db.limits.storage_mb,
-        connections=db.limits.connections,
-        schema=db.schema_name,
-        feature_flag=db.feature_flag,
-        statement_timeout_ms=db.limits.statement_timeout_ms,
-        idle_in_transaction_timeout_ms=db.limits.idle_in_transaction_timeout_ms,
-    )
+
+@dataclass(frozen=True)
+class FencedJournal:
+    """The lifecycle's journal: each change commits fenced by the operation's lease."""
+
+    store: OperationStore
+    claim: Claim
+
+    def write(self, change: Change) -> None:
+        """Commit ``change`` now, unless another worker overtook the operation."""
+        with self.store.fenced(self.claim) as session:
+            change(session)
 
 
 @dataclass
@@ -45,8 +49,10 @@ class StepContext:
     settings: Settings
     box: SecretBox
     plugin_dir: Path
+    target: str = ""
+    """The name of the target the plugin lives on (providers.targets)."""
     result: dict[str, Any] = field(default_factory=dict)
-    _secret: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False)
+    _credentials: dict[str, Credentials | None] = field(default_factory=dict, repr=False)
 
     @property
     def plugin_id(self) -> str:
@@ -67,28 +73,39 @@ class StepContext:
         """The plugin's tracking row, in ``session``."""
         return session.get(PluginDatasource, self.plugin_id)
 
-    def secret(self) -> dict[str, Any] | None:
-        """The plugin's decrypted credential payload, if it has one (read once per run).
+    def credentials(self) -> Credentials | None:
+        """The plugin's decrypted credentials, if it has any (read once per run).
 
-        Steps that change credentials update this same dict before storing it, so later
+        Steps that change credentials update this same value before storing it, so later
         steps of the run see the new credentials.
         """
-        if "payload" not in self._secret:
+        if "value" not in self._credentials:
             with self.store.sessions() as session:
                 ds = self.datasource(session)
                 ref = ds.secrets_ref if ds else None
-                self._secret["payload"] = secrets.load(session, self.box, ref)
-        return self._secret["payload"]
+                self._credentials["value"] = secrets.load_credentials(session, self.box, ref)
+        return self._credentials["value"]
 
-    def remember_secret(self, payload: dict[str, Any]) -> None:
-        """Make ``payload`` the credentials later steps of this run use."""
-        self._secret["payload"] = payload
+    def remember_credentials(self, credentials: Credentials) -> None:
+        """Make ``credentials`` the ones later steps of this run use."""
+        self._credentials["value"] = credentials
+
+    def port(self) -> PluginPort:
+        """The engines' view of this run: the plugin, its driver and a fenced journal."""
+        return PluginPort(
+            manifest=self.manifest,
+            provider=self.provider,
+            plugin_dir=self.plugin_dir,
+            sessions=self.store.sessions,
+            journal=FencedJournal(self.store, self.claim),
+            credentials=self.credentials,
+            lock_wait=self.settings.lock_wait_seconds,
+            large_table_mb=self.settings.large_table_mb,
+            plugins_root=self.settings.plugins_root,
+            operation_id=self.op.id,
+            actor=self.actor,
+        )
 
     def login(self) -> Login | None:
-        """The plugin's active login (None for providers without credentials)."""
-        payload = self.secret()
-        if not payload or not self.provider.issues_credentials:
-            return None
-        active = payload["active"]
-        username = self.provider.describe(self.spec, active).username or ""
-        return Login(username=username, password=payload["slots"][active])
+        """The plugin's login in use (None for providers without credentials)."""
+        return self.provider.login_for(self.spec, self.credentials())

@@ -34,6 +34,8 @@ class ProvisionRequest(Request):
     """``plugin_db.provision``."""
 
     manifest: dict[str, Any] | None = None
+    target: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    """The target (server) to place the plugin on; default: the first serving its mode."""
 
 
 class MigrateRequest(Request):

@@ -9,53 +9,43 @@ completed step and never repeats one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from providers.base import StorageState, other_slot
+from providers.base import StorageState
 from worker import secrets
+from worker.credentials import SLOTS, Credentials, other_slot
 from worker.errors import ProviderError
 from worker.lifecycle.context import StepContext
+from worker.lifecycle.outcome import Outcome, Step
 from worker.lifecycle.requests import MigrateRequest, TeardownRequest
+from worker.lifecycle.schema_steps import (
+    activate_schema,
+    apply_schema,
+    deactivate_schema,
+    validate_schema,
+)
 from worker.migrations import apply as migrations
 from worker.migrations import entrypoint, gate
-from worker.schema import registry
-from worker.schema.parse import parse_document
 from worker.states import DsStatus, Kind, check_ds
 from worker.tracking.models import PluginDatasource, PluginMigration, PluginSecret, utcnow
 
-
-@dataclass
-class Outcome:
-    """What a step did; ``apply`` writes its tracking changes inside the step's transaction."""
-
-    status: Literal["done", "skipped"] = "done"
-    detail: dict[str, Any] = field(default_factory=dict)
-    apply: Callable[[Session], object] | None = None
-
-
-@dataclass(frozen=True)
-class Step:
-    """A named step of a plan."""
-
-    name: str
-    run: Callable[[StepContext], Outcome]
+__all__ = ["FAILURE_STATUS", "Outcome", "Step", "plan_for", "set_status"]
 
 
 def set_status(
-    session: Session, ctx: StepContext, target: DsStatus, **values: Any
+    session: Session, ctx: StepContext, status: DsStatus, **values: Any
 ) -> PluginDatasource:
     """Move the plugin's datasource along its state machine (creating the row if needed)."""
     ds = ctx.datasource(session)
-    check_ds(DsStatus(ds.status) if ds else None, target)
+    check_ds(DsStatus(ds.status) if ds else None, status)
     if ds is None:
         ds = PluginDatasource(plugin_id=ctx.plugin_id)
         session.add(ds)
-    ds.status = target.value
+    ds.status = status.value
     for key, value in values.items():
         setattr(ds, key, value)
     return ds
@@ -88,6 +78,7 @@ def begin_provision(ctx: StepContext) -> Outcome:
             DsStatus.PROVISIONING,
             mode=db.mode.value,
             provider=ctx.provider.name,
+            target=ctx.target,
             manifest=manifest,
             descriptor=ctx.provider.describe(ctx.spec).to_json(),
         )
@@ -97,14 +88,14 @@ def begin_provision(ctx: StepContext) -> Outcome:
 
 def create_storage(ctx: StepContext) -> Outcome:
     """Create storage and the first login; a retry reuses the stored password."""
-    payload = ctx.secret() or {"slots": {}, "active": "a"}
+    creds = ctx.credentials() or Credentials()
     password = None
     if ctx.provider.issues_credentials:
-        password = payload["slots"].get("a") or secrets.generate_password()
-        payload["slots"]["a"] = password
-        ctx.remember_secret(payload)
+        password = creds.passwords.get(SLOTS[0]) or secrets.generate_password()
+        creds.issue(SLOTS[0], password)
+        ctx.remember_credentials(creds)
     ctx.provider.provision(ctx.spec, password)
-    descriptor = ctx.provider.describe(ctx.spec, payload["active"])
+    descriptor = ctx.provider.describe(ctx.spec, creds.in_use)
     from worker.quotas import apply_timeouts
 
     unapplied = apply_timeouts(ctx.provider, ctx.spec)
@@ -114,7 +105,8 @@ def create_storage(ctx: StepContext) -> Outcome:
         assert ds is not None
         ds.descriptor = descriptor.to_json()
         if password is not None:
-            ds.secrets_ref = secrets.store(session, ctx.box, ctx.plugin_id, ds.secrets_ref, payload)
+            ref = ds.secrets_ref
+            ds.secrets_ref = secrets.store_credentials(session, ctx.box, ctx.plugin_id, ref, creds)
 
     detail = {"url": descriptor.url, **({"timeouts_not_applied": unapplied} if unapplied else {})}
     return Outcome(detail=detail, apply=apply)
@@ -125,25 +117,31 @@ def apply_migrations(ctx: StepContext) -> Outcome:
     request = ctx.request
     target = request.target if isinstance(request, MigrateRequest) else None
     force = request.force if isinstance(request, MigrateRequest) else False
-    files = migrations.load_files(ctx)
+    port = ctx.port()
+    files = migrations.load_files(port)
     if not files and target is None:
         return Outcome(status="skipped", detail={"reason": "the plugin has no migration files"})
     is_migrate = ctx.op.kind == Kind.MIGRATE
-    stored = gate.stored_checksum(ctx) if is_migrate else None  # provision resets it
+    stored = gate.stored_checksum(port) if is_migrate else None  # provision resets it
     if is_migrate and target is None and not force and gate.up_to_date(files, stored):
         return Outcome(status="skipped", detail={"reason": "up to date"})
-    gate.check_dependencies(ctx)
+    gate.check_dependencies(port)
     if stored is not None:
-        gate.forget(ctx)
-    detail = migrations.migrate(ctx, target, force, dry_run=False)
-    return Outcome(detail=detail, apply=gate.remember(ctx, files) if target is None else None)
+        gate.forget(port)
+    from worker.snapshots.policy import before_migrate
+
+    def snapshot(_port: object, destructive: bool) -> int | None:
+        return before_migrate(ctx, destructive)
+
+    detail = migrations.migrate(port, target, force, dry_run=False, snapshot=snapshot)
+    return Outcome(detail=detail, apply=gate.remember(port, files) if target is None else None)
 
 
 def run_entry_point(ctx: StepContext) -> Outcome:
     """The plugin's own migration runner, when entry points are enabled."""
     if not ctx.settings.enable_entry_points:
         return Outcome(status="skipped", detail={"reason": "entry points disabled"})
-    detail, record = entrypoint.run(ctx)
+    detail, record = entrypoint.run(ctx.port())
     return Outcome(detail=detail, apply=record)
 
 
@@ -156,7 +154,7 @@ def preview_migrations(ctx: StepContext) -> Outcome:
     """Dry run: the exact SQL that would run, changing nothing."""
     request = ctx.request
     assert isinstance(request, MigrateRequest)
-    detail = migrations.migrate(ctx, request.target, request.force, dry_run=True)
+    detail = migrations.migrate(ctx.port(), request.target, request.force, dry_run=True)
     ctx.result.update(detail)
     return Outcome(detail={"versions": [s["version"] for s in detail["sql"]]})
 
@@ -175,20 +173,22 @@ def rotate_credentials(ctx: StepContext) -> Outcome:
     if not ctx.provider.issues_credentials:
         reason = ctx.provider.unsupported.get("rotate", "not applicable")
         return Outcome(status="skipped", detail={"reason": f"not applicable: {reason}"})
-    payload = ctx.secret()
-    if payload is None:
+    creds = ctx.credentials()
+    if creds is None:
         raise ProviderError(f"{ctx.plugin_id} has no stored credentials; provision it first")
-    slot = other_slot(payload["active"])
+    slot = other_slot(creds.in_use)
     password = secrets.generate_password()
     descriptor = ctx.provider.rotate(ctx.spec, slot, password)
-    payload["slots"][slot], payload["active"] = password, slot
+    creds.issue(slot, password)
+    creds.switch_to(slot)
     rotation = ctx.manifest.database.rotation
 
     def apply(session: Session) -> None:
         ds = set_status(
             session, ctx, DsStatus.READY, descriptor=descriptor.to_json(), rotated_at=utcnow()
         )
-        ds.secrets_ref = secrets.store(session, ctx.box, ctx.plugin_id, ds.secrets_ref, payload)
+        ref = ds.secrets_ref
+        ds.secrets_ref = secrets.store_credentials(session, ctx.box, ctx.plugin_id, ref, creds)
         ds.bump_generation()
         if rotation:
             ds.next_rotation_at = utcnow() + timedelta(days=rotation.interval_days)
@@ -245,49 +245,6 @@ def restore_storage(ctx: StepContext) -> Outcome:
     return Outcome(apply=apply)
 
 
-def validate_schema(ctx: StepContext) -> Outcome:
-    """Validate the document (and its conflicts); the schema row becomes ``validating``."""
-    detail, apply = registry.begin_registration(ctx)
-    return Outcome(detail=detail, apply=apply)
-
-
-def apply_schema(ctx: StepContext) -> Outcome:
-    """Plan the DDL against the live database, run it and record it in plugin_migrations."""
-    detail, apply = registry.apply_schema(ctx)
-    return Outcome(detail=detail, apply=apply)
-
-
-def activate_schema(ctx: StepContext) -> Outcome:
-    """The schema row becomes ``active`` with the registered document."""
-    doc = parse_document(registry.schema_request(ctx).schema_document)
-    definition = doc.model_dump(mode="json", by_alias=True, exclude_none=True)
-    ctx.result.update({"version": doc.version, "tables": [t.name for t in doc.tables]})
-
-    def apply(session: Session) -> None:
-        row = registry.row_of(session, ctx)
-        row.schema_definition, row.version, row.status = definition, doc.version, "active"
-        row.activated_at, row.deactivated_at = utcnow(), None
-        row.last_error, row.validation_errors, row.updated_by = None, None, ctx.actor
-
-    return Outcome(detail={"version": doc.version}, apply=apply)
-
-
-def deactivate_schema(ctx: StepContext) -> Outcome:
-    """Unregister: the row becomes ``pending`` with ``deactivated_at``; tables are kept."""
-    with ctx.store.sessions() as session:
-        row = registry.find_row(session, ctx.plugin_id)
-    doc = registry.document_of(row) if row is not None and registry.is_live(row) else None
-    if row is None or doc is None:
-        return Outcome("skipped", {"reason": f"{ctx.plugin_id} has no active schema"})
-
-    def apply(session: Session) -> None:
-        live = registry.row_of(session, ctx)
-        live.status, live.deactivated_at, live.updated_by = "pending", utcnow(), ctx.actor
-
-    kept = [t.name for t in doc.tables][: registry.MAX_LISTED]
-    return Outcome(detail={"version": row.version, "tables_kept": kept}, apply=apply)
-
-
 def plan_for(ctx: StepContext) -> tuple[Step, ...]:  # noqa: PLR0911 - one branch per kind
     """The ordered steps of the operation in ``ctx``."""
     kind, request = Kind(ctx.op.kind), ctx.request
@@ -335,7 +292,12 @@ def plan_for(ctx: StepContext) -> tuple[Step, ...]:  # noqa: PLR0911 - one branc
             else (Step("archive_storage", archive_storage),)
         )
     if kind is Kind.RESTORE:
-        return (Step("restore_storage", restore_storage), Step("activate", activate))
+        from worker.rotation import retire
+
+        keep = (
+            (Step("keep_retired", retire.keep_retired),) if ctx.provider.issues_credentials else ()
+        )
+        return (Step("restore_storage", restore_storage), *keep, Step("activate", activate))
     if kind is Kind.REGISTER_SCHEMA:
         return (
             Step("validate_schema", validate_schema),

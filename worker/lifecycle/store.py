@@ -8,14 +8,10 @@ No row lock is held across a provider call: each write is its own short transact
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, func, select, update
@@ -23,28 +19,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker import audit
-from worker.errors import LeaseLost, PluginBusy, TrackingUnavailable
-from worker.states import ACTIVE, Kind, OpState
+from worker.errors import LeaseLost, PluginBusy, RetryRefused, TrackingUnavailable
+from worker.lifecycle.lease import Claim, aware, new_owner
+from worker.states import UNFINISHED, Kind, OpState, check_op
 from worker.tracking.db import tracking_errors
 from worker.tracking.models import LifecycleOperation, utcnow
 
 Op = LifecycleOperation
-
-
-@dataclass
-class Claim:
-    """A worker's hold on an operation: its lease owner token and the version it last wrote."""
-
-    op_id: int
-    owner: str
-    version: int
-    op: Op | None = None
-    """The row as claimed (state running, attempts counted), so the caller need not reread it."""
-
-
-def new_owner() -> str:
-    """A lease owner token unique to this run."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 class OperationStore:
@@ -120,11 +101,10 @@ class OperationStore:
         owner, now = new_owner(), utcnow()
         with tracking_errors(), self.sessions.begin() as session:
             op = session.get(Op, op_id)
-            if op is None or op.state not in ACTIVE:
+            if op is None or op.state not in UNFINISHED:
                 return None
-            first = session.scalar(
-                select(func.min(Op.id)).where(Op.plugin_id == op.plugin_id, Op.state.in_(ACTIVE))
-            )
+            unfinished = (Op.plugin_id == op.plugin_id) & Op.state.in_(UNFINISHED)
+            first = session.scalar(select(func.min(Op.id)).where(unfinished))
             if first != op_id:
                 raise PluginBusy(f"operation {first} on {op.plugin_id} runs first")
             crashed, expected = op.lease_owner is not None, op.version
@@ -134,7 +114,7 @@ class OperationStore:
                 .where(
                     Op.id == op_id,
                     Op.version == expected,
-                    Op.state.in_(ACTIVE),
+                    Op.state.in_(UNFINISHED),
                     (Op.lease_owner.is_(None)) | (Op.lease_expires_at < now),
                 )
                 .values(
@@ -156,7 +136,12 @@ class OperationStore:
 
     @contextmanager
     def fenced(self, claim: Claim, **values: Any) -> Iterator[Session]:
-        """A transaction that first proves the lease is still ours (and extends it)."""
+        """A transaction that first proves the lease is still ours (and extends it).
+
+        A ``state`` among ``values`` must be a move the transition table allows from the
+        claim's state: InvalidTransition otherwise.
+        """
+        moved = check_op(claim.state, OpState(values["state"])) if "state" in values else None
         now = utcnow()
         with tracking_errors(), self.sessions.begin() as session:
             statement = (
@@ -184,6 +169,7 @@ class OperationStore:
         # only once committed: a transaction that fails (a refused write, a lost connection)
         # rolls the version back, and the claim must still match it for the next write
         claim.version += 1
+        claim.state = moved or claim.state
 
     def heartbeat(self, claim: Claim) -> bool:
         """Extend the lease of a step still running, without moving the version."""
@@ -228,26 +214,89 @@ class OperationStore:
         op = self.get(op_id)
         if op is None or op.lease_expires_at is None:
             return 0.0
-        expires = _aware(op.lease_expires_at)
+        expires = aware(op.lease_expires_at)
         return max(0.0, (expires - utcnow()).total_seconds())
 
-    def stale(self, limit: int = 500) -> list[int]:
-        """Unfinished operations nobody is working on: lease expired, or never claimed for long."""
+    def stale(self, limit: int = 500, *, min_idle: float | None = None) -> list[int]:
+        """Unfinished operations nobody is working on: lease expired, or unclaimed for long.
+
+        ``min_idle`` (seconds, default one lease) is how long an unclaimed operation waits
+        before it counts; a starting worker passes 0, since its broker may have lost them all.
+        """
         now = utcnow()
+        idle = self.lease if min_idle is None else timedelta(seconds=min_idle)
         with tracking_errors(), self.sessions() as session:
             query = (
                 select(Op.id)
                 .where(
-                    Op.state.in_(ACTIVE),
+                    Op.state.in_(UNFINISHED),
                     (Op.lease_expires_at < now)
-                    | (Op.lease_owner.is_(None) & (Op.updated_at < now - self.lease)),
+                    | (Op.lease_owner.is_(None) & (Op.updated_at <= now - idle)),
                 )
                 .order_by(Op.id)
                 .limit(limit)
             )
             return list(session.scalars(query))
 
+    def retry(self, op_id: int, actor: str) -> Op:
+        """Move failed operation ``op_id`` back to pending (error cleared) and audit it.
 
-def _aware(value: datetime) -> datetime:
-    """SQLite returns naive datetimes; they are UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+        One conditional UPDATE (``WHERE state = 'failed'``, version bumped): two operators
+        retrying at once make one retry. RetryRefused says why a retry is not possible.
+        """
+        with tracking_errors(), self.sessions.begin() as session:
+            op = session.get(Op, op_id)
+            if op is None:
+                raise RetryRefused(f"no operation {op_id}")
+            if op.state != OpState.FAILED:
+                raise RetryRefused(
+                    f"operation {op_id} is {op.state}, not failed: only a failed operation is "
+                    "retried (send a new request instead)"
+                )
+            check_op(OpState.FAILED, OpState.PENDING)
+            self._refuse_out_of_order(session, op)
+            statement = (
+                update(Op)
+                .execution_options(synchronize_session=False)
+                .where(Op.id == op_id, Op.state == OpState.FAILED.value, Op.version == op.version)
+                .values(
+                    state=OpState.PENDING.value,
+                    error=None,
+                    finished_at=None,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    crashes=0,
+                    version=Op.version + 1,
+                    updated_at=utcnow(),
+                )
+            )
+            if cast("CursorResult[Any]", session.execute(statement)).rowcount != 1:
+                raise RetryRefused(
+                    f"operation {op_id} changed meanwhile; look again with plugin-db op"
+                )
+            audit.record(
+                session,
+                "operation_retried",
+                plugin_id=op.plugin_id,
+                operation_id=op_id,
+                actor=actor,
+                kind=op.kind,
+                previous_error=op.error,
+                resumes_after=op.current_step,
+            )
+        fresh = self.get(op_id)
+        assert fresh is not None
+        return fresh
+
+    @staticmethod
+    def _refuse_out_of_order(session: Session, op: Op) -> None:
+        later = session.scalar(
+            select(func.min(Op.id)).where(
+                Op.plugin_id == op.plugin_id, Op.id > op.id, Op.state != OpState.REJECTED.value
+            )
+        )
+        if later is not None:
+            raise RetryRefused(
+                f"operation {later} on {op.plugin_id} was accepted after {op.id}: retrying "
+                f"{op.id} now would run out of order; send a new {op.kind} request instead"
+            )

@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from providers.base import Provider
 from worker.lifecycle.requests import MigrateRequest, Request
 from worker.manifest import Manifest
 from worker.migrations.files import load_dir
+from worker.port import migrations_dir, spec_for
 from worker.sqlguard import check_statements, split_statements
 from worker.tracking.models import PluginMigration
 
-if TYPE_CHECKING:
-    from worker.lifecycle.service import LifecycleService
-
 
 def validate_migrations(
-    service: LifecycleService, request: Request, manifest: Manifest, provider: Provider
+    sessions: sessionmaker[Session],
+    plugin_dir: Path,
+    request: Request,
+    manifest: Manifest,
+    provider: Provider,
 ) -> None:
     """Parse every migration file and guard the statements that have not run yet."""
-    plugin_dir = service.plugin_dir(request.plugin_id)
-    files = load_dir(plugin_dir / manifest.database.migrations.directory, plugin_dir)
+    files = load_dir(migrations_dir(plugin_dir, manifest), plugin_dir)
     force = isinstance(request, MigrateRequest) and request.force
-    with service.sessions() as session:
+    with sessions() as session:
         completed = set(
             session.scalars(
                 select(PluginMigration.migration_version).where(
@@ -33,7 +35,6 @@ def validate_migrations(
                 )
             )
         )
-    from worker.lifecycle.context import spec_for
     from worker.snapshots.policy import covers_destructive
 
     snapshotted = covers_destructive(manifest.database.snapshots, provider.snapshot_format)

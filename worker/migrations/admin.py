@@ -1,51 +1,34 @@
 """Operator actions run in the CLI process: status, repair and baseline.
 
-They reach the plugin's storage directly with its provider (built from settings) and its
-stored credential, take the same migration lock as the worker (so they never interleave with
-a migrate), then write tracking rows and an audit event. Both repair and baseline drop the
-stored ``files_checksum`` so the next migrate takes the full path.
+They reach the plugin through the same port as the engines (:class:`~worker.port.PluginPort`:
+its target's driver and its stored credential), take the same migration lock as the worker
+(so they never interleave with a migrate), then record tracking rows and an audit event
+through the port's journal (committed at once: a CLI command has no step to commit with).
+Both repair and baseline drop the stored ``files_checksum`` so the next migrate takes the
+full path.
 """
 
 from __future__ import annotations
 
 from contextlib import closing
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from providers.base import Login, PluginSpec, Provider
-from providers.registry import get_provider_class
+from providers.targets import Targets
 from worker import audit
 from worker.errors import RequestRejected
-from worker.lifecycle.context import spec_for
 from worker.manifest import Manifest
 from worker.migrations import gate, status
 from worker.migrations.files import MigrationFile
 from worker.migrations.ledger import Ledger
-from worker.migrations.locks import migration_lock
-from worker.secrets import SecretBox, load
+from worker.port import DirectJournal, PluginPort
+from worker.secrets import SecretBox, load_credentials
 from worker.settings import Settings
 from worker.tracking.models import MigrationAttempt, PluginDatasource, PluginMigration, utcnow
 
 BASELINE_NOTE = "[baselined: adopted without running]"
-
-
-@dataclass
-class PluginHandle:
-    """A provisioned plugin as the CLI process reaches it."""
-
-    plugin_id: str
-    manifest: Manifest
-    provider: Provider
-    spec: PluginSpec
-    login: Login | None
-    files: list[MigrationFile]
-
-    def connect(self) -> Any:
-        """A connection to the plugin's storage, as the plugin."""
-        return self.provider.connect(self.spec, self.login)
 
 
 def _manifest(settings: Settings, plugin_id: str, ds: PluginDatasource | None) -> Manifest:
@@ -58,25 +41,33 @@ def _manifest(settings: Settings, plugin_id: str, ds: PluginDatasource | None) -
 
 
 def open_plugin(
-    settings: Settings, sessions: sessionmaker[Session], plugin_id: str
-) -> PluginHandle:
-    """The plugin's provider, spec, active login and files; RequestRejected if not provisioned."""
+    settings: Settings, sessions: sessionmaker[Session], plugin_id: str, actor: str = "cli"
+) -> PluginPort:
+    """The plugin's port (driver, credential, journal); RequestRejected if not provisioned."""
     with sessions() as session:
         ds = session.get(PluginDatasource, plugin_id)
         if ds is None or ds.status in ("deleted", "archived"):
             shown = ds.status if ds is not None else "no datasource"
             raise RequestRejected("not available", [f"{plugin_id}: is not provisioned ({shown})"])
         manifest = _manifest(settings, plugin_id, ds)
-        provider = get_provider_class(ds.provider).from_settings(settings)
-        spec = spec_for(manifest)
-        payload = load(session, SecretBox.from_settings(settings), ds.secrets_ref)
-    login = None
-    if payload and provider.issues_credentials:
-        active = payload["active"]
-        username = provider.describe(spec, active).username or ""
-        login = Login(username, payload["slots"][active])
-    files = gate.plugin_files(settings.plugins_root, manifest)
-    return PluginHandle(plugin_id, manifest, provider, spec, login, files)
+        provider = Targets.from_settings(settings).provider(ds.target or ds.provider)
+        creds = load_credentials(session, SecretBox.from_settings(settings), ds.secrets_ref)
+    return PluginPort(
+        manifest=manifest,
+        provider=provider,
+        plugin_dir=settings.plugins_root / plugin_id,
+        sessions=sessions,
+        journal=DirectJournal(sessions),
+        credentials=lambda: creds,
+        lock_wait=settings.lock_wait_seconds,
+        plugins_root=settings.plugins_root,
+        actor=actor,
+    )
+
+
+def _files(port: PluginPort) -> list[MigrationFile]:
+    assert port.plugins_root is not None
+    return gate.plugin_files(port.plugins_root, port.manifest)
 
 
 def _rows(session: Session, plugin_id: str) -> list[PluginMigration]:
@@ -114,14 +105,13 @@ def _fill(row: PluginMigration, file: MigrationFile) -> None:
     row.checksum, row.up_sql, row.down_sql = file.checksum, file.up_sql, file.down_sql
 
 
-def repair(
-    handle: PluginHandle, sessions: sessionmaker[Session], wait: float, actor: str
-) -> dict[str, Any]:
+def repair(port: PluginPort) -> dict[str, Any]:
     """Accept the current files of applied versions and mark failed versions pending again."""
-    by_file = {f.version: f for f in handle.files}
-    with closing(handle.connect()) as conn:
-        ledger = Ledger(handle.provider, handle.spec, conn)
-        with migration_lock(handle.provider, handle.spec, conn, wait):
+    by_file = {f.version: f for f in _files(port)}
+    result: dict[str, Any] = {}
+    with closing(port.connect()) as conn:
+        ledger = Ledger(port.provider, port.spec, conn)
+        with port.provider.migration_lock(port.spec, conn, port.lock_wait):
             entries = ledger.entries_if_any()
             changed = sorted(
                 v
@@ -130,8 +120,9 @@ def repair(
             )
             for version in changed:
                 ledger.rechecksum(version, by_file[version].checksum)
-            with sessions.begin() as session:
-                rows = _rows(session, handle.plugin_id)
+
+            def record(session: Session) -> None:
+                rows = _rows(session, port.plugin_id)
                 fixed = [
                     r
                     for r in rows
@@ -144,40 +135,43 @@ def repair(
                 reset = [r for r in rows if r.status == "failed"]
                 for row in reset:
                     row.status, row.error_message = "pending", None
-                result: dict[str, Any] = {
-                    "rechecksummed": sorted({*changed, *(r.migration_version for r in fixed)}),
-                    "reset_failed": sorted(r.migration_version for r in reset),
-                    "missing_files": sorted(
-                        r.migration_version
-                        for r in rows
-                        if r.migration_version not in by_file
-                        and not r.migration_version.startswith(status.SCHEMA_PREFIX)
-                    ),
-                }
+                result.update(
+                    {
+                        "rechecksummed": sorted({*changed, *(r.migration_version for r in fixed)}),
+                        "reset_failed": sorted(r.migration_version for r in reset),
+                        "missing_files": sorted(
+                            r.migration_version
+                            for r in rows
+                            if r.migration_version not in by_file
+                            and not r.migration_version.startswith(status.SCHEMA_PREFIX)
+                        ),
+                    }
+                )
                 audit.record(
                     session,
                     "migrations_repaired",
-                    plugin_id=handle.plugin_id,
-                    actor=actor,
+                    plugin_id=port.plugin_id,
+                    actor=port.actor,
                     **result,
                 )
-                gate.forget_in(session, handle.plugin_id)
-    return {"plugin_id": handle.plugin_id, **result}
+                gate.forget_in(session, port.plugin_id)
+
+            port.journal.write(record)
+    return {"plugin_id": port.plugin_id, **result}
 
 
-def baseline(
-    handle: PluginHandle, sessions: sessionmaker[Session], version: str, wait: float, actor: str
-) -> dict[str, Any]:
+def baseline(port: PluginPort, version: str) -> dict[str, Any]:
     """Adopt an existing schema at ``version``: every version up to it recorded, none run."""
-    if version not in {f.version for f in handle.files}:
-        known = ", ".join(f.version for f in handle.files) or "none"
+    all_files = _files(port)
+    if version not in {f.version for f in all_files}:
+        known = ", ".join(f.version for f in all_files) or "none"
         raise RequestRejected(
             "unknown version", [f"version: no migration file has {version!r} (files: {known})"]
         )
-    files = [f for f in handle.files if f.version <= version]
-    with closing(handle.connect()) as conn:
-        ledger = Ledger(handle.provider, handle.spec, conn)
-        with migration_lock(handle.provider, handle.spec, conn, wait):
+    files = [f for f in all_files if f.version <= version]
+    with closing(port.connect()) as conn:
+        ledger = Ledger(port.provider, port.spec, conn)
+        with port.provider.migration_lock(port.spec, conn, port.lock_wait):
             ledger.ensure()
             entries = ledger.entries()
             adopted = [
@@ -187,27 +181,28 @@ def baseline(
                 if file.version in entries:  # a partial entry: the schema is there now
                     ledger.forget(file.version)
                 ledger.adopt(file.version, file.checksum)
-            with sessions.begin() as session:
-                _record_baseline(session, handle, files, actor)
-                result: dict[str, Any] = {
-                    "version": version,
-                    "adopted": [f.version for f in adopted],
-                }
+            result: dict[str, Any] = {
+                "version": version,
+                "adopted": [f.version for f in adopted],
+            }
+
+            def record(session: Session) -> None:
+                _record_baseline(session, port, files)
                 audit.record(
                     session,
                     "migrations_baselined",
-                    plugin_id=handle.plugin_id,
-                    actor=actor,
+                    plugin_id=port.plugin_id,
+                    actor=port.actor,
                     **result,
                 )
-                gate.forget_in(session, handle.plugin_id)
-    return {"plugin_id": handle.plugin_id, **result}
+                gate.forget_in(session, port.plugin_id)
+
+            port.journal.write(record)
+    return {"plugin_id": port.plugin_id, **result}
 
 
-def _record_baseline(
-    session: Session, handle: PluginHandle, files: list[MigrationFile], actor: str
-) -> None:
-    rows = {r.migration_version: r for r in _rows(session, handle.plugin_id)}
+def _record_baseline(session: Session, port: PluginPort, files: list[MigrationFile]) -> None:
+    rows = {r.migration_version: r for r in _rows(session, port.plugin_id)}
     now = utcnow()
     for file in files:
         row = rows.get(file.version)
@@ -215,8 +210,8 @@ def _record_baseline(
             continue
         if row is None:
             row = PluginMigration(
-                plugin_id=handle.plugin_id,
-                plugin_name=handle.manifest.name or handle.plugin_id,
+                plugin_id=port.plugin_id,
+                plugin_name=port.manifest.name or port.plugin_id,
                 migration_version=file.version,
                 migration_name=file.name,
             )
@@ -227,10 +222,10 @@ def _record_baseline(
         row.executed_at = row.completed_at = now
         session.add(
             MigrationAttempt(
-                plugin_id=handle.plugin_id,
+                plugin_id=port.plugin_id,
                 migration_version=file.version,
                 direction="up",
-                actor=actor,
+                actor=port.actor,
                 execution_time_ms=0,
                 outcome="baselined",
             )

@@ -14,67 +14,69 @@ from sqlalchemy.orm import Session
 
 from worker import audit
 from worker.errors import MigrationFailed
-from worker.lifecycle.context import StepContext
 from worker.migrations.files import MigrationFile, load_dir
 from worker.migrations.ledger import Ledger, LedgerEntry
-from worker.migrations.locks import migration_lock
 from worker.migrations.plan import Planned, plan
-from worker.migrations.review import lint_file_sql, review
-from worker.snapshots.policy import before_migrate
+from worker.migrations.review import SnapshotHook, lint_file_sql, review
+from worker.port import PluginPort
 from worker.sqlguard import check_statements, split_statements
 from worker.tracking.models import MigrationAttempt, PluginMigration, utcnow
 
 
-def load_files(ctx: StepContext) -> list[MigrationFile]:
+def load_files(port: PluginPort) -> list[MigrationFile]:
     """The plugin's migration files, from the folder its manifest names."""
-    folder = ctx.plugin_dir / ctx.manifest.database.migrations.directory
-    return load_dir(folder, ctx.plugin_dir)
+    return load_dir(port.migrations_dir, port.plugin_dir)
 
 
-def statements_of(ctx: StepContext, planned: Planned, force: bool) -> list[str]:
+def statements_of(port: PluginPort, planned: Planned, force: bool) -> list[str]:
     """The statements of a planned version, refused if they leave the plugin's namespace."""
-    dialect = ctx.provider.dialect
+    dialect = port.provider.dialect
     statements = split_statements(planned.sql, dialect)
     check_statements(
         statements,
         dialect,
-        ctx.provider.namespace(ctx.spec),
+        port.provider.namespace(port.spec),
         force=force or planned.direction == "down",
     )
     return statements
 
 
-def migrate(ctx: StepContext, target: str | None, force: bool, dry_run: bool) -> dict[str, Any]:
+def migrate(
+    port: PluginPort,
+    target: str | None,
+    force: bool,
+    dry_run: bool,
+    snapshot: SnapshotHook | None = None,
+) -> dict[str, Any]:
     """Bring the plugin to ``target`` (default: latest); returns what ran (or would run).
 
     A dry run reads only (no ledger table, no lock). A real run holds the plugin's migration
-    lock (:mod:`worker.migrations.locks`) from reading the ledger to the last version.
+    lock (:meth:`Provider.migration_lock`) from reading the ledger to the last version.
     """
-    files = load_files(ctx)
-    with closing(ctx.provider.connect(ctx.spec, ctx.login())) as conn:
-        ledger = Ledger(ctx.provider, ctx.spec, conn)
+    files = load_files(port)
+    with closing(port.connect()) as conn:
+        ledger = Ledger(port.provider, port.spec, conn)
         if dry_run:
-            rows = _statuses(ctx)
+            rows = _statuses(port)
             failed = [v for v, status in rows.items() if status == "failed"]
             steps = plan(files, ledger.entries_if_any(), target, force, failed)
             return {
                 "dry_run": True,
-                "dialect": ctx.provider.dialect,
-                "sql": _preview(ctx, steps, force),
+                "dialect": port.provider.dialect,
+                "sql": _preview(port, steps, force),
             }
-        wait = ctx.settings.lock_wait_seconds
-        with migration_lock(ctx.provider, ctx.spec, conn, wait) as lease:
+        with port.provider.migration_lock(port.spec, conn, port.lock_wait) as lease:
             ledger.ensure()
             entries = ledger.entries()
-            rows = _sync_recovered(ctx, entries, _statuses(ctx))
+            rows = _sync_recovered(port, entries, _statuses(port))
             failed = [v for v, status in rows.items() if status == "failed"]
             steps = plan(files, entries, target, force, failed)
-            checked = review(ctx, steps, force, snapshot=before_migrate)
+            checked = review(port, steps, force, snapshot=snapshot)
             allowed = force or checked.snapshot_id is not None  # destructive SQL is covered
-            journal = _Journal(ctx)
+            journal = _Batch(port)
             try:
                 for planned in steps:
-                    _run_one(ctx, ledger, planned, statements_of(ctx, planned, allowed), journal)
+                    _run_one(port, ledger, planned, statements_of(port, planned, allowed), journal)
                     lease.renew()
             finally:
                 journal.flush()
@@ -85,24 +87,24 @@ def migrate(ctx: StepContext, target: str | None, force: bool, dry_run: bool) ->
     }
 
 
-def _statuses(ctx: StepContext) -> dict[str, str]:
+def _statuses(port: PluginPort) -> dict[str, str]:
     """Version → tracking status of the plugin's ``plugin_migrations`` rows."""
-    with ctx.store.sessions() as session:
+    with port.sessions() as session:
         return {
             r.migration_version: r.status
             for r in session.scalars(
-                select(PluginMigration).where(PluginMigration.plugin_id == ctx.plugin_id)
+                select(PluginMigration).where(PluginMigration.plugin_id == port.plugin_id)
             )
         }
 
 
-def _preview(ctx: StepContext, steps: Sequence[Planned], force: bool) -> list[dict[str, Any]]:
+def _preview(port: PluginPort, steps: Sequence[Planned], force: bool) -> list[dict[str, Any]]:
     return [
         {
             "version": p.file.version,
             "direction": p.direction,
-            "statements": statements_of(ctx, p, force),
-            "findings": [f.to_json() for f in lint_file_sql(ctx.provider, p.sql)]
+            "statements": statements_of(port, p, force),
+            "findings": [f.to_json() for f in lint_file_sql(port.provider, p.sql)]
             if p.direction == "up"
             else [],
         }
@@ -111,7 +113,7 @@ def _preview(ctx: StepContext, steps: Sequence[Planned], force: bool) -> list[di
 
 
 def _sync_recovered(
-    ctx: StepContext, entries: dict[str, LedgerEntry], rows: dict[str, str]
+    port: PluginPort, entries: dict[str, LedgerEntry], rows: dict[str, str]
 ) -> dict[str, str]:
     """Versions the ledger has committed but tracking never heard of (a crash in between).
 
@@ -120,33 +122,37 @@ def _sync_recovered(
     stale = [v for v, e in entries.items() if e.complete and rows.get(v) != "completed"]
     if not stale:
         return rows
-    with ctx.store.fenced(ctx.claim) as session:
+
+    def recover(session: Session) -> None:
         for version in stale:
-            row = _row(session, ctx, version)
+            row = _row(session, port, version)
             row.status, row.completed_at, row.error_message = "completed", utcnow(), None
             audit.record(
                 session,
                 "migration_recovered",
-                plugin_id=ctx.plugin_id,
-                operation_id=ctx.op.id,
-                actor=ctx.actor,
+                plugin_id=port.plugin_id,
+                operation_id=port.operation_id,
+                actor=port.actor,
                 version=version,
             )
+
+    port.journal.write(recover)
     return {**rows, **dict.fromkeys(stale, "completed")}
 
 
 def _row(
-    session: Session, ctx: StepContext, version: str, file: MigrationFile | None = None
+    session: Session, port: PluginPort, version: str, file: MigrationFile | None = None
 ) -> PluginMigration:
     row = session.scalars(
         select(PluginMigration).where(
-            PluginMigration.plugin_id == ctx.plugin_id, PluginMigration.migration_version == version
+            PluginMigration.plugin_id == port.plugin_id,
+            PluginMigration.migration_version == version,
         )
     ).first()
     if row is None:
         row = PluginMigration(
-            plugin_id=ctx.plugin_id,
-            plugin_name=ctx.manifest.name or ctx.plugin_id,
+            plugin_id=port.plugin_id,
+            plugin_name=port.manifest.name or port.plugin_id,
             migration_version=version,
             migration_name=file.name if file else version,
         )
@@ -157,7 +163,7 @@ def _row(
     return row
 
 
-class _Journal:
+class _Batch:
     """Tracking records of finished versions, written in batches.
 
     The plugin's ledger is already durable when a version finishes, so its tracking row can
@@ -167,8 +173,8 @@ class _Journal:
 
     BATCH, SECONDS = 50, 1.0
 
-    def __init__(self, ctx: StepContext) -> None:
-        self.ctx, self.pending, self.last = ctx, list[_Finished](), time.monotonic()
+    def __init__(self, port: PluginPort) -> None:
+        self.port, self.pending, self.last = port, list[_Finished](), time.monotonic()
 
     def add(self, record: _Finished) -> None:
         """Queue a finished version; write the batch when it is due."""
@@ -178,14 +184,18 @@ class _Journal:
             self.flush()
 
     def flush(self, then: Callable[[Session], None] | None = None) -> None:
-        """Write every queued record (and ``then``) in one fenced transaction."""
+        """Write every queued record (and ``then``) through the port's journal, in one go."""
         if not self.pending and then is None:
             return
-        with self.ctx.store.fenced(self.ctx.claim) as session:
-            for record in self.pending:
-                _record(session, self.ctx, record)
+        pending = list(self.pending)
+
+        def write(session: Session) -> None:
+            for record in pending:
+                _record(session, self.port, record)
             if then is not None:
                 then(session)
+
+        self.port.journal.write(write)
         self.pending.clear()
         self.last = time.monotonic()
 
@@ -202,14 +212,14 @@ class _Finished:
 
 
 def _run_one(
-    ctx: StepContext, ledger: Ledger, planned: Planned, statements: list[str], journal: _Journal
+    port: PluginPort, ledger: Ledger, planned: Planned, statements: list[str], journal: _Batch
 ) -> None:
     version, up = planned.file.version, planned.direction == "up"
-    if not ctx.provider.transactional_ddl:
+    if not port.provider.transactional_ddl:
         # a file can stop half-way here: show it as running while it runs
 
         def mark_running(session: Session) -> None:
-            row = _row(session, ctx, version, planned.file)
+            row = _row(session, port, version, planned.file)
             row.status, row.executed_at, row.error_message = "running", utcnow(), None
 
         journal.flush(mark_running)
@@ -230,11 +240,11 @@ def _ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def _record(session: Session, ctx: StepContext, done: _Finished) -> None:
+def _record(session: Session, port: PluginPort, done: _Finished) -> None:
     """The tracking row, the attempt and the audit event of one finished version."""
     planned, status, elapsed, error = done.planned, done.status, done.elapsed_ms, done.error
     version = planned.file.version
-    row = _row(session, ctx, version, planned.file)
+    row = _row(session, port, version, planned.file)
     if planned.direction == "up" and row.status != "running":
         row.executed_at = done.finished_at - timedelta(milliseconds=elapsed)
     row.status, row.execution_time_ms = status, elapsed
@@ -245,11 +255,11 @@ def _record(session: Session, ctx: StepContext, done: _Finished) -> None:
         row.rolled_back_at = done.finished_at
     session.add(
         MigrationAttempt(
-            plugin_id=ctx.plugin_id,
+            plugin_id=port.plugin_id,
             migration_version=version,
             direction=planned.direction,
-            operation_id=ctx.op.id,
-            actor=ctx.actor,
+            operation_id=port.operation_id,
+            actor=port.actor,
             started_at=done.finished_at - timedelta(milliseconds=elapsed),
             execution_time_ms=elapsed,
             outcome=status,
@@ -260,9 +270,9 @@ def _record(session: Session, ctx: StepContext, done: _Finished) -> None:
     audit.record(
         session,
         f"migration_{status}",
-        plugin_id=ctx.plugin_id,
-        operation_id=ctx.op.id,
-        actor=ctx.actor,
+        plugin_id=port.plugin_id,
+        operation_id=port.operation_id,
+        actor=port.actor,
         version=version,
         direction=planned.direction,
         ms=elapsed,

@@ -9,13 +9,9 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Mapping, Sequence
 
-from worker.errors import PermanentError
+from worker.errors import DependencyError
 
 CORE = "core"
-
-
-class DependencyError(PermanentError):
-    """A plugin's dependencies form a cycle, are missing, or are not up to date."""
 
 
 def chain(path: Sequence[str]) -> str:

@@ -32,17 +32,14 @@ from urllib.parse import quote
 from sqlalchemy.orm import Session
 
 from worker import audit
-from worker.errors import PermanentError
-from worker.lifecycle.context import StepContext
+from worker.credentials import SLOTS
+from worker.errors import EntryPointFailed
 from worker.logging import redact_text
+from worker.port import PluginPort
 
 TIMEOUT_SECONDS = 60.0
 OUTPUT_LIMIT = 10_000
 _READ_LIMIT = 8 * OUTPUT_LIMIT
-
-
-class EntryPointFailed(PermanentError):
-    """The entry point is missing, not executable, exited non-zero or timed out."""
 
 
 def script_path(plugin_dir: Path, relative: str) -> Path:
@@ -66,12 +63,11 @@ def command_for(path: Path) -> list[str]:
     return [str(path)]
 
 
-def database_url(ctx: StepContext) -> tuple[str, str | None]:
+def database_url(port: PluginPort) -> tuple[str, str | None]:
     """``PLUGIN_DATABASE_URL`` for the plugin's active login, and the password it carries."""
-    payload = ctx.secret() if ctx.provider.issues_credentials else None
-    slot = payload["active"] if payload else "a"
-    url = ctx.provider.describe(ctx.spec, slot).url
-    login = ctx.login()
+    creds = port.credentials() if port.provider.issues_credentials else None
+    url = port.provider.describe(port.spec, creds.in_use if creds else SLOTS[0]).url
+    login = port.login()
     if login is None or "://" not in url:
         return url, None
     scheme, rest = url.split("://", 1)
@@ -121,15 +117,15 @@ def execute(
     return code, text, size
 
 
-def run(ctx: StepContext) -> tuple[dict[str, Any], Callable[[Session], None]]:
+def run(port: PluginPort) -> tuple[dict[str, Any], Callable[[Session], None]]:
     """Run the entry point; (step detail, audit writer), or raise EntryPointFailed (audited)."""
-    relative = ctx.manifest.database.migrations.entry_point
+    relative = port.manifest.database.migrations.entry_point
     assert relative is not None
-    command = command_for(script_path(ctx.plugin_dir, relative))
-    url, password = database_url(ctx)
+    command = command_for(script_path(port.plugin_dir, relative))
+    url, password = database_url(port)
     env = {"PLUGIN_DATABASE_URL": url, "PATH": os.environ.get("PATH", os.defpath)}
     started = time.monotonic()
-    code, raw, size = execute(command, ctx.plugin_dir, env, TIMEOUT_SECONDS)
+    code, raw, size = execute(command, port.plugin_dir, env, TIMEOUT_SECONDS)
     ms = round((time.monotonic() - started) * 1000, 1)
     output = clean_output(raw, size, (password,))
     detail: dict[str, Any] = {"entry_point": relative, "exit_code": code, "ms": ms}
@@ -140,17 +136,16 @@ def run(ctx: StepContext) -> tuple[dict[str, Any], Callable[[Session], None]]:
         audit.record(
             session,
             "migration_entry_point",
-            plugin_id=ctx.plugin_id,
-            operation_id=ctx.op.id,
-            actor=ctx.actor,
+            plugin_id=port.plugin_id,
+            operation_id=port.operation_id,
+            actor=port.actor,
             output=output,
             **detail,
         )
 
     if code == 0:
         return detail, record
-    with ctx.store.fenced(ctx.claim) as session:
-        record(session)
+    port.journal.write(record)
     why = f"timed out after {TIMEOUT_SECONDS:g}s" if code is None else f"exited with {code}"
     last = output.strip().splitlines()[-1:] or ["no output"]
     raise EntryPointFailed(f"entry point {relative} {why}: {last[0][:300]}")

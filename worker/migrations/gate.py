@@ -21,27 +21,23 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from worker.errors import ManifestError, PluginBusy, RequestRejected
-from worker.lifecycle.context import StepContext
-from worker.manifest import Manifest, load_manifest_bytes, parse_manifest
+from worker.errors import DependencyBusy, DependencyError, ManifestError, RequestRejected
+from worker.manifest import Manifest, find_manifest
 from worker.migrations import status
-from worker.migrations.deps import DependencyError, chain, resolve
+from worker.migrations.deps import chain, resolve
 from worker.migrations.files import MigrationFile, load_dir, set_checksum
 from worker.naming import check_plugin_id
-from worker.states import ACTIVE, DsStatus, Kind
+from worker.port import PluginPort, migrations_dir
+from worker.states import UNFINISHED, DsStatus, Kind
 from worker.tracking.models import LifecycleOperation, PluginDatasource, PluginMigration
 
 FILES_CHECKSUM = "files_checksum"
 
 
-class DependencyBusy(PluginBusy):
-    """A dependency with pending migrations is being migrated right now: retry later."""
-
-
-def stored_checksum(ctx: StepContext) -> str | None:
+def stored_checksum(port: PluginPort) -> str | None:
     """The set checksum stored by the last successful migrate (one primary-key read)."""
-    with ctx.store.sessions() as session:
-        ds = ctx.datasource(session)
+    with port.sessions() as session:
+        ds = session.get(PluginDatasource, port.plugin_id)
     value = ds.descriptor.get(FILES_CHECKSUM) if ds is not None else None
     return value if isinstance(value, str) else None
 
@@ -51,12 +47,9 @@ def up_to_date(files: Sequence[MigrationFile], stored: str | None) -> bool:
     return stored is not None and stored == set_checksum(list(files))
 
 
-def forget(ctx: StepContext) -> None:
-    """Drop the stored checksum before work that changes what is applied."""
-    with ctx.store.fenced(ctx.claim) as session:
-        ds = ctx.datasource(session)
-        if ds is not None and FILES_CHECKSUM in ds.descriptor:
-            ds.descriptor = {k: v for k, v in ds.descriptor.items() if k != FILES_CHECKSUM}
+def forget(port: PluginPort) -> None:
+    """Drop the stored checksum (committed at once) before work that changes what is applied."""
+    port.journal.write(lambda session: forget_in(session, port.plugin_id))
 
 
 def forget_in(session: Session, plugin_id: str) -> None:
@@ -66,12 +59,12 @@ def forget_in(session: Session, plugin_id: str) -> None:
         ds.descriptor = {k: v for k, v in ds.descriptor.items() if k != FILES_CHECKSUM}
 
 
-def remember(ctx: StepContext, files: Sequence[MigrationFile]) -> Callable[[Session], None]:
+def remember(port: PluginPort, files: Sequence[MigrationFile]) -> Callable[[Session], None]:
     """The step's ``apply``: store the set checksum of ``files`` on the datasource."""
     checksum = set_checksum(list(files))
 
     def apply(session: Session) -> None:
-        ds = ctx.datasource(session)
+        ds = session.get(PluginDatasource, port.plugin_id)
         if ds is not None:
             ds.descriptor = {**ds.descriptor, FILES_CHECKSUM: checksum}
 
@@ -80,18 +73,13 @@ def remember(ctx: StepContext, files: Sequence[MigrationFile]) -> Callable[[Sess
 
 def plugin_manifest(root: Path, plugin_id: str, ds: PluginDatasource | None) -> Manifest | None:
     """A plugin's manifest: its folder's plugin.json, else the stored one, else None."""
-    path = root / check_plugin_id(plugin_id) / "plugin.json"
-    if path.is_file():
-        return load_manifest_bytes(path.read_bytes())
-    if ds is not None and ds.manifest:
-        return parse_manifest(ds.manifest)
-    return None
+    return find_manifest(root / check_plugin_id(plugin_id), ds.manifest if ds else None)
 
 
 def plugin_files(root: Path, manifest: Manifest) -> list[MigrationFile]:
     """A plugin's migration files, read from its folder under ``root``."""
     folder = root / manifest.id
-    return load_dir(folder / manifest.database.migrations.directory, folder)
+    return load_dir(migrations_dir(folder, manifest), folder)
 
 
 def pending_of(session: Session, root: Path, manifest: Manifest, ds: PluginDatasource) -> list[str]:
@@ -104,13 +92,13 @@ def pending_of(session: Session, root: Path, manifest: Manifest, ds: PluginDatas
     return status.compute(files, tracked).in_state(*status.NOT_APPLIED)
 
 
-def check_dependencies(ctx: StepContext) -> None:
+def check_dependencies(port: PluginPort) -> None:
     """Refuse (naming the chain) unless every dependency is provisioned and up to date."""
-    if not [d for d in ctx.manifest.database.dependencies if d != "core"]:
+    if not [d for d in port.manifest.database.dependencies if d != "core"]:
         return
-    root = ctx.settings.plugins_root
-    with ctx.store.sessions() as session:
-        manifests: dict[str, Manifest | None] = {ctx.plugin_id: ctx.manifest}
+    root = port.plugins_root or port.plugin_dir.parent
+    with port.sessions() as session:
+        manifests: dict[str, Manifest | None] = {port.plugin_id: port.manifest}
 
         def deps_of(plugin_id: str) -> list[str] | None:
             if plugin_id not in manifests:
@@ -122,22 +110,28 @@ def check_dependencies(ctx: StepContext) -> None:
             found = manifests[plugin_id]
             return None if found is None else list(found.database.dependencies)
 
-        for dep, path in resolve(ctx.plugin_id, deps_of):
-            _check_one(session, ctx, dep, path, manifests[dep])
+        for dep, path in resolve(port.plugin_id, deps_of):
+            _check_one(session, port, root, dep=dep, path=path, manifest=manifests[dep])
 
 
 def _check_one(
-    session: Session, ctx: StepContext, dep: str, path: list[str], manifest: Manifest | None
+    session: Session,
+    port: PluginPort,
+    root: Path,
+    *,
+    dep: str,
+    path: list[str],
+    manifest: Manifest | None,
 ) -> None:
     ds = session.get(PluginDatasource, dep)
     if manifest is None or ds is None or ds.status in (DsStatus.DELETED, DsStatus.ARCHIVED):
         shown = ds.status if ds is not None else "never provisioned"
         raise DependencyError(
-            f"cannot migrate {ctx.plugin_id}: dependency {dep} is not provisioned ({shown}); "
+            f"cannot migrate {port.plugin_id}: dependency {dep} is not provisioned ({shown}); "
             f"chain {chain(path)}: provision {dep} first"
         )
     try:
-        pending = pending_of(session, ctx.settings.plugins_root, manifest, ds)
+        pending = pending_of(session, root, manifest, ds)
     except (ManifestError, RequestRejected) as exc:
         raise DependencyError(f"dependency {dep} (chain {chain(path)}): {exc}") from exc
     if not pending:
@@ -146,15 +140,15 @@ def _check_one(
         select(LifecycleOperation.id).where(
             LifecycleOperation.plugin_id == dep,
             LifecycleOperation.kind.in_((Kind.MIGRATE.value, Kind.PROVISION.value)),
-            LifecycleOperation.state.in_(ACTIVE),
+            LifecycleOperation.state.in_(UNFINISHED),
         )
     ).first()
     if busy is not None:
         raise DependencyBusy(
-            f"dependency {dep} of {ctx.plugin_id} is being migrated (operation {busy}); waiting"
+            f"dependency {dep} of {port.plugin_id} is being migrated (operation {busy}); waiting"
         )
     raise DependencyError(
-        f"cannot migrate {ctx.plugin_id}: dependency {dep} has pending migrations "
+        f"cannot migrate {port.plugin_id}: dependency {dep} has pending migrations "
         f"({', '.join(pending)}); chain {chain(path)}: run `plugin-db migrate {dep}` first, "
         "or `plugin-db migrate --all` to migrate every plugin in dependency order"
     )

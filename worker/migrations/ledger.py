@@ -16,11 +16,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from providers.base import PluginSpec, Provider
 from worker.errors import MigrationFailed
 from worker.tracking.models import utcnow
+
+
+@cache
+def _dialect(scheme: str) -> sa.engine.Dialect:
+    """The SQLAlchemy dialect that compiles ledger statements for a driver's connections."""
+    return sa.create_engine(scheme).dialect
+
+
+def _history(name: str) -> sa.TableClause:
+    columns = ("version", "checksum", "statements_done", "complete", "applied_at")
+    return sa.table(name, *map(sa.column, columns))
 
 
 @dataclass(frozen=True)
@@ -40,12 +56,25 @@ class Ledger:
         self.conn = conn
         self.transactional = provider.transactional_ddl
         self.table = provider.history_table_name(spec)
-        self.mark = "?" if provider.paramstyle == "qmark" else "%s"
+        self.history = _history(self.table)
+        self.dialect = _dialect(provider.sqlalchemy_scheme)
 
-    def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
+    def _exec(self, sql: str | ClauseElement) -> Any:
+        """Run raw text (DDL, a migration statement) or a Core statement compiled for us."""
         cursor = self.conn.cursor()
-        cursor.execute(sql, tuple(params)) if params else cursor.execute(sql)
+        if isinstance(sql, str):
+            cursor.execute(sql)
+            return cursor
+        compiled = cast(SQLCompiler, sql.compile(dialect=self.dialect))
+        params = compiled.construct_params() or {}
+        if compiled.positional:
+            cursor.execute(str(compiled), tuple(params[k] for k in compiled.positiontup or ()))
+        else:
+            cursor.execute(str(compiled), params)
         return cursor
+
+    def _where(self, version: str) -> sa.ColumnElement[bool]:
+        return self.history.c.version == version
 
     def ensure(self) -> None:
         """Create the ledger table if it is missing."""
@@ -58,9 +87,9 @@ class Ledger:
 
     def entries(self) -> dict[str, LedgerEntry]:
         """Every version the storage has (fully or partly) applied."""
-        rows = self._exec(
-            f"SELECT version, checksum, statements_done, complete FROM {self.table}"
-        ).fetchall()
+        h = self.history.c
+        query = sa.select(h.version, h.checksum, h.statements_done, h.complete)
+        rows = self._exec(query.select_from(self.history)).fetchall()
         return {r[0]: LedgerEntry(r[0], r[1], int(r[2]), bool(r[3])) for r in rows}
 
     def entries_if_any(self) -> dict[str, LedgerEntry]:
@@ -76,67 +105,53 @@ class Ledger:
         An applied version (``force``) runs again from its first statement.
         """
         if self.transactional:
-            forget = (f"DELETE FROM {self.table} WHERE version = {self.mark}", (version,))
+            forget = sa.delete(self.history).where(self._where(version))
             insert = self._insert(version, checksum, len(statements))
             self._in_transaction(version, statements, forget, insert)
             return
         done = self._progress(version, checksum)
         for index, statement in enumerate(statements[done:], start=done):
             self._run(version, statement)
-            progress = f"UPDATE {self.table} SET statements_done = {self.mark} WHERE version = "
-            self._exec(progress + self.mark, (index + 1, version))
-        self._exec(
-            f"UPDATE {self.table} SET complete = 1, checksum = {self.mark} "
-            f"WHERE version = {self.mark}",
-            (checksum, version),
-        )
+            self._exec(self._update(version, statements_done=index + 1))
+        self._exec(self._update(version, complete=1, checksum=checksum))
 
     def rechecksum(self, version: str, checksum: str) -> None:
         """Accept the current file of an applied version (repair)."""
-        self._exec(
-            f"UPDATE {self.table} SET checksum = {self.mark} WHERE version = {self.mark}",
-            (checksum, version),
-        )
+        self._exec(self._update(version, checksum=checksum))
 
     def revert(self, version: str, statements: Sequence[str]) -> None:
         """Run a DOWN part and forget the version, atomically where the dialect allows."""
-        delete = (f"DELETE FROM {self.table} WHERE version = {self.mark}", (version,))
+        delete = sa.delete(self.history).where(self._where(version))
         if self.transactional:
             self._in_transaction(version, statements, delete)
             return
         for statement in statements:
             self._run(version, statement)
-        self._exec(*delete)
+        self._exec(delete)
 
     def forget(self, version: str) -> None:
         """Drop a version from the ledger (repair)."""
-        self._exec(f"DELETE FROM {self.table} WHERE version = {self.mark}", (version,))
+        self._exec(sa.delete(self.history).where(self._where(version)))
 
     def adopt(self, version: str, checksum: str) -> None:
         """Record a version as applied without running it (baseline)."""
-        sql, params = self._insert(version, checksum, 0)
-        self._exec(sql, params)
+        self._exec(self._insert(version, checksum, 0))
 
-    def _insert(self, version: str, checksum: str, done: int) -> tuple[str, tuple[Any, ...]]:
-        marks = ", ".join([self.mark] * 5)
-        return (
-            f"INSERT INTO {self.table} (version, checksum, statements_done, complete, applied_at) "
-            f"VALUES ({marks})",
-            (version, checksum, done, 1, utcnow().isoformat()),
-        )
+    def _insert(self, version: str, checksum: str, done: int, complete: int = 1) -> ClauseElement:
+        row = {"version": version, "checksum": checksum, "statements_done": done}
+        applied = {"complete": complete, "applied_at": utcnow().isoformat()}
+        return sa.insert(self.history).values(**row, **applied)
+
+    def _update(self, version: str, **values: Any) -> ClauseElement:
+        return sa.update(self.history).where(self._where(version)).values(**values)
 
     def _progress(self, version: str, checksum: str) -> int:
         entry = self.entries().get(version)
         if entry is None:
-            sql, params = self._insert(version, checksum, 0)
-            self._exec(sql, (*params[:3], 0, params[4]))
+            self._exec(self._insert(version, checksum, 0, complete=0))
             return 0
         if entry.complete:  # force: run an applied version again, from the start
-            self._exec(
-                f"UPDATE {self.table} SET statements_done = 0, complete = 0, "
-                f"checksum = {self.mark} WHERE version = {self.mark}",
-                (checksum, version),
-            )
+            self._exec(self._update(version, statements_done=0, complete=0, checksum=checksum))
             return 0
         return entry.statements_done
 
@@ -144,14 +159,14 @@ class Ledger:
         self,
         version: str,
         statements: Sequence[str],
-        *ledger_writes: tuple[str, tuple[Any, ...]],
+        *ledger_writes: ClauseElement,
     ) -> None:
         self._exec("BEGIN")
         try:
             for statement in statements:
                 self._run(version, statement)
             for write in ledger_writes:
-                self._exec(*write)
+                self._exec(write)
         except BaseException:
             self._exec("ROLLBACK")
             raise

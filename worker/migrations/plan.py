@@ -14,15 +14,11 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from worker.errors import DriftDetected, MigrationFileError, PermanentError
+from worker.errors import DriftDetected, MigrationBlocked, MigrationFileError
 from worker.migrations.files import MigrationFile
 from worker.migrations.ledger import LedgerEntry
 
 ROLLBACK_ALL = "0"
-
-
-class MigrationBlocked(PermanentError):
-    """A failed version that this plan does not retry blocks the later versions."""
 
 
 @dataclass(frozen=True)

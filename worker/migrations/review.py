@@ -16,15 +16,15 @@ from typing import Any
 from providers.base import Provider
 from worker import audit
 from worker.errors import MigrationRefused
-from worker.lifecycle.context import StepContext
 from worker.migrations.lint import DESTRUCTIVE, LOCKING, Finding, lint_script, summary
 from worker.migrations.plan import Planned
+from worker.port import PluginPort
 from worker.sqlguard import split_statements
 
 MAX_AUDITED = 50
 MIB = 1024 * 1024
 
-SnapshotHook = Callable[[StepContext, bool], int | None]
+SnapshotHook = Callable[[PluginPort, bool], int | None]
 """Takes the pre-migration snapshot when the policy asks for one (given: any destructive
 finding); returns its id, or None when none was taken."""
 
@@ -60,20 +60,20 @@ def lint_planned(provider: Provider, steps: Sequence[Planned]) -> dict[str, list
 
 
 def review(
-    ctx: StepContext, steps: Sequence[Planned], force: bool, snapshot: SnapshotHook | None
+    port: PluginPort, steps: Sequence[Planned], force: bool, snapshot: SnapshotHook | None
 ) -> Review:
     """Lint the batch, take the snapshot the policy asks for, refuse what must be refused."""
-    result = Review(findings=lint_planned(ctx.provider, steps))
+    result = Review(findings=lint_planned(port.provider, steps))
     if snapshot is not None and steps:
-        result.snapshot_id = snapshot(ctx, result.destructive)
-    refusals = [] if force else _refusals(ctx, result)
-    with ctx.store.fenced(ctx.claim) as session:
-        audit.record(
+        result.snapshot_id = snapshot(port, result.destructive)
+    refusals = [] if force else _refusals(port, result)
+    port.journal.write(
+        lambda session: audit.record(
             session,
             "migration_linted",
-            plugin_id=ctx.plugin_id,
-            operation_id=ctx.op.id,
-            actor=ctx.actor,
+            plugin_id=port.plugin_id,
+            operation_id=port.operation_id,
+            actor=port.actor,
             findings=[
                 {"version": v, **f.to_json()} for v, fs in result.findings.items() for f in fs
             ][:MAX_AUDITED],
@@ -81,12 +81,13 @@ def review(
             forced=force,
             refused=refusals,
         )
+    )
     if refusals:
         raise MigrationRefused("; ".join(refusals))
     return result
 
 
-def _refusals(ctx: StepContext, result: Review) -> list[str]:
+def _refusals(port: PluginPort, result: Review) -> list[str]:
     found = [(v, f) for v, fs in result.findings.items() for f in fs]
     refusals = [
         f"migration {v} statement {f.index + 1} ({f.statement!r}): {f.message}, and no snapshot "
@@ -96,11 +97,11 @@ def _refusals(ctx: StepContext, result: Review) -> list[str]:
         if f.kind == DESTRUCTIVE and result.snapshot_id is None
     ]
     locking = [(v, f) for v, f in found if f.kind == LOCKING and f.table]
-    sizes = _sizes(ctx, sorted({f.table for _, f in locking if f.table}))
-    limit = ctx.settings.large_table_mb * MIB
+    sizes = _sizes(port, sorted({f.table for _, f in locking if f.table}))
+    limit = port.large_table_mb * MIB
     refusals += [
         f"migration {v} statement {f.index + 1} ({f.statement!r}): {f.message}, and table "
-        f"{f.table} holds {sizes[f.table] / MIB:.1f} MiB (limit {ctx.settings.large_table_mb:g}"
+        f"{f.table} holds {sizes[f.table] / MIB:.1f} MiB (limit {port.large_table_mb:g}"
         f" MiB); safe form: {f.suggestion}; or migrate with force"
         for v, f in locking
         if f.table in sizes and sizes[f.table] >= limit
@@ -108,10 +109,10 @@ def _refusals(ctx: StepContext, result: Review) -> list[str]:
     return refusals
 
 
-def _sizes(ctx: StepContext, tables: list[str]) -> dict[str, int]:
+def _sizes(port: PluginPort, tables: list[str]) -> dict[str, int]:
     if not tables:
         return {}
     try:
-        return ctx.provider.table_sizes(ctx.spec, tables)
+        return port.provider.table_sizes(port.spec, tables)
     except NotImplementedError:
         return {}

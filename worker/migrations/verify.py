@@ -1,33 +1,27 @@
 """Reversibility proof: UP, DOWN and UP again on a scratch database, compared by reflection.
 
-The scratch database has the plugin's dialect: a temporary SQLite file; a schema the
-PostgreSQL admin creates and drops (``CASCADE``) afterwards; a database the MySQL admin
-creates and drops. The schema is reflected with SQLAlchemy (tables, columns, primary and
-foreign keys, indexes, views) before anything runs and after every UP part; each DOWN part,
-run newest first, must bring back exactly the state before its UP part (so a DOWN that forgets
-an index is caught even when an older DOWN drops the table later); UP again must reproduce
-the state after the first UP. Statements pass the ownership guard with the scratch schema as
-the only container, so a statement naming the plugin's real schema is refused, never run.
+The scratch database comes from the plugin's driver
+(:meth:`~providers.base.Provider.scratch_database`: a temporary SQLite file, a schema or a
+database the admin creates and drops afterwards). The schema is reflected with SQLAlchemy
+(tables, columns, primary and foreign keys, indexes, views) before anything runs and after
+every UP part; each DOWN part, run newest first, must bring back exactly the state before its
+UP part (so a DOWN that forgets an index is caught even when an older DOWN drops the table
+later); UP again must reproduce the state after the first UP. Statements pass the ownership
+guard with the scratch schema as the only container, so a statement naming the plugin's real
+schema is refused, never run.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import tempfile
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
-from providers.base import Namespace
-from worker.errors import PluginDbError, ProviderError
+from providers.base import Namespace, Provider
+from worker.errors import PluginDbError, ProofStopped
 from worker.migrations.files import MigrationFile
-from worker.settings import Settings
 from worker.sqlguard import check_statements, split_statements
 
 Snapshot = dict[str, Any]
@@ -50,53 +44,6 @@ class Verdict:
             "versions": self.versions,
             "differences": self.differences,
         }
-
-
-class _Stop(Exception):
-    """A part could not run; the proof ends with this message."""
-
-
-def _scratch_name() -> str:
-    return f"plugin_db_verify_{uuid.uuid4().hex[:12]}"
-
-
-@contextmanager
-def scratch(dialect: str, admin_url: str | None) -> Iterator[tuple[Engine, str | None, str]]:
-    """(engine, schema to reflect, container name) of a scratch database, removed afterwards."""
-    if dialect == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="plugin-db-verify-") as folder:
-            engine = sa.create_engine(f"sqlite:///{Path(folder) / 'verify.db'}")
-            try:
-                yield engine, None, "main"
-            finally:
-                engine.dispose()
-        return
-    if not admin_url:
-        raise ProviderError(f"verify on {dialect} needs an admin URL for a scratch database")
-    name, url = _scratch_name(), make_url(admin_url)
-    if dialect == "postgres":
-        url = url.set(drivername="postgresql+psycopg")
-        create, drop = f'CREATE SCHEMA "{name}"', f'DROP SCHEMA IF EXISTS "{name}" CASCADE'
-        scratch_url, options = url, {"options": f"-c search_path={name}"}
-    elif dialect == "mysql":
-        url = url.set(drivername="mysql+pymysql")
-        create, drop = f"CREATE DATABASE `{name}`", f"DROP DATABASE IF EXISTS `{name}`"
-        scratch_url, options = url.set(database=name), {}
-    else:
-        raise ProviderError(f"verify does not support the {dialect} dialect")
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(create)
-        engine = sa.create_engine(scratch_url, connect_args=options)
-        try:
-            yield engine, name if dialect == "postgres" else None, name
-        finally:
-            engine.dispose()
-            with admin.connect() as conn:
-                conn.exec_driver_sql(drop)
-    finally:
-        admin.dispose()
 
 
 def _type(value: Any) -> str:
@@ -171,7 +118,7 @@ class _Runner:
             statements = split_statements(sql, self.dialect)
             check_statements(statements, self.dialect, self.ns, force=True)
         except PluginDbError as exc:
-            raise _Stop(f"{part} of {file.version} refused: {exc}") from exc
+            raise ProofStopped(f"{part} of {file.version} refused: {exc}") from exc
         raw = self.conn.connection.driver_connection
         assert raw is not None
         for statement in statements:
@@ -181,7 +128,9 @@ class _Runner:
             except Exception as exc:  # driver errors differ per dialect
                 reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 shown = statement.strip()[:200]
-                raise _Stop(f"{part} of {file.version} failed at {shown!r}: {reason}") from exc
+                raise ProofStopped(
+                    f"{part} of {file.version} failed at {shown!r}: {reason}"
+                ) from exc
             finally:
                 cursor.close()
 
@@ -218,29 +167,18 @@ def prove(
         for file in files:
             runner.run(file, "UP")
         differences += diff(states[-1], reflect(engine, schema), "after UP again")
-    except _Stop as exc:
+    except ProofStopped as exc:
         differences.append(str(exc))
     finally:
         runner.close()
     return differences
 
 
-def verify(
-    files: list[MigrationFile], dialect: str, ns: Namespace, admin_url: str | None
-) -> Verdict:
-    """Prove ``files`` reversible on a scratch database of ``dialect``."""
-    versions = [f.version for f in files]
-    if dialect == "sqlite" and sqlite3.sqlite_version_info < (3, 35):
-        raise ProviderError("verify on SQLite needs SQLite 3.35 or newer (ALTER TABLE DROP COLUMN)")
-    with scratch(dialect, admin_url) as (engine, schema, container):
+def verify(files: list[MigrationFile], provider: Provider, ns: Namespace) -> Verdict:
+    """Prove ``files`` reversible on the driver's scratch database."""
+    versions, dialect = [f.version for f in files], provider.dialect
+    with provider.scratch_database() as (engine, schema, container):
         differences = prove(
             files, dialect, engine, schema, replace(ns, containers=frozenset({container}))
         )
     return Verdict(not differences, dialect, versions, differences)
-
-
-def admin_url_for(settings: Settings, driver: str, dialect: str) -> str | None:
-    """Where the scratch database is made: the provider's admin URL, else the shared URL."""
-    if driver == "shared":
-        return settings.shared_url
-    return {"postgres": settings.postgres_admin_url, "mysql": settings.mysql_admin_url}.get(dialect)

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from providers.base import Login, PluginSpec, Provider
-from providers.registry import get_provider_class
+from providers.targets import Targets
 from worker import audit, secrets
-from worker.errors import PluginDbError
+from worker.errors import PluginDbError, UnknownPlugin
 from worker.lifecycle.context import spec_for
 from worker.logging import redact_text
 from worker.manifest import parse_manifest
@@ -35,10 +35,6 @@ from worker.tracking.models import PluginDatasource, PluginMigration, utcnow
 ACTOR = "doctor"
 Progress = Callable[[int, int, str], None]
 """Called before each plugin is checked: (index, total, plugin_id)."""
-
-
-class UnknownPlugin(LookupError):
-    """``--plugin`` names no datasource (or a deleted one)."""
 
 
 @dataclass
@@ -86,14 +82,12 @@ class Doctor:
         self.settings = settings
         self.sessions = sessions or make_sessionmaker(make_engine(settings.database_url))
         self.now = now
-        self._providers: dict[str, Provider] = {}
+        self.targets = Targets.from_settings(settings)
         self._box: SecretBox | None = None
 
-    def provider(self, name: str) -> Provider:
-        """The driver named ``name`` (built once per run)."""
-        if name not in self._providers:
-            self._providers[name] = get_provider_class(name).from_settings(self.settings)
-        return self._providers[name]
+    def provider(self, ds: PluginDatasource) -> Provider:
+        """The driver of the plugin's target (built once per run)."""
+        return self.targets.provider(ds.target or ds.provider)
 
     def login(self, ds: PluginDatasource, provider: Provider, spec: PluginSpec) -> Login | None:
         """The plugin's active login, decrypted (None where the provider issues none)."""
@@ -101,11 +95,8 @@ class Doctor:
             return None
         self._box = self._box or SecretBox.from_settings(self.settings)
         with self.sessions() as session:
-            payload = secrets.load(session, self._box, ds.secrets_ref)
-        if not payload:
-            return None
-        active = payload["active"]
-        return Login(provider.describe(spec, active).username or "", payload["slots"][active])
+            creds = secrets.load_credentials(session, self._box, ds.secrets_ref)
+        return provider.login_for(spec, creds)
 
     def run(
         self, plugin_id: str | None = None, *, progress: Progress | None = None, record: bool = True
@@ -147,11 +138,10 @@ class Doctor:
             findings += safety.quota_findings(self.sessions, plugin_id)
             findings += safety.restore_points(self.sessions, now, plugin_id)
             if plugin_id is None:
-                findings += orphans.orphans(self.settings, self._specs(live))
-                findings += servers.server_findings(self.settings)
+                findings += orphans.orphans(self.targets, self._specs(live))
+                findings += servers.server_findings(self.settings, self.targets)
         finally:
-            for provider in self._providers.values():
-                provider.close()
+            self.targets.close()
         if record and over:
             self._record(over)
         return Report(findings, [ds.plugin_id for ds in chosen], [pid for pid, _ in over], sizes)
@@ -161,7 +151,7 @@ class Doctor:
         try:
             manifest = parse_manifest(ds.manifest)
             spec = spec_for(manifest)
-            provider = self.provider(ds.provider)
+            provider = self.provider(ds)
             target = plugins.Target(
                 ds=ds,
                 manifest=manifest,
@@ -190,14 +180,14 @@ class Doctor:
 
     @staticmethod
     def _specs(live: list[PluginDatasource]) -> dict[str, list[PluginSpec]]:
-        """Tracked specs by provider name, for the orphan scans."""
+        """Tracked specs by target name, for the orphan scans."""
         specs: dict[str, list[PluginSpec]] = defaultdict(list)
         for ds in live:
             try:
                 spec = spec_for(parse_manifest(ds.manifest))
             except PluginDbError:
                 spec = PluginSpec(plugin_id=ds.plugin_id)
-            specs[ds.provider].append(spec)
+            specs[ds.target or ds.provider].append(spec)
         return specs
 
     def _record(self, over: list[tuple[str, plugins.Outcome]]) -> None:

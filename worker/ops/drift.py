@@ -9,6 +9,7 @@ from worker.errors import PluginDbError
 from worker.manifest import Manifest
 from worker.migrations.files import MigrationFile, load_dir
 from worker.ops.findings import Check, Finding, warning
+from worker.port import migrations_dir
 from worker.tracking.models import PluginMigration
 
 DECLARATIVE_PREFIX = "schema-"
@@ -29,7 +30,7 @@ def migration_findings(
     applied = {r.migration_version: r for r in rows if r.status == "completed"}
     if not (plugin_dir / "plugin.json").is_file():
         return [], len(applied)  # provisioned from an inline manifest: no files to compare
-    folder = plugin_dir / manifest.database.migrations.directory
+    folder = migrations_dir(plugin_dir, manifest)
     try:
         files = {f.version: f for f in load_dir(folder, plugin_dir)}
     except PluginDbError as exc:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker.ops.findings import Check, Finding, error
 from worker.settings import Settings
-from worker.states import ACTIVE, OpState
+from worker.states import UNFINISHED, OpState
 from worker.tracking.models import LifecycleOperation
 
 Op = LifecycleOperation
@@ -52,7 +52,7 @@ def stuck(
     sessions: sessionmaker[Session], settings: Settings, now: datetime, plugin_id: str | None
 ) -> list[Finding]:
     """Pending or running operations nobody is working on."""
-    query = select(Op).where(Op.state.in_(ACTIVE)).order_by(Op.id)
+    query = select(Op).where(Op.state.in_(UNFINISHED)).order_by(Op.id)
     if plugin_id is not None:
         query = query.where(Op.plugin_id == plugin_id)
     with sessions() as session:

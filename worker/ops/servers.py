@@ -6,32 +6,26 @@ from collections.abc import Callable
 
 from providers.checks import ServerChecks, ServerIssue
 from providers.postgres_checks import tracking_issues
-from providers.registry import get_provider_class
+from providers.targets import Targets
 from worker.logging import redact_text
 from worker.ops.findings import Check, Finding, Severity, error
 from worker.settings import Settings
 
 
-def _driver(settings: Settings, name: str) -> Callable[[], list[ServerIssue]]:
-    """The server checks of the driver ``name`` (none if it has no such checks)."""
+def _driver(targets: Targets, name: str) -> Callable[[], list[ServerIssue]]:
+    """The server checks of target ``name``'s driver (none if it has no such checks)."""
 
     def run() -> list[ServerIssue]:
-        provider = get_provider_class(name).from_settings(settings)
-        try:
-            return provider.server_issues() if isinstance(provider, ServerChecks) else []
-        finally:
-            provider.close()
+        provider = targets.provider(name)
+        return provider.server_issues() if isinstance(provider, ServerChecks) else []
 
     return run
 
 
-def server_findings(settings: Settings) -> list[Finding]:
+def server_findings(settings: Settings, targets: Targets | None = None) -> list[Finding]:
     """One finding per misconfiguration of the configured servers; each states the fix."""
-    checks: list[tuple[str, Callable[[], list[ServerIssue]]]] = []
-    if settings.postgres_admin_url:
-        checks.append(("postgresql", _driver(settings, "postgresql")))
-    if settings.mysql_admin_url:
-        checks.append(("mysql", _driver(settings, "mysql")))
+    targets = targets or Targets.from_settings(settings)
+    checks = [(name, _driver(targets, name)) for name in targets.targets]
     if settings.database_url.startswith(("postgresql", "postgres")):
         checks.append(("tracking", lambda: tracking_issues(settings.database_url)))
     findings: list[Finding] = []

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from providers.base import Provider
 from worker import audit
-from worker.errors import NotFound, PluginDbError, RequestRejected
+from worker.errors import NotFound, PluginDbError, UnknownGeneration
 from worker.lifecycle.context import spec_for
 from worker.logging import get_logger
 from worker.manifest import parse_manifest
@@ -21,10 +21,6 @@ from worker.tracking.db import tracking_errors
 from worker.tracking.models import CredentialRetirement, PluginDatasource, utcnow
 
 log = get_logger("rotation")
-
-
-class UnknownGeneration(RequestRejected):
-    """An ack names a generation the plugin never had."""
 
 
 def acknowledge(
@@ -79,7 +75,10 @@ def due(
         rows = session.execute(
             select(CredentialRetirement, PluginDatasource)
             .join(PluginDatasource, PluginDatasource.plugin_id == CredentialRetirement.plugin_id)
-            .where(CredentialRetirement.state == PENDING)
+            .where(
+                CredentialRetirement.state == PENDING,
+                PluginDatasource.status != DsStatus.DELETED.value,
+            )
             .order_by(CredentialRetirement.id)
         ).all()
     requests = []

@@ -7,11 +7,12 @@
 * ``export_sql`` / ``export_prisma`` / ``export_sqlalchemy`` — exports of all registered schemas.
 """
 
+from worker.errors import DestructiveChangeRefused
 from worker.schema.conflicts import Conflict, detect_conflicts
 from worker.schema.ddl import creatable, metadata_for, to_metadata
 from worker.schema.export import export_prisma, export_sql, export_sqlalchemy, sql_statements
 from worker.schema.model import ExtensionDatabaseSchema, json_schema
-from worker.schema.plan import DestructiveChangeRefused, Plan, apply_plan, plan_changes
+from worker.schema.plan import Plan, apply_plan, plan_changes
 from worker.schema.validate import CORE_TABLES, check_document, referenceable, validate_document
 
 __all__ = [

@@ -27,10 +27,11 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, postgresql
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import SchemaItem
 
 from worker.schema import names
+from worker.schema.dialects import DIALECTS, traits
 from worker.schema.model import (
     ExtensionDatabaseSchema,
     ExtensionField,
@@ -45,7 +46,6 @@ from worker.schema.rules import (
     string_length,
 )
 
-DIALECTS = ("sqlite", "postgresql", "mysql")
 EXTERNAL = "external"
 
 
@@ -97,9 +97,9 @@ def dialect_of(name: str) -> str:
 def _enum_type(
     md: sa.MetaData, name: str, values: list[str], dialect: str, create_types: bool
 ) -> sa.Enum:
-    if dialect == "sqlite":  # the CHECK is added per column, named like the other checks
+    if traits(dialect).enum_checks:  # the CHECK is added per column, named like the others
         return sa.Enum(*values, name=name, native_enum=False, create_constraint=False)
-    if dialect == "postgresql" and not create_types:
+    if traits(dialect).native_enums and not create_types:
         return postgresql.ENUM(*values, name=name, schema=md.schema, create_type=False)
     return sa.Enum(*values, name=name, metadata=md, schema=md.schema)
 
@@ -115,9 +115,9 @@ def column_type(
         length = names.ID_LENGTH if fk_to_id and not declared else string_length(field)
         return sa.Text() if length > TEXT_THRESHOLD else sa.String(length)
     if field.type == "DateTime":
-        return mysql.DATETIME(fsp=6) if dialect == "mysql" else sa.DateTime(timezone=True)
+        return traits(dialect).datetime()
     if field.type == "Json":
-        return postgresql.JSONB() if dialect == "postgresql" else sa.JSON()
+        return traits(dialect).json()
     simple: dict[str, sa.types.TypeEngine[Any]] = {
         "Int": sa.Integer(),
         "Float": sa.Double(),
@@ -144,7 +144,7 @@ def server_default(field: ExtensionField, dialect: str) -> Any:
     if value is None:
         return None
     if field.type == "DateTime" and value == NOW:
-        return sa.func.now(6) if dialect == "mysql" else sa.func.now()
+        return traits(dialect).now()
     if field.type == "Boolean":
         return sa.true() if value else sa.false()
     if field.type == "Json":
@@ -193,7 +193,7 @@ def _add_table(
             sa.Column(field.name, kind, nullable=not field.required, server_default=default)
         )
         clause = None if names.is_fk(doc, table.name, field.name) else check_clause(field)
-        if dialect == "sqlite" and field.type in enums:
+        if traits(dialect).enum_checks and field.type in enums:
             clause = sa.column(field.name).in_(enums[field.type].enums)
         if clause is not None:
             items.append(sa.CheckConstraint(clause, name=names.check_name(table.name, field.name)))

@@ -25,10 +25,11 @@ from alembic.autogenerate import produce_migrations
 from alembic.migration import MigrationContext
 from alembic.operations import Operations, ops
 
-from worker.errors import SchemaDocumentError
+from worker.errors import DestructiveChangeRefused, SchemaDocumentError
 from worker.schema import names
 from worker.schema.changes import Change, Survey, check_changes, describe, in_place_on_sqlite
 from worker.schema.ddl import EXTERNAL, creatable, dialect_of, metadata_for
+from worker.schema.dialects import traits
 from worker.schema.model import ExtensionDatabaseSchema
 from worker.schema.pgenum import enum_changes
 from worker.schema.rebuild import check_texts, rebuild_steps, reflected_checks
@@ -50,17 +51,6 @@ class Plan:
         return not self.up_sql
 
 
-class DestructiveChangeRefused(SchemaDocumentError):
-    """The plan drops or narrows something and ``force`` was not given; ``plan`` shows it."""
-
-    def __init__(self, plan: Plan) -> None:
-        self.plan = plan
-        super().__init__(
-            "destructive schema change refused",
-            [f"{text}; pass force to apply it" for text in plan.destructive],
-        )
-
-
 def plan_changes(
     doc: ExtensionDatabaseSchema,
     connection: sa.Connection,
@@ -78,10 +68,10 @@ def plan_changes(
     head: list[Change] = []
     tail: list[Change] = []
     problems = _missing_targets(md, survey.inspector, schema)
-    if dialect == "postgresql":
+    if traits(dialect).native_enums:
         head, tail, refused = enum_changes(doc, connection, schema, plugins)
         problems += refused
-    if dialect == "sqlite":
+    if traits(dialect).rebuilds_tables:
         body = list(_sqlite_changes(upgrade, md, connection, survey, problems))
     else:
         drops, adds = check_changes(md, survey.inspector, schema)
@@ -153,7 +143,7 @@ def _alter_changes(
 ) -> Iterator[Change]:
     created = {op.table_name for op in upgrade.ops if isinstance(op, ops.CreateTableOp)}
     for op in _flat(upgrade.ops):
-        if dialect == "postgresql" and _enum_retype(op):
+        if traits(dialect).native_enums and _enum_retype(op):
             continue  # enum types are compared by pgenum
         change = describe(op, survey, problems)
         if isinstance(op, ops.CreateIndexOp) and op.table_name in created:

@@ -17,8 +17,6 @@ Steps (each idempotent; a killed worker resumes after the last recorded one):
 
 from __future__ import annotations
 
-from contextlib import closing
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,7 +27,6 @@ from worker.lifecycle.context import StepContext
 from worker.lifecycle.requests import RestoreSnapshotRequest
 from worker.lifecycle.steps import Outcome, Step, set_status
 from worker.migrations import gate
-from worker.migrations.locks import clear_leases
 from worker.snapshots.policy import take_for
 from worker.snapshots.service import Snapshots
 from worker.states import DsStatus
@@ -92,10 +89,7 @@ def verify_side(ctx: StepContext) -> Outcome:
 
 def swap_in(ctx: StepContext) -> Outcome:
     """Swap the side object in; the replaced storage stays archived."""
-    replaced = ctx.provider.swap_side(ctx.spec)
-    with closing(ctx.provider.connect(ctx.spec, ctx.login())) as conn:
-        clear_leases(ctx.provider, ctx.spec, conn)
-    return Outcome(detail={"replaced": replaced})
+    return Outcome(detail={"replaced": ctx.provider.swap_side(ctx.spec)})
 
 
 def restore_ledger(ctx: StepContext) -> Outcome:

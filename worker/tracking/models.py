@@ -67,6 +67,8 @@ class PluginDatasource(Timestamps, Base):
     next_rotation_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     generation: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    target: Mapped[str | None] = mapped_column(String(64))
+    """The target (named server, see providers.targets) the plugin's storage lives on."""
 
     def bump_generation(self) -> None:
         """The credentials or the location changed: hosts holding a connection must reconnect."""

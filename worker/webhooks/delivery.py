@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker import audit, failpoints
 from worker.events.outbox import body
-from worker.lifecycle.store import new_owner
+from worker.lifecycle.lease import new_owner
 from worker.secrets import SecretBox
 from worker.settings import Settings
 from worker.tracking.db import tracking_errors

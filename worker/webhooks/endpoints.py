@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker import audit
-from worker.errors import NotFound, RequestRejected
+from worker.errors import RequestRejected, UnknownEndpoint
 from worker.events.outbox import EVENT_TYPES
 from worker.logging import register_secret
 from worker.secrets import SecretBox
@@ -24,10 +24,6 @@ from worker.webhooks import guard
 from worker.webhooks.sender import Sent, send
 
 TEST_EVENT = "webhook.test"
-
-
-class UnknownEndpoint(NotFound):
-    """No webhook endpoint has this id."""
 
 
 def new_secret() -> str:

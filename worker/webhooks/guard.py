@@ -13,14 +13,10 @@ import socket
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from worker.errors import RequestRejected
+from worker.errors import AddressRefused
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class AddressRefused(RequestRejected):
-    """A webhook URL points where webhooks may not go."""
 
 
 def _networks(allowed: Sequence[str]) -> tuple[set[str], list[Network]]:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import httpx
 from standardwebhooks.webhooks import Webhook
 
+from worker.errors import AddressRefused
 from worker.logging import redact_text
 from worker.settings import Settings
 from worker.webhooks import guard
@@ -51,7 +52,7 @@ def send(url: str, secret: str, message_id: str, body: str, settings: Settings) 
 
     try:
         guard.check_url(url, settings.events.webhook_allowed_hosts)
-    except guard.AddressRefused as exc:
+    except AddressRefused as exc:
         return Sent(None, f"refused: {exc}", took())
     now = datetime.now(UTC).replace(microsecond=0)
     try:

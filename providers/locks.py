@@ -1,7 +1,7 @@
-"""One migrate per plugin at a time, across workers and CLI processes.
+"""Per-plugin migration locks the drivers offer through :meth:`Provider.migration_lock`.
 
-The lock is taken on the plugin connection that runs the migrations, so a process that dies
-cannot leave it held:
+One migrate per plugin at a time, across workers and CLI processes. The lock is taken on the
+plugin connection that runs the migrations, so a process that dies cannot leave it held:
 
 * PostgreSQL: ``pg_try_advisory_lock(key)``, session level, released on disconnect;
 * MySQL/MariaDB: ``GET_LOCK(name, timeout)``, released on disconnect;
@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from providers.base import PluginSpec, Provider
 from worker.errors import LockTimeout
 
 LEASE_SECONDS = 120.0
@@ -68,23 +67,6 @@ def _timeout(plugin_id: str, wait: float, how: str) -> LockTimeout:
     )
 
 
-@contextmanager
-def migration_lock(provider: Provider, spec: PluginSpec, conn: Any, wait: float) -> Iterator[Lease]:
-    """Hold the plugin's migration lock on ``conn`` for the block (dialect by provider)."""
-    if provider.dialect == "postgres":
-        with _postgres(conn, spec.plugin_id, wait) as lease:
-            yield lease
-    elif provider.dialect == "mysql":
-        with _mysql(conn, spec.plugin_id, wait) as lease:
-            yield lease
-    elif provider.dialect == "sqlite":
-        table = f"{provider.history_table_name(spec)}_lock"
-        with _sqlite(conn, spec.plugin_id, table, wait) as lease:
-            yield lease
-    else:  # a third-party dialect: its provider serializes writers itself, or not at all
-        yield Lease(conn)
-
-
 def _scalar(conn: Any, sql: str, params: tuple[Any, ...]) -> Any:
     cursor = conn.cursor()
     try:
@@ -96,7 +78,8 @@ def _scalar(conn: Any, sql: str, params: tuple[Any, ...]) -> Any:
 
 
 @contextmanager
-def _postgres(conn: Any, plugin_id: str, wait: float) -> Iterator[Lease]:
+def advisory_lock(conn: Any, plugin_id: str, wait: float) -> Iterator[Lease]:
+    """PostgreSQL: a session-level advisory lock, polled until ``wait`` runs out."""
     key, deadline = advisory_key(plugin_id), time.monotonic() + wait
     while not _scalar(conn, "SELECT pg_try_advisory_lock(%s)", (key,)):
         if time.monotonic() >= deadline:
@@ -110,7 +93,8 @@ def _postgres(conn: Any, plugin_id: str, wait: float) -> Iterator[Lease]:
 
 
 @contextmanager
-def _mysql(conn: Any, plugin_id: str, wait: float) -> Iterator[Lease]:
+def named_lock(conn: Any, plugin_id: str, wait: float) -> Iterator[Lease]:
+    """MySQL/MariaDB: ``GET_LOCK`` with a bounded wait."""
     name = lock_name(plugin_id)
     if _scalar(conn, "SELECT GET_LOCK(%s, %s)", (name, max(0.0, wait))) != 1:
         raise _timeout(plugin_id, wait, "GET_LOCK")
@@ -171,7 +155,8 @@ def _try_lease(conn: Any, table: str, name: str, owner: str) -> bool:
 
 
 @contextmanager
-def _sqlite(conn: Any, plugin_id: str, table: str, wait: float) -> Iterator[Lease]:
+def lease_lock(conn: Any, plugin_id: str, table: str, wait: float) -> Iterator[Lease]:
+    """SQLite: a renewable lease row in ``table``, taken over when its holder died."""
     conn.execute(
         f"CREATE TABLE IF NOT EXISTS {table} (name VARCHAR(100) PRIMARY KEY, "
         "owner VARCHAR(200) NOT NULL, expires_at REAL NOT NULL)"
@@ -186,14 +171,3 @@ def _sqlite(conn: Any, plugin_id: str, table: str, wait: float) -> Iterator[Leas
     finally:
         with suppress(Exception):
             conn.execute(f"DELETE FROM {table} WHERE name = ? AND owner = ?", (name, owner))
-
-
-def clear_leases(provider: Provider, spec: PluginSpec, conn: Any) -> None:
-    """Drop the SQLite lease rows a restored copy brought back: they belong to the run that
-    held the lock when the snapshot was taken (server locks live in sessions: nothing to do)."""
-    if provider.dialect != "sqlite":
-        return
-    table = f"{provider.history_table_name(spec)}_lock"
-    exists = _scalar(conn, "SELECT COUNT(*) FROM sqlite_master WHERE name = ?", (table,))
-    if exists:
-        conn.execute(f"DELETE FROM {table}")

@@ -1,0 +1,170 @@
+"""The console in a real headless browser (Playwright driving Debian's chromium).
+
+Fifty plugins in mixed states through a real worker; sign in, filter to the failed ones, open
+one and read its failed step and error, fix the cause, retry, and watch the live view report
+success. No page ever shows the token or a password. Screenshots go to ``artifacts/console/``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.api.support import Api
+from tests.conftest import unique_id
+from tests.support.stack import migration, write_plugin
+from worker.secrets import SecretBox, load
+from worker.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts" / "console"
+GOOD = {
+    "001-items.sql": migration(
+        "CREATE TABLE items (id INTEGER PRIMARY KEY);", "DROP TABLE items;", "001"
+    )
+}
+BROKEN = {
+    "001-fill.sql": migration("INSERT INTO needed (id) VALUES (1);", "DELETE FROM needed;", "001")
+}
+TOTAL, FAILING = 50, 8
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is missing: scripts/tools.sh installs Debian's chromium"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def fleet(console: Api) -> dict[str, list[str]]:
+    """Fifty plugins: one PostgreSQL, most SQLite, some failed, one torn down."""
+    stack, ids = console.stack, {"good": [], "failed": [], "postgres": []}
+    sent = []
+    for i in range(TOTAL):
+        kind = "failed" if i < FAILING else ("postgres" if i == FAILING else "good")
+        plugin_id = unique_id({"failed": "broken", "postgres": "pgapp", "good": "app"}[kind])
+        mode = "exclusive-postgres" if kind == "postgres" else "exclusive-sqlite"
+        write_plugin(
+            stack.plugins_root,
+            plugin_id,
+            mode,
+            BROKEN if kind == "failed" else GOOD,
+            limits={"storageMb": 16},
+        )
+        sent.append(stack.send("plugin_db.provision", {"plugin_id": plugin_id}))
+        ids[kind].append(plugin_id)
+    for request_id, plugin_id in zip(
+        sent, [*ids["failed"], *ids["postgres"], *ids["good"]], strict=True
+    ):
+        op = stack.wait(request_id, timeout=180)
+        expected = "failed" if plugin_id in ids["failed"] else "succeeded"
+        assert op.state == expected, (plugin_id, op.error)
+    assert stack.run("plugin_db.teardown", {"plugin_id": ids["good"][0]}).state == "succeeded"
+    return ids
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def secrets_of(console: Api, ids: dict[str, list[str]]) -> list[str]:
+    """Every password issued to the fleet, and the console token."""
+    settings = Settings.from_env(console.stack.env)
+    found = []
+    for plugin_id in ids["postgres"]:
+        ds = console.stack.datasource(plugin_id)
+        with console.stack.sessions() as session:
+            payload = load(session, SecretBox.from_settings(settings), ds.secrets_ref)
+        found += list(payload["slots"].values())
+    assert found
+    return found
+
+
+def test_sign_in_filter_open_retry_and_watch_it_succeed(
+    console: Api, browser: Browser, fleet: dict[str, list[str]]
+) -> None:
+    token = console.token("plugins:read", "plugins:write")
+    secrets = [token, *secrets_of(console, fleet)]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    seen: list[str] = []
+
+    def visit_check() -> None:
+        html = page.content()
+        seen.append(page.url)
+        for secret in secrets:
+            assert secret not in html, f"a secret is in the HTML of {page.url}"
+
+    page.goto(f"{console.url}/console")
+    expect(page).to_have_url(f"{console.url}/console/login?next=/console")
+    page.get_by_label("API token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#fleet caption")).to_contain_text(f"{TOTAL} plugins")
+    visit_check()
+    shot(page, "fleet")
+
+    page.get_by_label("Status").select_option("failed")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#fleet caption")).to_contain_text(f"{FAILING} plugins")
+    assert page.locator("#fleet tbody td.status-failed").count() == FAILING
+    visit_check()
+    shot(page, "fleet-failed")
+
+    broken = fleet["failed"][0]
+    page.get_by_role("link", name=broken, exact=True).click()
+    failed_op = page.locator("section.op", has=page.locator(".state-failed")).first
+    expect(failed_op).to_contain_text("needed")  # the error names the missing table
+    expect(failed_op).to_contain_text("failed after step")
+    visit_check()
+    shot(page, "plugin-failed")
+
+    plugin_file = Path(console.stack.env["PLUGIN_DB_DATA_DIR"]) / "plugins" / f"{broken}.db"
+    with sqlite3.connect(plugin_file) as conn:  # the operator fixes the cause
+        conn.execute("CREATE TABLE needed (id INTEGER PRIMARY KEY)")
+    failed_op.get_by_role("button", name="Retry operation").click()
+    expect(page).to_have_url(re.compile(r"/console/operations\?retried=\d+$"))
+    row = page.locator("#ops tr", has=page.get_by_role("link", name=broken, exact=True)).first
+    expect(row.locator("td.state-succeeded")).to_be_visible(timeout=60_000)
+    visit_check()
+    shot(page, "operations-live")
+
+    page.goto(f"{console.url}/console/targets")
+    expect(page.get_by_role("heading", name="Targets")).to_be_visible()
+    visit_check()
+    shot(page, "targets")
+    page.close()
+
+
+def test_phone_width_and_no_javascript(
+    console: Api, browser: Browser, fleet: dict[str, list[str]]
+) -> None:
+    """At 390 px the pages never scroll sideways; with JavaScript off they still read."""
+    for scripts in (True, False):
+        context = browser.new_context(
+            viewport={"width": 390, "height": 844}, java_script_enabled=scripts
+        )
+        page = context.new_page()
+        page.goto(f"{console.url}/console/login")
+        page.get_by_label("API token").fill(console.token("plugins:read"))
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#fleet caption")).to_contain_text("plugins")
+        for path in ("/console", f"/console/plugins/{fleet['failed'][1]}", "/console/operations"):
+            page.goto(f"{console.url}{path}")
+            expect(page.locator("h1")).to_be_visible()
+            if scripts:
+                overflow = page.evaluate(
+                    "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+                )
+                assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at phone width"
+        shot(page, f"phone-{'js' if scripts else 'nojs'}")
+        context.close()

@@ -1,0 +1,192 @@
+"""The intake: turns a lifecycle request into an operation row (or a recorded rejection).
+
+Everything that can be checked before a side effect is checked here (the request, the
+manifest, the target, the migration files, a schema document); a bad request becomes a
+``rejected`` operation with the reason, and nothing else happens.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from providers.base import Provider
+from providers.targets import Targets
+from worker.errors import ManifestError, MigrationFileError, RequestRejected, UnknownTarget
+from worker.lifecycle.requests import (
+    ProvisionRequest,
+    RegisterSchemaRequest,
+    Request,
+    parse_request,
+    request_id_of,
+)
+from worker.lifecycle.store import OperationStore
+from worker.lifecycle.validation import validate_migrations
+from worker.logging import redact_text, storable
+from worker.manifest import (
+    UNSTORABLE,
+    Manifest,
+    find_manifest,
+    parse_manifest,
+    unstorable_text,
+)
+from worker.migrations.files import load_dir
+from worker.naming import check_plugin_id
+from worker.port import migrations_dir
+from worker.schema.registry import check_registration
+from worker.settings import Settings
+from worker.states import UNFINISHED, DsStatus, Kind
+from worker.tracking.db import tracking_errors
+from worker.tracking.models import LifecycleOperation, PluginDatasource
+
+
+class Intake:
+    """Accepts requests: validates them and records each as one operation row."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        store: OperationStore,
+        targets: Targets,
+    ) -> None:
+        self.settings, self.sessions, self.store, self.targets = settings, sessions, store, targets
+
+    def provider(self, target: str) -> Provider:
+        """The driver of ``target``, built once per process."""
+        return self.targets.provider(target)
+
+    def target_of(self, request: Request, manifest: Manifest) -> str:
+        """The plugin's target: where it lives, else the requested or first serving target."""
+        ds, _ = self._tracked(request.plugin_id)
+        requested = request.target if isinstance(request, ProvisionRequest) else None
+        if ds is not None and ds.status != DsStatus.DELETED:
+            current = ds.target or ds.provider
+            if requested is not None and requested != current:
+                raise UnknownTarget(
+                    "target change",
+                    [f"target: {request.plugin_id} lives on target {current!r}, not {requested!r}"],
+                )
+            return current
+        return self.targets.choose(manifest.database.mode.value, requested).name
+
+    def plugin_dir(self, plugin_id: str) -> Path:
+        """``<plugins root>/<plugin_id>``, confined to the root."""
+        root = self.settings.plugins_root
+        folder = (root / check_plugin_id(plugin_id)).resolve()
+        if not folder.is_relative_to(root):
+            raise ManifestError(
+                "plugin folder outside the plugins root", [f"plugin_id: leaves {root}"]
+            )
+        return folder
+
+    def accept(self, kind: Kind, payload: object, extra: tuple[Any, ...], task_id: str) -> int:
+        """Record the request as an operation (or find it by request_id); returns its id."""
+        request_id = request_id_of(payload, task_id)
+        existing = self.store.by_request_id(request_id)
+        if existing is not None:
+            return existing.id
+        actor = payload.get("requested_by") if isinstance(payload, dict) else None
+        plugin_id = payload.get("plugin_id") if isinstance(payload, dict) else None
+        shown_id = plugin_id if isinstance(plugin_id, str) and len(plugin_id) <= 64 else "?"
+        try:
+            request = parse_request(kind, payload, extra)
+            self.validate(kind, request)
+        except RequestRejected as exc:
+            # hostile text (NUL, lone surrogates) is escaped: the rejection must be storable
+            op, _ = self.store.insert(
+                kind=kind,
+                plugin_id=storable(redact_text(shown_id))[:64],
+                request_id=request_id,
+                request={},
+                actor=storable(actor)[:200]
+                if isinstance(actor, str) and len(actor) <= 200
+                else None,
+                task_id=task_id,
+                rejection=storable(redact_text(str(exc))),
+            )
+            return op.id
+        op, _ = self.store.insert(
+            kind=kind,
+            plugin_id=request.plugin_id,
+            request_id=request_id,
+            request=request.model_dump(mode="json", by_alias=True, exclude_none=True),
+            actor=request.requested_by,
+            task_id=task_id,
+        )
+        return op.id
+
+    def validate(self, kind: Kind, request: Request) -> None:
+        """Everything that can be checked before a side effect, raising RequestRejected."""
+        manifest = self.manifest_for(kind, request)
+        target = self.target_of(request, manifest) if kind is Kind.PROVISION else None
+        if kind in (Kind.PROVISION, Kind.MIGRATE):
+            provider = self.provider(target or self.target_of(request, manifest))
+            folder = self.plugin_dir(request.plugin_id)
+            validate_migrations(self.sessions, folder, request, manifest, provider)
+            self._storable_migrations(request.plugin_id, manifest)
+        if isinstance(request, RegisterSchemaRequest):
+            check_registration(self.sessions, request.plugin_id, request.schema_document)
+
+    def _storable_migrations(self, plugin_id: str, manifest: Manifest) -> None:
+        """Migration text is recorded in plugin_migrations: refuse NUL before anything runs."""
+        folder = self.plugin_dir(plugin_id)
+        for file in load_dir(migrations_dir(folder, manifest), folder):
+            texts = [file.up_sql, file.down_sql, file.name, file.description or ""]
+            if unstorable_text(texts, file.filename) is not None:
+                raise MigrationFileError(
+                    "invalid migration file", [f"{file.filename}: {UNSTORABLE}"]
+                )
+
+    def manifest_for(self, kind: Kind, request: Request) -> Manifest:
+        """The manifest to work from: the request's, the plugin folder's, or the stored one."""
+        inline = getattr(request, "manifest", None)
+        ds, pending = self._tracked(request.plugin_id)
+        folder = self.plugin_dir(request.plugin_id)
+        stored = ds.manifest if ds is not None else None
+        manifest = (
+            parse_manifest(inline) if inline is not None else find_manifest(folder, stored, pending)
+        )
+        if manifest is None:
+            where = self.plugin_dir(request.plugin_id) / "plugin.json"
+            raise ManifestError(
+                "no manifest", [f"manifest: not in the request and {where} does not exist"]
+            )
+        if manifest.id != request.plugin_id:
+            raise ManifestError(
+                "manifest mismatch",
+                [f"manifest.id: {manifest.id!r} is not plugin_id {request.plugin_id!r}"],
+            )
+        live = ds is not None and ds.status != DsStatus.DELETED
+        if kind is not Kind.PROVISION and not live and pending is None:
+            raise RequestRejected(
+                "not provisioned",
+                [f"plugin_id: {request.plugin_id} has no datasource; provision it first"],
+            )
+        if live and ds is not None and ds.mode != manifest.database.mode.value:
+            raise ManifestError(
+                "mode change",
+                [
+                    f"sovereign.database.mode: {request.plugin_id} uses {ds.mode}; "
+                    "tear it down with --purge before changing mode"
+                ],
+            )
+        return manifest
+
+    def _tracked(self, plugin_id: str) -> tuple[PluginDatasource | None, dict[str, Any] | None]:
+        with tracking_errors(), self.sessions() as session:
+            ds = session.get(PluginDatasource, plugin_id)
+            pending = session.scalars(
+                select(LifecycleOperation.request)
+                .where(
+                    LifecycleOperation.plugin_id == plugin_id,
+                    LifecycleOperation.kind == Kind.PROVISION.value,
+                    LifecycleOperation.state.in_(UNFINISHED),
+                )
+                .order_by(LifecycleOperation.id.desc())
+            ).first()
+        manifest = pending.get("manifest", {"id": plugin_id}) if pending is not None else None
+        return ds, manifest

@@ -1,0 +1,230 @@
+"""The runner: drives an accepted operation through its steps to an outcome.
+
+Each step's provider work runs outside any tracking transaction; its completion, its tracking
+changes and its audit event commit together (fenced by the operation's lease), so a
+redelivered message resumes after the last completed step and never repeats one.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session
+
+from worker import audit, failpoints, metrics
+from worker.errors import LeaseLost, PluginDbError, TransientError
+from worker.events import hooks
+from worker.lifecycle import steps as plans
+from worker.lifecycle.context import StepContext
+from worker.lifecycle.intake import Intake
+from worker.lifecycle.lease import Claim
+from worker.lifecycle.outcome import Outcome, Step
+from worker.lifecycle.requests import REQUEST_MODELS
+from worker.lifecycle.store import OperationStore
+from worker.logging import get_logger, redact_text
+from worker.secrets import SecretBox
+from worker.settings import Settings
+from worker.states import DS_TRANSITIONS, DsStatus, Kind, OpState
+from worker.tracking.models import LifecycleOperation, PluginDatasource, utcnow
+
+log = get_logger("lifecycle")
+
+
+class Runner:
+    """Runs operations; their manifests, targets and folders come from the intake."""
+
+    def __init__(
+        self, settings: Settings, store: OperationStore, box: SecretBox, intake: Intake
+    ) -> None:
+        self.settings, self.store, self.box, self.intake = settings, store, box, intake
+
+    def run(self, op_id: int, *, final_attempt: bool = False) -> dict[str, Any]:
+        """Drive an operation until it succeeds or fails; raises TransientError to be retried."""
+        claim = self.store.claim(op_id)
+        if claim is None:
+            return self.summary(op_id)
+        op = claim.op
+        assert op is not None
+        with structlog.contextvars.bound_contextvars(plugin_id=op.plugin_id, operation_id=op_id):
+            if op.crashes >= self.settings.max_attempts:
+                self._fail(claim, op, f"gave up: the worker was lost {op.crashes} times running it")
+                return self.summary(op_id)
+            self._drive(claim, op, final_attempt)
+        return self.summary(op_id)
+
+    def _drive(self, claim: Claim, op: LifecycleOperation, final_attempt: bool) -> None:
+        try:
+            ctx = self._context(op, claim)
+            done = {s["name"] for s in op.steps}
+            todo = [step for step in plans.plan_for(ctx) if step.name not in done]
+            for step in todo:
+                self._run_step(ctx, step, last=step is todo[-1])
+            if not todo:  # every step was recorded before a crash: only the outcome is missing
+                with self.store.fenced(ctx.claim, **self._succeeded(ctx)) as session:
+                    self._audit_success(session, ctx)
+        except LeaseLost:
+            log.warning("lease_lost", operation_id=op.id)
+            raise
+        except TransientError as exc:
+            if final_attempt:
+                self._fail(claim, op, f"retries exhausted: {exc}")
+                return
+            self._release(claim, op, exc)
+            raise
+        except PluginDbError as exc:
+            self._fail(claim, op, str(exc))
+        except Exception as exc:
+            log.exception("operation_crashed", operation_id=op.id)
+            self._fail(claim, op, f"{type(exc).__name__}: {exc}")
+
+    def _context(self, op: LifecycleOperation, claim: Claim) -> StepContext:
+        kind = Kind(op.kind)
+        request = REQUEST_MODELS[kind].model_validate(op.request)
+        manifest = self.intake.manifest_for(kind, request)
+        target = self.intake.target_of(request, manifest)
+        return StepContext(
+            op=op,
+            claim=claim,
+            store=self.store,
+            request=request,
+            manifest=manifest,
+            provider=self.intake.provider(target),
+            settings=self.settings,
+            box=self.box,
+            plugin_dir=self.intake.plugin_dir(op.plugin_id),
+            target=target,
+        )
+
+    def _run_step(self, ctx: StepContext, step: Step, *, last: bool) -> None:
+        points, started = self.settings.failpoints, time.monotonic()
+        failpoints.hit(points, f"before:{step.name}")
+        with self.store.keepalive(ctx.claim):
+            outcome = step.run(ctx)
+        failpoints.hit(points, f"after:{step.name}")
+        self._complete(ctx, step, started, outcome, last=last)
+
+    def _complete(
+        self,
+        ctx: StepContext,
+        step: Step,
+        started: float,
+        outcome: Outcome,
+        *,
+        last: bool,
+    ) -> None:
+        """Record the step (and, after the last one, the outcome) in one transaction."""
+        ms = round((time.monotonic() - started) * 1000, 2)
+        record = {
+            "name": step.name,
+            "status": outcome.status,
+            "attempt": ctx.op.attempts,
+            "finished_at": utcnow().isoformat(),
+            "ms": ms,
+            "detail": outcome.detail,
+        }
+        ctx.op.steps = [*ctx.op.steps, record]
+        metrics.step_finished(ctx.op.kind, step.name, outcome.status, ms)
+        outcome_values = self._succeeded(ctx) if last else {}
+        with self.store.fenced(
+            ctx.claim, current_step=step.name, steps=ctx.op.steps, **outcome_values
+        ) as session:
+            if outcome.apply is not None:
+                outcome.apply(session)
+            hooks.after_step(session, ctx, step.name, outcome.status, outcome.detail)
+            audit.record(
+                session,
+                f"step_{outcome.status}",
+                plugin_id=ctx.plugin_id,
+                operation_id=ctx.op.id,
+                actor=ctx.actor,
+                step=step.name,
+                **outcome.detail,
+            )
+            if last:
+                self._audit_success(session, ctx)
+
+    @staticmethod
+    def _succeeded(ctx: StepContext) -> dict[str, Any]:
+        ctx.op.state, ctx.op.error = OpState.SUCCEEDED.value, None
+        return {
+            "state": OpState.SUCCEEDED.value,
+            "finished_at": utcnow(),
+            "error": None,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "result": ctx.result,
+        }
+
+    @staticmethod
+    def _audit_success(session: Session, ctx: StepContext) -> None:
+        audit.record(
+            session,
+            "operation_succeeded",
+            plugin_id=ctx.plugin_id,
+            operation_id=ctx.op.id,
+            actor=ctx.actor,
+            kind=ctx.op.kind,
+        )
+        hooks.after_success(session, ctx.op)
+
+    def _release(self, claim: Claim, op: LifecycleOperation, exc: Exception) -> None:
+        with self.store.fenced(
+            claim, lease_owner=None, lease_expires_at=None, error=redact_text(str(exc))
+        ) as s:
+            audit.record(
+                s,
+                "retry_scheduled",
+                plugin_id=op.plugin_id,
+                operation_id=op.id,
+                actor=op.requested_by,
+                error=str(exc),
+            )
+
+    def _fail(self, claim: Claim, op: LifecycleOperation, error: str) -> None:
+        error = redact_text(error)
+        try:
+            with self.store.fenced(
+                claim,
+                state=OpState.FAILED.value,
+                error=error,
+                finished_at=utcnow(),
+                lease_owner=None,
+                lease_expires_at=None,
+            ) as session:
+                self._fail_datasource(session, op)
+                audit.record(
+                    session,
+                    "operation_failed",
+                    plugin_id=op.plugin_id,
+                    operation_id=op.id,
+                    actor=op.requested_by,
+                    kind=op.kind,
+                    error=error,
+                )
+                hooks.after_failure(session, op, error)
+        except LeaseLost:
+            log.warning("lease_lost_on_failure", operation_id=op.id)
+
+    @staticmethod
+    def _fail_datasource(session: Session, op: LifecycleOperation) -> None:
+        target = plans.FAILURE_STATUS.get(Kind(op.kind))
+        ds = session.get(PluginDatasource, op.plugin_id)
+        if ds is not None and target is not None and target in DS_TRANSITIONS[DsStatus(ds.status)]:
+            ds.status = target.value
+
+    def summary(self, op_id: int) -> dict[str, Any]:
+        """The task result: never a secret."""
+        op = self.store.get(op_id)
+        if op is None:
+            return {"operation_id": op_id, "state": "unknown"}
+        out: dict[str, Any] = {
+            "operation_id": op.id,
+            "plugin_id": op.plugin_id,
+            "kind": op.kind,
+            "state": op.state,
+        }
+        if op.error:
+            out["error"] = op.error
+        return out
