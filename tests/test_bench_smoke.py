@@ -41,6 +41,7 @@ EXPECTED = {
     "memory": {"": ["idle", "samples", "max_process_rss_mb", "rss_growth_mb"]},
     "scaleout": {"": ["runs", "delay_ms"]},
     "cli": {"": ["repeats", "median_s", "samples_s"]},
+    "api": {"": ["api_ms", "bare_ms", "api_per_s", "celery_per_s"]},
     "fleet": {
         "": [
             "plugins",
