@@ -14,6 +14,7 @@ from worker.api import (
     routes_lifecycle,
     routes_plugins,
     routes_registry,
+    routes_relocate,
     routes_service,
     routes_webhooks,
 )
@@ -91,6 +92,7 @@ def routers() -> list[APIRouter]:
         routes_connection.router,
         routes_plugins.router,
         routes_registry.router,
+        routes_relocate.router,
         routes_events.router,
         routes_webhooks.router,
         console_routes.router,
@@ -117,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.routes.extend(r for r in router.routes if isinstance(r, APIRoute))
     # the fleet's series (tracking tables, this process's live counters) and the API's own
     engine = make_engine(ctx.settings.database_url)
-    registry = ctx.extras["registry"] = fleet_metrics.registry(engine)
+    registry = ctx.extras["registry"] = fleet_metrics.registry(engine, ctx.settings)
     app.add_middleware(BodyLimit)
     app.add_middleware(Metrics, registry=registry)
     return app
