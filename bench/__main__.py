@@ -25,6 +25,7 @@ BENCHMARKS = (
     "fleet",
     "tracking",
     "memory",
+    "api",
     "scaleout",
     "cli",
 )

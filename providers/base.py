@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from providers import locks
+from providers.bulk import BulkLoad
 from providers.errormap import ErrorMap
 from providers.types import (
     Descriptor,
@@ -61,7 +62,7 @@ Scratch = tuple[sa.Engine, str | None, str]
 """A scratch database: (engine, schema to reflect or None, container name for the guard)."""
 
 
-class Provider(ABC):
+class Provider(ABC, BulkLoad):
     """Base class of storage drivers. Per-dialect facts are class attributes."""
 
     name: ClassVar[str]
@@ -223,6 +224,10 @@ class Provider(ABC):
 
         return sa.create_engine(self.sqlalchemy_scheme, creator=creator, poolclass=sa.NullPool)
 
+    def admin_engine(self) -> sa.Engine:
+        """A SQLAlchemy engine on the target's admin connection (autocommit, not pooled)."""
+        raise ProviderError(f"the {self.name} driver has no admin connection")
+
     def reflection_schema(self, spec: PluginSpec) -> str | None:
         """The schema to reflect the plugin's tables in (None: the connection's default)."""
         return None
@@ -245,7 +250,7 @@ class Provider(ABC):
         """Storage named like a plugin's that none of ``tracked`` owns (default: none seen)."""
         return []
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release pooled admin connections (optional)."""
 
     # -- data hooks: sizes, snapshots, quotas (NotImplementedError: the driver lacks it) ------

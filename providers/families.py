@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from providers.base import Scratch
+from providers.bulk import MySQLBulk, PostgresBulk
 from worker.errors import ProviderError
 
 
@@ -66,11 +67,16 @@ class SQLiteFamily:
                 engine.dispose()
 
 
+def admin_engine_for(url: URL) -> sa.Engine:
+    """An autocommit, unpooled engine on an admin URL."""
+    return sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+
+
 @contextmanager
 def _admin_scratch(
     admin_url: URL, create: str, drop: str, scratch_url: URL, options: dict[str, Any]
 ) -> Iterator[sa.Engine]:
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    admin = admin_engine_for(admin_url)
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(create)
@@ -85,7 +91,7 @@ def _admin_scratch(
         admin.dispose()
 
 
-class PostgresFamily:
+class PostgresFamily(PostgresBulk):
     """PostgreSQL servers (exclusive schemas or a shared database)."""
 
     sqlalchemy_scheme: ClassVar[str] = "postgresql+psycopg://"
@@ -93,6 +99,10 @@ class PostgresFamily:
     def admin_url(self) -> URL:
         """The SQLAlchemy URL of the driver's admin connection."""
         raise NotImplementedError
+
+    def admin_engine(self) -> sa.Engine:
+        """An engine on the admin connection (autocommit, not pooled)."""
+        return admin_engine_for(self.admin_url().set(drivername="postgresql+psycopg"))
 
     @contextmanager
     def scratch_database(self) -> Iterator[Scratch]:
@@ -104,7 +114,7 @@ class PostgresFamily:
             yield engine, name, name
 
 
-class MySQLFamily:
+class MySQLFamily(MySQLBulk):
     """MySQL/MariaDB servers (exclusive databases or a shared database)."""
 
     sqlalchemy_scheme: ClassVar[str] = "mysql+pymysql://"
@@ -112,6 +122,10 @@ class MySQLFamily:
     def admin_url(self) -> URL:
         """The SQLAlchemy URL of the driver's admin connection."""
         raise NotImplementedError
+
+    def admin_engine(self) -> sa.Engine:
+        """An engine on the admin connection (autocommit, not pooled)."""
+        return admin_engine_for(self.admin_url().set(drivername="mysql+pymysql"))
 
     @contextmanager
     def scratch_database(self) -> Iterator[Scratch]:

@@ -40,9 +40,14 @@ def producer() -> Celery:
 
 
 @app.task(name="plugin_db.reconcile")
-def reconcile() -> dict[str, Any]:
-    """Re-enqueue unfinished operations whose lease expired (lost messages, dead workers)."""
-    stale = service().store.stale()
+def reconcile(startup: bool = False) -> dict[str, Any]:
+    """Re-enqueue unfinished operations whose lease expired (lost messages, dead workers).
+
+    Producers record an operation before they send its message, so an operation whose
+    message the broker lost is still found here. At ``startup`` every unclaimed operation
+    counts at once (a duplicate message is harmless: the lease lets one run).
+    """
+    stale = service().store.stale(5000, min_idle=0) if startup else service().store.stale()
     for op_id in stale:
         producer().send_task("plugin_db.resume", args=[{"operation_id": op_id}])
     if stale:
@@ -119,7 +124,7 @@ def purge_archives() -> dict[str, Any]:
 @worker_ready.connect
 def _reconcile_on_start(**_: Any) -> None:
     """A restarted worker picks up what a dead one left behind."""
-    app.send_task("plugin_db.reconcile")
+    app.send_task("plugin_db.reconcile", kwargs={"startup": True})
 
 
 @worker_init.connect

@@ -9,12 +9,13 @@
     │   ├── SchemaDocumentError  an ExtensionDatabaseSchema document is invalid
     │   │   └── DestructiveChangeRefused  a schema plan drops or narrows without force
     │   ├── UnknownTarget        a request names a target that is not configured
+    │   ├── PlacementRefused     no open target serving the mode has room (or the labels)
     │   ├── UnknownPlugin        a command names a plugin with no datasource (also LookupError)
     │   ├── RetryRefused         ``plugin-db retry`` cannot reset that operation
     │   ├── MalformedEnvelope    a broker message is not a kombu envelope (also ValueError)
     │   ├── NotFound             the plugin, operation or token named does not exist
-    │   │   ├── UnknownGeneration  a connection ack names a generation the plugin never had
     │   │   └── UnknownEndpoint  no webhook endpoint has this id
+    │   ├── UnknownGeneration    a connection ack names a generation the plugin never had
     │   ├── Conflict             the resource's state does not allow the request now
     │   └── AddressRefused       a webhook URL points where webhooks may not go
     ├── PermanentError           the operation fails at once, retrying cannot help
@@ -87,6 +88,10 @@ class UnknownTarget(RequestRejected):
     """A request names a target that is not configured or cannot serve its mode."""
 
 
+class PlacementRefused(RequestRejected):
+    """No open target that serves the mode matches the labels and has room for the plugin."""
+
+
 class UnknownPlugin(RequestRejected, LookupError):
     """A command names a plugin that has no datasource."""
 
@@ -110,7 +115,7 @@ class Conflict(RequestRejected):
     """The resource exists but its state does not allow the request now (HTTP 409)."""
 
 
-class UnknownGeneration(NotFound):
+class UnknownGeneration(RequestRejected):
     """An ack names a generation the plugin never had."""
 
 

@@ -151,9 +151,9 @@ class _LiveCollector(Collector):
         return live().registry.collect()
 
 
-def registry(engine: Engine | None) -> CollectorRegistry:
+def registry(engine: Engine | None, settings: Settings | None = None) -> CollectorRegistry:
     """What an exporter serves: live series (every process's, in multiprocess mode) and,
-    given an engine, the tracking gauges."""
+    given an engine, the tracking gauges (target usage needs the settings' targets)."""
     reg = CollectorRegistry(auto_describe=False)
     folder = os.environ.get(MULTIPROC_ENV)
     if folder:
@@ -161,8 +161,23 @@ def registry(engine: Engine | None) -> CollectorRegistry:
     else:
         reg.register(_LiveCollector())
     if engine is not None:
-        reg.register(TrackingCollector(engine))
+        reg.register(TrackingCollector(engine, capacities(settings)))
     return reg
+
+
+def capacities(settings: Settings | None) -> dict[str, int | None]:
+    """Each configured target's plugin capacity (none without settings or a bad targets file)."""
+    if settings is None:
+        return {}
+    from providers.targets import Targets
+    from worker.errors import PluginDbError
+
+    try:
+        targets = Targets.from_settings(settings).targets
+    except PluginDbError as exc:
+        log.warning("metrics_targets_unreadable", error=str(exc))
+        return {}
+    return {name: target.capacity.get("plugins") for name, target in targets.items()}
 
 
 def use_multiprocess(folder: Path) -> None:
@@ -189,7 +204,7 @@ def serve_worker(settings: Settings) -> int | None:
     server, _ = start_http_server(
         settings.metrics_port,
         addr=settings.metrics_address,
-        registry=registry(make_engine(settings.database_url)),
+        registry=registry(make_engine(settings.database_url), settings),
     )
     port = int(server.server_address[1])
     log.info("metrics_exporter_started", address=settings.metrics_address, port=port)

@@ -84,8 +84,8 @@ SERIES: tuple[Series, ...] = (
     Series(
         "plugin_db_plugins",
         "gauge",
-        ("status", "mode", "provider"),
-        "Plugins by datasource status, mode and provider.",
+        ("status", "mode", "provider", "target"),
+        "Plugins by datasource status, mode, provider and target.",
         TRACKING,
     ),
     Series(
@@ -141,7 +141,7 @@ SERIES: tuple[Series, ...] = (
         "plugin_db_target_usage_ratio",
         "gauge",
         ("target", "dimension"),
-        "Use of a target over its declared capacity, per dimension (plugins, storage).",
+        "Plugins a target holds over its declared capacity (targets file), per dimension.",
         TRACKING,
     ),
 )

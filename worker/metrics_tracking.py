@@ -6,7 +6,7 @@ webhooks, credential retirements) are read when the table is part of the trackin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, Table, func, select
 
 from worker.logging import get_logger
 from worker.metrics_catalogue import help_of
+from worker.states import DsStatus
 from worker.tracking.models import Base, LifecycleOperation, PluginDatasource, utcnow
 
 log = get_logger("metrics")
@@ -31,14 +32,31 @@ def _table(name: str) -> Table | None:
 
 
 def plugins(conn: Connection, _now: datetime) -> Iterator[Metric]:
-    """Plugins by status, mode and provider."""
+    """Plugins by status, mode, provider and target."""
     ds = PluginDatasource
-    family = gauge("plugin_db_plugins", ["status", "mode", "provider"])
-    query = select(ds.status, ds.mode, ds.provider, func.count()).group_by(
-        ds.status, ds.mode, ds.provider
+    family = gauge("plugin_db_plugins", ["status", "mode", "provider", "target"])
+    columns = (ds.status, ds.mode, ds.provider, ds.target)
+    for status, mode, provider, target, count in conn.execute(
+        select(*columns, func.count()).group_by(*columns)
+    ):
+        family.add_metric([status, mode, provider, target or ""], count)
+    yield family
+
+
+def target_usage(conn: Connection, capacities: Mapping[str, int | None]) -> Iterator[Metric]:
+    """Plugins held by each target over its declared capacity (targets without one: none)."""
+    ds = PluginDatasource
+    held = dict(
+        conn.execute(
+            select(ds.target, func.count())
+            .where(ds.status != DsStatus.DELETED.value)
+            .group_by(ds.target)
+        ).all()
     )
-    for status, mode, provider, count in conn.execute(query):
-        family.add_metric([status, mode, provider], count)
+    family = gauge("plugin_db_target_usage_ratio", ["target", "dimension"])
+    for name, capacity in sorted(capacities.items()):
+        if capacity:
+            family.add_metric([name, "plugins"], held.get(name, 0) / capacity)
     yield family
 
 
@@ -123,8 +141,9 @@ READERS: tuple[Reader, ...] = (plugins, operations, retirements, outbox, webhook
 class TrackingCollector(Collector):
     """Fleet series read from the tracking database at each scrape."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, capacities: Mapping[str, int | None] | None = None) -> None:
         self.engine = engine
+        self.capacities = dict(capacities or {})
 
     def collect(self) -> Iterable[Metric]:
         """Every family; ``plugin_db_tracking_up`` says whether the reads worked."""
@@ -133,6 +152,7 @@ class TrackingCollector(Collector):
             now = utcnow()
             with self.engine.connect() as conn:
                 families = [family for read in READERS for family in read(conn, now)]
+                families += target_usage(conn, self.capacities)
         except Exception as exc:  # a scrape never fails: it says the database is down
             log.warning("metrics_tracking_unavailable", error=type(exc).__name__)
             up.add_metric([], 0)

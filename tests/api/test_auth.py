@@ -43,7 +43,7 @@ def required_scope(route: APIRoute) -> str | None:
 def cases() -> list[tuple[str, str, str | None]]:
     out = []
     for route in (r for router in routers() for r in router.routes):
-        if isinstance(route, APIRoute):
+        if isinstance(route, APIRoute) and route.include_in_schema:
             path = re.sub(r"\{(\w+)\}", lambda m: PARAMS[m.group(1)], route.path)
             for method in sorted(route.methods):
                 out.append((method, path + QUERY.get(path, ""), required_scope(route)))

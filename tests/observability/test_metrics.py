@@ -14,8 +14,9 @@ from sqlalchemy import select
 from tests.support.env import sqlite_stack, unique_id
 from tests.support.stack import Stack, migration, write_plugin
 from worker import metrics
+from worker.settings import Settings
 from worker.tracking import db
-from worker.tracking.models import PluginSecret
+from worker.tracking.models import PluginDatasource, PluginSecret
 
 GOOD = {
     "001-items.sql": migration(
@@ -137,3 +138,38 @@ def test_a_tracking_outage_is_a_gauge_not_a_failed_scrape() -> None:
     engine = db.make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
     registry = metrics.registry(engine)
     assert registry.get_sample_value("plugin_db_tracking_up") == 0.0
+
+
+def test_target_usage_against_the_capacity_of_the_targets_file(tmp_path: Path) -> None:
+    """Plugins held over ``capacity`` per target; deleted plugins do not count."""
+    url = f"sqlite:///{tmp_path / 'tracking.db'}"
+    db.upgrade(url)
+    targets = tmp_path / "targets.toml"
+    targets.write_text(
+        f'[targets.files]\ndriver = "sqlite"\nadmin_url = "{tmp_path}"\ncapacity = 4\n'
+        f'[targets.spare]\ndriver = "sqlite"\nadmin_url = "{tmp_path / "spare"}"\n'
+    )
+    engine = db.make_engine(url)
+    with db.make_sessionmaker(engine).begin() as session:
+        for i, status in enumerate(["ready", "ready", "failed", "deleted"]):
+            session.add(
+                PluginDatasource(
+                    plugin_id=f"t{i}",
+                    mode="exclusive-sqlite",
+                    provider="sqlite",
+                    status=status,
+                    target="files",
+                )
+            )
+    settings = Settings.from_env({"PLUGIN_DB_TARGETS": str(targets), "PLUGIN_DB_DATABASE_URL": url})
+    registry = metrics.registry(engine, settings)
+    labels = {"target": "files", "dimension": "plugins"}
+    assert registry.get_sample_value("plugin_db_target_usage_ratio", labels) == 0.75
+    assert (
+        registry.get_sample_value(
+            "plugin_db_target_usage_ratio", {"target": "spare", "dimension": "plugins"}
+        )
+        is None
+    )
+    ready = {"status": "ready", "mode": "exclusive-sqlite", "provider": "sqlite", "target": "files"}
+    assert registry.get_sample_value("plugin_db_plugins", ready) == 2

@@ -153,6 +153,18 @@ def test_the_scratch_database_is_usable_and_removed(driver: Provider) -> None:
         scratch.__exit__(None, None, None)
 
 
+def test_the_admin_engine_reaches_the_server_where_there_is_one(driver: Provider) -> None:
+    try:
+        engine = driver.admin_engine()
+    except ProviderError:
+        pytest.skip(f"{driver.name} has no admin connection")
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT 1")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
 def test_untracked_storage_is_an_orphan_and_tracked_storage_is_not(
     driver: Provider, spec: PluginSpec
 ) -> None:

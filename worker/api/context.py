@@ -45,7 +45,7 @@ class ApiContext:
         return create_app(self.settings)
 
 
-def api_context(request: Request) -> ApiContext:
+async def api_context(request: Request) -> ApiContext:
     """FastAPI dependency: the process's context."""
     ctx: ApiContext = request.app.state.ctx
     return ctx

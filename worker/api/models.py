@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Header, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from worker.naming import PLUGIN_ID_RE
 
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they are UTC (RFC 3339 needs the offset)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_utc)]
 PluginId = Annotated[
     str,
     Path(alias="pluginId", min_length=1, max_length=40, pattern=PLUGIN_ID_RE.pattern),
@@ -76,8 +83,8 @@ class OperationDetail(OperationSummary):
     requested_by: str | None = None
     attempts: int = 0
     result: dict[str, Any] = {}
-    created_at: datetime | None = None
-    finished_at: datetime | None = None
+    created_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
 
 
 class ConnectionDoc(BaseModel):
@@ -93,3 +100,58 @@ class ConnectionDoc(BaseModel):
     generation: int
 
     model_config = ConfigDict(populate_by_name=True)
+
+
+class SchemaRow(BaseModel):
+    """A registered schema: status, version, errors and the document."""
+
+    plugin_id: str
+    version: str
+    status: str
+    live: bool
+    registered_at: Timestamp | None = None
+    activated_at: Timestamp | None = None
+    deactivated_at: Timestamp | None = None
+    last_error: str | None = None
+    validation_errors: list[Any] | None = None
+    schema_definition: dict[str, Any]
+
+
+class Validation(BaseModel):
+    """A valid document's summary (invalid ones answer 422 with every problem)."""
+
+    valid: bool
+    plugin_id: str
+    version: str
+    tables: list[str]
+    enums: list[str]
+
+
+class Migration(BaseModel):
+    """One row of the plugin's migration history."""
+
+    version: str
+    name: str
+    status: str
+    executed_at: Timestamp | None = None
+    completed_at: Timestamp | None = None
+    rolled_back_at: Timestamp | None = None
+    execution_time_ms: int | None = None
+    error_message: str | None = None
+    checksum: str | None = None
+
+
+class ConflictItem(BaseModel):
+    """A conflict between registered schemas."""
+
+    kind: str
+    plugins: list[str]
+    object: str
+    message: str
+
+
+class Conflicts(BaseModel):
+    """Conflicts among every registered schema."""
+
+    schemas: int
+    conflicts: list[ConflictItem]

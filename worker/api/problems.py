@@ -83,6 +83,12 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or str(loc[0] if loc else "request")
 
 
+def allowed(app: FastAPI, path: str) -> list[str]:
+    """The methods the app's routes accept on ``path``."""
+    routes = app.state.routes
+    return sorted({m for r in routes if r.path_regex.match(path) for m in r.methods})
+
+
 def install(app: FastAPI) -> None:
     """Answer every error with a problem document; nothing else leaves as HTML or text."""
 
@@ -106,9 +112,12 @@ def install(app: FastAPI) -> None:
         return problem_response(422, "invalid request", errors)
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else "see the API document"
-        return problem_response(exc.status_code, detail, [FieldProblem(detail=detail)])
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            headers["Allow"] = ", ".join(allowed(request.app, request.url.path))
+        return problem_response(exc.status_code, detail, [FieldProblem(detail=detail)], headers)
 
     @app.exception_handler(TransientError)
     async def _unavailable(_: Request, exc: TransientError) -> JSONResponse:

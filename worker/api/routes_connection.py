@@ -13,7 +13,7 @@ from worker.api.models import ConnectionDoc, PluginId
 from worker.api.problems import responses
 from worker.connection import etag, read_connection
 
-router = APIRouter(tags=["connections"], responses=responses(401, 403, 404, 409, 422))
+router = APIRouter(tags=["connections"], responses=responses(400, 401, 403, 404, 409, 422))
 
 
 @router.get(

@@ -29,7 +29,7 @@ from worker.tracking.models import LifecycleOperation
 
 from .problems import responses
 
-router = APIRouter(tags=["lifecycle"], responses=responses(401, 403, 404, 409, 413, 422))
+router = APIRouter(tags=["lifecycle"], responses=responses(400, 401, 403, 404, 409, 413, 422))
 Ctx = Annotated[ApiContext, Depends(api_context)]
 Writer = Annotated[str, Depends(require_scope("plugins:write"))]
 Reader = Annotated[str, Depends(require_scope("plugins:read"))]
@@ -50,11 +50,10 @@ def mutate(
     plugin_id: str,
     actor: str,
     key: str | None,
-    body: BaseModel | None,
+    fields: dict[str, Any],
 ) -> OperationSummary:
     """Validate, record (pending) and enqueue; the same Idempotency-Key returns the same op."""
     check_plugin_id(plugin_id, "pluginId")
-    fields: dict[str, Any] = body.model_dump(exclude_none=True) if body is not None else {}
     payload = {
         **fields,
         "plugin_id": plugin_id,
@@ -64,6 +63,10 @@ def mutate(
     op, _ = submit(ctx.service, ctx.celery, kind, payload)
     response.headers["Location"] = f"/api/operations/{op.id}"
     return summary(op)
+
+
+def _fields(body: BaseModel | None) -> dict[str, Any]:
+    return body.model_dump(exclude_none=True) if body is not None else {}
 
 
 @router.post("/api/plugins/{pluginId}/provision", status_code=202)
@@ -84,7 +87,7 @@ def provision(
         plugin_id=plugin_id,
         actor=actor,
         key=key,
-        body=body,
+        fields=_fields(body),
     )
 
 
@@ -106,7 +109,7 @@ def migrate(
         plugin_id=plugin_id,
         actor=actor,
         key=key,
-        body=body,
+        fields=_fields(body),
     )
 
 
@@ -128,7 +131,7 @@ def rotate(
         plugin_id=plugin_id,
         actor=actor,
         key=key,
-        body=body,
+        fields=_fields(body),
     )
 
 
@@ -150,7 +153,7 @@ def teardown(
         plugin_id=plugin_id,
         actor=actor,
         key=key,
-        body=body,
+        fields=_fields(body),
     )
 
 
@@ -172,7 +175,7 @@ def restore(
         plugin_id=plugin_id,
         actor=actor,
         key=key,
-        body=body,
+        fields=_fields(body),
     )
 
 

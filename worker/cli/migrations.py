@@ -191,6 +191,8 @@ def migrate_all(parallel: int, wait: bool, as_json: bool, dry_run: bool, force: 
     ``--wait`` it also waits for the last operations and exits 1 if any failed or was refused.
     """
     from worker.celery_app import create_app
+    from worker.lifecycle.service import LifecycleService
+    from worker.lifecycle.submit import accept_and_send
 
     if parallel < 1:
         fail("--parallel must be at least 1", EXIT_BAD_INPUT, as_json)
@@ -201,7 +203,7 @@ def migrate_all(parallel: int, wait: bool, as_json: bool, dry_run: bool, force: 
     if not (dry_run or force):  # up to date: one indexed read each, nothing to enqueue
         order = [p for p in order if p not in current]
         graph = {p: [d for d in needs if d not in current] for p, needs in graph.items()}
-    app = create_app(settings())
+    app, service = create_app(settings()), LifecycleService(settings())
     batch = uuid.uuid4().hex[:8]
 
     def submit(plugin_id: str) -> str:
@@ -212,7 +214,7 @@ def migrate_all(parallel: int, wait: bool, as_json: bool, dry_run: bool, force: 
             "dry_run": dry_run,
             "force": force,
         }
-        app.send_task(Kind.MIGRATE.task_name, args=[request])
+        accept_and_send(service, app, Kind.MIGRATE, request)  # recorded before it is sent
         return str(request["request_id"])
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())

@@ -59,7 +59,7 @@ def fleet(session: Session, status: str | None, query: str | None, sort: str) ->
             FleetRow(
                 plugin_id=ds.plugin_id,
                 mode=ds.mode,
-                provider=ds.provider,
+                provider=ds.target or ds.provider,
                 status=ds.status,
                 limit_mb=limits.get("storageMb"),
                 connections=limits.get("connections"),
@@ -110,12 +110,11 @@ def plugin(session: Session, plugin_id: str) -> dict[str, Any] | None:
 
 
 def targets(session: Session) -> list[dict[str, Any]]:
-    """Per provider: plugins by status (the target of each driver in this version)."""
+    """Per target: plugins by status."""
     found: dict[str, Counter[str]] = {}
-    for provider, status in session.execute(
-        select(PluginDatasource.provider, PluginDatasource.status)
-    ):
-        found.setdefault(provider, Counter())[status] += 1
+    ds = PluginDatasource
+    for target, provider, status in session.execute(select(ds.target, ds.provider, ds.status)):
+        found.setdefault(target or provider, Counter())[status] += 1
     most = max((sum(c.values()) for c in found.values()), default=1)
     return [
         {

@@ -217,16 +217,21 @@ class OperationStore:
         expires = aware(op.lease_expires_at)
         return max(0.0, (expires - utcnow()).total_seconds())
 
-    def stale(self, limit: int = 500) -> list[int]:
-        """Unfinished operations nobody is working on: lease expired, or never claimed for long."""
+    def stale(self, limit: int = 500, *, min_idle: float | None = None) -> list[int]:
+        """Unfinished operations nobody is working on: lease expired, or unclaimed for long.
+
+        ``min_idle`` (seconds, default one lease) is how long an unclaimed operation waits
+        before it counts; a starting worker passes 0, since its broker may have lost them all.
+        """
         now = utcnow()
+        idle = self.lease if min_idle is None else timedelta(seconds=min_idle)
         with tracking_errors(), self.sessions() as session:
             query = (
                 select(Op.id)
                 .where(
                     Op.state.in_(UNFINISHED),
                     (Op.lease_expires_at < now)
-                    | (Op.lease_owner.is_(None) & (Op.updated_at < now - self.lease)),
+                    | (Op.lease_owner.is_(None) & (Op.updated_at <= now - idle)),
                 )
                 .order_by(Op.id)
                 .limit(limit)

@@ -19,7 +19,7 @@ from worker.lifecycle.requests import parse_request
 from worker.lifecycle.service import LifecycleService
 from worker.logging import get_logger
 from worker.naming import PLUGIN_ID_RE
-from worker.states import Kind
+from worker.states import Kind, OpState
 from worker.tracking.models import LifecycleOperation
 
 log = get_logger("submit")
@@ -85,6 +85,19 @@ def submit(
     if created:
         send(celery, op)
     return op, created
+
+
+def accept_and_send(
+    service: LifecycleService, celery: Celery, kind: Kind, payload: dict[str, Any]
+) -> LifecycleOperation:
+    """Like the worker's ``accept`` (a rejection is recorded as a ``rejected`` operation),
+    then enqueue what was accepted; for producers that poll operations by request_id."""
+    task_id = str(uuid.uuid4())
+    op = service.store.get(service.accept(kind, payload, (), task_id))
+    assert op is not None
+    if op.state == OpState.PENDING and op.task_id == task_id:
+        send(celery, op)
+    return op
 
 
 def _audit_rejection(
