@@ -133,10 +133,12 @@ def test_no_session_left_retires_the_old_login(make_stack: Any, mode: str) -> No
     with closing(session):
         assert can_log_in(stack, plugin_id, old) and still_works(session)
     assert_retired(stack, plugin_id, old, new, "sessions")
-    assert (
-        stack.run("plugin_db.teardown", {"plugin_id": plugin_id, "purge": True}).state
-        == "succeeded"
-    )
+    # archive and restore re-enable the logins: the retired one stays retired
+    for task in ("plugin_db.teardown", "plugin_db.restore"):
+        assert stack.run(task, {"plugin_id": plugin_id}, 90).state == "succeeded"
+    assert can_log_in(stack, plugin_id, new) and not can_log_in(stack, plugin_id, old)
+    purged = stack.run("plugin_db.teardown", {"plugin_id": plugin_id, "purge": True})
+    assert purged.state == "succeeded"
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -171,3 +173,24 @@ def test_a_second_rotation_retires_the_first_one_first(make_stack: Any) -> None:
         ]
     with suppress(Exception):
         stack.run("plugin_db.teardown", {"plugin_id": plugin_id, "purge": True})
+
+
+def test_doctor_reports_a_login_waiting_past_its_grace_period(
+    make_stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = make_stack()
+    stack.start_worker(beat=False)  # nothing retires it
+    plugin_id, old, _new, session = rotate_with_open_session(stack, "exclusive-postgres", 0.01)
+    with closing(session):
+        stack.wait_until(
+            lambda: (
+                "rotation_waiting"
+                in run_cli(stack, monkeypatch, "doctor", "--plugin", plugin_id, "--json").output
+            ),
+            what="doctor finding",
+        )
+        report = run_cli(stack, monkeypatch, "doctor", "--plugin", plugin_id, "--json")
+        assert report.exit_code == 1 and old.username in report.output
+    purged = stack.run("plugin_db.teardown", {"plugin_id": plugin_id, "purge": True})
+    assert purged.state == "succeeded"
+    assert [r.state for r in retirements(stack, plugin_id)] == ["dropped"]

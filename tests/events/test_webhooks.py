@@ -190,3 +190,27 @@ def register_allowed(stack: Stack, monkeypatch: pytest.MonkeyPatch, receiver: Re
     assert result.exit_code == 0, result.output
     monkeypatch.setenv("PLUGIN_DB_WEBHOOK_ALLOWED_HOSTS", "")
     return str(json.loads(result.output)["id"])
+
+
+def test_an_endpoint_that_keeps_failing_is_disabled_and_reported(
+    make_stack: Any, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = make_stack(PLUGIN_DB_WEBHOOK_DISABLE_AFTER="3")
+    endpoint = register(stack, monkeypatch, receiver)
+    receiver.stop()
+    stack.start_worker()
+    plugin_id = sqlite_plugin(stack)
+    assert stack.run("plugin_db.provision", {"plugin_id": plugin_id}).state == "succeeded"
+    stack.wait_until(
+        lambda: "webhook_endpoint_disabled" in [e.event for e in stack.audit()], what="disabled"
+    )
+    head = outbox(stack, plugin_id)[0].event_id
+    assert len(attempts(stack, head)) == 3
+    report = run_cli(stack, monkeypatch, "doctor", "--json")
+    assert report.exit_code == 1
+    found = [f for f in json.loads(report.output)["findings"] if f["check"] == "webhook_disabled"]
+    assert len(found) == 1 and endpoint in found[0]["message"]
+    receiver.start()
+    assert run_cli(stack, monkeypatch, "webhooks", "enable", endpoint).exit_code == 0
+    ids = [e.event_id for e in outbox(stack, plugin_id)]
+    stack.wait_until(lambda: len(receiver.types(plugin_id)) == len(ids), what="resumed")

@@ -20,6 +20,7 @@ _STEP_EVENTS: dict[tuple[str, str], str] = {
     (Kind.TEARDOWN.value, "purge_storage"): "datasource.purged",
     (Kind.ROTATE.value, "rotate_credentials"): "credentials.rotated",
     (Kind.REGISTER_SCHEMA.value, "activate_schema"): "schema.registered",
+    (Kind.RELOCATE.value, "switch_datasource"): "datasource.relocated",
 }
 
 
@@ -50,11 +51,14 @@ def after_step(
     if event is None:
         return
     data: dict[str, Any] = {"provider": ctx.provider.name}
-    if event == "credentials.rotated":
+    if event in ("credentials.rotated", "datasource.purged"):
         from worker.rotation import retire
 
-        data["login"] = detail.get("active_login")
-        retire.record_pending(session, ctx, str(detail.get("slot")), gen)
+        if event == "datasource.purged":
+            retire.drop_pending(session, ctx.plugin_id)
+        else:
+            data["login"] = detail.get("active_login")
+            retire.record_pending(session, ctx, str(detail.get("slot")), gen)
     emit(session, type=event, generation=gen, data=data, **common)
 
 

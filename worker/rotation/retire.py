@@ -148,6 +148,31 @@ def retire_login(ctx: StepContext) -> Outcome:
     return _retire(ctx, retirement, request.trigger)
 
 
+def keep_retired(ctx: StepContext) -> Outcome:
+    """After a restore (which re-enables the logins): a retired idle login stays retired."""
+    creds = ctx.credentials()
+    idle = other_slot(creds.in_use if creds else "a")
+    with ctx.store.sessions() as session:
+        latest = session.scalars(
+            select(CredentialRetirement)
+            .where(
+                CredentialRetirement.plugin_id == ctx.plugin_id, CredentialRetirement.slot == idle
+            )
+            .order_by(CredentialRetirement.id.desc())
+            .limit(1)
+        ).first()
+    if latest is None or latest.state != RETIRED:
+        return Outcome(status="skipped", detail={"reason": "no retired login"})
+    ctx.provider.retire_login(ctx.spec, idle)
+    return Outcome(detail={"login": latest.login, "slot": idle})
+
+
+def drop_pending(session: Session, plugin_id: str) -> None:
+    """After a purge: the logins are gone, nothing is left to retire."""
+    for row in pending(session, plugin_id):
+        row.state, row.trigger = "dropped", "purge"
+
+
 def aware(value: datetime) -> datetime:
     """SQLite returns naive datetimes; they are UTC."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)

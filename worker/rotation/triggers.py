@@ -75,7 +75,10 @@ def due(
         rows = session.execute(
             select(CredentialRetirement, PluginDatasource)
             .join(PluginDatasource, PluginDatasource.plugin_id == CredentialRetirement.plugin_id)
-            .where(CredentialRetirement.state == PENDING)
+            .where(
+                CredentialRetirement.state == PENDING,
+                PluginDatasource.status != DsStatus.DELETED.value,
+            )
             .order_by(CredentialRetirement.id)
         ).all()
     requests = []
