@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from providers import locks
+from providers.bulk import BulkLoad
 from providers.errormap import ErrorMap
 from providers.types import (
     Descriptor,
@@ -69,7 +70,7 @@ class Sink(Protocol):
         ...
 
 
-class Provider(ABC):
+class Provider(ABC, BulkLoad):
     """Base class of storage drivers. Per-dialect facts are class attributes."""
 
     name: ClassVar[str]
@@ -257,7 +258,7 @@ class Provider(ABC):
         """Storage named like a plugin's that none of ``tracked`` owns (default: none seen)."""
         return []
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release pooled admin connections (optional)."""
 
     # -- data hooks: sizes, snapshots, quotas (NotImplementedError: the driver lacks it) ------
@@ -298,7 +299,7 @@ class Provider(ABC):
         """Drop the side object, if any."""
         raise NotImplementedError(f"{self.name} cannot restore snapshots")
 
-    def discard_restore_objects(self, spec: PluginSpec) -> None:  # noqa: B027 - optional hook
+    def discard_restore_objects(self, spec: PluginSpec) -> None:
         """Drop side and replaced objects and quota leftovers (before a purge)."""
 
     def set_read_only(self, spec: PluginSpec, read_only: bool) -> None:

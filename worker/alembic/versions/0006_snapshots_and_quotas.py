@@ -1,7 +1,7 @@
 """plugin_snapshots and plugin_quotas
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0008
 Create Date: 2026-11-29
 
 Snapshots taken before risky changes (and on demand) and the storage quota state per plugin.
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
