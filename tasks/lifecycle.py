@@ -27,6 +27,7 @@ teardown = _public(Kind.TEARDOWN)
 restore = _public(Kind.RESTORE)
 register_schema = _public(Kind.REGISTER_SCHEMA)
 unregister_schema = _public(Kind.UNREGISTER_SCHEMA)
+relocate = _public(Kind.RELOCATE)
 retire_credentials = _public(Kind.RETIRE)  # internal: retire a rotated-out login
 
 

@@ -9,6 +9,7 @@
     │   ├── SchemaDocumentError  an ExtensionDatabaseSchema document is invalid
     │   │   └── DestructiveChangeRefused  a schema plan drops or narrows without force
     │   ├── UnknownTarget        a request names a target that is not configured
+    │   ├── PlacementRefused     no open target serving the mode has room (or the labels)
     │   ├── UnknownPlugin        a command names a plugin with no datasource (also LookupError)
     │   ├── RetryRefused         ``plugin-db retry`` cannot reset that operation
     │   ├── MalformedEnvelope    a broker message is not a kombu envelope (also ValueError)
@@ -85,6 +86,10 @@ class DestructiveChangeRefused(SchemaDocumentError):
 
 class UnknownTarget(RequestRejected):
     """A request names a target that is not configured or cannot serve its mode."""
+
+
+class PlacementRefused(RequestRejected):
+    """No open target that serves the mode matches the labels and has room for the plugin."""
 
 
 class UnknownPlugin(RequestRejected, LookupError):

@@ -114,6 +114,17 @@ class Rotation(_Strict):
     """How long a rotated-out login stays valid at most (fractions of a minute allowed)."""
 
 
+_LABEL = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+
+
+class Placement(_Strict):
+    """``sovereign.database.placement``: labels the plugin's target must carry."""
+
+    labels: dict[Annotated[str, Field(pattern=_LABEL)], Annotated[str, Field(max_length=128)]] = (
+        Field(default_factory=dict, max_length=16)
+    )
+
+
 def _dependency(value: str) -> str:
     return value if value == "core" else _plugin_id(value)
 
@@ -135,6 +146,7 @@ class Database(_Strict):
     )
     rotation: Rotation | None = None
     snapshots: Snapshots = Field(default_factory=Snapshots)
+    placement: Placement = Field(default_factory=Placement)
 
     @model_validator(mode="after")
     def _provider_agrees(self) -> Database:
@@ -279,6 +291,24 @@ def load_manifest_bytes(raw: bytes) -> Manifest:
         raise ManifestError(
             "invalid manifest", [f"plugin.json: not valid JSON ({reason})"]
         ) from None
+    return parse_manifest(data)
+
+
+def relocated_manifest(kind: object, manifest: Manifest, mode: str) -> Manifest:
+    """``manifest`` in the ``mode`` its plugin was relocated to; a provision must agree."""
+    if str(getattr(kind, "value", kind)) == "provision":
+        raise ManifestError(
+            "mode change",
+            [
+                f"sovereign.database.mode: {manifest.id} lives in {mode}; move it with "
+                f"plugin-db relocate {manifest.id} --mode "
+                f"{manifest.database.mode.value} (or tear it down with --purge first)"
+            ],
+        )
+    data = manifest.model_dump(mode="json", by_alias=True, exclude_none=True)
+    database = data["sovereign"]["database"]
+    database["mode"] = mode
+    database.pop("provider", None)
     return parse_manifest(data)
 
 

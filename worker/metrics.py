@@ -177,7 +177,7 @@ def capacities(settings: Settings | None) -> dict[str, int | None]:
     except PluginDbError as exc:
         log.warning("metrics_targets_unreadable", error=str(exc))
         return {}
-    return {name: target.capacity for name, target in targets.items()}
+    return {name: target.capacity.get("plugins") for name, target in targets.items()}
 
 
 def use_multiprocess(folder: Path) -> None:

@@ -47,6 +47,7 @@ class Kind(StrEnum):
     RESTORE = "restore"
     REGISTER_SCHEMA = "register_schema"
     UNREGISTER_SCHEMA = "unregister_schema"
+    RELOCATE = "relocate"
     RETIRE = "retire_credentials"
 
     @property

@@ -1,10 +1,10 @@
 """A real Prisma 7 client on databases this worker made, through the real API and worker.
 
-The platform provisions two plugins over HTTP (token from ``plugin-db tokens create``), the
-worker registers each one's declarative schema as its authors wrote it, ``plugin-db schema
-export --format prisma --plugin`` gives the schema Prisma generates a client from, and the
-plugin's runtime starts that client on ``GET /api/plugins/{id}/connection``: rows written and
-read in its own tables; another plugin's table, with the same login, refused.
+The platform provisions two plugins over HTTP (token from ``plugin-db tokens create``) and
+registers each one's declarative schema as its authors wrote it (a real worker does the work);
+``plugin-db schema export --format prisma --plugin`` gives the schema Prisma generates a client
+from, and the plugin's runtime starts that client on ``GET /api/plugins/{id}/connection``: rows
+written and read in its own tables; another plugin's table, with the same login, refused.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ DENIED = {
 def install(
     api: Api, http: httpx.Client, mode: str, purge: list[str]
 ) -> tuple[str, dict[str, Any]]:
-    """Provision over HTTP, register the authored schema through the worker; the connection."""
+    """Provision and register the authored schema over HTTP (a real worker runs both)."""
     plugin_id = unique_id("pz")
     purge.append(plugin_id)
     write_plugin(api.stack.plugins_root, plugin_id, mode)
@@ -41,9 +41,10 @@ def install(
     assert answer.status_code == 202, answer.text
     op = api.wait_op(answer.json()["operation_id"])
     assert op["state"] == "succeeded", op
-    request = {"plugin_id": plugin_id, "schema": seed_doc(plugin_id), "requested_by": "e2e"}
-    registered = api.stack.run("plugin_db.register_schema", request, timeout=120)
-    assert registered.state == "succeeded", registered.error
+    answer = http.post(f"/api/extensions/{plugin_id}/schema", json=seed_doc(plugin_id))
+    assert answer.status_code == 202, answer.text
+    registered = api.wait_op(answer.json()["operation_id"], timeout=120)
+    assert registered["state"] == "succeeded", registered
     connection = http.get(f"/api/plugins/{plugin_id}/connection")
     assert connection.status_code == 200, connection.text
     return plugin_id, connection.json()

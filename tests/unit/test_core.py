@@ -37,6 +37,7 @@ def test_task_names_are_the_contract() -> None:
         "plugin_db.restore",
         "plugin_db.register_schema",
         "plugin_db.unregister_schema",
+        "plugin_db.relocate",
         "plugin_db.retire_credentials",
     }
 

@@ -39,7 +39,11 @@ def test_the_file_defines_targets_in_order_with_their_placement_fields(tmp_path:
     targets = _targets(tmp_path)
     assert list(targets.targets) == ["pg-main", "pg-two", "files"]
     main = targets.get("pg-main")
-    assert (main.driver, main.capacity, dict(main.labels)) == ("postgresql", 500, {"region": "eu"})
+    assert (main.driver, dict(main.capacity), dict(main.labels)) == (
+        "postgresql",
+        {"plugins": 500},
+        {"region": "eu"},
+    )
     assert "secret" not in repr(main)  # the admin URL never shows in a repr
 
 

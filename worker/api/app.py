@@ -14,6 +14,7 @@ from worker.api import (
     routes_lifecycle,
     routes_plugins,
     routes_registry,
+    routes_relocate,
     routes_service,
     routes_webhooks,
 )
@@ -91,6 +92,7 @@ def routers() -> list[APIRouter]:
         routes_connection.router,
         routes_plugins.router,
         routes_registry.router,
+        routes_relocate.router,
         routes_events.router,
         routes_webhooks.router,
         console_routes.router,

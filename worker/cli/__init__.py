@@ -20,7 +20,7 @@ from typer.core import TyperGroup
 from worker.logging import configure
 
 _READS = ("info", "ops", "op", "audit")
-_LIFECYCLE = ("provision", "migrate", "rollback", "rotate", "teardown", "restore")
+_LIFECYCLE = ("provision", "migrate", "rollback", "rotate", "teardown", "restore", "relocate")
 COMMANDS: Mapping[str, tuple[str, ...]] = {
     **dict.fromkeys(_READS, ("inspect",)),
     **dict.fromkeys(_LIFECYCLE, ("lifecycle",)),

@@ -121,7 +121,20 @@ def restore(plugin_id: str, wait: bool = WaitOpt, as_json: bool = JsonOpt) -> No
     enqueue(Kind.RESTORE, {"plugin_id": plugin_id}, wait, as_json)
 
 
+def relocate(
+    plugin_id: str,
+    mode: str | None = typer.Option(None, "--mode", help="Mode to move to (default: same)."),
+    target: str | None = typer.Option(None, "--target", help="Target to move to."),
+    wait: bool = WaitOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Move a plugin, with its data, to another target or mode (placement picks the target)."""
+    request: dict[str, object] = {"plugin_id": plugin_id}
+    request.update({k: v for k, v in (("mode", mode), ("target", target)) if v is not None})
+    enqueue(Kind.RELOCATE, request, wait, as_json)
+
+
 def register(app: typer.Typer) -> None:
     """Attach the enqueueing commands."""
-    for command in (provision, migrate, rollback, rotate, teardown, restore):
+    for command in (provision, migrate, rollback, rotate, teardown, restore, relocate):
         app.command()(command)

@@ -20,6 +20,7 @@ _STEP_EVENTS: dict[tuple[str, str], str] = {
     (Kind.TEARDOWN.value, "purge_storage"): "datasource.purged",
     (Kind.ROTATE.value, "rotate_credentials"): "credentials.rotated",
     (Kind.REGISTER_SCHEMA.value, "activate_schema"): "schema.registered",
+    (Kind.RELOCATE.value, "switch_datasource"): "datasource.relocated",
 }
 
 

@@ -19,6 +19,7 @@ EVENT_TYPES = frozenset(
         "datasource.archived",
         "datasource.restored",
         "datasource.purged",
+        "datasource.relocated",
         "migration.applied",
         "migration.failed",
         "migration.rolled_back",

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from providers.base import Login, PluginSpec, Provider
+from providers.targets import Targets
 from worker import secrets
 from worker.credentials import Credentials
 from worker.lifecycle.lease import Claim
@@ -51,6 +52,8 @@ class StepContext:
     plugin_dir: Path
     target: str = ""
     """The name of the target the plugin lives on (providers.targets)."""
+    targets: Targets | None = None
+    """Every configured target (relocation reaches a second one)."""
     result: dict[str, Any] = field(default_factory=dict)
     _credentials: dict[str, Credentials | None] = field(default_factory=dict, repr=False)
 

@@ -15,10 +15,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from providers.base import Provider
 from providers.targets import Targets
+from worker import placement
 from worker.errors import ManifestError, MigrationFileError, RequestRejected, UnknownTarget
+from worker.lifecycle import relocate
 from worker.lifecycle.requests import (
     ProvisionRequest,
     RegisterSchemaRequest,
+    RelocateRequest,
     Request,
     parse_request,
     request_id_of,
@@ -31,6 +34,7 @@ from worker.manifest import (
     Manifest,
     find_manifest,
     parse_manifest,
+    relocated_manifest,
     unstorable_text,
 )
 from worker.migrations.files import load_dir
@@ -71,6 +75,25 @@ class Intake:
                     [f"target: {request.plugin_id} lives on target {current!r}, not {requested!r}"],
                 )
             return current
+        with tracking_errors(), self.sessions() as session:
+            held = placement.reserved(session, request.plugin_id)
+        return held[0] if held else self.place(request, manifest)
+
+    def place(self, request: Request, manifest: Manifest) -> str:
+        """Reserve room for a new plugin on the requested target, else the best that fits."""
+        hints = getattr(request, "placement", None) or manifest.database.placement
+        requested = request.target if isinstance(request, ProvisionRequest) else None
+        with tracking_errors():
+            return placement.place_new(
+                self.sessions, self.targets, manifest, requested, hints.labels
+            )
+
+    def _checked_target(self, request: Request, manifest: Manifest) -> str:
+        """The target whose driver checks the request (placement reserves nothing yet)."""
+        ds, _ = self._tracked(request.plugin_id)
+        if ds is not None and ds.status != DsStatus.DELETED:
+            return self.target_of(request, manifest)
+        requested = request.target if isinstance(request, ProvisionRequest) else None
         return self.targets.choose(manifest.database.mode.value, requested).name
 
     def plugin_dir(self, plugin_id: str) -> Path:
@@ -122,14 +145,20 @@ class Intake:
     def validate(self, kind: Kind, request: Request) -> None:
         """Everything that can be checked before a side effect, raising RequestRejected."""
         manifest = self.manifest_for(kind, request)
-        target = self.target_of(request, manifest) if kind is Kind.PROVISION else None
         if kind in (Kind.PROVISION, Kind.MIGRATE):
-            provider = self.provider(target or self.target_of(request, manifest))
+            provider = self.provider(self._checked_target(request, manifest))
             folder = self.plugin_dir(request.plugin_id)
             validate_migrations(self.sessions, folder, request, manifest, provider)
             self._storable_migrations(request.plugin_id, manifest)
         if isinstance(request, RegisterSchemaRequest):
             check_registration(self.sessions, request.plugin_id, request.schema_document)
+        if isinstance(request, RelocateRequest):
+            current = self.target_of(request, manifest)
+            with tracking_errors(), self.sessions() as session:
+                states = placement.state_overrides(session)
+            relocate.destination_pool(self.targets, request, manifest, current, states)
+        if kind is Kind.PROVISION:
+            self.target_of(request, manifest)  # places (reserves) last: nothing else refused
 
     def _storable_migrations(self, plugin_id: str, manifest: Manifest) -> None:
         """Migration text is recorded in plugin_migrations: refuse NUL before anything runs."""
@@ -145,6 +174,8 @@ class Intake:
         """The manifest to work from: the request's, the plugin folder's, or the stored one."""
         inline = getattr(request, "manifest", None)
         ds, pending = self._tracked(request.plugin_id)
+        if kind is Kind.RELOCATE and ds is not None and ds.manifest:
+            inline = ds.manifest  # the stored manifest carries the mode the plugin lives in
         folder = self.plugin_dir(request.plugin_id)
         stored = ds.manifest if ds is not None else None
         manifest = (
@@ -167,13 +198,7 @@ class Intake:
                 [f"plugin_id: {request.plugin_id} has no datasource; provision it first"],
             )
         if live and ds is not None and ds.mode != manifest.database.mode.value:
-            raise ManifestError(
-                "mode change",
-                [
-                    f"sovereign.database.mode: {request.plugin_id} uses {ds.mode}; "
-                    "tear it down with --purge before changing mode"
-                ],
-            )
+            return relocated_manifest(kind, manifest, ds.mode)
         return manifest
 
     def _tracked(self, plugin_id: str) -> tuple[PluginDatasource | None, dict[str, Any] | None]:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from worker.errors import RequestRejected
-from worker.manifest import UNSTORABLE, unstorable_text
+from worker.manifest import UNSTORABLE, Mode, Placement, unstorable_text
 from worker.naming import check_plugin_id
 from worker.states import Kind
 
@@ -35,7 +35,18 @@ class ProvisionRequest(Request):
 
     manifest: dict[str, Any] | None = None
     target: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    """The target (server) to place the plugin on; default: the first serving its mode."""
+    """The target (server) to place the plugin on; default: chosen by placement."""
+    placement: Placement | None = None
+    """Placement hints (labels a target must carry); the manifest's when absent."""
+
+
+class RelocateRequest(Request):
+    """``plugin_db.relocate``: move the plugin, with its data, to another target or mode."""
+
+    mode: Mode | None = Field(default=None, strict=False)
+    """The mode to move to (default: the current one)."""
+    target: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    """The target to move to (default: chosen by placement among the others)."""
 
 
 class MigrateRequest(Request):
@@ -81,6 +92,7 @@ REQUEST_MODELS: dict[Kind, type[Request]] = {
     Kind.RESTORE: Request,
     Kind.REGISTER_SCHEMA: RegisterSchemaRequest,
     Kind.UNREGISTER_SCHEMA: Request,
+    Kind.RELOCATE: RelocateRequest,
     Kind.RETIRE: RetireRequest,
 }
 

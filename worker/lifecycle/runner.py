@@ -16,14 +16,16 @@ from sqlalchemy.orm import Session
 from worker import audit, failpoints, metrics
 from worker.errors import LeaseLost, PluginDbError, TransientError
 from worker.events import hooks
+from worker.lifecycle import relocate
 from worker.lifecycle import steps as plans
-from worker.lifecycle.context import StepContext
+from worker.lifecycle.context import StepContext, spec_for
 from worker.lifecycle.intake import Intake
 from worker.lifecycle.lease import Claim
 from worker.lifecycle.outcome import Outcome, Step
 from worker.lifecycle.requests import REQUEST_MODELS
 from worker.lifecycle.store import OperationStore
 from worker.logging import get_logger, redact_text
+from worker.manifest import parse_manifest
 from worker.secrets import SecretBox
 from worker.settings import Settings
 from worker.states import DS_TRANSITIONS, DsStatus, Kind, OpState
@@ -95,6 +97,7 @@ class Runner:
             box=self.box,
             plugin_dir=self.intake.plugin_dir(op.plugin_id),
             target=target,
+            targets=self.intake.targets,
         )
 
     def _run_step(self, ctx: StepContext, step: Step, *, last: bool) -> None:
@@ -183,6 +186,8 @@ class Runner:
             )
 
     def _fail(self, claim: Claim, op: LifecycleOperation, error: str) -> None:
+        if op.kind == Kind.RELOCATE.value:
+            error += self._undo_relocation(op)
         error = redact_text(error)
         try:
             with self.store.fenced(
@@ -206,6 +211,17 @@ class Runner:
                 hooks.after_failure(session, op, error)
         except LeaseLost:
             log.warning("lease_lost_on_failure", operation_id=op.id)
+
+    def _undo_relocation(self, op: LifecycleOperation) -> str:
+        """Source writable again and destination removed; what could not be undone."""
+        with self.store.sessions() as session:
+            ds = session.get(PluginDatasource, op.plugin_id)
+            manifest = ds.manifest if ds is not None else None
+        if not manifest:
+            return ""
+        spec = spec_for(parse_manifest(manifest))
+        left = relocate.abort(self.intake.targets, self.store.sessions, op.id, spec)
+        return f" (undo: {left})" if left else ""
 
     @staticmethod
     def _fail_datasource(session: Session, op: LifecycleOperation) -> None:

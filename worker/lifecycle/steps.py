@@ -16,9 +16,10 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from providers.base import StorageState
-from worker import secrets
+from worker import placement, secrets
 from worker.credentials import SLOTS, Credentials, other_slot
 from worker.errors import ProviderError
+from worker.lifecycle import relocate
 from worker.lifecycle.context import StepContext
 from worker.lifecycle.outcome import Outcome, Step
 from worker.lifecycle.requests import MigrateRequest, TeardownRequest
@@ -204,6 +205,7 @@ def purge_storage(ctx: StepContext) -> Outcome:
         session.execute(delete(PluginSecret).where(PluginSecret.plugin_id == ctx.plugin_id))
         session.execute(delete(PluginMigration).where(PluginMigration.plugin_id == ctx.plugin_id))
         ds.descriptor = {**ds.descriptor, "url": None}
+        placement.release(session, ctx.plugin_id)  # its room on the target is free again
 
     return Outcome(apply=apply)
 
@@ -278,7 +280,35 @@ def plan_for(ctx: StepContext) -> tuple[Step, ...]:  # noqa: PLR0911 - one branc
         )
     if kind is Kind.UNREGISTER_SCHEMA:
         return (Step("deactivate_schema", deactivate_schema),)
+    if kind is Kind.RELOCATE:
+        return relocation_plan(ctx)
     raise ProviderError(f"operation kind {kind.value} has no plan")
+
+
+def relocation_plan(ctx: StepContext) -> tuple[Step, ...]:
+    """Reserve, provision, freeze, copy, verify, switch, archive (worker.lifecycle.relocate)."""
+    assert ctx.targets is not None
+    moves = relocate.Relocation(ctx.targets)
+
+    def plain(run: Callable[[StepContext], dict[str, Any]]) -> Callable[[StepContext], Outcome]:
+        return lambda c: Outcome(detail=run(c))
+
+    def applied(run: Callable[[StepContext], Any]) -> Callable[[StepContext], Outcome]:
+        def step(c: StepContext) -> Outcome:
+            detail, apply = run(c)
+            return Outcome(detail=detail, apply=apply)
+
+        return step
+
+    return (
+        Step("reserve_destination", plain(moves.reserve_destination)),
+        Step("provision_destination", plain(moves.provision_destination)),
+        Step("freeze_source", plain(moves.freeze_source)),
+        Step("copy_data", plain(moves.copy_data)),
+        Step("verify_copy", plain(moves.verify)),
+        Step("switch_datasource", applied(moves.switch)),
+        Step("archive_source", applied(moves.archive_source)),
+    )
 
 
 FAILURE_STATUS: dict[Kind, DsStatus] = {
@@ -287,4 +317,5 @@ FAILURE_STATUS: dict[Kind, DsStatus] = {
     Kind.ROTATE: DsStatus.READY,  # the active credential is untouched by a failed rotation
     Kind.TEARDOWN: DsStatus.FAILED,
     Kind.RESTORE: DsStatus.FAILED,
+    Kind.RELOCATE: DsStatus.READY,  # the source stays (or is again) the plugin's storage
 }

@@ -23,7 +23,7 @@ from worker.errors import PluginDbError, UnknownPlugin
 from worker.lifecycle.context import spec_for
 from worker.logging import redact_text
 from worker.manifest import parse_manifest
-from worker.ops import events_checks, operations, orphans, plugins, servers
+from worker.ops import capacity, events_checks, operations, orphans, plugins, servers
 from worker.ops.drift import migration_findings
 from worker.ops.findings import Check, Finding, error, problems, summary_line
 from worker.secrets import SecretBox
@@ -138,6 +138,7 @@ class Doctor:
             if plugin_id is None:
                 findings += orphans.orphans(self.targets, self._specs(live))
                 findings += servers.server_findings(self.settings, self.targets)
+                findings += capacity.capacity_findings(self.sessions, self.targets)
         finally:
             self.targets.close()
         if record and over:

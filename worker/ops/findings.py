@@ -39,6 +39,7 @@ class Check(StrEnum):
     ANONYMOUS_ACCOUNTS = "anonymous_accounts"
     PUBLIC_PRIVILEGES = "public_privileges"
     PASSWORD_ENCRYPTION = "password_encryption"  # noqa: S105 - a check name
+    TARGET_CAPACITY = "target_capacity"
 
 
 @dataclass(frozen=True)

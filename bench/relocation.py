@@ -1,0 +1,249 @@
+"""Relocation throughput (MB/s, rows/s) against the engines' own tools, in the same run.
+
+* postgres → postgres: the relocation copy engine (reflect, translate, batched read, ``COPY``
+  in) from a schema on server A to one on server B, against ``pg_dump -Fc -n S | pg_restore``
+  piped directly between the same servers. Goal: at least 0.8x.
+* sqlite → postgres: the copy engine from a SQLite file, against a bare ``COPY`` of the same
+  rows (read with sqlite3, written with psycopg's ``COPY FROM STDIN`` into the same tables).
+  Goal: at least 0.7x.
+
+The data: three tables with foreign keys, a JSON column, NULLs and non-ASCII text. MB is the
+destination's relation size after the load. Each copy is verified (the engine's checksums of
+both sides must match; the tools' row counts must match).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+
+from bench.common import service
+from bench.report import Config, Result, Row, fmt, ratio
+from providers.targets import Target, Targets
+from worker.relocation.copy import copy_tables, verify
+from worker.relocation.schema import Side
+from worker.settings import Settings
+
+NAME = "relocation"
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _tables(meta: sa.MetaData) -> list[sa.Table]:
+    users = sa.Table(
+        "users",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("active", sa.Boolean, nullable=False),
+        sa.Column("profile", sa.JSON),
+    )
+    posts = sa.Table(
+        "posts",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("title", sa.String(300), nullable=False),
+        sa.Column("body", sa.Text),
+    )
+    comments = sa.Table(
+        "comments",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("post_id", sa.Integer, sa.ForeignKey("posts.id"), nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.Column("meta", sa.JSON),
+    )
+    return [users, posts, comments]
+
+
+def _rows(n: int) -> list[list[dict[str, Any]]]:
+    users = [
+        {
+            "id": i,
+            "name": f"Zoë {i}",
+            "active": i % 2 == 0,
+            "profile": None if i % 4 == 0 else {"lang": "fr", "tags": ["ä", i]},
+        }
+        for i in range(1, n // 10 + 1)
+    ]
+    posts = [
+        {
+            "id": i,
+            "user_id": 1 + i % len(users),
+            "title": f"Titre n°{i} — ü",
+            "body": None if i % 3 == 0 else "x" * (i % 200),
+        }
+        for i in range(1, 3 * n // 10 + 1)
+    ]
+    comments = [
+        {
+            "id": i,
+            "post_id": 1 + i % len(posts),
+            "text": f"комментарий {i}",
+            "meta": None if i % 2 else [i, "🙂", None],
+        }
+        for i in range(1, 6 * n // 10 + 1)
+    ]
+    return [users, posts, comments]
+
+
+def _fill(engine: sa.Engine, schema: str | None, n: int) -> None:
+    meta = sa.MetaData(schema=schema)
+    tables = _tables(meta)
+    with engine.begin() as conn:
+        meta.create_all(conn)
+        for table, rows in zip(tables, _rows(n), strict=True):
+            conn.execute(table.insert(), rows)
+
+
+def _schema(url: str, name: str, create: bool = True) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        if create:
+            conn.execute(f'CREATE SCHEMA "{name}"')
+
+
+def _size_mb(url: str, schema: str) -> float:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind = 'r'",
+            [schema],
+        ).fetchone()
+    return float(row[0] if row else 0) / 1e6
+
+
+def _engine_copy(src: Side, dst: Side, drivers: Any) -> tuple[float, int]:
+    started = time.perf_counter()
+    report = copy_tables(src, dst, drivers, {})
+    seconds = time.perf_counter() - started
+    if not verify(src, dst, drivers, {}).equal:
+        raise RuntimeError("relocation copy differs from its source")
+    return seconds, sum(report.rows.values())
+
+
+def _pg_tools(a: str, b: str, schema: str, n_rows: int) -> float:
+    started = time.perf_counter()
+    dump = subprocess.Popen(
+        [str(PG_BIN / "pg_dump"), "-Fc", "-Z0", "-n", schema, "-d", a], stdout=subprocess.PIPE
+    )
+    restore = subprocess.run(
+        [str(PG_BIN / "pg_restore"), "--no-owner", "-d", b], stdin=dump.stdout, check=True
+    )
+    assert dump.wait() == 0 and restore.returncode == 0
+    seconds = time.perf_counter() - started
+    with psycopg.connect(b) as conn:
+        got = sum(
+            conn.execute(f'SELECT count(*) FROM "{schema}"."{t}"').fetchone()[0]  # type: ignore[index]
+            for t in ("users", "posts", "comments")
+        )
+    if got != n_rows:
+        raise RuntimeError(f"pg_restore left {got} rows, not {n_rows}")
+    return seconds
+
+
+def _bare_copy(path: Path, b: str, schema: str) -> float:
+    started = time.perf_counter()
+    src = sqlite3.connect(path)
+    with psycopg.connect(b) as conn, conn.cursor() as cur:
+        for table, json_cols in (("users", {3}), ("posts", set()), ("comments", {3})):
+            with cur.copy(f'COPY "{schema}"."{table}" FROM STDIN') as copy:
+                for row in src.execute(f"SELECT * FROM {table} ORDER BY id"):
+                    copy.write_row(
+                        [
+                            json.dumps(json.loads(v)) if i in json_cols and v else v
+                            for i, v in enumerate(row)
+                        ]
+                    )
+    src.close()
+    return time.perf_counter() - started
+
+
+def run(cfg: Config) -> Result:
+    n = cfg.n(2_000, 100_000, 500_000)
+    a, b = service("PG_ADMIN_URL"), service("PG_B_ADMIN_URL")
+    settings = Settings.from_env({})
+    targets = Targets(
+        {
+            "a": Target("a", "postgresql", a),
+            "b": Target("b", "postgresql", b),
+            "f": Target("f", "sqlite", tempfile.gettempdir()),
+        },
+        settings,
+    )
+    pg, lite = targets.provider("a"), targets.provider("f")
+    tag = f"bench_reloc_{uuid.uuid4().hex[:6]}"
+    ea, eb = (
+        sa.create_engine(a.replace("postgresql://", "postgresql+psycopg://")),
+        sa.create_engine(b.replace("postgresql://", "postgresql+psycopg://")),
+    )
+    work = Path(tempfile.mkdtemp())
+    try:
+        _schema(a, tag)
+        _fill(ea, tag, n)
+        _schema(b, tag)
+        eng_s, rows = _engine_copy(Side(ea, tag), Side(eb, tag), (pg, pg))
+        mb = _size_mb(b, tag)
+        _schema(b, tag, create=False)
+        tool_s = _pg_tools(a, b, tag, rows)
+        lite_path = work / "src.db"
+        le = sa.create_engine(f"sqlite:///{lite_path}")
+        _fill(le, None, n)
+        _schema(b, tag)
+        lite_s, _ = _engine_copy(Side(le, None), Side(eb, tag), (lite, pg))
+        with eb.begin() as conn:
+            for t in ("comments", "posts", "users"):
+                conn.execute(sa.text(f'TRUNCATE "{tag}"."{t}" CASCADE'))
+        bare_s = _bare_copy(lite_path, b, tag)
+    finally:
+        for url in (a, b):
+            _schema(url, tag, create=False)
+        ea.dispose()
+        eb.dispose()
+    pp, pt = ratio(tool_s, eng_s), ratio(bare_s, lite_s)
+    return Result(
+        NAME,
+        {"rows": rows, "mb": round(mb, 1)},
+        {
+            "pg_engine_s": eng_s,
+            "pg_tools_s": tool_s,
+            "sqlite_engine_s": lite_s,
+            "bare_copy_s": bare_s,
+        },
+        [
+            Row(
+                "postgres → postgres: copy engine",
+                f"{fmt(mb / eng_s, ' MB/s')}, {fmt(rows / eng_s, ' rows/s', 0)}",
+                f"pg_dump | pg_restore {fmt(mb / tool_s, ' MB/s')}",
+                f"{pp:.2f}x",
+                "≥ 0.8x",
+                pp >= 0.8,
+            ),
+            Row(
+                "sqlite → postgres: copy engine",
+                f"{fmt(mb / lite_s, ' MB/s')}, {fmt(rows / lite_s, ' rows/s', 0)}",
+                f"bare COPY {fmt(mb / bare_s, ' MB/s')}",
+                f"{pt:.2f}x",
+                "≥ 0.7x",
+                pt >= 0.7,
+            ),
+        ],
+        [
+            "checksums equal on both sides of each engine copy; "
+            f"pg_restore row count {rows:,} checked"
+        ],
+    )
+
+
+if __name__ == "__main__":
+    print(run(Config(mode="quick", out_dir=Path("/tmp"))))

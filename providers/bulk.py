@@ -1,0 +1,150 @@
+"""Moving a plugin's rows in bulk: portable column types, fast loads, fix-ups after a load.
+
+Relocation (worker.relocation) reflects the source tables with SQLAlchemy, asks the
+destination driver for each column's type (:meth:`BulkLoad.portable_type`), creates the tables
+and loads the rows in batches (:meth:`BulkLoad.bulk_load`), then lets the driver fix what a
+load with explicit keys leaves behind (:meth:`BulkLoad.after_load`: sequences).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.types import TypeEngine
+
+KEY_TEXT_LENGTH = 255
+"""Length of a text column used in a key where the backend cannot index unbounded text."""
+
+
+class BulkLoad:
+    """Defaults: types as reflected, multi-row INSERTs, nothing after the load."""
+
+    stream_format: ClassVar[str | None] = None
+    """A wire format both ends may stream rows in untouched (:meth:`stream_out`/``in``)."""
+
+    def stream_out(self, conn: sa.Connection, table: sa.Table) -> Iterator[bytes]:
+        """The table's rows in :attr:`stream_format` (drivers that declare one)."""
+        raise NotImplementedError(f"{type(self).__name__} streams no rows")
+
+    def stream_in(self, conn: sa.Connection, table: sa.Table, chunks: Iterable[bytes]) -> int:
+        """Load rows streamed by a driver of the same :attr:`stream_format`; how many."""
+        raise NotImplementedError(f"{type(self).__name__} streams no rows")
+
+    def portable_type(self, type_: TypeEngine[Any], *, key: bool) -> TypeEngine[Any]:
+        """The column type to create at this backend for a generic ``type_``."""
+        return type_
+
+    def reflected_type(self, table: sa.Table, column: sa.Column[Any]) -> TypeEngine[Any] | None:
+        """What a reflected column of this backend really holds, where reflection hides it."""
+        return None
+
+    def bulk_load(
+        self, conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]
+    ) -> None:
+        """Insert ``rows`` (column name → value) into ``table`` within ``conn``'s transaction."""
+        if rows:
+            conn.execute(table.insert(), list(rows))
+
+    def after_load(self, conn: sa.Connection, table: sa.Table) -> None:
+        """Fix-ups after ``table`` was loaded with explicit key values (default: none)."""
+
+
+def _qualified(table: sa.Table) -> str:
+    return f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
+
+
+def _columns(table: sa.Table) -> str:
+    return ", ".join(f'"{c.name}"' for c in table.columns)
+
+
+class PostgresBulk(BulkLoad):
+    """PostgreSQL: ``COPY ... FROM STDIN`` in, identity/serial sequences moved past the rows.
+
+    Between two PostgreSQL servers rows stream as ``COPY`` text, untouched by Python.
+    """
+
+    stream_format: ClassVar[str | None] = "postgresql-copy-text"
+
+    def stream_out(self, conn: sa.Connection, table: sa.Table) -> Iterator[bytes]:
+        """``COPY (SELECT ...) TO STDOUT``, in the table's column order."""
+        raw: Any = conn.connection.dbapi_connection
+        query = f"COPY (SELECT {_columns(table)} FROM {_qualified(table)}) TO STDOUT"
+        with raw.cursor() as cur, cur.copy(query) as copy:
+            yield from (bytes(chunk) for chunk in copy)
+
+    def stream_in(self, conn: sa.Connection, table: sa.Table, chunks: Iterable[bytes]) -> int:
+        """``COPY ... FROM STDIN`` of the streamed text."""
+        raw: Any = conn.connection.dbapi_connection
+        with raw.cursor() as cur:
+            with cur.copy(f"COPY {_qualified(table)} ({_columns(table)}) FROM STDIN") as copy:
+                for chunk in chunks:
+                    copy.write(chunk)
+            return int(cur.rowcount)
+
+    def bulk_load(
+        self, conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]
+    ) -> None:
+        """``COPY`` the rows in (JSON values as JSON text)."""
+        if not rows:
+            return
+        names = [c.name for c in table.columns]
+        json_cols = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
+        quoted = ", ".join(f'"{n}"' for n in names)
+        target = f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
+        raw: Any = conn.connection.dbapi_connection
+        with raw.cursor() as cur, cur.copy(f"COPY {target} ({quoted}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        json.dumps(row[n], ensure_ascii=False)
+                        if n in json_cols and row[n] is not None
+                        else row[n]
+                        for n in names
+                    ]
+                )
+
+    def after_load(self, conn: sa.Connection, table: sa.Table) -> None:
+        """Every serial/identity sequence of the table continues after its largest value."""
+        qualified = f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
+        for column in table.primary_key.columns:
+            if not isinstance(column.type, sa.Integer):
+                continue
+            seq = conn.execute(
+                sa.text("SELECT pg_get_serial_sequence(:t, :c)"),
+                {"t": qualified, "c": column.name},
+            ).scalar()
+            if seq:
+                conn.execute(
+                    sa.text(
+                        f'SELECT setval(:s, COALESCE((SELECT max("{column.name}") '
+                        f"FROM {qualified}), 0) + 1, false)"
+                    ),
+                    {"s": seq},
+                )
+
+
+class MySQLBulk(BulkLoad):
+    """MySQL/MariaDB: microsecond datetimes, bounded text in keys, JSON and BOOL reflected."""
+
+    def reflected_type(self, table: sa.Table, column: sa.Column[Any]) -> TypeEngine[Any] | None:
+        """TINYINT(1) is a boolean; MariaDB's JSON is LONGTEXT in utf8mb4_bin."""
+        type_ = column.type
+        if isinstance(type_, mysql.TINYINT) and type_.display_width == 1:
+            return sa.Boolean()
+        if isinstance(type_, mysql.LONGTEXT) and type_.collation == "utf8mb4_bin":
+            return sa.JSON()
+        return None
+
+    def portable_type(self, type_: TypeEngine[Any], *, key: bool) -> TypeEngine[Any]:
+        """DATETIME(6) (the default drops fractions); VARCHAR for text used in keys."""
+        if isinstance(type_, sa.DateTime):
+            return mysql.DATETIME(fsp=6, timezone=type_.timezone)
+        if isinstance(type_, sa.Time):
+            return mysql.TIME(fsp=6)
+        if key and isinstance(type_, sa.String) and not type_.length:
+            return sa.String(KEY_TEXT_LENGTH)
+        return type_

@@ -1,0 +1,44 @@
+"""``POST /api/plugins/{pluginId}/relocate``: move a plugin, with its data, elsewhere."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from pydantic import Field
+
+from worker.api.models import Body, IdempotencyKey, OperationSummary, PluginId
+from worker.api.routes_lifecycle import Ctx, Writer, _fields, mutate
+from worker.manifest import Mode
+from worker.states import Kind
+
+from .problems import responses
+
+router = APIRouter(tags=["lifecycle"], responses=responses(401, 403, 404, 409, 413, 422))
+
+
+class RelocateBody(Body):
+    """``plugin_db.relocate``: the mode and/or target to move to (default: placement)."""
+
+    mode: Mode | None = None
+    target: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@router.post("/api/plugins/{pluginId}/relocate", status_code=202)
+def relocate(
+    *,
+    plugin_id: PluginId,
+    ctx: Ctx,
+    actor: Writer,
+    response: Response,
+    key: IdempotencyKey = None,
+    body: RelocateBody | None = None,
+) -> OperationSummary:
+    """Move the plugin's storage and data to another target or mode (see ``plugin-db relocate``)."""
+    return mutate(
+        ctx,
+        response=response,
+        kind=Kind.RELOCATE,
+        plugin_id=plugin_id,
+        actor=actor,
+        key=key,
+        fields=_fields(body),
+    )

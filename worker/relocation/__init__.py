@@ -1,0 +1,1 @@
+"""Relocation: moving a plugin's storage, with its data, to another target or mode."""

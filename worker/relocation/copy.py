@@ -1,0 +1,199 @@
+"""Copy a plugin's tables between engines and prove the copy: counts and checksums.
+
+Rows are read in batches in foreign-key order and loaded by the destination driver
+(``COPY`` into PostgreSQL). A table's checksum is a SHA-256 over its rows' digests in sorted
+order, each row normalised so that every engine gives the same text for the same data:
+NULL, booleans as 0/1, exact decimals, datetimes in UTC, JSON with sorted keys, bytes as hex.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from providers.base import Provider
+from worker.relocation.schema import Side, reflect, translate
+
+BATCH_ROWS = 5000
+
+
+@dataclass
+class CopyReport:
+    """What one copy moved: rows per table and source/destination checksums."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    source: dict[str, str] = field(default_factory=dict)
+    dest: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def equal(self) -> bool:
+        """Whether every table arrived with the same checksum."""
+        return self.source == self.dest
+
+
+def _decimal(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def _datetime(value: datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(sep=" ", timespec="microseconds")
+
+
+_TEXT: list[tuple[type | tuple[type, ...], Any]] = [
+    (bool, lambda v: "1" if v else "0"),
+    (Decimal, _decimal),
+    (float, repr),
+    (datetime, _datetime),
+    (date, lambda v: v.isoformat()),
+    ((bytes, memoryview), lambda v: bytes(v).hex()),
+]
+
+
+def normalise(value: Any, is_json: bool) -> str:
+    """The engine-independent text of one value."""
+    if value is None:
+        return "\\N"
+    if is_json:
+        try:
+            parsed = json.loads(value) if isinstance(value, str | bytes) else value
+        except ValueError:
+            return str(value)
+        return json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    for kind, text in _TEXT:
+        if isinstance(value, kind):
+            return str(text(value))
+    return str(value)
+
+
+def _batches(conn: sa.Connection, table: sa.Table) -> Iterator[list[dict[str, Any]]]:
+    """The rows in batches: by primary-key ranges where the key is one column, else at once.
+
+    Plugin connections are in autocommit, so no server-side cursor: each batch is a query.
+    """
+    keys = list(table.primary_key.columns)
+    if len(keys) != 1:
+        rows = conn.execute(sa.select(table).order_by(*(keys or table.columns))).mappings()
+        yield [dict(row) for row in rows]
+        return
+    key, last = keys[0], None
+    while True:
+        query = sa.select(table).order_by(key).limit(BATCH_ROWS)
+        if last is not None:
+            query = query.where(key > last)
+        batch = [dict(row) for row in conn.execute(query).mappings()]
+        if not batch:
+            return
+        yield batch
+        if len(batch) < BATCH_ROWS:
+            return
+        last = batch[-1][key.name]
+
+
+def table_checksum(conn: sa.Connection, table: sa.Table, json_cols: set[str]) -> tuple[int, str]:
+    """(rows, checksum) of ``table``."""
+    digests = []
+    names = [c.name for c in table.columns]
+    for batch in _batches(conn, table):
+        for row in batch:
+            text = "\x1f".join(normalise(row[n], n in json_cols) for n in sorted(names))
+            digests.append(hashlib.sha256(text.encode()).digest())
+    digests.sort()
+    return len(digests), hashlib.sha256(b"".join(digests)).hexdigest()
+
+
+def checksums(
+    side: Side, meta: sa.MetaData, json_cols: Mapping[str, set[str]], rename: Mapping[str, str]
+) -> dict[str, str]:
+    """Checksums of every table of ``meta`` by source name (``rename``: source → own name)."""
+    by_own = {t.name: t for t in meta.sorted_tables}
+    found = {}
+    with side.engine.connect() as conn:
+        for source_name, cols in json_cols.items():
+            table = by_own[rename.get(source_name, source_name)]
+            count, digest = table_checksum(conn, table, cols)
+            found[source_name] = f"{count}:{digest}"
+    return found
+
+
+def _json_columns(
+    src_meta: sa.MetaData, dst_meta: sa.MetaData, schema: str | None, rename: Mapping[str, str]
+) -> dict[str, set[str]]:
+    """Source table → its JSON columns (as the destination declares them)."""
+    found = {}
+    for table in src_meta.sorted_tables:
+        own = dst_meta.tables[_key(schema, rename.get(table.name, table.name))]
+        found[table.name] = {c.name for c in own.columns if isinstance(c.type, sa.JSON)}
+    return found
+
+
+def copy_tables(
+    source: Side, dest: Side, drivers: tuple[Provider, Provider], rename: Mapping[str, str]
+) -> CopyReport:
+    """Create the source's tables at the destination, empty them and copy every row.
+
+    ``drivers``: the (source, destination) drivers; ``rename``: source → destination names.
+    Idempotent: a resumed copy starts again from empty tables.
+    """
+    started = time.perf_counter()
+    dest_driver = drivers[1]
+    src_meta = reflect(source)
+    dst_meta = translate(src_meta, drivers, dest.schema, rename)
+    report = CopyReport()
+    with dest.engine.begin() as out:
+        dst_meta.create_all(out, checkfirst=True)
+        for table in reversed(dst_meta.sorted_tables):
+            out.execute(table.delete())
+    with source.engine.connect() as src, dest.engine.begin() as out:
+        for table in src_meta.sorted_tables:
+            target = dst_meta.tables[_key(dest.schema, rename.get(table.name, table.name))]
+            report.rows[table.name] = _copy_table(src, out, drivers, (table, target))
+            dest_driver.after_load(out, target)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _copy_table(
+    src: sa.Connection,
+    out: sa.Connection,
+    drivers: tuple[Provider, Provider],
+    tables: tuple[sa.Table, sa.Table],
+) -> int:
+    """Copy one table's rows: streamed untouched where both engines share a wire format."""
+    source, dest = drivers
+    if source.stream_format is not None and source.stream_format == dest.stream_format:
+        return dest.stream_in(out, tables[1], source.stream_out(src, tables[0]))
+    count = 0
+    for batch in _batches(src, tables[0]):
+        dest.bulk_load(out, tables[1], batch)
+        count += len(batch)
+    return count
+
+
+def verify(
+    source: Side, dest: Side, drivers: tuple[Provider, Provider], rename: Mapping[str, str]
+) -> CopyReport:
+    """Checksums of every table on both sides (keyed by the source's table names)."""
+    started = time.perf_counter()
+    src_meta = reflect(source)
+    dst_meta = translate(src_meta, drivers, dest.schema, rename)
+    json_cols = _json_columns(src_meta, dst_meta, dest.schema, rename)
+    report = CopyReport()
+    report.source = checksums(source, src_meta, json_cols, {})
+    report.dest = checksums(dest, dst_meta, json_cols, rename)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _key(schema: str | None, name: str) -> str:
+    return f"{schema}.{name}" if schema else name
