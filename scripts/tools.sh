@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Install (when missing) the Debian tools the tests drive: promtool (package prometheus) for the
 # alert rules, docker-compose to validate docker-compose.yml (no Docker engine is needed), and
-# chromium for the console's browser tests (Playwright drives it; its own download is unreachable).
+# chromium for the console's browser tests (Playwright drives it; its own download is unreachable),
+# curl and jq for the README's install flow.
 set -euo pipefail
 missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v chromium >/dev/null || missing+=(chromium)
+command -v curl >/dev/null || missing+=(curl)  # the README's install flow, run by tests/api
+command -v jq >/dev/null || missing+=(jq)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "[tools] installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
