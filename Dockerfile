@@ -15,6 +15,11 @@ RUN groupadd --system --gid 10001 plugin-db \
 
 WORKDIR /app
 
+# Engine clients for snapshots and restores: pg_dump/pg_restore, mariadb-dump/mariadb.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends postgresql-client mariadb-client \
+ && rm -rf /var/lib/apt/lists/*
+
 # Dependencies and code first, examples last, so editing an example does not reinstall.
 # README* may be absent: the wildcard keeps the build working either way.
 COPY pyproject.toml README* ./

@@ -28,6 +28,7 @@ BENCHMARKS = (
     "api",
     "scaleout",
     "cli",
+    "snapshots",
 )
 console = Console(stderr=True)
 

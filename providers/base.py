@@ -15,7 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -60,6 +60,14 @@ __all__ = [
 
 Scratch = tuple[sa.Engine, str | None, str]
 """A scratch database: (engine, schema to reflect or None, container name for the guard)."""
+
+
+class Sink(Protocol):
+    """Where a driver streams a snapshot (compressed and sealed on the way to its store)."""
+
+    def write(self, data: bytes, /) -> int:
+        """Take the next bytes of the dump."""
+        ...
 
 
 class Provider(ABC, BulkLoad):
@@ -266,13 +274,33 @@ class Provider(ABC, BulkLoad):
         """Bytes the plugin's storage takes (what ``limits.storageMb`` caps)."""
         raise NotImplementedError(f"{self.name} does not measure storage")
 
-    def dump(self, spec: PluginSpec, sink: BinaryIO) -> None:
-        """Stream a consistent copy of the plugin's storage (only its objects) into ``sink``."""
+    def dump(self, spec: PluginSpec, sink: Sink) -> dict[str, int]:
+        """Stream a consistent copy of the plugin's storage (only its objects) into ``sink``.
+
+        Returns the rows per table of that copy (what a restore is verified against).
+        """
         raise NotImplementedError(f"{self.name} cannot take snapshots")
 
-    def row_counts(self, spec: PluginSpec) -> dict[str, int]:
-        """Rows per table of the plugin's storage (verification of a snapshot or restore)."""
-        raise NotImplementedError(f"{self.name} cannot count rows")
+    def load_side(self, spec: PluginSpec, chunks: Iterator[bytes]) -> None:
+        """Load a snapshot (as :meth:`dump` wrote it) into a fresh side object of the plugin
+        (a schema, database or file), dropping any earlier one."""
+        raise NotImplementedError(f"{self.name} cannot restore snapshots")
+
+    def side_row_counts(self, spec: PluginSpec) -> dict[str, int] | None:
+        """Rows per table of the side object; None when there is none."""
+        raise NotImplementedError(f"{self.name} cannot restore snapshots")
+
+    def swap_side(self, spec: PluginSpec) -> str | None:
+        """Put the side object in place atomically, keeping the replaced storage archived;
+        returns where it is kept. No effect (None) without a side object."""
+        raise NotImplementedError(f"{self.name} cannot restore snapshots")
+
+    def drop_side(self, spec: PluginSpec) -> None:
+        """Drop the side object, if any."""
+        raise NotImplementedError(f"{self.name} cannot restore snapshots")
+
+    def discard_restore_objects(self, spec: PluginSpec) -> None:
+        """Drop side and replaced objects and quota leftovers (before a purge)."""
 
     def set_read_only(self, spec: PluginSpec, read_only: bool) -> None:
         """Make every login of the plugin read-only (writes refused, reads work), or writable.

@@ -347,7 +347,9 @@ class MySQLProvider(MySQLFamily, MySQLData, Provider):
 
     def find_orphans(self, tracked: Iterable[PluginSpec]) -> list[Orphan]:
         """``plugin_*`` databases that no tracked plugin uses."""
-        names = {self.database(spec) for spec in tracked}
+        names = set()
+        for spec in tracked:
+            names |= {self.database(spec), *self.restore_databases(spec)}
         with self._admin() as cur:
             return orphans.mysql_databases(cur, names, lambda ns, slot: f"{ns}_{slot}")
 

@@ -252,12 +252,14 @@ class PostgresProvider(PostgresFamily, PostgresData, Provider):
 
     def rotate(self, spec: PluginSpec, slot: str, password: str) -> Descriptor:
         """Set the slot's password, then prove it with a fresh login as that role."""
-        login = PgNames.of(spec).login(slot)
+        n = PgNames.of(spec)
+        login = n.login(slot)
         with _translated(f"rotate {login}", self._secret, password), self._ddl() as cur:
             if _one(cur, "SELECT 1 FROM pg_roles WHERE rolname = %s", login) is None:
                 raise ProviderError(f"{login!r} does not exist; provision the plugin first")
             self._set_password(cur, login, password)
-            if self._existing(cur, [login], "NOT rolcanlogin"):  # retired since its last turn
+            active = n.schema in self._schemas(cur, n)  # an archived plugin's logins stay off
+            if active and self._existing(cur, [login], "NOT rolcanlogin"):  # retired earlier
                 _run(cur, sql.SQL("ALTER ROLE {} LOGIN").format(sql.Identifier(login)))
         proof = self.connect(spec, Login(login, password))
         with _translated(f"prove {login}", password), proof:

@@ -24,6 +24,7 @@ from providers.base import (
 )
 from providers.errormap import SQLITE_RULES, ErrorMap
 from providers.families import SQLiteFamily
+from providers.sqlite_data import SQLiteData
 from providers.targets import Target
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.settings import Settings
@@ -32,7 +33,7 @@ BUSY_TIMEOUT_MS = 5000
 _SIDECARS = ("-wal", "-shm")
 
 
-class SQLiteProvider(SQLiteFamily, Provider):
+class SQLiteProvider(SQLiteData, SQLiteFamily, Provider):
     """A private database file per plugin: mode 0600, WAL, size capped by ``max_page_count``."""
 
     name: ClassVar[str] = "sqlite"

@@ -96,6 +96,9 @@ pg_urls() {  # pg_urls PREFIX PORT: the connection settings of one cluster
 
 start_postgres() {
   if [ ! -x "$PG_BIN/initdb" ]; then apt_install postgresql-15; fi
+  # snapshots run pg_dump/pg_restore; benchmarks pipe them through zstd
+  command -v pg_dump >/dev/null || apt_install postgresql-client-15
+  command -v zstd >/dev/null || apt_install zstd
   pg_cluster "$SERVICES_DIR/pg" "$PG_BIN" "$PG_PORT"
   pg_urls PG "$PG_PORT" >>"$ENV_FILE"
 }
@@ -132,6 +135,7 @@ start_postgres18() {
 mariadb_server() {  # mariadb_server DIR PORT [mariadbd options...]: install, initialize, start
   local dir=$1 port=$2; shift 2
   command -v mariadbd >/dev/null || apt_install mariadb-server
+  command -v mariadb-dump >/dev/null || apt_install mariadb-client
   mkdir -p "$dir" && chown mysql:mysql "$dir"
   if ! mariadb-admin --socket="$dir/my.sock" -uroot ping >/dev/null 2>&1; then
     (mariadbd --user=mysql --datadir="$dir/data" --port="$port" --bind-address=127.0.0.1 \

@@ -29,6 +29,8 @@ register_schema = _public(Kind.REGISTER_SCHEMA)
 unregister_schema = _public(Kind.UNREGISTER_SCHEMA)
 relocate = _public(Kind.RELOCATE)
 retire_credentials = _public(Kind.RETIRE)  # internal: retire a rotated-out login
+restore_snapshot = _public(Kind.RESTORE_SNAPSHOT)
+snapshot = _public(Kind.SNAPSHOT)
 
 
 @app.task(name="plugin_db.resume", bind=True, base=LifecycleTask)

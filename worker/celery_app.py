@@ -77,7 +77,10 @@ def worker_command(
 
 def create_app(settings: Settings) -> Celery:
     """A configured Celery app whose tasks are the public contract's."""
-    app = Celery("plugin_db", include=["tasks.lifecycle", "tasks.maintenance", "tasks.events"])
+    app = Celery(
+        "plugin_db",
+        include=["tasks.lifecycle", "tasks.maintenance", "tasks.events", "tasks.safety"],
+    )
     options = broker_options(settings)
     app.conf.update(
         broker_url=settings.broker_url,
@@ -129,6 +132,11 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
         "retire-due": {
             "task": "plugin_db.retire_due",
             "schedule": settings.events.retire_check_seconds,
+        },
+        "snapshot-retention": {"task": "plugin_db.snapshot_retention", "schedule": 3600.0},
+        "quotas-enforce": {
+            "task": "plugin_db.quotas_enforce",
+            "schedule": settings.quota_interval_seconds,
         },
     }
 

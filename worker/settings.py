@@ -107,7 +107,6 @@ class Settings:
     # snapshots, the migration linter and quotas
     snapshot_dir: Path | None = None
     large_table_mb: float = 64.0
-    tools_dir: str | None = None
     quota_interval_seconds: float = 300.0
     metrics_port: int | None = None
     metrics_address: str = "127.0.0.1"
@@ -150,7 +149,6 @@ class Settings:
             log_json=env.get(ENV_PREFIX + "LOG_FORMAT", "json") == "json",
             snapshot_dir=_path(env, "SNAPSHOT_DIR", data_dir / "snapshots"),
             large_table_mb=_float(env, "LARGE_TABLE_MB", cls.large_table_mb),
-            tools_dir=env.get(ENV_PREFIX + "TOOLS_DIR") or None,
             quota_interval_seconds=_float(
                 env, "QUOTA_INTERVAL_SECONDS", cls.quota_interval_seconds
             ),

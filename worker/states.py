@@ -49,6 +49,8 @@ class Kind(StrEnum):
     UNREGISTER_SCHEMA = "unregister_schema"
     RELOCATE = "relocate"
     RETIRE = "retire_credentials"
+    RESTORE_SNAPSHOT = "restore_snapshot"
+    SNAPSHOT = "snapshot"
 
     @property
     def task_name(self) -> str:

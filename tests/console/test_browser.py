@@ -125,6 +125,8 @@ def test_sign_in_filter_open_retry_and_watch_it_succeed(
     failed_op = page.locator("section.op", has=page.locator(".state-failed")).first
     expect(failed_op).to_contain_text("needed")  # the error names the missing table
     expect(failed_op).to_contain_text("failed after step")
+    expect(page.get_by_role("heading", name="Events sent")).to_be_visible()
+    expect(page.locator("table", has_text="operation.failed").first).to_be_visible()
     visit_check()
     shot(page, "plugin-failed")
 

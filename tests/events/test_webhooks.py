@@ -128,6 +128,8 @@ def test_a_500_is_retried_with_the_same_webhook_id(
     first, second = receiver.requests[0], receiver.requests[1]
     assert first.status == 500 and second.status == 204
     assert first.webhook_id == second.webhook_id and first.body == second.body
+    # the receiver answers before the worker records the attempt
+    stack.wait_until(lambda: len(attempts(stack, first.webhook_id)) == 2, what="recorded")
     recorded = attempts(stack, first.webhook_id)
     assert [(a.status_code, a.error) for a in recorded] == [(500, "HTTP 500"), (204, None)]
 

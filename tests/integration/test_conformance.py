@@ -245,7 +245,7 @@ class TestConformance:
         assert len(ops) == 1 and len(stack.ops(plugin_id)) == 1
         (stack.plugins_root / plugin_id / "migrations" / "003-evil.sql").write_text(
             migration(
-                "CREATE TABLE other_plugin_data (id INTEGER);\nDROP TABLE users;",
+                "CREATE TABLE other_plugin_data (id INTEGER);\nDROP TABLE other_db.users;",
                 "SELECT 1;",
                 "003",
             )

@@ -222,7 +222,7 @@ def test_register_evolve_refuse_destructive_then_force(
     "mode", ["shared", "exclusive-sqlite", "exclusive-postgres", "exclusive-mysql"]
 )
 def test_the_plan_document_registers_as_written(
-    stack: Stack, mode: str, purge_after: list[str]
+    stack: Stack, mode: str, purge_after: list[str], cli: Any
 ) -> None:
     """PascalCase names, no prefixes, declared String and Int ids: accepted in every mode."""
     plugin_id = provision(stack, mode, "as")
@@ -243,6 +243,10 @@ def test_the_plan_document_registers_as_written(
     assert db.run(f"SELECT id, body FROM {comment} ORDER BY id") == [(1, "first"), (2, "second")]
     again = register(stack, plugin_id, seed_doc(plugin_id))
     assert again.state == "succeeded" and again.steps[1]["detail"]["statements"] == 0
+    prisma = cli("schema", "export", "--format", "prisma", "--plugin", plugin_id).stdout
+    provider = {"exclusive-postgres": "postgresql", "exclusive-mysql": "mysql"}.get(mode, "sqlite")
+    assert f'provider = "{provider}"' in prisma and "model CustomReport {" in prisma
+    assert "enum ReportStatus {" in prisma and "id Int @id" in prisma
 
 
 def test_invalid_document_is_rejected_with_json_paths_and_creates_nothing(stack: Stack) -> None:
@@ -376,6 +380,11 @@ def test_cli_validate_register_show_conflicts_export(
     prisma = cli("schema", "export", "--format", "prisma")
     assert prisma.exit_code == 0, prisma.output
     assert f'@@map("{ns}_report")' in prisma.output and "@relation(" in prisma.output
+    own = cli("schema", "export", "--format", "prisma", "--plugin", plugin_id, "--output", "gen")
+    assert own.exit_code == 0, own.output
+    assert 'provider = "sqlite"' in own.stdout and 'provider   = "prisma-client"' in own.stdout
+    assert "model Report {" in own.stdout and f'@@map("{ns}_report")' in own.stdout
+    assert cli("schema", "export", "--format", "prisma", "--plugin", "nobody-here").exit_code == 2
     sql = cli("schema", "export", "--format", "sql", "--dialect", "sqlite")
     assert sql.exit_code == 0 and f"CREATE TABLE {ns}_report" in sql.output
     assert cli("schema", "export", "--format", "yaml").exit_code == 2

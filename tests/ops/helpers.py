@@ -61,10 +61,11 @@ def provision(stack: Stack, *tags: str, **database: Any) -> list[str]:
     return ids
 
 
-def purge(stack: Stack, *plugin_ids: str) -> None:
+def purge(stack: Stack, *plugin_ids: str, snapshot: bool = True) -> None:
     """Purge plugins through the worker (in parallel)."""
     requests = [
-        stack.send("plugin_db.teardown", {"plugin_id": pid, "purge": True}) for pid in plugin_ids
+        stack.send("plugin_db.teardown", {"plugin_id": pid, "purge": True, "snapshot": snapshot})
+        for pid in plugin_ids
     ]
     for request_id in requests:
         op = stack.wait(request_id)

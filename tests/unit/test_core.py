@@ -39,6 +39,8 @@ def test_task_names_are_the_contract() -> None:
         "plugin_db.unregister_schema",
         "plugin_db.relocate",
         "plugin_db.retire_credentials",
+        "plugin_db.restore_snapshot",
+        "plugin_db.snapshot",
     }
 
 

@@ -16,6 +16,7 @@ from worker.api import (
     routes_registry,
     routes_relocate,
     routes_service,
+    routes_snapshots,
     routes_webhooks,
 )
 from worker.api.context import ApiContext
@@ -96,6 +97,7 @@ def routers() -> list[APIRouter]:
         routes_events.router,
         routes_webhooks.router,
         console_routes.router,
+        routes_snapshots.router,
     ]
 
 

@@ -31,6 +31,7 @@ COMMANDS: Mapping[str, tuple[str, ...]] = {
     "schema": ("schema:schema_app",),
     "targets": ("targets",),
     **dict.fromkeys(("webhooks", "events"), ("events",)),
+    **dict.fromkeys(("snapshot", "snapshots", "quotas"), ("safety",)),
 }
 """Command name -> the modules (under ``worker.cli``) that define it."""
 

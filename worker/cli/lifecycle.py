@@ -109,11 +109,15 @@ def rotate(plugin_id: str, wait: bool = WaitOpt, as_json: bool = JsonOpt) -> Non
 def teardown(
     plugin_id: str,
     purge: bool = typer.Option(False, "--purge", help="Delete for good instead of archiving."),
+    no_snapshot: bool = typer.Option(
+        False, "--no-snapshot", help="With --purge: no snapshot first (default: one is taken)."
+    ),
     wait: bool = WaitOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Enqueue teardown (archive by default)."""
-    enqueue(Kind.TEARDOWN, {"plugin_id": plugin_id, "purge": purge}, wait, as_json)
+    request = {"plugin_id": plugin_id, "purge": purge, "snapshot": not no_snapshot}
+    enqueue(Kind.TEARDOWN, request, wait, as_json)
 
 
 def restore(plugin_id: str, wait: bool = WaitOpt, as_json: bool = JsonOpt) -> None:

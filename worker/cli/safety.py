@@ -5,10 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.table import Table
 from sqlalchemy import select
 
 from providers.targets import Targets
-from worker.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, JsonOpt, emit, fail, out, sessions
+from worker.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    JsonOpt,
+    WaitOpt,
+    emit,
+    enqueue,
+    fail,
+    out,
+    sessions,
+)
 from worker.cli.common import settings as get_settings
 from worker.cli.lintview import statements_lines
 from worker.cli.migrations import migrations_app
@@ -16,8 +27,13 @@ from worker.errors import PluginDbError, RequestRejected
 from worker.migrations import gate
 from worker.migrations.lint import DESTRUCTIVE, LOCKING, Finding, summary
 from worker.migrations.review import lint_file_sql
+from worker.ops.findings import human_size
+from worker.quotas import Quotas
+from worker.snapshots.policy import tracked_target
+from worker.snapshots.service import Snapshots as SnapshotService
 from worker.sqlguard import split_statements
-from worker.tracking.models import PluginDatasource, PluginMigration
+from worker.states import Kind
+from worker.tracking.models import PluginDatasource, PluginMigration, PluginSnapshot
 
 
 def _fail(exc: PluginDbError, as_json: bool) -> None:
@@ -88,5 +104,97 @@ def migrations_lint(plugin_id: str, as_json: bool = JsonOpt) -> None:
         raise typer.Exit(EXIT_FAILED)
 
 
+# -- snapshots -------------------------------------------------------------------------------
+
+snapshots_app = typer.Typer(help="Snapshots of a plugin's storage.", no_args_is_help=True)
+
+
+def _snapshot_json(row: PluginSnapshot) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "plugin_id": row.plugin_id,
+        "reason": row.reason,
+        "state": row.state,
+        "provider": row.provider,
+        "format": row.format,
+        "operation_id": row.operation_id,
+        "ledger": [e["version"] for e in row.ledger],
+        "size_bytes": row.size_bytes,
+        "raw_bytes": row.raw_bytes,
+        "checksum": row.checksum,
+        "location": row.location,
+        "created_at": row.created_at,
+        "expires_at": row.expires_at,
+        "error": row.error,
+    }
+
+
+def snapshot(plugin_id: str, as_json: bool = JsonOpt) -> None:
+    """Take a snapshot of a plugin's storage now (reason ``manual``)."""
+    config = get_settings()
+    try:
+        target = tracked_target(config, sessions(), plugin_id)
+        row = SnapshotService(config, sessions()).take(target, "manual", actor="cli")
+    except PluginDbError as exc:
+        _fail(exc, as_json)
+        return
+    size = f"{(row.size_bytes or 0) / 1024:.1f} KiB"
+    emit(_snapshot_json(row), as_json, f"snapshot {row.id} of {plugin_id}: {size}")
+
+
+@snapshots_app.command("restore")
+def snapshots_restore(
+    plugin_id: str, snapshot_id: int, wait: bool = WaitOpt, as_json: bool = JsonOpt
+) -> None:
+    """Restore the plugin's storage (and migration records) to SNAPSHOT_ID."""
+    enqueue(
+        Kind.RESTORE_SNAPSHOT, {"plugin_id": plugin_id, "snapshot_id": snapshot_id}, wait, as_json
+    )
+
+
+@snapshots_app.command("list")
+def snapshots_list(plugin_id: str, as_json: bool = JsonOpt) -> None:
+    """Every snapshot of a plugin, newest first."""
+    rows = SnapshotService(get_settings(), sessions()).listing(plugin_id)
+    if as_json:
+        emit([_snapshot_json(r) for r in rows], True)
+        return
+    table = Table(title=f"snapshots {plugin_id}")
+    for column in ("id", "reason", "state", "ledger", "size", "created", "expires"):
+        table.add_column(column)
+    for r in rows:
+        ledger = r.ledger[-1]["version"] if r.ledger else "-"
+        size = f"{(r.size_bytes or 0) / 1024:.1f} KiB"
+        table.add_row(
+            str(r.id), r.reason, r.state, ledger, size, str(r.created_at), str(r.expires_at)
+        )
+    out.print(table)
+
+
+# -- quotas ----------------------------------------------------------------------------------
+
+quotas_app = typer.Typer(help="Storage quotas (limits.storageMb).", no_args_is_help=True)
+
+
+@quotas_app.command("enforce")
+def quotas_enforce(
+    plugin_id: str | None = typer.Option(None, "--plugin", help="Only this plugin."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Measure every ready plugin; over its limit it becomes read-only, below 95 % writable."""
+    checks = Quotas(get_settings(), sessions()).enforce(plugin_id)
+    lines = [
+        f"  {c.plugin_id:<40} {human_size(c.size_bytes):>10} of {human_size(c.limit_bytes):>10}"
+        f"  {'read-only' if c.read_only else 'writable':<9} {c.action or ''} {c.error or ''}"
+        for c in checks
+    ]
+    changed = sum(c.action is not None for c in checks)
+    lines.append(f"quotas: {len(checks)} plugins measured, {changed} changed")
+    emit({"plugins": [c.to_json() for c in checks]}, as_json, "\n".join(lines))
+
+
 def register(app: typer.Typer) -> None:
     """Attach the snapshot and quota commands (``migrations lint`` attaches on import)."""
+    app.command()(snapshot)
+    app.add_typer(snapshots_app, name="snapshots")
+    app.add_typer(quotas_app, name="quotas")

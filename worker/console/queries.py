@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from worker.tracking.models import (
     AuditEvent,
     LifecycleOperation,
+    OutboxEvent,
     PluginDatasource,
     PluginMigration,
 )
@@ -100,12 +101,19 @@ def plugin(session: Session, plugin_id: str) -> dict[str, Any] | None:
         .order_by(AuditEvent.id.desc())
         .limit(100)
     ).all()
+    events = session.scalars(
+        select(OutboxEvent)
+        .where(OutboxEvent.plugin_id == plugin_id)
+        .order_by(OutboxEvent.id.desc())
+        .limit(100)
+    ).all()
     return {
         "ds": ds,
         "descriptor": descriptor,
         "migrations": migrations,
         "ops": ops,
         "audit": audit,
+        "events": events,
     }
 
 

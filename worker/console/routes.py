@@ -157,10 +157,10 @@ def targets(request: Request, ctx: Ctx) -> Response:
 
 
 @router.get("/operations")
-def operations(request: Request, ctx: Ctx) -> Response:
+def operations(request: Request, ctx: Ctx, retried: int | None = None) -> Response:
     with ctx.sessions() as session:
         ops = queries.operations(session)
-    return page(request, ctx, "operations.html", ops=ops)
+    return page(request, ctx, "operations.html", ops=ops, retried=retried)
 
 
 @router.get("/operations/feed")

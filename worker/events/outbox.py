@@ -28,6 +28,9 @@ EVENT_TYPES = frozenset(
         "schema.registered",
         "operation.failed",
         "operation.succeeded",
+        "quota.exceeded",
+        "quota.restored",
+        "snapshot.restored",
     }
 )
 MAX_DATA_BYTES = 4096

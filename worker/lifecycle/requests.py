@@ -61,6 +61,13 @@ class TeardownRequest(Request):
     """``plugin_db.teardown``; archive unless ``purge``."""
 
     purge: bool = False
+    snapshot: bool = True
+
+
+class RestoreSnapshotRequest(Request):
+    """``plugin_db.restore_snapshot``: bring the storage back to snapshot ``snapshot_id``."""
+
+    snapshot_id: int = Field(ge=1)
 
 
 class RegisterSchemaRequest(Request):
@@ -94,6 +101,8 @@ REQUEST_MODELS: dict[Kind, type[Request]] = {
     Kind.UNREGISTER_SCHEMA: Request,
     Kind.RELOCATE: RelocateRequest,
     Kind.RETIRE: RetireRequest,
+    Kind.RESTORE_SNAPSHOT: RestoreSnapshotRequest,
+    Kind.SNAPSHOT: Request,
 }
 
 

@@ -97,6 +97,9 @@ def create_storage(ctx: StepContext) -> Outcome:
         ctx.remember_credentials(creds)
     ctx.provider.provision(ctx.spec, password)
     descriptor = ctx.provider.describe(ctx.spec, creds.in_use)
+    from worker.quotas import apply_timeouts
+
+    unapplied = apply_timeouts(ctx.provider, ctx.spec)
 
     def apply(session: Session) -> None:
         ds = ctx.datasource(session)
@@ -106,7 +109,8 @@ def create_storage(ctx: StepContext) -> Outcome:
             ref = ds.secrets_ref
             ds.secrets_ref = secrets.store_credentials(session, ctx.box, ctx.plugin_id, ref, creds)
 
-    return Outcome(detail={"url": descriptor.url}, apply=apply)
+    detail = {"url": descriptor.url, **({"timeouts_not_applied": unapplied} if unapplied else {})}
+    return Outcome(detail=detail, apply=apply)
 
 
 def apply_migrations(ctx: StepContext) -> Outcome:
@@ -125,7 +129,12 @@ def apply_migrations(ctx: StepContext) -> Outcome:
     gate.check_dependencies(port)
     if stored is not None:
         gate.forget(port)
-    detail = migrations.migrate(port, target, force, dry_run=False)
+    from worker.snapshots.policy import before_migrate
+
+    def snapshot(_port: object, destructive: bool) -> int | None:
+        return before_migrate(ctx, destructive)
+
+    detail = migrations.migrate(port, target, force, dry_run=False, snapshot=snapshot)
     return Outcome(detail=detail, apply=gate.remember(port, files) if target is None else None)
 
 
@@ -196,6 +205,7 @@ def archive_storage(ctx: StepContext) -> Outcome:
 
 def purge_storage(ctx: StepContext) -> Outcome:
     """Delete storage and logins; the row is marked deleted only after they are gone."""
+    ctx.provider.discard_restore_objects(ctx.spec)
     ctx.provider.purge(ctx.spec)
     if ctx.provider.state(ctx.spec) is not StorageState.ABSENT:
         raise ProviderError(f"purge of {ctx.plugin_id} left objects behind")
@@ -208,6 +218,21 @@ def purge_storage(ctx: StepContext) -> Outcome:
         placement.release(session, ctx.plugin_id)  # its room on the target is free again
 
     return Outcome(apply=apply)
+
+
+def snapshot_before_purge(ctx: StepContext) -> Outcome:
+    """A snapshot of the storage before it goes (unless the request says snapshot: false)."""
+    from worker.snapshots.policy import before_purge
+
+    status, detail = before_purge(ctx)
+    return Outcome("done" if status == "done" else "skipped", detail)
+
+
+def take_snapshot(ctx: StepContext) -> Outcome:
+    """A snapshot on demand (``POST /api/plugins/{id}/snapshots``, task plugin_db.snapshot)."""
+    from worker.snapshots.policy import take_for
+
+    return Outcome(detail={"snapshot_id": take_for(ctx, "manual")})
 
 
 def restore_storage(ctx: StepContext) -> Outcome:
@@ -261,7 +286,10 @@ def plan_for(ctx: StepContext) -> tuple[Step, ...]:  # noqa: PLR0911 - one branc
     if kind is Kind.TEARDOWN:
         purge = isinstance(request, TeardownRequest) and request.purge
         return (
-            (Step("purge_storage", purge_storage),)
+            (
+                Step("snapshot_before_purge", snapshot_before_purge),
+                Step("purge_storage", purge_storage),
+            )
             if purge
             else (Step("archive_storage", archive_storage),)
         )
@@ -282,6 +310,12 @@ def plan_for(ctx: StepContext) -> tuple[Step, ...]:  # noqa: PLR0911 - one branc
         return (Step("deactivate_schema", deactivate_schema),)
     if kind is Kind.RELOCATE:
         return relocation_plan(ctx)
+    if kind is Kind.SNAPSHOT:
+        return (Step("take_snapshot", take_snapshot),)
+    if kind is Kind.RESTORE_SNAPSHOT:
+        from worker.snapshots.restore import PLAN
+
+        return PLAN
     raise ProviderError(f"operation kind {kind.value} has no plan")
 
 
@@ -318,4 +352,5 @@ FAILURE_STATUS: dict[Kind, DsStatus] = {
     Kind.TEARDOWN: DsStatus.FAILED,
     Kind.RESTORE: DsStatus.FAILED,
     Kind.RELOCATE: DsStatus.READY,  # the source stays (or is again) the plugin's storage
+    Kind.RESTORE_SNAPSHOT: DsStatus.FAILED,
 }

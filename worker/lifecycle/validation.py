@@ -35,6 +35,9 @@ def validate_migrations(
                 )
             )
         )
+    from worker.snapshots.policy import covers_destructive
+
+    snapshotted = covers_destructive(manifest.database.snapshots, provider.snapshot_format)
     namespace = provider.namespace(spec_for(manifest))
     owner_of = provider.ownership()
     for file in files:
@@ -43,7 +46,7 @@ def validate_migrations(
             up,
             provider.dialect,
             namespace,
-            force=force or file.version in completed,
+            force=force or snapshotted or file.version in completed,
             owner_of=owner_of,
         )
         down = split_statements(file.down_sql, provider.dialect) if file.down_sql else []

@@ -17,7 +17,7 @@ from worker.errors import MigrationFailed
 from worker.migrations.files import MigrationFile, load_dir
 from worker.migrations.ledger import Ledger, LedgerEntry
 from worker.migrations.plan import Planned, plan
-from worker.migrations.review import lint_file_sql, review
+from worker.migrations.review import SnapshotHook, lint_file_sql, review
 from worker.port import PluginPort
 from worker.sqlguard import check_statements, split_statements
 from worker.tracking.models import MigrationAttempt, PluginMigration, utcnow
@@ -41,7 +41,13 @@ def statements_of(port: PluginPort, planned: Planned, force: bool) -> list[str]:
     return statements
 
 
-def migrate(port: PluginPort, target: str | None, force: bool, dry_run: bool) -> dict[str, Any]:
+def migrate(
+    port: PluginPort,
+    target: str | None,
+    force: bool,
+    dry_run: bool,
+    snapshot: SnapshotHook | None = None,
+) -> dict[str, Any]:
     """Bring the plugin to ``target`` (default: latest); returns what ran (or would run).
 
     A dry run reads only (no ledger table, no lock). A real run holds the plugin's migration
@@ -65,7 +71,7 @@ def migrate(port: PluginPort, target: str | None, force: bool, dry_run: bool) ->
             rows = _sync_recovered(port, entries, _statuses(port))
             failed = [v for v, status in rows.items() if status == "failed"]
             steps = plan(files, entries, target, force, failed)
-            checked = review(port, steps, force, snapshot=None)
+            checked = review(port, steps, force, snapshot=snapshot)
             allowed = force or checked.snapshot_id is not None  # destructive SQL is covered
             journal = _Batch(port)
             try:

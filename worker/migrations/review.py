@@ -90,8 +90,9 @@ def review(
 def _refusals(port: PluginPort, result: Review) -> list[str]:
     found = [(v, f) for v, fs in result.findings.items() for f in fs]
     refusals = [
-        f"migration {v} statement {f.index + 1} ({f.statement!r}): {f.message}; no snapshot was "
-        "taken (snapshots.beforeMigrate is 'never'): allow snapshots or migrate with force"
+        f"migration {v} statement {f.index + 1} ({f.statement!r}): {f.message}, and no snapshot "
+        "was taken before the batch (snapshots.beforeMigrate is 'never', or the storage cannot "
+        "be snapshotted): allow snapshots or migrate with force"
         for v, f in found
         if f.kind == DESTRUCTIVE and result.snapshot_id is None
     ]

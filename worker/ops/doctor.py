@@ -23,7 +23,7 @@ from worker.errors import PluginDbError, UnknownPlugin
 from worker.lifecycle.context import spec_for
 from worker.logging import redact_text
 from worker.manifest import parse_manifest
-from worker.ops import capacity, events_checks, operations, orphans, plugins, servers
+from worker.ops import capacity, events_checks, operations, orphans, plugins, safety, servers
 from worker.ops.drift import migration_findings
 from worker.ops.findings import Check, Finding, error, problems, summary_line
 from worker.secrets import SecretBox
@@ -135,6 +135,8 @@ class Doctor:
             findings += operations.stuck(self.sessions, self.settings, now, plugin_id)
             findings += operations.failed(self.sessions, now, plugin_id)
             findings += events_checks.findings(self.sessions, now, plugin_id)
+            findings += safety.quota_findings(self.sessions, plugin_id)
+            findings += safety.restore_points(self.sessions, now, plugin_id)
             if plugin_id is None:
                 findings += orphans.orphans(self.targets, self._specs(live))
                 findings += servers.server_findings(self.settings, self.targets)

@@ -1,0 +1,204 @@
+"""SQLite driver hooks on a plugin's data: size, snapshots (online backup API), quotas.
+
+A mixin of :class:`providers.sqlite.SQLiteProvider`.
+
+Read-only over quota, for every connection to the file (the plugin's own included): each
+table gets ``BEFORE INSERT`` and ``BEFORE UPDATE`` triggers that ``RAISE(ABORT, ...)``, so
+writes fail with a clear message while reads work; DELETE stays allowed so the plugin can get
+back under its limit. Triggers live in the file, so they hold for connections the worker
+never sees; tables created later are covered at the next enforcement.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from providers.base import PluginSpec, Sink
+from worker.errors import ProviderError
+
+CHUNK = 1024 * 1024
+TRIGGER_PREFIX = "plugin_db_quota_"
+QUOTA_MESSAGE = "storage quota exceeded: the plugin is read-only until it is back under its limit"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def row_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Rows per table of a database."""
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    )
+    return {
+        name: int(conn.execute(f"SELECT COUNT(*) FROM {_ident(name)}").fetchone()[0])
+        for (name,) in rows.fetchall()
+    }
+
+
+class SQLiteData:
+    """Data hooks of the SQLite driver."""
+
+    if TYPE_CHECKING:
+        root: Path
+        archive_root: Path
+
+        def path(self, spec: PluginSpec) -> Path: ...
+
+        def archive_path(self, spec: PluginSpec) -> Path: ...
+
+        def history_table_name(self, spec: PluginSpec) -> str: ...
+
+        @staticmethod
+        def _open(path: Path, spec: PluginSpec) -> sqlite3.Connection: ...
+
+    snapshot_format: ClassVar[str | None] = "sqlite"
+
+    def _live(self, spec: PluginSpec) -> sqlite3.Connection:
+        path = self.path(spec)
+        if not path.exists():
+            raise ProviderError(f"{path} does not exist")
+        return self._open(path, spec)
+
+    def _current(self, spec: PluginSpec) -> sqlite3.Connection:
+        """The live file, else the archived one (a purge snapshots archived storage)."""
+        archived = self.archive_path(spec)
+        if not self.path(spec).exists() and archived.exists():
+            return self._open(archived, spec)
+        return self._live(spec)
+
+    def size_bytes(self, spec: PluginSpec) -> int:
+        """Pages in use (free pages left by DELETE do not count) times the page size."""
+        with closing(self._live(spec)) as conn:
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+            size = conn.execute("PRAGMA page_size").fetchone()[0]
+        return int((pages - free) * size)
+
+    def dump(self, spec: PluginSpec, sink: Sink) -> dict[str, int]:
+        """The online backup API into a private temporary file, streamed into ``sink``."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.root, prefix=".snapshot-") as folder:
+            copy = Path(folder) / "copy.db"
+            try:
+                with closing(self._current(spec)) as src, closing(sqlite3.connect(copy)) as dst:
+                    src.backup(dst, pages=4096)
+                    counts = row_counts(dst)
+            except sqlite3.Error as exc:
+                raise ProviderError(f"cannot copy {self.path(spec).name}: {exc}") from exc
+            with copy.open("rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    sink.write(chunk)
+        return counts
+
+    def _tables(self, conn: sqlite3.Connection) -> list[str]:
+        rows = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+        return [r[0] for r in rows]
+
+    def _triggers(self, conn: sqlite3.Connection) -> list[str]:
+        rows = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND substr(name, 1, ?) = ?",
+            (len(TRIGGER_PREFIX), TRIGGER_PREFIX),
+        )
+        return [r[0] for r in rows]
+
+    def set_read_only(self, spec: PluginSpec, read_only: bool) -> None:
+        """Add (or drop) the quota triggers on every table, in one transaction."""
+        with closing(self._live(spec)) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for name in self._triggers(conn):
+                    conn.execute(f"DROP TRIGGER IF EXISTS {_ident(name)}")
+                for table in self._tables(conn) if read_only else []:
+                    for event in ("INSERT", "UPDATE"):
+                        trigger = _ident(f"{TRIGGER_PREFIX}{event.lower()}_{table}")
+                        conn.execute(
+                            f"CREATE TRIGGER {trigger} BEFORE {event} ON {_ident(table)} "
+                            f"BEGIN SELECT RAISE(ABORT, '{QUOTA_MESSAGE}'); END"
+                        )
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                raise ProviderError(f"cannot change the quota triggers: {exc}") from exc
+
+    def is_read_only(self, spec: PluginSpec) -> bool:
+        """Whether every table carries the quota triggers."""
+        with closing(self._live(spec)) as conn:
+            found = set(self._triggers(conn))
+            tables = self._tables(conn)
+        expected = {f"{TRIGGER_PREFIX}{e}_{t}" for t in tables for e in ("insert", "update")}
+        return bool(found) and expected <= found
+
+    # -- restore to a snapshot ---------------------------------------------------------------
+
+    def _side(self, spec: PluginSpec) -> Path:
+        return self.root / f".{spec.plugin_id}.restore.db"
+
+    def _swapping(self, spec: PluginSpec) -> Path:
+        return self.root / f".{spec.plugin_id}.swapping.db"
+
+    def replaced_path(self, spec: PluginSpec) -> Path:
+        """Where the storage a restore replaced is kept."""
+        return self.archive_root / f"{spec.plugin_id}.replaced.db"
+
+    def load_side(self, spec: PluginSpec, chunks: Iterator[bytes]) -> None:
+        """Write the snapshot's database file as the side file (0600)."""
+        side = self._side(spec)
+        side.unlink(missing_ok=True)
+        fd = os.open(side, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def side_row_counts(self, spec: PluginSpec) -> dict[str, int] | None:
+        """Rows per table of the side file (None without one)."""
+        side = self._side(spec)
+        if not side.exists():
+            return None
+        with closing(sqlite3.connect(side)) as conn:
+            if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise ProviderError("the restored database file fails PRAGMA quick_check")
+            return row_counts(conn)
+
+    def swap_side(self, spec: PluginSpec) -> str | None:
+        """Keep the live file as the replaced copy, then copy the side file into the live one
+        with the backup API (one write transaction: every connection sees old or new)."""
+        side, swapping = self._side(spec), self._swapping(spec)
+        if side.exists():
+            self.archive_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            replaced = self.replaced_path(spec)
+            draft = replaced.with_name(f".{replaced.name}.part")
+            with closing(self._live(spec)) as live, closing(sqlite3.connect(draft)) as copy:
+                live.backup(copy)
+            os.chmod(draft, 0o600)
+            os.replace(draft, replaced)
+            os.replace(side, swapping)  # from here on the replaced copy is never rewritten
+        if not swapping.exists():
+            return None
+        with closing(sqlite3.connect(swapping)) as src, closing(self._live(spec)) as live:
+            src.backup(live)
+            # the copy holds the migration lease of the run that was going on when it was taken
+            lock = f"{self.history_table_name(spec)}_lock"
+            if live.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (lock,)).fetchone():
+                live.execute(f"DELETE FROM {_ident(lock)}")
+        swapping.unlink()
+        return str(self.replaced_path(spec))
+
+    def drop_side(self, spec: PluginSpec) -> None:
+        """Remove the side file."""
+        self._side(spec).unlink(missing_ok=True)
+
+    def discard_restore_objects(self, spec: PluginSpec) -> None:
+        """Remove side, swapping and replaced files (purge)."""
+        for path in (self._side(spec), self._swapping(spec), self.replaced_path(spec)):
+            path.unlink(missing_ok=True)

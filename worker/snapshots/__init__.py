@@ -1,0 +1,1 @@
+"""Snapshots: consistent copies of a plugin's storage, compressed, encrypted and checksummed."""
