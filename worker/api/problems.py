@@ -133,8 +133,9 @@ def install(app: FastAPI) -> None:
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries for problem answers."""
+    """OpenAPI ``responses`` entries for problem answers (400, an unparsable request, always)."""
     schema = {"$ref": "#/components/schemas/ProblemDoc"}
     return {
-        code: {"model": ProblemDoc, "content": {MEDIA_TYPE: {"schema": schema}}} for code in codes
+        code: {"model": ProblemDoc, "content": {MEDIA_TYPE: {"schema": schema}}}
+        for code in sorted({400, *codes})
     }
