@@ -13,12 +13,10 @@ Provisioning and rotation end with a login proof; ``doctor`` reports anonymous a
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
-import pymysql
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -35,64 +33,28 @@ from providers.base import (
     StorageState,
 )
 from providers.checks import ANONYMOUS_ACCOUNTS, ServerIssue
-from providers.errormap import PYMYSQL_RULES, ErrorMap, mysql_code
+from providers.errormap import ErrorMap
 from providers.families import MySQLFamily
+from providers.mysql_admin import MySQLAdmin
 from providers.mysql_data import MySQLData
+from providers.mysql_sql import (
+    _SCHEMES,
+    ANONYMOUS_HOSTS,
+    ERRORS,
+    _account,
+    _exec,
+    _translated,
+    quote_ident,
+)
 from providers.targets import Target
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.naming import MYSQL_IDENT_CHARS, MYSQL_USER_CHARS, bounded
 from worker.settings import Settings
 
-CONNECT_TIMEOUT = 5
-_IDENT = re.compile(r"^[a-z0-9_]+$")
-_SCHEMES = frozenset({"mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql"})
-_NO_SUCH_TABLE = 1146
-_UNKNOWN_THREAD = 1094
-_MARIADB_ACCOUNTS = (
-    "SELECT User, Host, COALESCE(JSON_VALUE(Priv, '$.account_locked'), '0') IN ('1', 'true'),"
-    " COALESCE(JSON_VALUE(Priv, '$.authentication_string'), '') <> ''"
-    " FROM mysql.global_priv WHERE User IN (%s, %s)"
-)
-_MYSQL_ACCOUNTS = (
-    "SELECT User, Host, account_locked = 'Y', authentication_string <> ''"
-    " FROM mysql.user WHERE User IN (%s, %s)"
-)
-ANONYMOUS_HOSTS = "SELECT Host FROM mysql.user WHERE User = '' ORDER BY Host"
+__all__ = ["MySQLProvider", "quote_ident"]
 
 
-def quote_ident(name: str) -> str:
-    """Backtick-quote ``name``, refusing anything but ``[a-z0-9_]`` (a second line of defence)."""
-    if not _IDENT.fullmatch(name):
-        raise ProviderError(f"refusing unsafe MySQL identifier {name!r}")
-    return f"`{name}`"
-
-
-def _account(user: str, host: str = "%") -> str:
-    """``'user'@'host'`` for statements run through :func:`_exec` (which always %-formats)."""
-    quoted = pymysql.converters.escape_string(host).replace("%", "%%")
-    return f"{quote_ident(user)}@'{quoted}'"
-
-
-def _exec(cur: Any, sql: str, *params: object) -> None:
-    """Execute with parameters always bound, so every literal ``%`` in ``sql`` is ``%%``."""
-    cur.execute(sql, params)
-
-
-def _describe(exc: BaseException, action: str) -> str:
-    message = str(exc.args[1]) if len(exc.args) > 1 else type(exc).__name__
-    return f"MySQL error {mysql_code(exc)}: {message}"
-
-
-ERRORS = ErrorMap(PYMYSQL_RULES, _describe)
-"""PyMySQL errors → ProviderUnavailable (server unreachable) or ProviderError."""
-
-
-def _translated(*secrets: str | None) -> AbstractContextManager[None]:
-    """The driver's error boundary (:data:`ERRORS`), masking ``secrets``."""
-    return ERRORS.translated("", *secrets)
-
-
-class MySQLProvider(MySQLFamily, MySQLData, Provider):
+class MySQLProvider(MySQLFamily, MySQLAdmin, MySQLData, Provider):
     """A database ``plugin_<ns>`` and logins ``<ns>_a``/``<ns>_b`` with rights on it alone."""
 
     name: ClassVar[str] = "mysql"
@@ -161,29 +123,6 @@ class MySQLProvider(MySQLFamily, MySQLData, Provider):
             limits={"storage_mb": spec.storage_mb, "connections": spec.connections},
         )
 
-    @contextmanager
-    def _admin(self, *secrets: str | None) -> Iterator[Any]:
-        """A cursor on a fresh autocommit admin connection; errors translated."""
-        with _translated(self._admin_password, *secrets):
-            conn = self._connect(self._admin_user, self._admin_password, None)
-            try:
-                with conn.cursor() as cur:
-                    yield cur
-            finally:
-                conn.close()
-
-    def _connect(self, user: str, password: str, database: str | None) -> Any:
-        return pymysql.connect(
-            host=self.host,
-            port=self.port,
-            user=user,
-            password=password,
-            database=database,
-            autocommit=True,
-            connect_timeout=CONNECT_TIMEOUT,
-            charset="utf8mb4",
-        )
-
     def state(self, spec: PluginSpec) -> StorageState:
         """Absent without the database; archived when every existing login is locked."""
         with self._admin() as cur:
@@ -197,22 +136,6 @@ class MySQLProvider(MySQLFamily, MySQLData, Provider):
         if accounts and all(locked for locked, _ in accounts.values()):
             return StorageState.ARCHIVED
         return StorageState.ACTIVE
-
-    def _accounts(self, cur: Any, spec: PluginSpec) -> dict[tuple[str, str], tuple[bool, bool]]:
-        """(login, host) → (locked, has a password) for every account of both logins."""
-        try:
-            cur.execute(_MARIADB_ACCOUNTS, self._users(spec))
-        except pymysql.err.ProgrammingError as exc:
-            if exc.args[0] != _NO_SUCH_TABLE:
-                raise
-            cur.execute(_MYSQL_ACCOUNTS, self._users(spec))
-        return {(u, h): (bool(locked), bool(pw)) for u, h, locked, pw in cur.fetchall()}
-
-    @staticmethod
-    def hosts(cur: Any) -> list[str]:
-        """Host patterns each login is created for: '%' and those of anonymous accounts."""
-        cur.execute(ANONYMOUS_HOSTS)
-        return ["%", *(host for (host,) in cur.fetchall() if host != "%")]
 
     def provision(self, spec: PluginSpec, password: str | None) -> Descriptor:
         """Create the database and both logins, set slot ``a``'s password, grant, limit, prove."""
@@ -248,33 +171,6 @@ class MySQLProvider(MySQLFamily, MySQLData, Provider):
         self._prove(spec, user, password, "rotated")
         return self.describe(spec, slot)
 
-    def _prove(self, spec: PluginSpec, user: str, password: str, what: str) -> None:
-        """Log in as ``user`` the way the plugin will; a refusal names the likely cause."""
-        try:
-            with _translated(password):
-                conn = self._connect(user, password, self.database(spec))
-                try:
-                    with conn.cursor() as cur:
-                        cur.execute("SELECT CURRENT_USER()")
-                        (current,) = cur.fetchone()
-                finally:
-                    conn.close()
-        except ProviderError as exc:  # ProviderUnavailable propagates: retrying may work
-            raise ProviderError(
-                f"the {what} login {user!r} could not log in through {self.host}:{self.port} "
-                f"({exc}); if an account such as ''@'localhost' shadows it, drop it "
-                "(DROP USER ''@'localhost', as mariadb-secure-installation does)"
-            ) from exc
-        if str(current).rpartition("@")[0] != user:
-            raise ProviderError(f"the {what} login proof logged in as {current!r}, not {user!r}")
-
-    def _lock_and_kill(self, cur: Any, spec: PluginSpec) -> None:
-        """Lock every account of both logins, then end their open sessions."""
-        users = self._users(spec)
-        for user, host in self._accounts(cur, spec):
-            _exec(cur, f"ALTER USER IF EXISTS {_account(user, host)} ACCOUNT LOCK")
-        self._kill(cur, users)
-
     def retire_login(self, spec: PluginSpec, slot: str) -> None:
         """ACCOUNT LOCK every account of the slot's login, then KILL its connections."""
         user = self.user(spec, slot)
@@ -294,17 +190,6 @@ class MySQLProvider(MySQLFamily, MySQLData, Provider):
             )
             (count,) = cur.fetchone()
         return int(count or 0)
-
-    def _kill(self, cur: Any, users: tuple[str, ...]) -> None:
-        """KILL every connection of ``users`` (one that ended meanwhile is fine)."""
-        marks = ", ".join(["%s"] * len(users))
-        _exec(cur, f"SELECT ID FROM information_schema.PROCESSLIST WHERE USER IN ({marks})", *users)
-        for (thread_id,) in cur.fetchall():
-            try:
-                _exec(cur, "KILL CONNECTION %s", int(thread_id))
-            except pymysql.err.OperationalError as exc:
-                if exc.args[0] != _UNKNOWN_THREAD:  # it ended on its own
-                    raise
 
     def archive(self, spec: PluginSpec) -> None:
         """Lock both logins and end their sessions; the data stays."""

@@ -105,7 +105,7 @@ class MySQLData:
 
     def row_counts_of(self, database: str) -> dict[str, int]:
         """Rows per base table of ``database``."""
-        from providers.mysql import quote_ident
+        from providers.mysql_sql import quote_ident
 
         with self._admin() as cur:
             cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
@@ -125,7 +125,7 @@ class MySQLData:
 
     def set_read_only(self, spec: PluginSpec, read_only: bool) -> None:
         """Both logins keep SELECT only (or get every privilege back); their sessions end."""
-        from providers.mysql import _account, _exec, quote_ident
+        from providers.mysql_sql import _account, _exec, quote_ident
 
         db = quote_ident(self.database(spec))
         with self._admin() as cur:
@@ -151,7 +151,7 @@ class MySQLData:
 
     def set_timeouts(self, spec: PluginSpec) -> None:
         """MariaDB: ``MAX_STATEMENT_TIME`` per account (MySQL has no per-account limit)."""
-        from providers.mysql import _account, _exec
+        from providers.mysql_sql import _account, _exec
 
         with self._admin() as cur:
             cur.execute("SELECT VERSION()")
@@ -190,7 +190,7 @@ class MySQLData:
 
     def load_side(self, spec: PluginSpec, chunks: Iterator[bytes]) -> None:
         """Replay the dump into a fresh side database with the ``mariadb`` client."""
-        from providers.mysql import quote_ident
+        from providers.mysql_sql import quote_ident
 
         side = self.restore_databases(spec)[0]
         with self._admin() as cur:
@@ -211,7 +211,7 @@ class MySQLData:
     def swap_side(self, spec: PluginSpec) -> str | None:
         """One RENAME TABLE (atomic) moves the live tables to the replaced database and the
         side tables in; the emptied side database is dropped; sessions end."""
-        from providers.mysql import quote_ident as q
+        from providers.mysql_sql import quote_ident as q
 
         side, replaced = self.restore_databases(spec)
         live = self.database(spec)
@@ -233,14 +233,14 @@ class MySQLData:
 
     def drop_side(self, spec: PluginSpec) -> None:
         """Drop the side database, if any."""
-        from providers.mysql import quote_ident
+        from providers.mysql_sql import quote_ident
 
         with self._admin() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(self.restore_databases(spec)[0])}")
 
     def discard_restore_objects(self, spec: PluginSpec) -> None:
         """Drop the side and replaced databases (purge)."""
-        from providers.mysql import quote_ident
+        from providers.mysql_sql import quote_ident
 
         with self._admin() as cur:
             for database in self.restore_databases(spec):

@@ -17,7 +17,7 @@ from providers.base import PluginSpec, Sink
 from worker.naming import POSTGRES_IDENT_BYTES, bounded
 
 if TYPE_CHECKING:
-    from providers.postgres import Conn, Cur
+    from providers.pg_sql import Conn, Cur
 
 _TABLE_SIZES = (
     "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c "
@@ -45,7 +45,7 @@ class PostgresData:
 
     def table_sizes(self, spec: PluginSpec, tables: Sequence[str]) -> dict[str, int]:
         """Total relation size (heap, indexes, TOAST) of each table of the plugin's schema."""
-        from providers.postgres import PgNames, _translated
+        from providers.pg_sql import PgNames, _translated
 
         with _translated("measure tables"), self._admin() as conn, conn.cursor() as cur:
             cur.execute(_TABLE_SIZES, [PgNames.of(spec).schema, list(tables)])
@@ -53,7 +53,7 @@ class PostgresData:
 
     def size_bytes(self, spec: PluginSpec) -> int:
         """Total relation size over the plugin's schema."""
-        from providers.postgres import PgNames, _translated
+        from providers.pg_sql import PgNames, _translated
 
         with _translated("measure schema"), self._admin() as conn, conn.cursor() as cur:
             cur.execute(_SCHEMA_SIZE, [PgNames.of(spec).schema])
@@ -73,7 +73,7 @@ class PostgresData:
     def dump(self, spec: PluginSpec, sink: Sink) -> dict[str, int]:
         """``pg_dump -Fc`` of the plugin's schema, uncompressed (the store compresses), run on
         a snapshot exported by a REPEATABLE READ transaction that also counts the rows."""
-        from providers.postgres import PgNames, _translated
+        from providers.pg_sql import PgNames, _translated
 
         n = PgNames.of(spec)
         with (
@@ -96,13 +96,13 @@ class PostgresData:
     # -- quotas ------------------------------------------------------------------------------
 
     def _reader(self, spec: PluginSpec) -> str:
-        from providers.postgres import PgNames
+        from providers.pg_sql import PgNames
 
         return bounded(f"{PgNames.of(spec).schema}_readonly", POSTGRES_IDENT_BYTES)
 
     def set_read_only(self, spec: PluginSpec, read_only: bool) -> None:
         """Logins switch from the owner role to a SELECT-only role; their sessions end."""
-        from providers.postgres import PgNames, _translated
+        from providers.pg_sql import PgNames, _translated
 
         n, reader = PgNames.of(spec), self._reader(spec)
         ident = sql.Identifier
@@ -127,14 +127,14 @@ class PostgresData:
 
     def is_read_only(self, spec: PluginSpec) -> bool:
         """Whether the read-only role exists (the logins act as it)."""
-        from providers.postgres import _translated
+        from providers.pg_sql import _translated
 
         with _translated("read-only state"), self._admin() as conn, conn.cursor() as cur:
             return _role_exists(cur, self._reader(spec))
 
     def set_timeouts(self, spec: PluginSpec) -> None:
         """``statement_timeout`` and ``idle_in_transaction_session_timeout`` role settings."""
-        from providers.postgres import PgNames, _translated
+        from providers.pg_sql import PgNames, _translated
 
         values = {
             "statement_timeout": spec.statement_timeout_ms,
@@ -154,7 +154,7 @@ class PostgresData:
 
     def _restore_names(self, spec: PluginSpec) -> tuple[str, str, str]:
         """(side schema, replaced schema, scratch database) of the plugin."""
-        from providers.postgres import PgNames
+        from providers.pg_sql import PgNames
 
         schema = PgNames.of(spec).schema
         names = (f"{schema}-restore", f"{schema}-replaced", f"pdb_restore_{schema}")
@@ -164,7 +164,7 @@ class PostgresData:
     def load_side(self, spec: PluginSpec, chunks: Iterator[bytes]) -> None:
         """pg_restore into a scratch database, rename the schema there to the side name, and
         copy it into this database (pg_dump | pg_restore); the scratch database is dropped."""
-        from providers.postgres import PgNames, _translated
+        from providers.pg_sql import PgNames, _translated
 
         n, (side, _, scratch) = PgNames.of(spec), self._restore_names(spec)
         self.drop_side(spec)
@@ -188,7 +188,7 @@ class PostgresData:
 
     def side_row_counts(self, spec: PluginSpec) -> dict[str, int] | None:
         """Rows per table of the side schema (None without one)."""
-        from providers.postgres import _translated
+        from providers.pg_sql import _translated
 
         side = self._restore_names(spec)[0]
         with _translated("count"), self._admin() as conn, conn.cursor() as cur:
@@ -198,7 +198,7 @@ class PostgresData:
     def swap_side(self, spec: PluginSpec) -> str | None:
         """In one transaction: the live schema becomes the replaced one, the side schema the
         live one; the logins' sessions end so none keeps a plan on the old tables."""
-        from providers.postgres import PgNames, _translated
+        from providers.pg_sql import PgNames, _translated
 
         n, (side, replaced, _) = PgNames.of(spec), self._restore_names(spec)
         ident, rename = sql.Identifier, sql.SQL("ALTER SCHEMA {} RENAME TO {}")
@@ -217,7 +217,7 @@ class PostgresData:
 
     def drop_side(self, spec: PluginSpec) -> None:
         """Drop the side schema and the scratch database, if any."""
-        from providers.postgres import _translated
+        from providers.pg_sql import _translated
 
         side, _, scratch = self._restore_names(spec)
         with _translated("drop side"), self._admin() as conn:
@@ -228,7 +228,7 @@ class PostgresData:
 
     def discard_restore_objects(self, spec: PluginSpec) -> None:
         """Drop side, replaced and read-only objects (purge)."""
-        from providers.postgres import _translated
+        from providers.pg_sql import _translated
 
         self.drop_side(spec)
         replaced, reader = self._restore_names(spec)[1], self._reader(spec)

@@ -14,10 +14,9 @@ decided once per provider in :class:`PgServer`, from ``server_version_num``.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -40,118 +39,33 @@ from providers.base import (
     StorageState,
 )
 from providers.checks import ServerIssue
-from providers.errormap import PSYCOPG_RULES, ErrorMap, first_line
+from providers.errormap import ErrorMap
 from providers.families import PostgresFamily
+from providers.pg_admin import PgAdmin
 from providers.pg_data import PostgresData
+from providers.pg_sql import (
+    _HEALTH,
+    _PURGE_ROLES,
+    _TERMINATE,
+    ERRORS,
+    TERMINATE_WAIT_MS,
+    Conn,
+    PgNames,
+    PgServer,
+    _ids,
+    _one,
+    _reason,
+    _run,
+    _translated,
+)
 from providers.targets import Target
 from worker.errors import ProviderError, ProviderUnavailable
-from worker.naming import POSTGRES_IDENT_BYTES, bounded
 from worker.settings import Settings
 
-log = logging.getLogger(__name__)
-
-DDL_LOCK = 0x706C_7567_696E_4462  # "pluginDb"
-CONNECT_TIMEOUT = 10
-TERMINATE_WAIT_MS = 5000
-
-Conn = psycopg.Connection[tuple[Any, ...]]
-Cur = psycopg.Cursor[tuple[Any, ...]]
-Query = sql.SQL | sql.Composed
+__all__ = ["PgNames", "PgServer", "PostgresProvider"]
 
 
-@dataclass(frozen=True)
-class PgServer:
-    """What the server supports, read once from ``server_version_num``."""
-
-    version_num: int
-
-    @property
-    def membership_options(self) -> bool:
-        """16+: memberships carry INHERIT/SET/ADMIN; a CREATEROLE admin holds ADMIN only.
-
-        There, the admin grants itself ``WITH INHERIT TRUE, SET TRUE`` on each plugin role
-        (it may: its creator's ADMIN OPTION), and logins get ``WITH INHERIT FALSE, SET TRUE``.
-        """
-        return self.version_num >= 160000
-
-
-@dataclass(frozen=True)
-class PgNames:
-    """Every object name of one plugin, each bounded to 63 bytes."""
-
-    schema: str
-    archived: str
-    owner: str
-    login_a: str
-    login_b: str
-
-    @classmethod
-    def of(cls, spec: PluginSpec) -> PgNames:
-        """Names derived from the plugin's schema (or namespace)."""
-        ns = spec.schema or spec.namespace
-        # '-' never occurs in a namespace, so no plugin's schema can take an archive name
-        names = (ns, f"{ns}-archived", f"{ns}_owner", f"{ns}_a", f"{ns}_b")
-        return cls(*(bounded(name, POSTGRES_IDENT_BYTES) for name in names))
-
-    def login(self, slot: str) -> str:
-        """The login role of ``slot``."""
-        if slot not in SLOTS:
-            raise ProviderError(f"unknown login slot {slot!r}; expected one of {SLOTS}")
-        return self.login_a if slot == SLOTS[0] else self.login_b
-
-    @property
-    def logins(self) -> tuple[str, str]:
-        """Both login roles."""
-        return self.login_a, self.login_b
-
-    @property
-    def roles(self) -> tuple[str, str, str]:
-        """The owner role and both logins."""
-        return self.owner, self.login_a, self.login_b
-
-
-def _reason(exc: BaseException, *secrets: str | None) -> str:
-    """First line of a driver error with secrets masked (libpq omits them anyway)."""
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    for secret in secrets:
-        text = text.replace(secret, "***") if secret else text
-    return text
-
-
-ERRORS = ErrorMap(PSYCOPG_RULES, lambda exc, action: f"postgres: {action}: {first_line(exc)}")
-"""psycopg errors → ProviderUnavailable (unreachable, busy) or ProviderError."""
-
-
-def _translated(action: str, *secrets: str | None) -> AbstractContextManager[None]:
-    """The driver's error boundary (:data:`ERRORS`)."""
-    return ERRORS.translated(action, *secrets)
-
-
-def _run(cur: Cur, stmt: Query, params: Sequence[object] = (), shown: str = "") -> None:
-    """Execute ``stmt`` and log it (``shown`` stands in for a statement carrying a secret)."""
-    log.debug("postgres admin: %s%s", shown or stmt.as_string(cur), f" {params}" if params else "")
-    cur.execute(stmt, params or None)
-
-
-def _one(cur: Cur, query: str, *params: object) -> Any:
-    """First column of the first row of a catalog query, or None."""
-    _run(cur, sql.SQL(query), params)
-    row = cur.fetchone()
-    return None if row is None else row[0]
-
-
-def _row(cur: Cur, query: str, *params: object) -> Any:
-    """The first row of a catalog query, or None."""
-    _run(cur, sql.SQL(query), params)
-    return cur.fetchone()
-
-
-def _ids(names: Sequence[str]) -> sql.Composed:
-    """A comma-separated list of quoted identifiers."""
-    return sql.SQL(", ").join(map(sql.Identifier, names))
-
-
-class PostgresProvider(PostgresFamily, PostgresData, Provider):
+class PostgresProvider(PostgresFamily, PgAdmin, PostgresData, Provider):
     """One schema per plugin in a shared database; logins act as the schema's owner role."""
 
     name: ClassVar[str] = "postgresql"
@@ -379,191 +293,3 @@ class PostgresProvider(PostgresFamily, PostgresData, Provider):
             conn.cursor() as cur,
         ):
             return postgres_checks.cluster_issues(cur, self.dbname)
-
-    # -- admin helpers -------------------------------------------------------------------
-
-    def _open(self, **overrides: Any) -> Conn:
-        """A new autocommit connection with the admin URL's parameters and ``overrides``."""
-        params = {"connect_timeout": CONNECT_TIMEOUT, **self._params, **overrides}
-        return psycopg.connect(autocommit=True, **params)
-
-    @contextmanager
-    def _admin(self) -> Iterator[Conn]:
-        """A short-lived admin connection; never pooled."""
-        options = f"{self._params.get('options', '')} -c lock_timeout=30s".strip()
-        with self._open(options=options) as conn:
-            yield conn
-
-    @contextmanager
-    def _ddl(self) -> Iterator[Cur]:
-        """An admin transaction holding the DDL lock."""
-        with self._admin() as conn, conn.transaction(), conn.cursor() as cur:
-            _run(cur, sql.SQL("SELECT pg_advisory_xact_lock({})").format(DDL_LOCK))
-            yield cur
-
-    def _schemas(self, cur: Cur, n: PgNames) -> list[str]:
-        """The plugin's active/archived schemas; refuses one that another role owns."""
-        _run(cur, sql.SQL(_SCHEMAS), [[n.schema, n.archived]])
-        rows = cur.fetchall()
-        for schema, owner in rows:
-            if owner != n.owner:
-                raise ProviderError(f"schema {schema!r} is owned by {owner!r}, not {n.owner!r}")
-        return [schema for schema, _ in rows]
-
-    def _existing(self, cur: Cur, roles: Sequence[str], where: str = "true") -> list[str]:
-        """Those of ``roles`` that exist and match ``where`` (literal SQL from this module)."""
-        _run(cur, sql.SQL(_ROLES).format(sql.SQL(where)), [list(roles)])
-        return [row[0] for row in cur.fetchall()]
-
-    def _role(self, cur: Cur, role: str, *, login: bool, limit: int) -> None:
-        """Create ``role`` or correct its login/inherit/limit; refuse a privileged one."""
-        _run(cur, sql.SQL(_ROLE_STATE), [role])
-        found = cur.fetchone()
-        if found is not None and found[0]:
-            raise ProviderError(f"role {role!r} exists with superuser or admin rights")
-        attrs = sql.SQL("LOGIN NOINHERIT" if login else "NOLOGIN INHERIT")
-        args = (sql.Identifier(role), attrs, sql.Literal(limit))
-        if found is None:
-            tail = " PASSWORD NULL" if login else ""
-            _run(cur, sql.SQL("CREATE ROLE {} {} CONNECTION LIMIT {}" + tail).format(*args))
-        elif tuple(found[1:]) != (login, not login, limit):
-            _run(cur, sql.SQL("ALTER ROLE {} {} CONNECTION LIMIT {}").format(*args))
-
-    def server(self, cur: Cur) -> PgServer:
-        """The server's capabilities, read on first use."""
-        if self._server is None:
-            self._server = PgServer(int(_one(cur, "SELECT current_setting('server_version_num')")))
-        return self._server
-
-    def _grant(self, cur: Cur, role: str, member: str | None) -> None:
-        """``GRANT role TO member`` (the admin itself when None) unless already granted.
-
-        The admin needs the role's privileges (own, signal, reassign) and SET ROLE to it
-        (``CREATE SCHEMA ... AUTHORIZATION``); a login needs SET ROLE only (it is NOINHERIT).
-        """
-        who = sql.Identifier(member) if member else sql.SQL("CURRENT_USER")
-        grant = sql.SQL("GRANT {} TO {}").format(sql.Identifier(role), who)
-        if not self.server(cur).membership_options:
-            if not _one(cur, _HAS_ROLE, member, role, "MEMBER"):
-                _run(cur, grant)
-            return
-        needed = ("SET",) if member else ("SET", "USAGE")
-        if not all(_one(cur, _HAS_ROLE, member, role, kind) for kind in needed):
-            inherit = sql.SQL(
-                " WITH INHERIT FALSE, SET TRUE" if member else " WITH INHERIT TRUE, SET TRUE"
-            )
-            _run(cur, grant + inherit)
-
-    def _adopt(self, cur: Cur, n: PgNames) -> None:
-        """Admin joins the plugin roles: CREATEROLE admins need it to own, signal and drop."""
-        for role in self._existing(cur, n.roles):
-            self._grant(cur, role, None)
-
-    def _settings(self, cur: Cur, login: str, n: PgNames) -> None:
-        """Each session of ``login`` acts as the owner with the schema as search path."""
-        have = set(_one(cur, _CONFIG, login) or ())
-        for name, value in (("role", n.owner), ("search_path", n.schema)):
-            if not have & {f"{name}={value}", f'{name}="{value}"'}:
-                alter = sql.SQL("ALTER ROLE {} SET {} = {}")
-                _run(cur, alter.format(*map(sql.Identifier, (login, name, value))))
-
-    def _access(self, cur: Cur, n: PgNames) -> None:
-        """Only granted logins connect; plugins never create in ``public``: checked, not assumed.
-
-        PUBLIC's CONNECT/TEMPORARY on the database are revoked when the admin owns it (else
-        ``doctor`` reports them). PUBLIC's CREATE on ``public`` is revoked when the admin owns
-        the schema, and provisioning is refused when it cannot be.
-        """
-        db = sql.Identifier(self.dbname)
-        owns_db, public_db, can_grant = _row(cur, _DB_ACCESS)
-        if public_db and owns_db:
-            _run(cur, sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(db))
-        for login in n.logins:
-            if _one(cur, _CAN_CONNECT, login):
-                continue
-            if not can_grant:
-                raise ProviderError(
-                    f"the admin cannot grant CONNECT on database {self.dbname!r} to {login!r}: "
-                    f"make the admin own the database, or GRANT CONNECT ON DATABASE "
-                    f"{self.dbname} TO <admin> WITH GRANT OPTION"
-                )
-            _run(
-                cur, sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, sql.Identifier(login))
-            )
-        public = _row(cur, _PUBLIC_SCHEMA, n.owner)
-        if public is not None and public[0]:
-            if not public[1]:
-                raise ProviderError(
-                    f"PUBLIC can create in schema public of database {self.dbname!r}, so plugins "
-                    "would not be isolated, and the admin does not own it: run "
-                    "`REVOKE CREATE ON SCHEMA public FROM PUBLIC` as its owner"
-                )
-            _run(cur, sql.SQL("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
-        direct = self._existing(cur, n.roles, _GRANTED_ON_PUBLIC)
-        if direct:
-            _run(cur, sql.SQL("REVOKE ALL ON SCHEMA public FROM {}").format(_ids(direct)))
-
-    def _set_password(self, cur: Cur, login: str, password: str) -> None:
-        """Store a SCRAM verifier computed client-side; the log shows '***'."""
-        pgconn = cur.connection.pgconn
-        verifier = pgconn.encrypt_password(password.encode(), login.encode(), b"scram-sha-256")
-        alter = sql.SQL("ALTER ROLE {} PASSWORD {}")
-        shown = alter.format(sql.Identifier(login), "***").as_string(cur)
-        _run(cur, alter.format(sql.Identifier(login), verifier.decode()), shown=shown)
-
-    def _rename(self, cur: Cur, old: str, new: str) -> None:
-        """Rename schema ``old`` to ``new``."""
-        rename = sql.SQL("ALTER SCHEMA {} RENAME TO {}")
-        _run(cur, rename.format(sql.Identifier(old), sql.Identifier(new)))
-
-    def _disable_logins(self, n: PgNames) -> None:
-        """NOLOGIN both logins (committed first), then terminate their sessions."""
-        with self._ddl() as cur:
-            self._adopt(cur, n)
-            for login in self._existing(cur, n.logins, "rolcanlogin"):
-                _run(cur, sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(login)))
-        with self._admin() as conn, conn.cursor() as cur:
-            _run(cur, sql.SQL(_TERMINATE), [TERMINATE_WAIT_MS, list(n.logins)])
-
-
-_SCHEMAS = (
-    "SELECT n.nspname, r.rolname FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner "
-    "WHERE n.nspname = ANY(%s) ORDER BY n.nspname"
-)
-_ROLES = "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s) AND {} ORDER BY rolname"
-_ROLE_STATE = (
-    "SELECT rolsuper OR rolcreaterole OR rolcreatedb OR rolbypassrls OR rolreplication, "
-    "rolcanlogin, rolinherit, rolconnlimit FROM pg_roles WHERE rolname = %s"
-)
-_HAS_ROLE = "SELECT pg_has_role(coalesce(%s::name, current_user), %s::name, %s)"
-_CONFIG = "SELECT rolconfig FROM pg_roles WHERE rolname = %s"
-_DB_ACCESS = (
-    "SELECT pg_has_role(current_user, d.datdba, 'USAGE'), EXISTS (SELECT FROM "
-    "aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a WHERE a.grantee = 0), "
-    "has_database_privilege(d.oid, 'CONNECT WITH GRANT OPTION') "
-    "FROM pg_database d WHERE d.datname = current_database()"
-)
-_CAN_CONNECT = "SELECT has_database_privilege(%s::name, current_database()::text, 'CONNECT')"
-_PUBLIC_SCHEMA = (
-    "SELECT has_schema_privilege(%s::name, n.oid, 'CREATE'), "
-    "pg_has_role(current_user, n.nspowner, 'USAGE') FROM pg_namespace n WHERE nspname = 'public'"
-)
-_GRANTED_ON_PUBLIC = (
-    "oid IN (SELECT a.grantee FROM pg_namespace n, aclexplode(n.nspacl) a "
-    "WHERE n.nspname = 'public')"
-)
-_TERMINATE = (
-    "SELECT pg_terminate_backend(pid, %s) FROM pg_stat_activity "
-    "WHERE usename = ANY(%s) AND pid <> pg_backend_pid()"
-)
-_PURGE_ROLES = (
-    "REASSIGN OWNED BY {} TO CURRENT_USER",
-    "DROP OWNED BY {}",
-    "DROP ROLE IF EXISTS {}",
-)
-_HEALTH = (
-    "SELECT (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
-    "WHERE c.relnamespace = to_regnamespace(%s)::oid AND c.relkind IN ('r', 'm')), "
-    "(SELECT rolconnlimit FROM pg_roles WHERE rolname = session_user), "
-    "current_user, to_regnamespace(%s) IS NOT NULL"
-)

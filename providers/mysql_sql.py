@@ -1,0 +1,60 @@
+"""MySQL/MariaDB driver internals: identifiers, statement helpers, its error table."""
+
+from __future__ import annotations
+
+import re
+from contextlib import AbstractContextManager
+from typing import Any
+
+import pymysql
+
+from providers.errormap import PYMYSQL_RULES, ErrorMap, mysql_code
+from worker.errors import ProviderError
+
+CONNECT_TIMEOUT = 5
+_IDENT = re.compile(r"^[a-z0-9_]+$")
+_SCHEMES = frozenset({"mysql", "mysql+pymysql", "mariadb", "mariadb+pymysql"})
+_NO_SUCH_TABLE = 1146
+_UNKNOWN_THREAD = 1094
+_MARIADB_ACCOUNTS = (
+    "SELECT User, Host, COALESCE(JSON_VALUE(Priv, '$.account_locked'), '0') IN ('1', 'true'),"
+    " COALESCE(JSON_VALUE(Priv, '$.authentication_string'), '') <> ''"
+    " FROM mysql.global_priv WHERE User IN (%s, %s)"
+)
+_MYSQL_ACCOUNTS = (
+    "SELECT User, Host, account_locked = 'Y', authentication_string <> ''"
+    " FROM mysql.user WHERE User IN (%s, %s)"
+)
+ANONYMOUS_HOSTS = "SELECT Host FROM mysql.user WHERE User = '' ORDER BY Host"
+
+
+def quote_ident(name: str) -> str:
+    """Backtick-quote ``name``, refusing anything but ``[a-z0-9_]`` (a second line of defence)."""
+    if not _IDENT.fullmatch(name):
+        raise ProviderError(f"refusing unsafe MySQL identifier {name!r}")
+    return f"`{name}`"
+
+
+def _account(user: str, host: str = "%") -> str:
+    """``'user'@'host'`` for statements run through :func:`_exec` (which always %-formats)."""
+    quoted = pymysql.converters.escape_string(host).replace("%", "%%")
+    return f"{quote_ident(user)}@'{quoted}'"
+
+
+def _exec(cur: Any, sql: str, *params: object) -> None:
+    """Execute with parameters always bound, so every literal ``%`` in ``sql`` is ``%%``."""
+    cur.execute(sql, params)
+
+
+def _describe(exc: BaseException, action: str) -> str:
+    message = str(exc.args[1]) if len(exc.args) > 1 else type(exc).__name__
+    return f"MySQL error {mysql_code(exc)}: {message}"
+
+
+ERRORS = ErrorMap(PYMYSQL_RULES, _describe)
+"""PyMySQL errors → ProviderUnavailable (server unreachable) or ProviderError."""
+
+
+def _translated(*secrets: str | None) -> AbstractContextManager[None]:
+    """The driver's error boundary (:data:`ERRORS`), masking ``secrets``."""
+    return ERRORS.translated("", *secrets)
