@@ -202,9 +202,10 @@ def test_teardown_killed_at_every_step_boundary(make_stack: MakeStack) -> None:
         if proc.poll() is None:
             stack.kill(proc)
 
-    purge = tracked_ops(plugins, ["purge_storage"])
+    steps = ["snapshot_before_purge", "purge_storage"]
+    purge = tracked_ops(plugins, steps)
     send = {pid: {"plugin_id": pid, "purge": True} for pid in plugins.values()}
-    walk(stack, purge, boundaries(["purge_storage"]), send=send, task="plugin_db.teardown")
+    walk(stack, purge, boundaries(steps), send=send, task="plugin_db.teardown")
     finish(stack, purge)
     assert_objects(stack, plugins, "absent")
     assert {stack.datasource(p).status for p in plugins.values()} == {"deleted"}
