@@ -107,7 +107,11 @@ def _migration_outside_namespace(stack: Stack, plugin_id: str) -> None:
         stack.plugins_root,
         plugin_id,
         "exclusive-postgres",
-        {"001-evil.sql": migration("DROP TABLE public.users;\nCREATE ROLE evil SUPERUSER;", "", "001")},
+        {
+            "001-evil.sql": migration(
+                "DROP TABLE public.users;\nCREATE ROLE evil SUPERUSER;", "", "001"
+            )
+        },
     )
 
 
