@@ -201,31 +201,42 @@ def place(
     """
     names = [t.name for t in pool]
     with sessions() as session:
-        held = reserved(session, plugin_id)
-        if mine := [name for name in held if name in names]:
-            return mine[0]
-        for _ in range(len(pool) + 2):
-            if replace and held:
-                release(session, plugin_id)
+        for _ in range(len(pool) + 3):
             usage = usage_of(session, names, lock=True)
             if len(usage) < len(names):  # a target placement has not seen yet
                 session.rollback()
                 _ensure_rows(sessions, names)
                 continue
-            target = choose(pool, usage, need)
-            if _take(session, target, need):
-                session.add(
-                    TargetReservation(
-                        plugin_id=plugin_id,
-                        target=target.name,
-                        storage_mb=need.storage_mb,
-                        connections=need.connections,
-                    )
-                )
+            # read under the lock: a concurrent placement of the same plugin has committed
+            held = reserved(session, plugin_id)
+            if mine := [name for name in held if name in names]:
                 session.commit()
+                return mine[0]
+            if replace and held:
+                release(session, plugin_id)
+            target = choose(pool, usage, need)
+            if _take(session, target, need) and _reserve(session, plugin_id, target, need):
                 return target.name
-            session.rollback()  # filled meanwhile: read usage again
+            session.rollback()  # filled or placed meanwhile: read again
         raise PlacementRefused("no target has room", ["placement: targets filled concurrently"])
+
+
+def _reserve(session: Session, plugin_id: str, target: Target, need: Need) -> bool:
+    """Record the reservation and commit; False if a concurrent placement recorded one first."""
+    session.add(
+        TargetReservation(
+            plugin_id=plugin_id,
+            target=target.name,
+            storage_mb=need.storage_mb,
+            connections=need.connections,
+        )
+    )
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return False
+    return True
 
 
 def release(session: Session, plugin_id: str, target: str | None = None) -> None:
