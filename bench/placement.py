@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import insert, select
 
-from bench.common import service
+from bench.common import BenchError, service
 from bench.report import Config, Result, Row, fmt, summary
 from providers.targets import Target
 from worker.placement import Need, choose, place, usage_of
@@ -101,7 +101,7 @@ def run(cfg: Config) -> Result:
         abs(final[t.name]["plugins"] - count * t.capacity["plugins"] / total) for t in pool
     )
     if over or count != plugins + decisions:
-        raise RuntimeError(f"placement outcome wrong: over capacity {over}, {count} reservations")
+        raise BenchError(f"placement outcome wrong: over capacity {over}, {count} reservations")
     s_place, s_pure = summary(placed), summary(pure)
     met = s_place["median"] < GOAL_MS
     return Result(

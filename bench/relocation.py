@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
-from bench.common import service
+from bench.common import BenchError, service
 from bench.report import Config, Result, Row, fmt, ratio
 from providers.targets import Target, Targets
 from worker.relocation.copy import copy_tables, verify
@@ -128,7 +128,7 @@ def _engine_copy(src: Side, dst: Side, drivers: Any) -> tuple[float, int]:
     report = copy_tables(src, dst, drivers, {})
     seconds = time.perf_counter() - started
     if not verify(src, dst, drivers, {}).equal:
-        raise RuntimeError("relocation copy differs from its source")
+        raise BenchError("relocation copy differs from its source")
     return seconds, sum(report.rows.values())
 
 
@@ -140,7 +140,8 @@ def _pg_tools(a: str, b: str, schema: str, n_rows: int) -> float:
     restore = subprocess.run(
         [str(PG_BIN / "pg_restore"), "--no-owner", "-d", b], stdin=dump.stdout, check=True
     )
-    assert dump.wait() == 0 and restore.returncode == 0
+    if dump.wait() != 0 or restore.returncode != 0:
+        raise BenchError("pg_dump | pg_restore failed")
     seconds = time.perf_counter() - started
     with psycopg.connect(b) as conn:
         got = sum(
@@ -148,7 +149,7 @@ def _pg_tools(a: str, b: str, schema: str, n_rows: int) -> float:
             for t in ("users", "posts", "comments")
         )
     if got != n_rows:
-        raise RuntimeError(f"pg_restore left {got} rows, not {n_rows}")
+        raise BenchError(f"pg_restore left {got} rows, not {n_rows}")
     return seconds
 
 
