@@ -65,7 +65,8 @@ def latency(stack: Stack, url: str, n: int) -> dict[str, Any]:
     add_plugin(stack, plugin_id, "postgresql")
     wait_all(stack, [stack.send("plugin_db.provision", {"plugin_id": plugin_id})], timeout=120)
     secret = tokens.create(stack.sessions, f"bench-{token()}", ["connections:read"])
-    api, bare = [], []
+    api: list[float] = []
+    bare: list[float] = []
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {secret}"}) as http:
         for i in range(n + 20):
             for path, into in (
