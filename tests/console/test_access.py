@@ -7,8 +7,8 @@ import re
 import httpx
 import pytest
 
-from tests.api.support import Api
 from tests.conftest import unique_id
+from tests.support.api import Api
 from tests.support.stack import migration, write_plugin
 from worker.secrets import SecretBox, load
 from worker.settings import Settings
