@@ -42,6 +42,51 @@ def row_counts(conn: sqlite3.Connection) -> dict[str, int]:
     }
 
 
+def tables_of(conn: sqlite3.Connection) -> list[str]:
+    """The tables of a database (not SQLite's own)."""
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    )
+    return [r[0] for r in rows]
+
+
+def _triggers(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND substr(name, 1, ?) = ?",
+        (len(TRIGGER_PREFIX), TRIGGER_PREFIX),
+    )
+    return {r[0] for r in rows}
+
+
+def _trigger_names(table: str) -> dict[str, str]:
+    return {event: f"{TRIGGER_PREFIX}{event.lower()}_{table}" for event in ("INSERT", "UPDATE")}
+
+
+def set_quota_triggers(conn: sqlite3.Connection, tables: list[str], read_only: bool) -> None:
+    """In one transaction: quota triggers on ``tables`` (read-only), or none of them."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for table in tables:
+            for name in _trigger_names(table).values():
+                conn.execute(f"DROP TRIGGER IF EXISTS {_ident(name)}")
+        for table in tables if read_only else []:
+            for event, name in _trigger_names(table).items():
+                conn.execute(
+                    f"CREATE TRIGGER {_ident(name)} BEFORE {event} ON {_ident(table)} "
+                    f"BEGIN SELECT RAISE(ABORT, '{QUOTA_MESSAGE}'); END"
+                )
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        conn.execute("ROLLBACK")
+        raise ProviderError(f"cannot change the quota triggers: {exc}") from exc
+
+
+def has_quota_triggers(conn: sqlite3.Connection, tables: list[str]) -> bool:
+    """Whether every one of ``tables`` carries the quota triggers."""
+    expected = {n for t in tables for n in _trigger_names(t).values()}
+    return bool(expected) and expected <= _triggers(conn)
+
+
 class SQLiteData:
     """Data hooks of the SQLite driver."""
 
@@ -97,45 +142,15 @@ class SQLiteData:
                     sink.write(chunk)
         return counts
 
-    def _tables(self, conn: sqlite3.Connection) -> list[str]:
-        rows = conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )
-        return [r[0] for r in rows]
-
-    def _triggers(self, conn: sqlite3.Connection) -> list[str]:
-        rows = conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND substr(name, 1, ?) = ?",
-            (len(TRIGGER_PREFIX), TRIGGER_PREFIX),
-        )
-        return [r[0] for r in rows]
-
     def set_read_only(self, spec: PluginSpec, read_only: bool) -> None:
         """Add (or drop) the quota triggers on every table, in one transaction."""
         with closing(self._live(spec)) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for name in self._triggers(conn):
-                    conn.execute(f"DROP TRIGGER IF EXISTS {_ident(name)}")
-                for table in self._tables(conn) if read_only else []:
-                    for event in ("INSERT", "UPDATE"):
-                        trigger = _ident(f"{TRIGGER_PREFIX}{event.lower()}_{table}")
-                        conn.execute(
-                            f"CREATE TRIGGER {trigger} BEFORE {event} ON {_ident(table)} "
-                            f"BEGIN SELECT RAISE(ABORT, '{QUOTA_MESSAGE}'); END"
-                        )
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
-                raise ProviderError(f"cannot change the quota triggers: {exc}") from exc
+            set_quota_triggers(conn, tables_of(conn), read_only)
 
     def is_read_only(self, spec: PluginSpec) -> bool:
         """Whether every table carries the quota triggers."""
         with closing(self._live(spec)) as conn:
-            found = set(self._triggers(conn))
-            tables = self._tables(conn)
-        expected = {f"{TRIGGER_PREFIX}{e}_{t}" for t in tables for e in ("insert", "update")}
-        return bool(found) and expected <= found
+            return has_quota_triggers(conn, tables_of(conn))
 
     # -- restore to a snapshot ---------------------------------------------------------------
 
