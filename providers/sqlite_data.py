@@ -23,6 +23,7 @@ from providers.base import PluginSpec, Sink
 from worker.errors import ProviderError
 
 CHUNK = 1024 * 1024
+IN_MEMORY_MAX = 256 * 1024 * 1024  # a snapshot copy up to this size is made in memory
 TRIGGER_PREFIX = "plugin_db_quota_"
 QUOTA_MESSAGE = "storage quota exceeded: the plugin is read-only until it is back under its limit"
 
@@ -127,16 +128,30 @@ class SQLiteData:
         return int((pages - free) * size)
 
     def dump(self, spec: PluginSpec, sink: Sink) -> dict[str, int]:
-        """The online backup API into a private temporary file, streamed into ``sink``."""
+        """The online backup API into memory (a private temporary file above
+        ``IN_MEMORY_MAX`` bytes), streamed into ``sink``."""
+        try:
+            with closing(self._current(spec)) as src:
+                size = src.execute("PRAGMA page_count").fetchone()[0]
+                size *= src.execute("PRAGMA page_size").fetchone()[0]
+                if size <= IN_MEMORY_MAX:
+                    with closing(sqlite3.connect(":memory:")) as dst:
+                        src.backup(dst)  # one step: no sleep between page batches
+                        counts, image = row_counts(dst), memoryview(dst.serialize())
+                    for start in range(0, len(image), CHUNK):
+                        sink.write(image[start : start + CHUNK])
+                    return counts
+                return self._dump_via_file(src, sink)
+        except sqlite3.Error as exc:
+            raise ProviderError(f"cannot copy {self.path(spec).name}: {exc}") from exc
+
+    def _dump_via_file(self, src: sqlite3.Connection, sink: Sink) -> dict[str, int]:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.root, prefix=".snapshot-") as folder:
             copy = Path(folder) / "copy.db"
-            try:
-                with closing(self._current(spec)) as src, closing(sqlite3.connect(copy)) as dst:
-                    src.backup(dst)  # one step: no sleep between page batches
-                    counts = row_counts(dst)
-            except sqlite3.Error as exc:
-                raise ProviderError(f"cannot copy {self.path(spec).name}: {exc}") from exc
+            with closing(sqlite3.connect(copy)) as dst:
+                src.backup(dst)
+                counts = row_counts(dst)
             with copy.open("rb") as handle:
                 while chunk := handle.read(CHUNK):
                     sink.write(chunk)
