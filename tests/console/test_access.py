@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.support import Api
 from tests.conftest import unique_id
+from tests.support.api import Api
 from tests.support.stack import migration, write_plugin
 from worker.events.relay import relay
 from worker.secrets import SecretBox, load
