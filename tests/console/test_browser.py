@@ -12,12 +12,14 @@ import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.conftest import unique_id
-from tests.support.api import Api
+from tests.support.api import Api, served_api
+from tests.support.env import sqlite_stack
 from tests.support.stack import migration, write_plugin
 from worker.quotas import Quotas
 from worker.secrets import SecretBox, load
@@ -36,6 +38,17 @@ BROKEN = {
 TOTAL, FAILING = 50, 8
 KINDS = {"failed": "broken", "good": "app"}
 DRIFTED, PENDING, SNAPPED = "app-13", "app-11", "app-12"
+TARGETS = """
+[targets.sqlite]
+driver = "sqlite"
+admin_url = "{data}"
+capacity = {{ plugins = 60, storage_mb = 80, connections = 600 }}
+
+[targets.postgresql]
+driver = "postgresql"
+admin_url = "{pg}"
+capacity = {{ plugins = 10, storage_mb = 100 }}
+"""
 README_SHOT = ROOT / "docs" / "images" / "console-fleet.png"
 
 
@@ -47,6 +60,21 @@ def browser() -> Iterator[Browser]:
         launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         yield launched
         launched.close()
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """The console's stack with a targets file that gives capacities (the targets chart)."""
+    stack = sqlite_stack(tmp_path_factory.mktemp("console"))
+    targets = stack.workdir / "targets.toml"
+    targets.write_text(
+        TARGETS.format(
+            data=stack.env["PLUGIN_DB_DATA_DIR"], pg=stack.env["PLUGIN_DB_POSTGRES_ADMIN_URL"]
+        )
+    )
+    stack.env["PLUGIN_DB_TARGETS"] = str(targets)
+    with served_api(stack) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +135,8 @@ def shot(page: Page, name: str) -> None:
 def secrets_of(console: Api, ids: dict[str, list[str]]) -> list[str]:
     """Every password issued to the fleet, and the console token."""
     settings = Settings.from_env(console.stack.env)
-    found = []
+    admin = urlsplit(console.stack.env["PLUGIN_DB_POSTGRES_ADMIN_URL"]).password
+    found = [admin] if admin else []
     for plugin_id in ids["postgres"]:
         ds = console.stack.datasource(plugin_id)
         with console.stack.sessions() as session:
@@ -198,7 +227,13 @@ def test_sign_in_filter_open_retry_and_watch_it_succeed(
     visit_check("operations-live")
 
     page.goto(f"{console.url}/console/targets")
-    expect(page.get_by_role("heading", name="Targets")).to_be_visible()
+    chart = page.locator("#target-sqlite .chart")
+    expect(
+        chart.get_by_role("img", name=re.compile(r"sqlite plugins: \d+ of 60 \("))
+    ).to_be_visible()
+    storage = chart.get_by_role("img", name=f"sqlite storage_mb: {TOTAL - 1} of 80 (")
+    expect(storage).to_be_visible()  # 1 MiB each
+    expect(page.locator("#target-postgresql .chart")).to_contain_text("15, unbounded")
     visit_check("targets")
     page.close()
 
