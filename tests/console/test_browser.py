@@ -251,12 +251,14 @@ def test_phone_width_and_no_javascript(
         page.get_by_label("API token").fill(console.token("plugins:read"))
         page.get_by_role("button", name="Sign in").click()
         expect(page.locator("#fleet caption")).to_contain_text("plugins")
-        for path in (
-            "/console",
-            f"/console/plugins/{fleet['failed'][1]}",
-            f"/console/plugins/{SNAPPED}",
-            "/console/operations",
-            "/console/targets",
+        for n, path in enumerate(
+            (
+                "/console",
+                f"/console/plugins/{fleet['failed'][1]}",
+                f"/console/plugins/{SNAPPED}",
+                "/console/operations",
+                "/console/targets",
+            )
         ):
             page.goto(f"{console.url}{path}")
             expect(page.locator("h1")).to_be_visible()
@@ -265,5 +267,9 @@ def test_phone_width_and_no_javascript(
                     "document.documentElement.scrollWidth - document.documentElement.clientWidth"
                 )
                 assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at phone width"
-        shot(page, f"phone-{'js' if scripts else 'nojs'}")
+            shot(page, f"phone-{'js' if scripts else 'nojs'}-{n}")
+        if not scripts:  # the operations page: rendered rows and events, and a reload
+            page.goto(f"{console.url}/console/operations")
+            expect(page.locator("#events li").first).to_be_visible()
+            assert page.locator("noscript").count() == 1
         context.close()
