@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -177,11 +177,14 @@ def check_fleet(page: Page) -> None:
     expect(page.get_by_role("link", name=PENDING, exact=True)).to_be_visible()
 
 
-def check_plugin_pages(page: Page, console: Api, broken: str) -> Locator:
+def check_plugin_pages(
+    page: Page, console: Api, broken: str, visit: Callable[[str], None]
+) -> Locator:
     """A snapshot on a plugin page; the failed step and error of a broken plugin's."""
     page.goto(f"{console.url}/console/plugins/{SNAPPED}")
     expect(page.locator("#snapshots tbody tr").first).to_contain_text("manual")
     expect(page.locator("#snapshots tbody tr").first).to_contain_text("ready")
+    visit("plugin-snapshots")
     page.goto(f"{console.url}/console?status=failed")
     expect(page.locator("#fleet caption")).to_contain_text(f"{FAILING} plugins")
     assert page.locator("#fleet tbody td.status-failed").count() == FAILING
@@ -211,7 +214,7 @@ def test_sign_in_filter_open_retry_and_watch_it_succeed(
     check_fleet(page)
     visit_check("fleet-drift")
     broken = fleet["failed"][0]
-    failed_op = check_plugin_pages(page, console, broken)
+    failed_op = check_plugin_pages(page, console, broken, visit_check)
     visit_check("plugin-failed")
 
     plugin_file = Path(console.stack.env["PLUGIN_DB_DATA_DIR"]) / "plugins" / f"{broken}.db"
