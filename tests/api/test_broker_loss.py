@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.api.support import Api, free_port
 from tests.conftest import sqlite_stack, unique_id
+from tests.support.api import Api, free_port
 from tests.support.stack import ROOT, Stack, write_plugin
 
 COUNT = 20
