@@ -99,12 +99,13 @@ def test_pages_never_contain_a_token_or_password(console: Api) -> None:
     plugin_id = unique_id("cp")
     write_plugin(console.stack.plugins_root, plugin_id, "exclusive-postgres", {})
     assert console.stack.run("plugin_db.provision", {"plugin_id": plugin_id}).state == "succeeded"
-    assert console.stack.run("plugin_db.snapshot", {"plugin_id": plugin_id}).state == "succeeded"
+    for task in ("plugin_db.snapshot", "plugin_db.rotate_credentials"):
+        assert console.stack.run(task, {"plugin_id": plugin_id}).state == "succeeded"
     token = console.token("plugins:read")
     client = httpx.Client(base_url=console.url, timeout=10)
     client.post("/console/login", data={"token": token})
     html = "".join(client.get(p).text for p in [*PAGES, f"/console/plugins/{plugin_id}"])
-    assert plugin_id in html and 'id="snapshots"' in html
+    assert plugin_id in html and 'id="snapshots"' in html and "old login retiring" in html
     assert token not in html
     ds = console.stack.datasource(plugin_id)
     with console.stack.sessions() as session:

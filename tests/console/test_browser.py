@@ -10,14 +10,16 @@ from __future__ import annotations
 import re
 import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.conftest import unique_id
-from tests.support.api import Api
+from tests.support.api import Api, served_api
+from tests.support.env import sqlite_stack
 from tests.support.stack import migration, write_plugin
 from worker.quotas import Quotas
 from worker.secrets import SecretBox, load
@@ -36,6 +38,17 @@ BROKEN = {
 TOTAL, FAILING = 50, 8
 KINDS = {"failed": "broken", "good": "app"}
 DRIFTED, PENDING, SNAPPED = "app-13", "app-11", "app-12"
+TARGETS = """
+[targets.sqlite]
+driver = "sqlite"
+admin_url = "{data}"
+capacity = {{ plugins = 60, storage_mb = 80, connections = 600 }}
+
+[targets.postgresql]
+driver = "postgresql"
+admin_url = "{pg}"
+capacity = {{ plugins = 10, storage_mb = 100 }}
+"""
 README_SHOT = ROOT / "docs" / "images" / "console-fleet.png"
 
 
@@ -47,6 +60,21 @@ def browser() -> Iterator[Browser]:
         launched = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         yield launched
         launched.close()
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """The console's stack with a targets file that gives capacities (the targets chart)."""
+    stack = sqlite_stack(tmp_path_factory.mktemp("console"))
+    targets = stack.workdir / "targets.toml"
+    targets.write_text(
+        TARGETS.format(
+            data=stack.env["PLUGIN_DB_DATA_DIR"], pg=stack.env["PLUGIN_DB_POSTGRES_ADMIN_URL"]
+        )
+    )
+    stack.env["PLUGIN_DB_TARGETS"] = str(targets)
+    with served_api(stack) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +135,8 @@ def shot(page: Page, name: str) -> None:
 def secrets_of(console: Api, ids: dict[str, list[str]]) -> list[str]:
     """Every password issued to the fleet, and the console token."""
     settings = Settings.from_env(console.stack.env)
-    found = []
+    admin = urlsplit(console.stack.env["PLUGIN_DB_POSTGRES_ADMIN_URL"]).password
+    found = [admin] if admin else []
     for plugin_id in ids["postgres"]:
         ds = console.stack.datasource(plugin_id)
         with console.stack.sessions() as session:
@@ -148,11 +177,14 @@ def check_fleet(page: Page) -> None:
     expect(page.get_by_role("link", name=PENDING, exact=True)).to_be_visible()
 
 
-def check_plugin_pages(page: Page, console: Api, broken: str) -> Locator:
+def check_plugin_pages(
+    page: Page, console: Api, broken: str, visit: Callable[[str], None]
+) -> Locator:
     """A snapshot on a plugin page; the failed step and error of a broken plugin's."""
     page.goto(f"{console.url}/console/plugins/{SNAPPED}")
     expect(page.locator("#snapshots tbody tr").first).to_contain_text("manual")
     expect(page.locator("#snapshots tbody tr").first).to_contain_text("ready")
+    visit("plugin-snapshots")
     page.goto(f"{console.url}/console?status=failed")
     expect(page.locator("#fleet caption")).to_contain_text(f"{FAILING} plugins")
     assert page.locator("#fleet tbody td.status-failed").count() == FAILING
@@ -182,7 +214,7 @@ def test_sign_in_filter_open_retry_and_watch_it_succeed(
     check_fleet(page)
     visit_check("fleet-drift")
     broken = fleet["failed"][0]
-    failed_op = check_plugin_pages(page, console, broken)
+    failed_op = check_plugin_pages(page, console, broken, visit_check)
     visit_check("plugin-failed")
 
     plugin_file = Path(console.stack.env["PLUGIN_DB_DATA_DIR"]) / "plugins" / f"{broken}.db"
@@ -198,7 +230,13 @@ def test_sign_in_filter_open_retry_and_watch_it_succeed(
     visit_check("operations-live")
 
     page.goto(f"{console.url}/console/targets")
-    expect(page.get_by_role("heading", name="Targets")).to_be_visible()
+    chart = page.locator("#target-sqlite .chart")
+    expect(
+        chart.get_by_role("img", name=re.compile(r"sqlite plugins: \d+ of 60 \("))
+    ).to_be_visible()
+    storage = chart.get_by_role("img", name=f"sqlite storage_mb: {TOTAL - 1} of 80 (")
+    expect(storage).to_be_visible()  # 1 MiB each
+    expect(page.locator("#target-postgresql .chart")).to_contain_text("15, unbounded")
     visit_check("targets")
     page.close()
 
@@ -216,12 +254,14 @@ def test_phone_width_and_no_javascript(
         page.get_by_label("API token").fill(console.token("plugins:read"))
         page.get_by_role("button", name="Sign in").click()
         expect(page.locator("#fleet caption")).to_contain_text("plugins")
-        for path in (
-            "/console",
-            f"/console/plugins/{fleet['failed'][1]}",
-            f"/console/plugins/{SNAPPED}",
-            "/console/operations",
-            "/console/targets",
+        for n, path in enumerate(
+            (
+                "/console",
+                f"/console/plugins/{fleet['failed'][1]}",
+                f"/console/plugins/{SNAPPED}",
+                "/console/operations",
+                "/console/targets",
+            )
         ):
             page.goto(f"{console.url}{path}")
             expect(page.locator("h1")).to_be_visible()
@@ -230,5 +270,9 @@ def test_phone_width_and_no_javascript(
                     "document.documentElement.scrollWidth - document.documentElement.clientWidth"
                 )
                 assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at phone width"
-        shot(page, f"phone-{'js' if scripts else 'nojs'}")
+            shot(page, f"phone-{'js' if scripts else 'nojs'}-{n}")
+        if not scripts:  # the operations page: rendered rows and events, and a reload
+            page.goto(f"{console.url}/console/operations")
+            expect(page.locator("#events li").first).to_be_visible()
+            assert page.locator("noscript").count() == 1
         context.close()

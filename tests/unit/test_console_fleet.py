@@ -1,4 +1,5 @@
-"""The console's fleet table: every column sorts (both ways, unknown values last) and filters."""
+"""The console's fleet table: every column sorts (both ways, unknown values last) and filters;
+where the live stream starts; sizes in binary units."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from worker.console.fleet import CHOICES, COLUMNS, FleetQuery, FleetRow, _sorted
+from worker.console.live import start_position
+from worker.console.routes import human_size
 
 MIB = 1024 * 1024
 NOW = datetime.now(UTC)
@@ -75,3 +78,27 @@ def test_id_and_size_filters_and_the_query_string() -> None:
 def test_malformed_parameters_are_ignored() -> None:
     query = FleetQuery.from_params({"sort": "password", "full": "-3", "nope": "x"})
     assert query == FleetQuery()
+
+
+@pytest.mark.parametrize(
+    ("last_event_id", "after", "expected"),
+    [("7", "3", 7), (None, "3", 3), ("", "", 42), ("x1", "-2", 42), ("9" * 19, None, 42)],
+)
+def test_the_live_stream_starts_after_last_event_id_then_after_then_the_head(
+    last_event_id: str | None, after: str | None, expected: int
+) -> None:
+    assert start_position(last_event_id, after, head=42) == expected
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (None, ""),
+        (512, "512 B"),
+        (2048, "2.0 KiB"),
+        (3 * MIB // 2, "1.5 MiB"),
+        (5 << 40, "5120.0 GiB"),
+    ],
+)
+def test_sizes_read_in_binary_units(size: int | None, text: str) -> None:
+    assert human_size(size) == text

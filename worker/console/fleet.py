@@ -22,7 +22,12 @@ from worker.manifest import parse_manifest
 from worker.ops.drift import migration_findings
 from worker.ops.findings import Check
 from worker.states import DsStatus
-from worker.tracking.models import PluginDatasource, PluginMigration, PluginQuota
+from worker.tracking.models import (
+    CredentialRetirement,
+    PluginDatasource,
+    PluginMigration,
+    PluginQuota,
+)
 
 MIB = 1024 * 1024
 COLUMNS = (
@@ -146,7 +151,10 @@ def drift_of(
     return "none", ""
 
 
-def _rotation(due: datetime | None, now: datetime) -> str:
+def _rotation(due: datetime | None, now: datetime, retiring: bool) -> str:
+    """``retiring`` (an old login awaits retirement), ``due``, ``scheduled`` or ``none``."""
+    if retiring:
+        return "retiring"
     if due is None:
         return "none"
     due = due if due.tzinfo else due.replace(tzinfo=UTC)
@@ -166,6 +174,11 @@ def rows(session: Session, plugins_root: Path) -> list[FleetRow]:
     for migration in session.scalars(select(PluginMigration)):
         ledger[migration.plugin_id].append(migration)
     quotas = {q.plugin_id: q for q in session.scalars(select(PluginQuota))}
+    retiring = set(
+        session.scalars(
+            select(CredentialRetirement.plugin_id).where(CredentialRetirement.state == "pending")
+        )
+    )
     now = datetime.now(UTC)
     found = []
     for ds in session.scalars(select(PluginDatasource)):
@@ -186,7 +199,7 @@ def rows(session: Session, plugins_root: Path) -> list[FleetRow]:
                 drift=drift,
                 drift_detail=detail,
                 next_rotation=ds.next_rotation_at,
-                rotation=_rotation(ds.next_rotation_at, now),
+                rotation=_rotation(ds.next_rotation_at, now, ds.plugin_id in retiring),
             )
         )
     return found

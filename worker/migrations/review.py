@@ -1,7 +1,8 @@
 """What the linter's findings decide before a migration batch runs.
 
-* Every UP statement of the batch is linted (:mod:`worker.migrations.lint`); the findings go
-  to the audit trail (``migration_linted``) and to the step's detail.
+* Every UP statement of the batch, or of a plan generated from a declarative schema, is
+  linted (:mod:`worker.migrations.lint`); the findings go to the audit trail
+  (``migration_linted``) and to the step's detail.
 * A destructive statement with no snapshot taken before the batch is refused unless
   ``force``; a locking statement on a table at least ``PLUGIN_DB_LARGE_TABLE_MB`` large is
   refused unless ``force``, with the safe form to use instead.
@@ -63,8 +64,31 @@ def review(
     port: PluginPort, steps: Sequence[Planned], force: bool, snapshot: SnapshotHook | None
 ) -> Review:
     """Lint the batch, take the snapshot the policy asks for, refuse what must be refused."""
-    result = Review(findings=lint_planned(port.provider, steps))
-    if snapshot is not None and steps:
+    return _decide(port, lint_planned(port.provider, steps), bool(steps), force, snapshot)
+
+
+def review_statements(
+    port: PluginPort,
+    version: str,
+    statements: Sequence[str],
+    force: bool,
+    snapshot: SnapshotHook | None,
+) -> Review:
+    """The same review for a plan generated from a declarative schema (one version)."""
+    provider = port.provider
+    found = lint_script(statements, provider.dialect, transactional_ddl=provider.transactional_ddl)
+    return _decide(port, {version: found} if found else {}, bool(statements), force, snapshot)
+
+
+def _decide(
+    port: PluginPort,
+    findings: dict[str, list[Finding]],
+    changes: bool,
+    force: bool,
+    snapshot: SnapshotHook | None,
+) -> Review:
+    result = Review(findings=findings)
+    if snapshot is not None and changes:
         result.snapshot_id = snapshot(port, result.destructive)
     refusals = [] if force else _refusals(port, result)
     port.journal.write(
