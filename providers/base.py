@@ -65,7 +65,7 @@ Scratch = tuple[sa.Engine, str | None, str]
 class Sink(Protocol):
     """Where a driver streams a snapshot (compressed and sealed on the way to its store)."""
 
-    def write(self, data: bytes, /) -> int:
+    def write(self, data: bytes | bytearray | memoryview, /) -> int:
         """Take the next bytes of the dump."""
         ...
 
@@ -268,6 +268,8 @@ class Provider(ABC, BulkLoad):
 
     snapshot_format: ClassVar[str | None] = None
     """Format :meth:`dump` writes (``sqlite``, ``pg_custom``, ``sql``); None: no snapshots."""
+    snapshots_archived: ClassVar[bool] = True
+    """Whether :meth:`dump` can copy archived storage (a purge snapshots it first)."""
 
     def table_sizes(self, spec: PluginSpec, tables: Sequence[str]) -> dict[str, int]:
         """Bytes (data and indexes) of each of ``tables`` that exists, by name."""

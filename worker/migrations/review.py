@@ -1,7 +1,8 @@
 """What the linter's findings decide before a migration batch runs.
 
-* Every UP statement of the batch is linted (:mod:`worker.migrations.lint`); the findings go
-  to the audit trail (``migration_linted``) and to the step's detail.
+* Every UP statement of the batch, or of a plan generated from a declarative schema, is
+  linted (:mod:`worker.migrations.lint`); the findings go to the audit trail
+  (``migration_linted``) and to the step's detail.
 * A destructive statement with no snapshot taken before the batch is refused unless
   ``force``; a locking statement on a table at least ``PLUGIN_DB_LARGE_TABLE_MB`` large is
   refused unless ``force``, with the safe form to use instead.
@@ -86,8 +87,34 @@ def review(
 
     ``first`` is committed with the lint record.
     """
-    result = Review(findings=lint_planned(port.provider, steps, parsed))
-    if snapshot is not None and steps:
+    findings = lint_planned(port.provider, steps, parsed)
+    return _decide(port, findings, bool(steps), force, snapshot, first=first)
+
+
+def review_statements(
+    port: PluginPort,
+    version: str,
+    statements: Sequence[str],
+    force: bool,
+    snapshot: SnapshotHook | None,
+) -> Review:
+    """The same review for a plan generated from a declarative schema (one version)."""
+    provider = port.provider
+    found = lint_script(statements, provider.dialect, transactional_ddl=provider.transactional_ddl)
+    return _decide(port, {version: found} if found else {}, bool(statements), force, snapshot)
+
+
+def _decide(
+    port: PluginPort,
+    findings: dict[str, list[Finding]],
+    changes: bool,
+    force: bool,
+    snapshot: SnapshotHook | None,
+    *,
+    first: Change | None = None,
+) -> Review:
+    result = Review(findings=findings)
+    if snapshot is not None and changes:
         result.snapshot_id = snapshot(port, result.destructive)
     refusals = [] if force else _refusals(port, result)
 
