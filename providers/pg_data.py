@@ -93,6 +93,32 @@ class PostgresData:
             tools.stream_out(argv, self._tool_env(), sink)
         return counts
 
+    def copy_native(self, spec: PluginSpec, source: object) -> dict[str, int] | None:
+        """From another PostgreSQL server: ``pg_dump -Fc --schema`` piped into ``pg_restore``
+        (objects owned by the plugin's owner role, no ACLs) into a freshly emptied schema."""
+        from providers.pg_sql import PgNames, _translated
+
+        if not isinstance(source, PostgresData) or type(source) is not type(self):
+            return None
+        n, ident = PgNames.of(spec), sql.Identifier
+        major = max(source.server_major(), self.server_major())
+        with _translated("empty the destination"), self._ddl() as cur:
+            cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(ident(n.schema)))
+            create = sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}")
+            cur.execute(create.format(ident(n.schema), ident(n.owner)))
+        dump = [tools.find_pg("pg_dump", major), "-Fc", "-Z0", f"--schema={n.schema}"]
+        restore = [tools.find_pg("pg_restore", major), "--exit-on-error", "--single-transaction"]
+        restore += ["--no-owner", "--no-acl", f"--role={n.owner}", f"--schema={n.schema}"]
+        tools.pipe(dump, [*restore, "-d", self.dbname], source._tool_env(), self._tool_env())
+        with _translated("count rows"), self._admin() as conn, conn.cursor() as cur:
+            return _counts(cur, n.schema)
+
+    def server_major(self) -> int:
+        """The server's major version (15, 18)."""
+        with self._admin() as conn:
+            row = conn.execute("SHOW server_version_num").fetchone()
+        return int(row[0] if row else 0) // 10000
+
     # -- quotas ------------------------------------------------------------------------------
 
     def _reader(self, spec: PluginSpec) -> str:
@@ -117,6 +143,10 @@ class PostgresData:
                 cur.execute(sql.SQL("GRANT {} TO {}").format(ident(acting), ident(login)))
                 alter = sql.SQL("ALTER ROLE {} SET role = {}")
                 cur.execute(alter.format(ident(login), ident(acting)))
+                # writes fail first with "cannot execute ... in a read-only transaction"
+                tail = "SET {} = on" if read_only else "RESET {}"
+                flag = ident("default_transaction_read_only")
+                cur.execute(sql.SQL("ALTER ROLE {} " + tail).format(ident(login), flag))
                 if _role_exists(cur, other):
                     cur.execute(sql.SQL("REVOKE {} FROM {}").format(ident(other), ident(login)))
             if not read_only and _role_exists(cur, reader):

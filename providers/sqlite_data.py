@@ -111,8 +111,9 @@ class SQLiteData:
         return [r[0] for r in rows]
 
     def set_read_only(self, spec: PluginSpec, read_only: bool) -> None:
-        """Add (or drop) the quota triggers on every table, in one transaction."""
-        with closing(self._live(spec)) as conn:
+        """Add (or drop) the quota triggers on every table, in one transaction (of the
+        archived file where the plugin is archived)."""
+        with closing(self._current(spec)) as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for name in self._triggers(conn):

@@ -138,13 +138,20 @@ def options_file(section: str, values: Mapping[str, object]) -> Iterator[str]:
         Path(path).unlink(missing_ok=True)
 
 
-def pipe(first: Sequence[str], second: Sequence[str], env: Mapping[str, str]) -> None:
-    """Run ``first | second``; either failing raises with its stderr's last line."""
+def pipe(
+    first: Sequence[str],
+    second: Sequence[str],
+    env: Mapping[str, str],
+    second_env: Mapping[str, str] | None = None,
+) -> None:
+    """Run ``first | second`` (``second_env``: the second's own, else ``env``); either
+    failing raises with its stderr's last line."""
     full = {**os.environ, **env}
+    full_two = full if second_env is None else {**os.environ, **second_env}
     with tempfile.TemporaryFile() as errors1, tempfile.TemporaryFile() as errors2:
         one = subprocess.Popen(list(first), stdout=subprocess.PIPE, stderr=errors1, env=full)
         two = subprocess.Popen(
-            list(second), stdin=one.stdout, stdout=subprocess.DEVNULL, stderr=errors2, env=full
+            list(second), stdin=one.stdout, stdout=subprocess.DEVNULL, stderr=errors2, env=full_two
         )
         assert one.stdout is not None
         one.stdout.close()

@@ -2,7 +2,8 @@
 
 Off unless ``PLUGIN_DB_FAILPOINTS`` is set, e.g. ``after:create_storage=sleep:60`` or
 ``before:apply_migrations=crash``. ``after:STEP`` fires once the provider has acted but
-before the step is recorded, the window a crash-safety proof needs.
+before the step is recorded, the window a crash-safety proof needs. ``NAME@SCOPE`` (e.g.
+``after:copy_data@my-plugin=sleep:60``) fires only for that plugin's operations.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ def _parse(spec: str) -> dict[str, str]:
     return points
 
 
-def hit(spec: str, name: str) -> None:
-    """Run the action configured for ``name`` (``sleep:SECONDS`` or ``crash``), if any."""
-    action = _parse(spec).get(name) if spec else None
+def hit(spec: str, name: str, scope: str | None = None) -> None:
+    """Run the action configured for ``name`` (``sleep:SECONDS`` or ``crash``), if any;
+    ``name@scope`` first, where a ``scope`` (the plugin id) is given."""
+    points = _parse(spec) if spec else {}
+    action = (points.get(f"{name}@{scope}") if scope else None) or points.get(name)
     if not action:
         return
     log.warning("failpoint_hit", failpoint=name, action=action)
