@@ -85,6 +85,9 @@ class Provider(ABC, BulkLoad):
     """Whether DDL can be rolled back, so one migration file is one transaction."""
     issues_credentials: ClassVar[bool]
     """Whether the plugin gets logins of its own (rotation applies only then)."""
+    runs_scripts: ClassVar[bool] = False
+    """Whether one ``execute`` without parameters on :meth:`connect`'s connections runs
+    several statements as one implicit transaction (PostgreSQL's simple query protocol)."""
     paramstyle: ClassVar[str] = "qmark"
     """DB-API parameter style of :meth:`connect`'s connections."""
     unsupported: ClassVar[Mapping[str, str]] = {}

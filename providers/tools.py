@@ -7,6 +7,7 @@ last line of stderr.
 
 from __future__ import annotations
 
+import functools
 import glob
 import importlib.util
 import os
@@ -43,6 +44,7 @@ def find(*names: str) -> str:
     )
 
 
+@functools.cache
 def _major(program: str) -> int:
     try:
         text = subprocess.run(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,3 +158,21 @@ def snaps_counts(stack: Stack, snapshot_id: int) -> dict[str, int]:
         row = session.get(PluginSnapshot, snapshot_id)
         assert row is not None
         return dict(row.row_counts)
+
+
+@pytest.mark.postgres
+@pytest.mark.mysql
+@pytest.mark.parametrize("mode", ["shared", "shared-postgresql", "shared-mysql"])
+def test_a_shared_snapshot_holds_only_the_plugins_own_tables(lights: Any, mode: str) -> None:
+    stack = lights(VARIANTS[mode][1])
+    mine, other = seeded(stack, mode), seeded(stack, mode)
+    secret = "other-plugin-secret-41c7"
+    sql(stack, other, f"UPDATE {table(other, mode, 'items')} SET note = '{secret}' WHERE id = 9")
+    taken = cli(stack, "snapshot", mine, "--json")
+    assert taken.exit_code == 0, taken.output
+    row = service(stack).get(mine, json.loads(taken.stdout)["id"])
+    plain = b"".join(service(stack).read(row))
+    assert NEEDLE.encode() in plain and secret.encode() not in plain
+    assert other.replace("-", "_").encode() not in plain
+    assert set(row.row_counts) >= {table(mine, mode, "items"), table(mine, mode, "scratch")}
+    assert all(name.startswith(mine.replace("-", "_")) for name in row.row_counts)

@@ -120,14 +120,16 @@ def apply_migrations(ctx: StepContext) -> Outcome:
     if is_migrate and target is None and not force and gate.up_to_date(files, stored):
         return Outcome(status="skipped", detail={"reason": "up to date"})
     gate.check_dependencies(port)
-    if stored is not None:
-        gate.forget(port)
+    # the stored checksum is dropped before the first version runs (with the lint record)
+    first = gate.forgetting(port) if stored is not None else None
     from worker.snapshots.policy import before_migrate
 
     def snapshot(_port: object, destructive: bool) -> int | None:
         return before_migrate(ctx, destructive)
 
-    detail = migrations.migrate(port, target, force, dry_run=False, snapshot=snapshot)
+    detail = migrations.migrate(
+        port, target, force, False, snapshot=snapshot, files=files, first=first
+    )
     return Outcome(detail=detail, apply=gate.remember(port, files) if target is None else None)
 
 

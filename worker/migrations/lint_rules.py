@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
+
+from worker.sqlguard_facts import parsed
 
 DESTRUCTIVE, LOCKING, NON_TRANSACTIONAL = "destructive", "locking", "non_transactional"
 ALIASES = {"postgresql": "postgres", "mariadb": "mysql", "sqlite3": "sqlite"}
@@ -37,11 +36,10 @@ class Hit:
     suggestion: str | None = None
 
 
-@lru_cache(maxsize=4096)
 def tree_of(sql: str, dialect: str) -> exp.Expr | None:
-    try:
-        trees = [t for t in sqlglot.parse(sql, read=dialect) if t is not None]
-    except SqlglotError:
+    """The statement's one parse tree (the guard's parse, shared), or None."""
+    trees, error = parsed(sql, dialect)
+    if error is not None:
         return None  # the ownership guard refuses what cannot be parsed
     return trees[0] if len(trees) == 1 else None
 
