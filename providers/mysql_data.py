@@ -218,16 +218,20 @@ class MySQLData:
 
     def swap_side(self, spec: PluginSpec) -> str | None:
         """One RENAME TABLE (atomic) moves the live tables to the replaced database and the
-        side tables in; the emptied side database is dropped; sessions end."""
+        side tables in (triggers parked around it, see providers.mysql_triggers); the emptied
+        side database is dropped; sessions end."""
         from providers.mysql_sql import quote_ident as q
+        from providers.mysql_triggers import KEPT, park, unpark
 
         side, replaced = self.restore_databases(spec)
         live = self.database(spec)
         with self._admin() as cur:
             if not self._exists(cur, side):
                 return None
-            incoming = self._tables(cur, side)
-            if incoming:  # else: swapped already, only the empty side database is left
+            incoming = [t for t in self._tables(cur, side) if t != KEPT]
+            if incoming:  # else: swapped already, only the side's parked triggers are left
+                park(cur, side)
+                park(cur, live)  # the replaced tables keep theirs parked
                 cur.execute(f"DROP DATABASE IF EXISTS {q(replaced)}")
                 cur.execute(f"CREATE DATABASE {q(replaced)} CHARACTER SET utf8mb4")
                 moves = [
@@ -235,6 +239,7 @@ class MySQLData:
                 ]
                 moves += [f"{q(side)}.{q(t)} TO {q(live)}.{q(t)}" for t in incoming]
                 cur.execute("RENAME TABLE " + ", ".join(moves))
+            unpark(cur, side, live)
             cur.execute(f"DROP DATABASE {q(side)}")
             _end_sessions(cur, self._users(spec))
         return replaced
