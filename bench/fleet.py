@@ -17,19 +17,22 @@ Baselines, measured in the same run over the same fleet:
   its own, stamped at head beforehand, untimed); for each plugin, connect and compare
   ``MigrationContext.get_current_heads()`` with the script directory's heads.
 
-Every run checks its outcome: all N plugins found up to date (by each method), and after the
+The fleet is built (untimed) in this process's children with the worker's lifecycle service
+(:func:`build_fleet`); the worker process serves the pending run. Every run checks its outcome: all N plugins found up to date (by each method), and after the
 pending run 5 more ``completed`` rows in ``plugin_migrations`` for every plugin.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import redirect_stderr
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +43,18 @@ from bench.common import (
     add_plugin,
     bench_stack,
     purge,
-    send,
     token,
-    wait_all,
     wait_ready,
 )
 from bench.report import Config, Result, Row, fmt
 from tests.support.stack import Stack, migration
-from worker.migrations.files import load_dir
-from worker.tracking.models import PluginMigration
+from worker.lifecycle.service import LifecycleService
+from worker.logging import configure
+from worker.migrations.files import load_dir, set_checksum
+from worker.migrations.gate import FILES_CHECKSUM
+from worker.settings import Settings
+from worker.states import Kind
+from worker.tracking.models import PluginDatasource, PluginMigration
 
 NAME = "fleet"
 PROVIDER = "sqlite"
@@ -71,6 +77,48 @@ def files(tag: str, first: int, count: int) -> dict[str, str]:
             f"{v:03d}",
         )
     return out
+
+
+SETUP_PROCESSES = 3
+
+
+def build_fleet(stack: Stack, ids: list[str]) -> None:
+    """Provision every plugin (untimed) with the worker's lifecycle service in
+    SETUP_PROCESSES processes (accept then run, what a task does; no broker hop), then store
+    each plugin's files checksum as a successful migrate does (gate.remember), so that a
+    fleet of 10,000 is ready in minutes."""
+    chunks = [ids[i::SETUP_PROCESSES] for i in range(SETUP_PROCESSES)]
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(SETUP_PROCESSES) as pool:
+        failed = [
+            e
+            for errors in pool.starmap(_provision, [(stack.env, c) for c in chunks])
+            for e in errors
+        ]
+    if failed:
+        raise BenchError(f"{len(failed)} setup provisions failed, e.g. {failed[0]}")
+    with stack.sessions.begin() as session:
+        for plugin_id in ids:
+            folder = stack.plugins_root / plugin_id
+            ds = session.get(PluginDatasource, plugin_id)
+            if ds is None:
+                raise BenchError(f"{plugin_id} has no datasource after provisioning")
+            checksum = set_checksum(load_dir(folder / "migrations", folder))
+            ds.descriptor = {**ds.descriptor, FILES_CHECKSUM: checksum}
+
+
+def _provision(env: dict[str, str], ids: list[str]) -> list[str]:
+    log_path = Path(env["PLUGIN_DB_DATA_DIR"]).parent / f"setup-{os.getpid()}.log"
+    with log_path.open("w") as log, redirect_stderr(log):
+        configure(json=True)
+        service = LifecycleService(Settings.from_env(env))
+        errors = []
+        for plugin_id in ids:
+            request = {"plugin_id": plugin_id, "request_id": f"setup-{plugin_id}"}
+            summary = service.run(service.accept(Kind.PROVISION, request, (), f"t-{plugin_id}"))
+            if summary["state"] != "succeeded":
+                errors.append(f"{plugin_id}: {summary}")
+        return errors
 
 
 def migrate_all(stack: Stack) -> tuple[float, dict[str, Any]]:
@@ -169,15 +217,14 @@ def run(cfg: Config) -> Result:
     tag = token()
     with bench_stack(cfg, NAME) as stack:
         try:
-            stack.start_worker(concurrency=2, beat=False)
-            wait_ready(stack)
             ids = [f"fl-{tag}-{i:04d}" for i in range(n)]
             for plugin_id in ids:
                 add_plugin(stack, plugin_id, PROVIDER, files(plugin_id.replace("-", "_"), 1, 1))
                 made.append((PROVIDER, plugin_id))
-            wait_all(stack, [send(stack, "plugin_db.provision", p) for p in ids], timeout=1800)
-            wait_all(stack, [send(stack, "plugin_db.migrate", p) for p in ids], timeout=1800)
+            build_fleet(stack, ids)
             check("completed rows after the first migrate", completed_rows(stack), n)
+            stack.start_worker(concurrency=2, beat=False)
+            wait_ready(stack)
             fresh_s, fresh = migrate_all(stack)
             counts = fresh["counts"]
             check("plugins migrate --all found up to date", counts.get("up-to-date", 0), n)
