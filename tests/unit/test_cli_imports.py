@@ -82,6 +82,15 @@ def test_reads_load_nothing_heavy(tmp_path: Path) -> None:
         assert _heavy_for_reads(modules) == [], argv
 
 
+def test_doctor_for_one_plugin_loads_no_parser_schema_or_server_client(tmp_path: Path) -> None:
+    """Given `doctor --plugin`, no Celery, SQL parser, Alembic, schema package or PostgreSQL
+    and MySQL client is imported (a SQLite tracking database, an unknown plugin)."""
+    db.upgrade(f"sqlite:///{tmp_path / 'tracking.db'}")
+    _code, modules = _loaded("doctor", "--plugin", "nope", "--json", tmp_path=tmp_path)
+    heavy = ("celery", "kombu", "sqlglot", "alembic", "fastapi", "worker.schema", "psycopg")
+    assert [m for m in modules if m.split(".")[0] in {*heavy, "pymysql"} or m in heavy] == []
+
+
 @pytest.mark.parametrize("revision", [None, "0001"])
 def test_reads_on_an_out_of_date_database_say_to_upgrade(
     tmp_path: Path, revision: str | None
