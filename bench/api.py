@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 
 from bench.common import BenchError, add_plugin, bench_stack, token, wait_all
 from bench.report import Config, Result, Row, fmt, summary
-from tests.api.support import free_port
+from tests.support.api import free_port
 from tests.support.stack import ROOT, Stack
 from worker import tokens
 from worker.celery_app import QUEUE

@@ -9,9 +9,10 @@ Per engine a plugin is provisioned through its driver and filled (random text ro
   decrypted, decompressed) against ``zstd -dc FILE | pg_restore -d SCRATCH``,
   ``zstd -dc FILE | mariadb SCRATCH`` and the backup API from the file.
 
-MB/s are over the plugin's measured size. The work is checked: the snapshot's recorded row
-counts and the restored side object's equal the rows inserted, and the baselines' outputs are
-not empty. Goal: at least 0.8x the bare tool.
+MB/s are over the plugin's measured size, from the best of several interleaved rounds (tool,
+then ours) so that load from other processes weighs on both alike. The work is checked: the
+snapshot's recorded row counts and the restored side object's equal the rows inserted, and the
+baselines' outputs are not empty. Goal: at least 0.8x the bare tool.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import closing
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +126,7 @@ def _mysql_tool(provider: Provider, spec: PluginSpec, out: Path) -> tuple[float,
 TOOLS = {"sqlite": _sqlite_tool, "postgresql": _pg_tool, "mysql": _mysql_tool}
 
 
-def _engine(name: str, settings: Settings, work: Path, rows: int) -> dict[str, Any]:
+def _engine(name: str, settings: Settings, work: Path, rows: int, rounds: int) -> dict[str, Any]:
     provider = get_provider_class(name).from_settings(settings)
     spec = PluginSpec(plugin_id=f"bench-snap-{uuid.uuid4().hex[:6]}")
     password = "bench-" + uuid.uuid4().hex if provider.issues_credentials else None
@@ -132,18 +134,22 @@ def _engine(name: str, settings: Settings, work: Path, rows: int) -> dict[str, A
     try:
         _fill(provider, spec, password, rows)
         size = provider.size_bytes(spec)
-        base_dump, base_load = TOOLS[name](provider, spec, work / f"baseline-{name}")
         snaps = Snapshots(settings, db.make_sessionmaker(db.make_engine(settings.database_url)))
-        ours_dump, row = _timed(
-            lambda: snaps.take(Target(spec.plugin_id, provider, spec), "manual")
-        )
-        if row.row_counts.get("bench_rows") != rows:
-            raise BenchError(f"{name}: the snapshot counted {row.row_counts}, expected {rows} rows")
-        ours_load = _timed(lambda: provider.load_side(spec, snaps.read(row)))[0]
-        restored = provider.side_row_counts(spec) or {}
-        provider.drop_side(spec)
-        if restored.get("bench_rows") != rows:
-            raise BenchError(f"{name}: the restore holds {restored}, expected {rows} rows")
+        best = [float("inf")] * 4  # tool dump, tool load, our dump, our load: best of rounds
+        for _ in range(rounds):  # interleaved, so load from elsewhere hits both sides alike
+            tool = TOOLS[name](provider, spec, work / f"baseline-{name}")
+            ours_dump, row = _timed(
+                lambda: snaps.take(Target(spec.plugin_id, provider, spec), "manual")
+            )
+            if row.row_counts.get("bench_rows") != rows:
+                raise BenchError(f"{name}: the snapshot counted {row.row_counts}, not {rows} rows")
+            ours_load = _timed(partial(provider.load_side, spec, snaps.read(row)))[0]
+            restored = provider.side_row_counts(spec) or {}
+            provider.drop_side(spec)
+            if restored.get("bench_rows") != rows:
+                raise BenchError(f"{name}: the restore holds {restored}, expected {rows} rows")
+            best = [min(a, b) for a, b in zip(best, (*tool, ours_dump, ours_load), strict=True)]
+        base_dump, base_load, ours_dump, ours_load = best
     finally:
         provider.discard_restore_objects(spec)
         provider.purge(spec)
@@ -160,6 +166,7 @@ def _engine(name: str, settings: Settings, work: Path, rows: int) -> dict[str, A
 
 def run(cfg: Config) -> Result:
     rows = cfg.n(smoke=500, quick=20_000, full=100_000)
+    rounds = cfg.n(smoke=1, quick=3, full=5)
     metrics: dict[str, Any] = {}
     table: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-snap-") as folder:
@@ -167,7 +174,7 @@ def run(cfg: Config) -> Result:
         settings = _settings(work)
         db.upgrade(settings.database_url)
         for name in ("sqlite", "postgresql", "mysql"):
-            found = metrics[name] = _engine(name, settings, work, rows)
+            found = metrics[name] = _engine(name, settings, work, rows, rounds)
             for what in ("snapshot", "restore"):
                 ours, tool = found[f"{what}_mb_s"], found[f"tool_{what}_mb_s"]
                 ratio = ours / tool
@@ -181,4 +188,4 @@ def run(cfg: Config) -> Result:
                         met=ratio >= GOAL,
                     )
                 )
-    return Result(NAME, {"rows": rows}, metrics, table)
+    return Result(NAME, {"rows": rows, "rounds": rounds}, metrics, table)

@@ -65,7 +65,7 @@ Scratch = tuple[sa.Engine, str | None, str]
 class Sink(Protocol):
     """Where a driver streams a snapshot (compressed and sealed on the way to its store)."""
 
-    def write(self, data: bytes, /) -> int:
+    def write(self, data: bytes | bytearray | memoryview, /) -> int:
         """Take the next bytes of the dump."""
         ...
 
@@ -85,6 +85,9 @@ class Provider(ABC, BulkLoad):
     """Whether DDL can be rolled back, so one migration file is one transaction."""
     issues_credentials: ClassVar[bool]
     """Whether the plugin gets logins of its own (rotation applies only then)."""
+    runs_scripts: ClassVar[bool] = False
+    """Whether one ``execute`` without parameters on :meth:`connect`'s connections runs
+    several statements as one implicit transaction (PostgreSQL's simple query protocol)."""
     paramstyle: ClassVar[str] = "qmark"
     """DB-API parameter style of :meth:`connect`'s connections."""
     unsupported: ClassVar[Mapping[str, str]] = {}
@@ -265,6 +268,8 @@ class Provider(ABC, BulkLoad):
 
     snapshot_format: ClassVar[str | None] = None
     """Format :meth:`dump` writes (``sqlite``, ``pg_custom``, ``sql``); None: no snapshots."""
+    snapshots_archived: ClassVar[bool] = True
+    """Whether :meth:`dump` can copy archived storage (a purge snapshots it first)."""
 
     def table_sizes(self, spec: PluginSpec, tables: Sequence[str]) -> dict[str, int]:
         """Bytes (data and indexes) of each of ``tables`` that exists, by name."""

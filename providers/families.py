@@ -95,6 +95,7 @@ class PostgresFamily(PostgresBulk):
     """PostgreSQL servers (exclusive schemas or a shared database)."""
 
     sqlalchemy_scheme: ClassVar[str] = "postgresql+psycopg://"
+    runs_scripts: ClassVar[bool] = True
 
     def admin_url(self) -> URL:
         """The SQLAlchemy URL of the driver's admin connection."""

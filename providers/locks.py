@@ -7,8 +7,8 @@ plugin connection that runs the migrations, so a process that dies cannot leave 
 * MySQL/MariaDB: ``GET_LOCK(name, timeout)``, released on disconnect;
 * SQLite: ``BEGIN IMMEDIATE`` already serializes writers per file, but a plan is read before
   its versions run, so a lease row in ``<ledger>_lock`` (name, owner, expiry) covers the whole
-  run. The lease is renewed after each version; a crashed holder's lease expires, or is
-  taken over at once when its owner was a process of this host that no longer exists.
+  run. The lease is renewed between versions (at most every 15 s); a crashed holder's lease
+  expires, or is taken over at once when its owner was a process of this host that no longer exists.
 
 Waiting is bounded by ``settings.lock_wait_seconds``; then :class:`LockTimeout` (transient,
 so the operation is retried with backoff).
@@ -28,7 +28,8 @@ from typing import Any
 from worker.errors import LockTimeout
 
 LEASE_SECONDS = 120.0
-"""SQLite lease length; renewed after every version, so only one version must fit in it."""
+"""SQLite lease length; renewed after a version once an eighth of it has passed (a renewal
+is a write transaction on the plugin's file), so a version must fit in seven eighths."""
 POLL_SECONDS = 0.1
 
 
@@ -39,10 +40,12 @@ class Lease:
         self, conn: Any, table: str | None = None, name: str = "", owner: str = ""
     ) -> None:
         self.conn, self.table, self.name, self.owner = conn, table, name, owner
+        self.renewed = time.monotonic()
 
     def renew(self) -> None:
-        """Push the lease's expiry forward (SQLite only)."""
-        if self.table is not None:
+        """Push the lease's expiry forward (SQLite only; at most every LEASE_SECONDS / 8)."""
+        if self.table is not None and time.monotonic() - self.renewed >= LEASE_SECONDS / 8:
+            self.renewed = time.monotonic()
             self.conn.execute(
                 f"UPDATE {self.table} SET expires_at = ? WHERE name = ? AND owner = ?",
                 (time.time() + LEASE_SECONDS, self.name, self.owner),

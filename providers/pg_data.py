@@ -153,38 +153,34 @@ class PostgresData:
     # -- restore to a snapshot ---------------------------------------------------------------
 
     def _restore_names(self, spec: PluginSpec) -> tuple[str, str, str]:
-        """(side schema, replaced schema, scratch database) of the plugin."""
+        """(side schema, replaced schema, hold schema) of the plugin."""
         from providers.pg_sql import PgNames
 
         schema = PgNames.of(spec).schema
-        names = (f"{schema}-restore", f"{schema}-replaced", f"pdb_restore_{schema}")
-        side, replaced, scratch = (bounded(x, POSTGRES_IDENT_BYTES) for x in names)
-        return side, replaced, scratch
+        names = (f"{schema}-restore", f"{schema}-replaced", f"{schema}-hold")
+        side, replaced, hold = (bounded(x, POSTGRES_IDENT_BYTES) for x in names)
+        return side, replaced, hold
 
     def load_side(self, spec: PluginSpec, chunks: Iterator[bytes]) -> None:
-        """pg_restore into a scratch database, rename the schema there to the side name, and
-        copy it into this database (pg_dump | pg_restore); the scratch database is dropped."""
+        """One pass, one transaction, no scratch database (no CREATEDB needed):
+        ``pg_restore -f - | psql -1``, where psql first renames the live schema aside, lets the
+        script recreate it, renames the result to the side schema and the live one back. Others
+        see only the commit: the live schema unchanged and a new side schema."""
         from providers.pg_sql import PgNames, _translated
 
-        n, (side, _, scratch) = PgNames.of(spec), self._restore_names(spec)
+        n, (side, _, hold) = PgNames.of(spec), self._restore_names(spec)
         self.drop_side(spec)
         with _translated("restore"), self._admin() as conn:
             major = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000  # type: ignore[index]
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
-        env = self._tool_env()
-        restore = [tools.find_pg("pg_restore", major), "--exit-on-error", "--single-transaction"]
-        tools.stream_in([*restore, "-d", scratch], env, chunks)
-        with _translated("rename"), self._open(dbname=scratch) as conn:
-            found = conn.execute(_SCHEMA_OF, [[n.schema, n.archived]])
-            (name,) = found.fetchone() or (n.schema,)
-            rename = sql.SQL("ALTER SCHEMA {} RENAME TO {}")
-            conn.execute(rename.format(sql.Identifier(name), sql.Identifier(side)))
-        dump = [tools.find_pg("pg_dump", major), "-Fc", "-Z0", f"--schema={side}", scratch]
-        tools.pipe(dump, [*restore, "-d", self.dbname], env)
-        with _translated("drop scratch"), self._admin() as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch))
-            )
+        holds = _holds(n, hold)
+        before = _renames(holds)
+        after = _renames([(name, side) for name, _ in holds]) + _renames(
+            [(held, name) for name, held in holds]
+        )
+        restore = [tools.find_pg("pg_restore", major), "--exit-on-error", "-f", "-"]
+        psql = [tools.find_pg("psql", major), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-1"]
+        psql += ["-d", self.dbname, "-c", before, "-f", "-", "-c", after]
+        tools.pipe_in(restore, psql, self._tool_env(), chunks)
 
     def side_row_counts(self, spec: PluginSpec) -> dict[str, int] | None:
         """Rows per table of the side schema (None without one)."""
@@ -216,15 +212,12 @@ class PostgresData:
         return replaced
 
     def drop_side(self, spec: PluginSpec) -> None:
-        """Drop the side schema and the scratch database, if any."""
+        """Drop the side schema, if any."""
         from providers.pg_sql import _translated
 
-        side, _, scratch = self._restore_names(spec)
+        side = self._restore_names(spec)[0]
         with _translated("drop side"), self._admin() as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(side)))
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch))
-            )
 
     def discard_restore_objects(self, spec: PluginSpec) -> None:
         """Drop side, replaced and read-only objects (purge)."""
@@ -263,7 +256,11 @@ _READER_GRANTS = (
     "GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}",
     "GRANT SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}",
 )
-_SCHEMA_OF = "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)"
+_RENAME_ALL = (
+    "DO $$DECLARE r record; BEGIN FOR r IN SELECT v.a, v.b FROM (VALUES {pairs}) v(a, b) "
+    "JOIN pg_namespace ON nspname = v.a LOOP "
+    "EXECUTE format('ALTER SCHEMA %I RENAME TO %I', r.a, r.b); END LOOP; END $$;"
+)
 _LIVE = "SELECT 1 FROM pg_namespace WHERE nspname = %s"
 _TABLES = (
     "SELECT c.relname FROM pg_class c WHERE c.relnamespace = to_regnamespace(%s)::oid "
@@ -273,3 +270,18 @@ _TERMINATE = (
     "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
     "WHERE usename = ANY(%s) AND pid <> pg_backend_pid()"
 )
+
+
+def _lit(value: str) -> str:
+    """A SQL string literal (the names are the driver's own identifiers)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _renames(pairs: Sequence[tuple[str, str]]) -> str:
+    """A DO block renaming each existing schema ``a`` of ``pairs`` to ``b``."""
+    return _RENAME_ALL.format(pairs=", ".join(f"({_lit(a)}, {_lit(b)})" for a, b in pairs))
+
+
+def _holds(n: Any, hold: str) -> list[tuple[str, str]]:
+    """(name, hold name) of the live and the archived schema (a snapshot may hold either)."""
+    return [(n.schema, hold), (n.archived, bounded(f"{hold}a", POSTGRES_IDENT_BYTES))]

@@ -10,36 +10,29 @@ with ``_``; the exact mapping is kept in ``plugin_archived_tables`` so restore i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from providers.base import (
     Descriptor,
-    Health,
     Login,
     Namespace,
     PluginSpec,
-    Provider,
     RuntimeConnection,
     StorageState,
     file_connection,
 )
-from providers.errormap import ErrorMap
 from providers.shared_catalog import (
     _DDL,
     _KIND_SQL,
     ARCHIVE_MAP,
     ARCHIVE_PREFIX,
-    DB_ERRORS,
-    ERRORS,
     FLAGS,
-    INTEGRITY_ERRORS,
     PLATFORM_OWNER,
     PLATFORM_TABLES,
     REGISTRY,
@@ -47,31 +40,15 @@ from providers.shared_catalog import (
     feature_flag_id,
     longest_owner,
 )
+from providers.shared_data import SharedData
 from providers.targets import Target
-from worker.errors import ProviderError, ProviderUnavailable
+from worker.errors import ProviderError
 from worker.naming import bounded
 from worker.settings import Settings
 
 
-class SharedProvider(Provider):
+class SharedProvider(SharedData):
     """Base of the three backends (below); :meth:`from_settings` picks one by URL scheme."""
-
-    name: ClassVar[str] = "shared"
-    holds_other_plugins: ClassVar[bool] = True
-    modes: ClassVar[frozenset[str]] = frozenset({"shared"})
-    issues_credentials: ClassVar[bool] = False
-    unsupported: ClassVar[dict[str, str]] = {"rotate": "shared mode has no per-plugin credentials"}
-    quote: ClassVar[str] = '"'
-    ident_limit: ClassVar[int] = 63
-    renamable: ClassVar[frozenset[str]] = frozenset(_KIND_SQL)
-    rename_sql: ClassVar[str] = "ALTER {kind} {old} RENAME TO {new}"
-    catalog_sql: ClassVar[str]  # rows of (name, kind code) of every relation
-    kinds: ClassVar[dict[str, str]]  # kind code -> table/view/matview/sequence
-    size_sql: ClassVar[str | None] = None  # {names} is replaced with placeholders
-    errors: ClassVar[ErrorMap] = ERRORS
-
-    def __init__(self, url: URL) -> None:
-        self.url = url
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SharedProvider:
@@ -100,77 +77,6 @@ class SharedProvider(Provider):
         if (backend := backends.get(url.get_backend_name())) is None:
             raise ProviderError(f"shared mode does not support {url.drivername}:// databases")
         return backend(url)
-
-    def _open(self) -> Any:
-        """A new autocommit DB-API connection to the shared database."""
-        raise NotImplementedError
-
-    def _q(self, name: str) -> str:
-        return self.quote + name.replace(self.quote, self.quote * 2) + self.quote
-
-    def _translated(self) -> AbstractContextManager[None]:
-        return self.errors.translated(self.url.get_backend_name(), self.url.password)
-
-    @contextmanager
-    def _session(self) -> Iterator[Any]:
-        """A cursor on a fresh connection; driver errors translated."""
-        with self._translated():
-            conn = self._open()
-            try:
-                yield conn.cursor()
-            finally:
-                conn.close()
-
-    def _run(self, cur: Any, sql: str, *params: object) -> list[Any]:
-        """Execute ``sql`` written with ``?`` placeholders; the rows, if any."""
-        cur.execute(sql if self.paramstyle == "qmark" else sql.replace("?", "%s"), params)
-        return list(cur.fetchall()) if cur.description else []
-
-    def _objects(self, cur: Any) -> dict[str, str]:
-        """Name → kind of every relation in the shared database (or schema)."""
-        rows = self._run(cur, self.catalog_sql)
-        return {n: self.kinds.get(k, "table") for n, k in rows if not n.startswith("sqlite_")}
-
-    def _registered(self, cur: Any, objects: dict[str, str]) -> dict[str, str]:
-        """Prefix → plugin id of every registered plugin."""
-        if REGISTRY not in objects:
-            return {}
-        return {p: pid for pid, p in self._run(cur, f"SELECT plugin_id, prefix FROM {REGISTRY}")}
-
-    def _owned(self, cur: Any, spec: PluginSpec, objects: dict[str, str]) -> list[str]:
-        """Live object names whose longest matching prefix is this plugin's."""
-        prefixes = {**self._registered(cur, objects), f"{spec.namespace}_": spec.plugin_id}
-        return sorted(
-            name
-            for name in objects
-            if name not in PLATFORM_TABLES and longest_owner(name, prefixes) == spec.plugin_id
-        )
-
-    def _mapping(self, cur: Any, spec: PluginSpec, objects: dict[str, str]) -> list[Any]:
-        """(archived name, kind, original name) rows recorded for this plugin."""
-        if ARCHIVE_MAP not in objects:
-            return []
-        sql = f"SELECT archived_name, kind, name FROM {ARCHIVE_MAP} WHERE plugin_id = ?"
-        return self._run(cur, sql, spec.plugin_id)
-
-    def _insert(self, cur: Any, table: str, row: dict[str, object]) -> bool:
-        """INSERT ``row`` unless its key exists (race-safe, portable); whether it inserted."""
-        marks = ", ".join("?" * len(row))
-        try:
-            self._run(
-                cur, f"INSERT INTO {table} ({', '.join(row)}) VALUES ({marks})", *row.values()
-            )
-        except INTEGRITY_ERRORS:
-            return False
-        return True
-
-    def _create(self, cur: Any, table: str) -> None:
-        """CREATE TABLE IF NOT EXISTS, tolerating a concurrent creator."""
-        try:
-            self._run(cur, f"CREATE TABLE IF NOT EXISTS {table} {_DDL[table]}")
-        except DB_ERRORS:
-            if table not in self._objects(cur):
-                raise
 
     def describe(self, spec: PluginSpec, slot: str = "a") -> Descriptor:
         """The shared database's URL (no password), the prefix and the feature flag."""
@@ -291,39 +197,10 @@ class SharedProvider(Provider):
             if ARCHIVE_MAP in objects:
                 self._run(cur, f"DELETE FROM {ARCHIVE_MAP} WHERE plugin_id = ?", key)
 
-    def _drop_all(self, cur: Any, doomed: dict[str, str]) -> None:
-        """Drop views first, then the rest, retrying until dependencies among them resolve."""
-        pending = sorted(doomed, key=lambda n: (doomed[n] not in {"view", "matview"}, n))
-        while pending:
-            failed = []
-            for name in pending:
-                try:
-                    self._run(cur, f"DROP {_KIND_SQL[doomed[name]]} IF EXISTS {self._q(name)}")
-                except DB_ERRORS:
-                    failed.append(name)
-            if len(failed) == len(pending):
-                raise ProviderError(f"cannot drop {failed}: objects of other owners depend on them")
-            pending = failed
-
     def connect(self, spec: PluginSpec, login: Login | None) -> Any:
         """Autocommit DB-API connection to the shared database (the platform's own login)."""
         with self._translated():
             return self._open()
-
-    def health(self, spec: PluginSpec, login: Login | None) -> Health:
-        """Count and (where cheap) size of the plugin's live objects; ok while active."""
-        try:
-            state = self.state(spec)
-            with self._session() as cur:
-                owned = self._owned(cur, spec, self._objects(cur))
-                size = None
-                if self.size_sql is not None:
-                    sql = self.size_sql.format(names=", ".join("?" * len(owned)) or "NULL")
-                    size = int(self._run(cur, sql, *owned)[0][0])
-        except (ProviderError, ProviderUnavailable) as exc:
-            return Health(ok=False, details={"error": str(exc)})
-        details = {"state": state.value, "objects": len(owned)}
-        return Health(ok=state is StorageState.ACTIVE, size_bytes=size, details=details)
 
 
 from providers.shared_backends import SharedMySQL, SharedPostgres, SharedSQLite  # noqa: E402

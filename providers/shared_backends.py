@@ -16,10 +16,13 @@ from providers.base import PluginSpec
 from providers.families import MySQLFamily, PostgresFamily, SQLiteFamily
 from providers.shared import SharedProvider
 from providers.shared_catalog import CONNECT_TIMEOUT
+from providers.shared_mysql_data import SharedMySQLData
+from providers.shared_pg_data import SharedPostgresData
+from providers.shared_sqlite_data import SharedSQLiteData
 from worker.errors import ProviderError
 
 
-class SharedSQLite(SQLiteFamily, SharedProvider):
+class SharedSQLite(SQLiteFamily, SharedSQLiteData, SharedProvider):
     """The shared database is a SQLite file (views are left in place when archiving)."""
 
     dialect: ClassVar[str] = "sqlite"
@@ -50,7 +53,7 @@ class SharedSQLite(SQLiteFamily, SharedProvider):
         return conn
 
 
-class SharedPostgres(PostgresFamily, SharedProvider):
+class SharedPostgres(PostgresFamily, SharedPostgresData, SharedProvider):
     """The shared database is PostgreSQL; plugin objects live in its ``current_schema()``."""
 
     dialect: ClassVar[str] = "postgres"
@@ -83,7 +86,7 @@ class SharedPostgres(PostgresFamily, SharedProvider):
         return psycopg.connect(**args, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
 
 
-class SharedMySQL(MySQLFamily, SharedProvider):
+class SharedMySQL(MySQLFamily, SharedMySQLData, SharedProvider):
     """The shared database is MySQL/MariaDB (the URL's database)."""
 
     dialect: ClassVar[str] = "mysql"

@@ -23,6 +23,7 @@ from providers.base import PluginSpec, Sink
 from worker.errors import ProviderError
 
 CHUNK = 1024 * 1024
+IN_MEMORY_MAX = 256 * 1024 * 1024  # a snapshot copy up to this size is made in memory
 TRIGGER_PREFIX = "plugin_db_quota_"
 QUOTA_MESSAGE = "storage quota exceeded: the plugin is read-only until it is back under its limit"
 
@@ -40,6 +41,51 @@ def row_counts(conn: sqlite3.Connection) -> dict[str, int]:
         name: int(conn.execute(f"SELECT COUNT(*) FROM {_ident(name)}").fetchone()[0])
         for (name,) in rows.fetchall()
     }
+
+
+def tables_of(conn: sqlite3.Connection) -> list[str]:
+    """The tables of a database (not SQLite's own)."""
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    )
+    return [r[0] for r in rows]
+
+
+def _triggers(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND substr(name, 1, ?) = ?",
+        (len(TRIGGER_PREFIX), TRIGGER_PREFIX),
+    )
+    return {r[0] for r in rows}
+
+
+def _trigger_names(table: str) -> dict[str, str]:
+    return {event: f"{TRIGGER_PREFIX}{event.lower()}_{table}" for event in ("INSERT", "UPDATE")}
+
+
+def set_quota_triggers(conn: sqlite3.Connection, tables: list[str], read_only: bool) -> None:
+    """In one transaction: quota triggers on ``tables`` (read-only), or none of them."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for table in tables:
+            for name in _trigger_names(table).values():
+                conn.execute(f"DROP TRIGGER IF EXISTS {_ident(name)}")
+        for table in tables if read_only else []:
+            for event, name in _trigger_names(table).items():
+                conn.execute(
+                    f"CREATE TRIGGER {_ident(name)} BEFORE {event} ON {_ident(table)} "
+                    f"BEGIN SELECT RAISE(ABORT, '{QUOTA_MESSAGE}'); END"
+                )
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        conn.execute("ROLLBACK")
+        raise ProviderError(f"cannot change the quota triggers: {exc}") from exc
+
+
+def has_quota_triggers(conn: sqlite3.Connection, tables: list[str]) -> bool:
+    """Whether every one of ``tables`` carries the quota triggers."""
+    expected = {n for t in tables for n in _trigger_names(t).values()}
+    return bool(expected) and expected <= _triggers(conn)
 
 
 class SQLiteData:
@@ -82,60 +128,44 @@ class SQLiteData:
         return int((pages - free) * size)
 
     def dump(self, spec: PluginSpec, sink: Sink) -> dict[str, int]:
-        """The online backup API into a private temporary file, streamed into ``sink``."""
+        """The online backup API into memory (a private temporary file above
+        ``IN_MEMORY_MAX`` bytes), streamed into ``sink``."""
+        try:
+            with closing(self._current(spec)) as src:
+                size = src.execute("PRAGMA page_count").fetchone()[0]
+                size *= src.execute("PRAGMA page_size").fetchone()[0]
+                if size <= IN_MEMORY_MAX:
+                    with closing(sqlite3.connect(":memory:")) as dst:
+                        src.backup(dst)  # one step: no sleep between page batches
+                        counts, image = row_counts(dst), memoryview(dst.serialize())
+                    for start in range(0, len(image), CHUNK):
+                        sink.write(image[start : start + CHUNK])
+                    return counts
+                return self._dump_via_file(src, sink)
+        except sqlite3.Error as exc:
+            raise ProviderError(f"cannot copy {self.path(spec).name}: {exc}") from exc
+
+    def _dump_via_file(self, src: sqlite3.Connection, sink: Sink) -> dict[str, int]:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.root, prefix=".snapshot-") as folder:
             copy = Path(folder) / "copy.db"
-            try:
-                with closing(self._current(spec)) as src, closing(sqlite3.connect(copy)) as dst:
-                    src.backup(dst)  # one step: no sleep between page batches
-                    counts = row_counts(dst)
-            except sqlite3.Error as exc:
-                raise ProviderError(f"cannot copy {self.path(spec).name}: {exc}") from exc
+            with closing(sqlite3.connect(copy)) as dst:
+                src.backup(dst)
+                counts = row_counts(dst)
             with copy.open("rb") as handle:
                 while chunk := handle.read(CHUNK):
                     sink.write(chunk)
         return counts
 
-    def _tables(self, conn: sqlite3.Connection) -> list[str]:
-        rows = conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )
-        return [r[0] for r in rows]
-
-    def _triggers(self, conn: sqlite3.Connection) -> list[str]:
-        rows = conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND substr(name, 1, ?) = ?",
-            (len(TRIGGER_PREFIX), TRIGGER_PREFIX),
-        )
-        return [r[0] for r in rows]
-
     def set_read_only(self, spec: PluginSpec, read_only: bool) -> None:
         """Add (or drop) the quota triggers on every table, in one transaction."""
         with closing(self._live(spec)) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for name in self._triggers(conn):
-                    conn.execute(f"DROP TRIGGER IF EXISTS {_ident(name)}")
-                for table in self._tables(conn) if read_only else []:
-                    for event in ("INSERT", "UPDATE"):
-                        trigger = _ident(f"{TRIGGER_PREFIX}{event.lower()}_{table}")
-                        conn.execute(
-                            f"CREATE TRIGGER {trigger} BEFORE {event} ON {_ident(table)} "
-                            f"BEGIN SELECT RAISE(ABORT, '{QUOTA_MESSAGE}'); END"
-                        )
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
-                raise ProviderError(f"cannot change the quota triggers: {exc}") from exc
+            set_quota_triggers(conn, tables_of(conn), read_only)
 
     def is_read_only(self, spec: PluginSpec) -> bool:
         """Whether every table carries the quota triggers."""
         with closing(self._live(spec)) as conn:
-            found = set(self._triggers(conn))
-            tables = self._tables(conn)
-        expected = {f"{TRIGGER_PREFIX}{e}_{t}" for t in tables for e in ("insert", "update")}
-        return bool(found) and expected <= found
+            return has_quota_triggers(conn, tables_of(conn))
 
     # -- restore to a snapshot ---------------------------------------------------------------
 

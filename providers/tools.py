@@ -7,6 +7,7 @@ last line of stderr.
 
 from __future__ import annotations
 
+import functools
 import glob
 import importlib.util
 import os
@@ -43,6 +44,7 @@ def find(*names: str) -> str:
     )
 
 
+@functools.cache
 def _major(program: str) -> int:
     try:
         text = subprocess.run(
@@ -138,18 +140,33 @@ def options_file(section: str, values: Mapping[str, object]) -> Iterator[str]:
         Path(path).unlink(missing_ok=True)
 
 
-def pipe(first: Sequence[str], second: Sequence[str], env: Mapping[str, str]) -> None:
-    """Run ``first | second``; either failing raises with its stderr's last line."""
+def pipe_in(
+    first: Sequence[str], second: Sequence[str], env: Mapping[str, str], chunks: Iterator[bytes]
+) -> None:
+    """Run ``first | second`` with ``chunks`` as the first one's standard input; if reading
+    ``chunks`` fails, ``second`` is killed before it sees the end of its input."""
     full = {**os.environ, **env}
     with tempfile.TemporaryFile() as errors1, tempfile.TemporaryFile() as errors2:
-        one = subprocess.Popen(list(first), stdout=subprocess.PIPE, stderr=errors1, env=full)
+        one = subprocess.Popen(
+            list(first), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors1, env=full
+        )
         two = subprocess.Popen(
             list(second), stdin=one.stdout, stdout=subprocess.DEVNULL, stderr=errors2, env=full
         )
-        assert one.stdout is not None
+        assert one.stdin is not None and one.stdout is not None
         one.stdout.close()
-        code_two, code_one = two.wait(), one.wait()
-        if code_one != 0:
-            raise _failure(first[0], code_one, errors1)
+        try:
+            for chunk in chunks:
+                one.stdin.write(chunk)
+        except BrokenPipeError:
+            pass
+        except BaseException:
+            two.kill()  # the input is bad: the second program must not finish on a cut stream
+            raise
+        finally:
+            one.stdin.close()
+            code_two, code_one = two.wait(), one.wait()
         if code_two != 0:
             raise _failure(second[0], code_two, errors2)
+        if code_one != 0:
+            raise _failure(first[0], code_one, errors1)

@@ -26,13 +26,15 @@ EXPECTED = {
     },
     "latency": {"": ["ready_ms", "finished_ms", "direct_provision_ms", "cold"]},
     "migrations": {
-        "": [
+        e: [
             "worker_median_seconds",
+            "worker_seen_median_seconds",
             "direct_median_seconds",
             "alembic_median_seconds",
             "ratio_worker_to_direct",
             "ratio_worker_to_alembic",
         ]
+        for e in ("postgresql", "mysql", "sqlite")
     },
     "tracking": {
         b: ["status", "ops", "audit", "hot", "plans", "insert_rows_per_s"]

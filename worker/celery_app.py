@@ -53,7 +53,12 @@ def worker_command(
     beat: bool = False,
     extra: Sequence[str] = (),
 ) -> list[str]:
-    """argv of a Celery worker on queue plugin-db with task events on (for Flower)."""
+    """argv of a Celery worker on queue plugin-db with task events on (for Flower).
+
+    Without gossip and mingle: workers coordinate through operation leases in the tracking
+    database, never through each other's events or revoked lists, so a worker neither consumes
+    every other worker's task events nor waits for their replies at start-up.
+    """
     argv = [
         sys.executable,
         "-m",
@@ -64,6 +69,8 @@ def worker_command(
         "-Q",
         QUEUE,
         "-E",
+        "--without-gossip",
+        "--without-mingle",
         f"--pool={pool}",
         f"--concurrency={concurrency}",
         f"--loglevel={loglevel}",

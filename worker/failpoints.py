@@ -2,14 +2,19 @@
 
 Off unless ``PLUGIN_DB_FAILPOINTS`` is set, e.g. ``after:create_storage=sleep:60`` or
 ``before:apply_migrations=crash``. ``after:STEP`` fires once the provider has acted but
-before the step is recorded, the window a crash-safety proof needs.
+before the step is recorded, the window a crash-safety proof needs. ``kill`` sends the
+process SIGKILL. With ``PLUGIN_DB_FAILPOINT_MARKS`` naming a folder, each failpoint fires
+once: a marker file is written there first, and a failpoint with a marker is passed over (so
+one operation can be killed at each of its step boundaries in turn).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 from functools import cache
+from pathlib import Path
 
 from worker.logging import get_logger
 
@@ -26,12 +31,26 @@ def _parse(spec: str) -> dict[str, str]:
 
 
 def hit(spec: str, name: str) -> None:
-    """Run the action configured for ``name`` (``sleep:SECONDS`` or ``crash``), if any."""
+    """Run the action configured for ``name`` (``sleep:SECONDS``, ``crash``, ``kill``), if any."""
     action = _parse(spec).get(name) if spec else None
-    if not action:
+    if not action or not _first_time(name):
         return
     log.warning("failpoint_hit", failpoint=name, action=action)
     if action == "crash":
         os._exit(137)
+    if action == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
     if action.startswith("sleep:"):
         time.sleep(float(action.split(":", 1)[1]))
+
+
+def _first_time(name: str) -> bool:
+    """False if ``PLUGIN_DB_FAILPOINT_MARKS`` holds this failpoint's marker; else mark it."""
+    folder = os.environ.get("PLUGIN_DB_FAILPOINT_MARKS")
+    if not folder:
+        return True
+    try:
+        os.close(os.open(Path(folder) / name.replace(":", "-"), os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return False
+    return True

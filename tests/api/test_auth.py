@@ -13,7 +13,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from tests.api.support import Api
+from tests.support.api import Api
 from tests.support.stack import ROOT, Stack
 from worker.api.app import create_app, routers
 from worker.settings import Settings

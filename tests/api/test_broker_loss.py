@@ -1,94 +1,45 @@
 """Nothing is lost between the request and the worker.
 
-20 provisions through the API and 20 through the CLI are recorded, then Redis is killed and
-restarted empty before any worker runs. A worker started afterwards, with no beat, finds the
-recorded operations (its start-up reconcile) and completes all 40.
+20 provisions through the API and 20 through the CLI (``plugin-db provision``, run in this
+process) are recorded, then Redis is killed and restarted empty before any worker runs. A
+worker started afterwards, with no beat, finds the recorded operations (its start-up
+reconcile) and completes all 40.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import redis
 
-from tests.api.support import Api, free_port
-from tests.conftest import sqlite_stack, unique_id
-from tests.support.stack import ROOT, Stack, write_plugin
+from tests.support.api import Api
+from tests.support.cli import invoke
+from tests.support.env import sqlite_stack, unique_id
+from tests.support.redis import RedisServer
+from tests.support.stack import Stack, write_plugin
 
 COUNT = 20
 
 
-class RedisServer:
-    """A private, non-persistent redis-server that the test may kill."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(200):
-            try:
-                redis.Redis.from_url(self.url).ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise AssertionError("redis-server did not start")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
+def queued(server: RedisServer) -> int:
+    """Messages waiting on queue plugin-db (a new connection: the server restarts)."""
+    return int(redis.Redis.from_url(f"{server.url}/0").llen("plugin-db"))
 
 
 @pytest.fixture
 def lossy(tmp_path: Path) -> Iterator[tuple[Stack, Api, RedisServer]]:
-    server = RedisServer()
+    server = RedisServer(tmp_path / "redis")
     server.start()
-    stack = sqlite_stack(tmp_path, server.url)
+    stack = sqlite_stack(tmp_path, f"{server.url}/0")
     api = Api(stack)
     api.start()
     yield stack, api, server
     api.stop()
     stack.stop()
-    server.kill()
+    server.stop()
     stack.engine.dispose()
-
-
-def cli_provision(stack: Stack, folder: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "worker.cli", "provision", str(folder)],
-        env={**os.environ, **stack.env},
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
 
 
 def test_forty_recorded_provisions_survive_a_redis_restart(
@@ -103,15 +54,16 @@ def test_forty_recorded_provisions_survive_a_redis_restart(
         for plugin_id in via_api:
             answer = http.post(f"/api/plugins/{plugin_id}/provision", json={})
             assert answer.status_code == 202, answer.text
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda p: cli_provision(stack, stack.plugins_root / p), via_cli))
+    for plugin_id in via_cli:
+        done = invoke(stack, "provision", str(stack.plugins_root / plugin_id))
+        assert done.exit_code == 0, done.output
     everything = via_api + via_cli
     assert all([op.state for op in stack.ops(p)] == ["pending"] for p in everything)
-    assert redis.Redis.from_url(server.url).llen("plugin-db") == 2 * COUNT
+    assert queued(server) == 2 * COUNT
 
-    server.kill()  # no persistence: every message is gone
+    server.stop()  # SIGKILL, no persistence: every message is gone
     server.start()
-    assert redis.Redis.from_url(server.url).llen("plugin-db") == 0
+    assert queued(server) == 0
 
     stack.start_worker(beat=False)
     stack.wait_until(

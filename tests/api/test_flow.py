@@ -9,7 +9,7 @@ import pymysql
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.api.support import Api
+from tests.support.api import Api
 from tests.support.env import unique_id
 from tests.support.stack import write_plugin
 

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.api.support import Api
 from tests.conftest import unique_id
+from tests.support.api import Api
 from tests.support.stack import write_plugin
 from worker.tracking.models import LifecycleOperation, PluginDatasource
 

@@ -7,8 +7,8 @@ import json
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from tests.api.support import Api
 from tests.conftest import unique_id
+from tests.support.api import Api
 from tests.support.stack import write_plugin
 from worker.tracking.models import AuditEvent
 

@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.api.support import Api
+from tests.support.api import Api
 from tests.support.stack import ROOT, write_plugin
 
 README = Path(ROOT) / "README.md"

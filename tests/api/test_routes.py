@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.api.support import Api
 from tests.conftest import unique_id
 from tests.schema.examples import document, field, table
+from tests.support.api import Api
 from tests.support.stack import migration, write_plugin
 
 

@@ -16,7 +16,7 @@ import schemathesis
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.api.support import Api
+from tests.support.api import Api
 from worker.api.app import create_app
 from worker.api.context import ApiContext
 from worker.settings import Settings

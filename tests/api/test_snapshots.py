@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.api.support import Api
 from tests.conftest import unique_id
+from tests.support.api import Api
 from tests.support.stack import write_plugin
 
 

@@ -6,16 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.api.support import Api
-from tests.conftest import sqlite_stack
+from tests.support.api import Api, sqlite_api
 
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    stack = sqlite_stack(tmp_path_factory.mktemp("console"))
-    stack.start_worker()
-    served = Api(stack)
-    served.start()
-    yield served
-    served.stop()
-    stack.stop()
+    with sqlite_api(tmp_path_factory.mktemp("console")) as served:
+        yield served

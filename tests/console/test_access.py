@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.api.support import Api
 from tests.conftest import unique_id
+from tests.support.api import Api
 from tests.support.stack import migration, write_plugin
+from worker.events.relay import relay
 from worker.secrets import SecretBox, load
 from worker.settings import Settings
 from worker.tracking.models import LifecycleOperation
 
 BROKEN = {"001-broken.sql": migration("INSERT INTO missing_table VALUES (1);", "SELECT 1;", "001")}
-PAGES = ("/console", "/console/targets", "/console/operations", "/console/operations/feed")
+PAGES = (
+    "/console",
+    "/console/targets",
+    "/console/operations",
+    "/console/operations/stream?after=0&follow=false",
+)
 
 
 def signed_in(console: Api, *scopes: str) -> httpx.Client:
@@ -91,11 +99,13 @@ def test_pages_never_contain_a_token_or_password(console: Api) -> None:
     plugin_id = unique_id("cp")
     write_plugin(console.stack.plugins_root, plugin_id, "exclusive-postgres", {})
     assert console.stack.run("plugin_db.provision", {"plugin_id": plugin_id}).state == "succeeded"
+    for task in ("plugin_db.snapshot", "plugin_db.rotate_credentials"):
+        assert console.stack.run(task, {"plugin_id": plugin_id}).state == "succeeded"
     token = console.token("plugins:read")
     client = httpx.Client(base_url=console.url, timeout=10)
     client.post("/console/login", data={"token": token})
     html = "".join(client.get(p).text for p in [*PAGES, f"/console/plugins/{plugin_id}"])
-    assert plugin_id in html
+    assert plugin_id in html and 'id="snapshots"' in html and "old login retiring" in html
     assert token not in html
     ds = console.stack.datasource(plugin_id)
     with console.stack.sessions() as session:
@@ -104,3 +114,35 @@ def test_pages_never_contain_a_token_or_password(console: Api) -> None:
         )
     for password in payload["slots"].values():
         assert password not in html
+
+
+def frames(text: str) -> list[tuple[int, dict[str, Any]]]:
+    """(id, data) of each SSE frame that carries an event."""
+    found = []
+    for block in text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "id" in fields:
+            found.append((int(fields["id"]), json.loads(fields["data"])))
+    return found
+
+
+def test_the_live_stream_needs_a_session_and_resumes_after_last_event_id(console: Api) -> None:
+    stream = "/console/operations/stream?follow=false"
+    assert httpx.get(f"{console.url}{stream}&after=0", timeout=10).status_code == 401
+    plugin_id = unique_id("cs")
+    write_plugin(console.stack.plugins_root, plugin_id, "exclusive-sqlite", {})
+    assert console.stack.run("plugin_db.provision", {"plugin_id": plugin_id}).state == "succeeded"
+    settings = Settings.from_env(console.stack.env)
+    relay(console.stack.sessions, settings, SecretBox.from_settings(settings))
+    client = signed_in(console, "plugins:read")
+    answer = client.get(f"{stream}&after=0")
+    assert answer.headers["content-type"].startswith("text/event-stream")
+    every = frames(answer.text)
+    ids = [n for n, _ in every]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    mine = [data for _, data in every if data["plugin_id"] == plugin_id]
+    assert {"datasource.ready", "operation.succeeded"} <= {data["type"] for data in mine}
+    assert plugin_id in every[-1][1]["rows"] and "rows" not in every[0][1]
+    resumed = frames(client.get(stream, headers={"Last-Event-ID": str(ids[-2])}).text)
+    assert [n for n, _ in resumed] == ids[-1:]
+    assert frames(client.get(stream).text) == []  # no position: from the head on

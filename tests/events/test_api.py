@@ -11,22 +11,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.support import Api
 from tests.events.support import Receiver
 from tests.events.test_rotation import can_log_in, logins, retirements
 from tests.events.test_webhooks import NOTES, outbox, sqlite_plugin
 from tests.integration.test_conformance import provider_for
+from tests.support.api import Api, served_api
 from tests.support.stack import Stack, write_plugin
 
 
 @pytest.fixture
 def api(make_stack: Any) -> Iterator[Api]:
-    stack = make_stack()
-    stack.start_worker()
-    served = Api(stack)
-    served.start()
-    yield served
-    served.stop()
+    with served_api(make_stack()) as served:
+        yield served
 
 
 def read_frames(response: httpx.Response, count: int) -> list[tuple[int, dict[str, Any]]]:

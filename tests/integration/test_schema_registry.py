@@ -204,6 +204,11 @@ def test_register_evolve_refuse_destructive_then_force(
     )
     assert forced.state == "succeeded", forced.error
     assert "body" not in db.columns(report)
+    # the generated plan was linted like a migration file, and snapshotted before it ran
+    (linted,) = [e for e in stack.audit(plugin_id, forced.id) if e.event == "migration_linted"]
+    assert any(f["kind"] == "destructive" for f in linted.details["findings"])
+    applied = next(s for s in forced.steps if s["name"] == "apply_schema")["detail"]
+    assert applied["snapshot_id"] == linted.details["snapshot_id"] and applied["lint"]
     assert db.run(
         f"SELECT r.title, c.text FROM {report} r JOIN {comment} c ON c.report_id = r.id"
     ) == [("First", "nice")]

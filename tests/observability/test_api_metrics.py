@@ -8,8 +8,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.api.support import Api
-from tests.conftest import sqlite_stack, unique_id
+from tests.support.api import Api, sqlite_api
+from tests.support.env import unique_id
 from tests.support.stack import migration, write_plugin
 
 MIGRATIONS = {
@@ -19,13 +19,8 @@ MIGRATIONS = {
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    stack = sqlite_stack(tmp_path_factory.mktemp("api-metrics"))
-    stack.start_worker(beat=False)
-    served = Api(stack)
-    served.start()
-    yield served
-    served.stop()
-    stack.stop()
+    with sqlite_api(tmp_path_factory.mktemp("api-metrics"), beat=False) as served:
+        yield served
 
 
 def test_metrics_include_the_fleet_and_never_a_token(api: Api) -> None:

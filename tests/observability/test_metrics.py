@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from tests.support.env import sqlite_stack, unique_id
+from tests.support.redis import free_port
 from tests.support.stack import Stack, migration, write_plugin
 from worker import metrics
 from worker.settings import Settings
@@ -25,12 +25,6 @@ GOOD = {
 }
 BROKEN = {"001-broken.sql": migration("INSERT INTO missing_table VALUES (1);", "SELECT 1;", "001")}
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

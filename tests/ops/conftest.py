@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import socket
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -28,13 +27,6 @@ from tests.support.services import service_url
 from tests.support.stack import Stack, base_env
 from worker.logging import configure
 from worker.settings import process_settings
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

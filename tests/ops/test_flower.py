@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tests.ops.conftest import free_port
 from tests.ops.helpers import add_plugin, login_for
+from tests.support.redis import free_port
 from tests.support.stack import ROOT, Stack
 
 WAIT = 30.0

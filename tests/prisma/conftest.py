@@ -8,9 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.api.support import Api
-from tests.conftest import sqlite_stack
 from tests.prisma.support import cli
+from tests.support.api import Api, sqlite_api
 from tests.support.node import Toolchain, toolchain
 
 
@@ -23,14 +22,8 @@ def node() -> Toolchain:
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """A worker and a ``plugin-db api`` process on one stack."""
-    stack = sqlite_stack(tmp_path_factory.mktemp("prisma"))
-    stack.start_worker()
-    served = Api(stack)
-    served.start()
-    yield served
-    served.stop()
-    stack.stop()
-    stack.engine.dispose()
+    with sqlite_api(tmp_path_factory.mktemp("prisma")) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.api.support import Api
 from tests.conftest import unique_id
 from tests.prisma.support import PrismaProject, cli, repo_path
+from tests.support.api import Api
 from tests.support.node import Toolchain
 from tests.support.seed import seed_doc
 

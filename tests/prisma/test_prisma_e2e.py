@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.support import Api
 from tests.conftest import unique_id
 from tests.prisma.support import PrismaProject, cli, repo_path
+from tests.support.api import Api
 from tests.support.node import toolchain
 from tests.support.seed import seed_doc
 from tests.support.stack import write_plugin

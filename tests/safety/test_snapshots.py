@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,13 +26,22 @@ from worker.states import Kind
 from worker.tracking.db import make_engine, make_sessionmaker
 
 MODES = ["exclusive-sqlite", "exclusive-postgres", "exclusive-mysql"]
+VARIANTS = {  # test mode -> (manifest mode, light stack variant, SQL dialect)
+    "exclusive-sqlite": ("exclusive-sqlite", "default", "sqlite"),
+    "exclusive-postgres": ("exclusive-postgres", "default", "postgres"),
+    "exclusive-mysql": ("exclusive-mysql", "default", "mysql"),
+    "exclusive-postgres-managed": ("exclusive-postgres", "pg-managed", "postgres"),
+    "shared": ("shared", "default", "sqlite"),
+    "shared-postgresql": ("shared", "shared-postgresql", "postgres"),
+    "shared-mysql": ("shared", "shared-mysql", "mysql"),
+}
 NEEDLE = "needle-7f3a9c"
 SEED = {
-    "exclusive-sqlite": "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g "
-    "WHERE n < 1000) INSERT INTO items (id, note, extra) SELECT n, 'row ' || n, n FROM g",
-    "exclusive-postgres": "INSERT INTO items (id, note, extra) "
+    "sqlite": "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g "
+    "WHERE n < 1000) INSERT INTO {items} (id, note, extra) SELECT n, 'row ' || n, n FROM g",
+    "postgres": "INSERT INTO {items} (id, note, extra) "
     "SELECT n, 'row ' || n, n FROM generate_series(1, 1000) n",
-    "exclusive-mysql": "INSERT INTO items (id, note, extra) WITH RECURSIVE g(n) AS "
+    "mysql": "INSERT INTO {items} (id, note, extra) WITH RECURSIVE g(n) AS "
     "(SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 1000) SELECT n, CONCAT('row ', n), n "
     "FROM g",
 }
@@ -42,19 +52,26 @@ def service(stack: Stack) -> Snapshots:
     return Snapshots(settings, make_sessionmaker(make_engine(settings.database_url)))
 
 
+def table(pid: str, mode: str, name: str) -> str:
+    """A table's name as the plugin writes it (shared mode: under its prefix)."""
+    return f"{pid.replace('-', '_')}_{name}" if mode.startswith("shared") else name
+
+
 def seeded(stack: Stack, mode: str) -> str:
-    pid, _ = new_plugin(stack, "snap", mode)
+    manifest_mode, _, dialect = VARIANTS[mode]
+    pid, _ = new_plugin(stack, "snap", manifest_mode)
+    items, scratch = table(pid, mode, "items"), table(pid, mode, "scratch")
     write_file(
         stack,
         pid,
         "001-items.sql",
-        "CREATE TABLE items (id INT PRIMARY KEY, note VARCHAR(200), extra INT);\n"
-        "CREATE TABLE scratch (id INT PRIMARY KEY);",
+        f"CREATE TABLE {items} (id INT PRIMARY KEY, note VARCHAR(200), extra INT);\n"
+        f"CREATE TABLE {scratch} (id INT PRIMARY KEY);",
     )
     op = run_in_process(in_process(stack), Kind.PROVISION, {"plugin_id": pid})
     assert op.state == "succeeded", op.error
-    sql(stack, pid, SEED[mode])
-    sql(stack, pid, f"UPDATE items SET note = '{NEEDLE}' WHERE id = 7")
+    sql(stack, pid, SEED[dialect].format(items=items))
+    sql(stack, pid, f"UPDATE {items} SET note = '{NEEDLE}' WHERE id = 7")
     return pid
 
 
@@ -141,3 +158,21 @@ def snaps_counts(stack: Stack, snapshot_id: int) -> dict[str, int]:
         row = session.get(PluginSnapshot, snapshot_id)
         assert row is not None
         return dict(row.row_counts)
+
+
+@pytest.mark.postgres
+@pytest.mark.mysql
+@pytest.mark.parametrize("mode", ["shared", "shared-postgresql", "shared-mysql"])
+def test_a_shared_snapshot_holds_only_the_plugins_own_tables(lights: Any, mode: str) -> None:
+    stack = lights(VARIANTS[mode][1])
+    mine, other = seeded(stack, mode), seeded(stack, mode)
+    secret = "other-plugin-secret-41c7"
+    sql(stack, other, f"UPDATE {table(other, mode, 'items')} SET note = '{secret}' WHERE id = 9")
+    taken = cli(stack, "snapshot", mine, "--json")
+    assert taken.exit_code == 0, taken.output
+    row = service(stack).get(mine, json.loads(taken.stdout)["id"])
+    plain = b"".join(service(stack).read(row))
+    assert NEEDLE.encode() in plain and secret.encode() not in plain
+    assert other.replace("-", "_").encode() not in plain
+    assert set(row.row_counts) >= {table(mine, mode, "items"), table(mine, mode, "scratch")}
+    assert all(name.startswith(mine.replace("-", "_")) for name in row.row_counts)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
+import tempfile
 import time
 import uuid
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +42,7 @@ class Stack:
     started: int = 0
 
     def __post_init__(self) -> None:
-        db.upgrade(self.env["PLUGIN_DB_DATABASE_URL"])
+        upgrade(self.env["PLUGIN_DB_DATABASE_URL"])
         self.engine = db.make_engine(self.env["PLUGIN_DB_DATABASE_URL"])
         self.sessions = db.make_sessionmaker(self.engine)
         broker = self.env["PLUGIN_DB_BROKER_URL"]
@@ -195,6 +198,27 @@ class Stack:
                     .order_by(LifecycleOperation.id)
                 )
             )
+
+
+_templates: dict[str, Path] = {}
+
+
+def upgrade(url: str) -> None:
+    """Bring the tracking database at ``url`` to head. A new SQLite file is a copy (backup API)
+    of one template upgraded once per process: the same schema, without Alembic each time."""
+    path = url.removeprefix("sqlite:///")
+    if path == url or path in ("", ":memory:") or Path(path).exists():
+        db.upgrade(url)
+        return
+    if "sqlite" not in _templates:
+        template = Path(tempfile.mkdtemp(prefix="plugin-db-tracking-")) / "tracking.db"
+        db.upgrade(f"sqlite:///{template}")
+        _templates["sqlite"] = template
+    with (
+        closing(sqlite3.connect(_templates["sqlite"])) as source,
+        closing(sqlite3.connect(path)) as copy,
+    ):
+        source.backup(copy)
 
 
 def base_env(workdir: Path, broker_url: str, tracking_url: str, **urls: str) -> dict[str, str]:

@@ -3,74 +3,23 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from providers.targets import DIMENSIONS, Targets
+from worker.placement import state_overrides, usage_of
 from worker.tracking.models import (
     AuditEvent,
     LifecycleOperation,
     OutboxEvent,
     PluginDatasource,
     PluginMigration,
+    PluginSnapshot,
 )
 
-SORTS = ("plugin", "mode", "provider", "status", "updated")
 PUBLIC_DESCRIPTOR = ("url", "provider", "mode", "objects", "username", "schema", "database")
-
-
-@dataclass(frozen=True)
-class FleetRow:
-    """One line of the fleet table."""
-
-    plugin_id: str
-    mode: str
-    provider: str
-    status: str
-    limit_mb: int | None
-    connections: int | None
-    last_migration: str | None
-    next_rotation: str | None
-    updated: str
-
-
-def _limits(ds: PluginDatasource) -> dict[str, Any]:
-    database = (ds.manifest or {}).get("sovereign", {}).get("database", {})
-    limits = database.get("limits") or {}
-    return limits if isinstance(limits, dict) else {}
-
-
-def fleet(session: Session, status: str | None, query: str | None, sort: str) -> list[FleetRow]:
-    """Every plugin (optionally of one status, or whose id contains ``query``), sorted."""
-    last = dict(
-        session.execute(
-            select(PluginMigration.plugin_id, func.max(PluginMigration.migration_version))
-            .where(PluginMigration.status == "completed")
-            .group_by(PluginMigration.plugin_id)
-        ).all()
-    )
-    rows = []
-    for ds in session.scalars(select(PluginDatasource)):
-        if (status and ds.status != status) or (query and query not in ds.plugin_id):
-            continue
-        limits = _limits(ds)
-        rows.append(
-            FleetRow(
-                plugin_id=ds.plugin_id,
-                mode=ds.mode,
-                provider=ds.target or ds.provider,
-                status=ds.status,
-                limit_mb=limits.get("storageMb"),
-                connections=limits.get("connections"),
-                last_migration=last.get(ds.plugin_id),
-                next_rotation=ds.next_rotation_at.isoformat() if ds.next_rotation_at else None,
-                updated=ds.updated_at.isoformat() if ds.updated_at else "",
-            )
-        )
-    key = {"plugin": "plugin_id", "updated": "updated"}.get(sort, sort)
-    return sorted(rows, key=lambda r: (str(getattr(r, key, "")), r.plugin_id))
 
 
 def status_counts(session: Session) -> dict[str, int]:
@@ -107,9 +56,16 @@ def plugin(session: Session, plugin_id: str) -> dict[str, Any] | None:
         .order_by(OutboxEvent.id.desc())
         .limit(100)
     ).all()
+    snapshots = session.scalars(
+        select(PluginSnapshot)
+        .where(PluginSnapshot.plugin_id == plugin_id)
+        .order_by(PluginSnapshot.id.desc())
+        .limit(50)
+    ).all()
     return {
         "ds": ds,
         "descriptor": descriptor,
+        "snapshots": [snapshot_row(s) for s in snapshots],
         "migrations": migrations,
         "ops": ops,
         "audit": audit,
@@ -117,22 +73,50 @@ def plugin(session: Session, plugin_id: str) -> dict[str, Any] | None:
     }
 
 
-def targets(session: Session) -> list[dict[str, Any]]:
-    """Per target: plugins by status."""
-    found: dict[str, Counter[str]] = {}
+def snapshot_row(row: PluginSnapshot) -> dict[str, Any]:
+    """What the plugin page shows of a snapshot (never its location or key)."""
+    return {
+        "id": row.id,
+        "reason": row.reason,
+        "state": row.state,
+        "format": row.format,
+        "created": row.created_at,
+        "size": row.size_bytes,
+        "rows": sum(v for v in (row.row_counts or {}).values() if isinstance(v, int)),
+        "expires": row.expires_at,
+    }
+
+
+def targets(session: Session, configured: Targets) -> list[dict[str, Any]]:
+    """Per target: plugins by status, and usage against capacity per dimension."""
+    statuses: dict[str, Counter[str]] = {}
     ds = PluginDatasource
-    for target, provider, status in session.execute(select(ds.target, ds.provider, ds.status)):
-        found.setdefault(target or provider, Counter())[status] += 1
-    most = max((sum(c.values()) for c in found.values()), default=1)
-    return [
-        {
-            "name": name,
-            "total": sum(c.values()),
-            "statuses": dict(c),
-            "share": sum(c.values()) / most,
-        }
-        for name, c in sorted(found.items())
-    ]
+    for name, provider, status in session.execute(select(ds.target, ds.provider, ds.status)):
+        statuses.setdefault(name or provider, Counter())[status] += 1
+    names = sorted(set(configured.targets) | set(statuses))
+    usage = usage_of(session, names)
+    overrides = state_overrides(session)
+    found = []
+    for name in names:
+        target = configured.targets.get(name)
+        capacity = dict(target.capacity) if target else {}
+        used = usage.get(name, {})
+        found.append(
+            {
+                "name": name,
+                "driver": target.driver if target else "not configured",
+                "state": overrides.get(name) or (target.state if target else "unknown"),
+                "statuses": dict(statuses.get(name, {})),
+                "dimensions": [dimension(d, used.get(d, 0), capacity.get(d)) for d in DIMENSIONS],
+            }
+        )
+    return found
+
+
+def dimension(name: str, used: int, capacity: int | None) -> dict[str, Any]:
+    """One bar of the targets chart: used of capacity (unbounded: no share)."""
+    share = min(used / capacity, 1.0) if capacity else None
+    return {"name": name, "used": used, "capacity": capacity, "share": share}
 
 
 def operations(session: Session, limit: int = 50) -> list[LifecycleOperation]:

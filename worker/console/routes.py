@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlencode
 
-from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 
+from providers.targets import Targets
 from worker.api.context import ApiContext, api_context
-from worker.console import queries
+from worker.console import fleet, live, queries
 from worker.console.session import (
     COOKIE,
     LIFETIME_SECONDS,
@@ -21,9 +23,9 @@ from worker.console.session import (
     read,
     session_key,
 )
-from worker.errors import RetryRefused
+from worker.errors import PluginDbError, RetryRefused
+from worker.events import stream
 from worker.ops.retry import RESUME_TASK, reset
-from worker.states import DsStatus
 from worker.tokens import verify
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -36,8 +38,19 @@ OperationId = Annotated[int, Path(alias="operationId")]
 READ, WRITE = "plugins:read", "plugins:write"
 
 
-class SignInRequired(Exception):
-    """No valid session: the handler redirects to the sign-in page."""
+def human_size(value: int | None) -> str:
+    """Bytes for people: B, KiB, MiB or GiB."""
+    if value is None:
+        return ""
+    size, unit = float(value), "B"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            break
+        size /= 1024
+    return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+
+
+templates.filters["size"] = human_size
 
 
 def render(name: str, code: int = 200, **values: Any) -> HTMLResponse:
@@ -115,26 +128,48 @@ async def logout(request: Request, ctx: Ctx) -> Response:
     return response
 
 
+def fleet_query(  # noqa: PLR0917 - one query parameter per fleet column
+    q: str = "",
+    full: str = "",
+    sort: str = "plugin",
+    mode: str = "",
+    target: str = "",
+    status: str = "",
+    connections: str = "",
+    migration: str = "",
+    drift: str = "",
+    rotation: str = "",
+) -> fleet.FleetQuery:
+    """The fleet form's fields (declared, so that unknown parameters stay refused)."""
+    choices = {
+        "mode": mode,
+        "target": target,
+        "status": status,
+        "connections": connections,
+        "migration": migration,
+        "drift": drift,
+        "rotation": rotation,
+    }
+    return fleet.FleetQuery.from_params({"q": q, "full": full, "sort": sort, **choices})
+
+
 @router.get("")
-def fleet(
-    request: Request, ctx: Ctx, status: str = "", q: str = "", sort: str = "plugin"
+def fleet_page(
+    request: Request, ctx: Ctx, query: Annotated[fleet.FleetQuery, Depends(fleet_query)]
 ) -> Response:
-    sort = sort if sort in queries.SORTS else "plugin"
     with ctx.sessions() as session:
-        rows = queries.fleet(session, status or None, q or None, sort)
+        found = fleet.fleet(session, ctx.settings.plugins_root, query)
         counts = queries.status_counts(session)
-    statuses = [s.value for s in DsStatus]
     return page(
         request,
         ctx,
         "fleet.html",
-        rows=rows,
+        **found,
         counts=counts,
-        statuses=statuses,
-        status=status,
-        q=q,
-        sort=sort,
-        sorts=queries.SORTS,
+        query=query,
+        columns=fleet.LABELS,
+        choices=fleet.CHOICES,
+        urlencode=urlencode,
     )
 
 
@@ -151,26 +186,52 @@ def plugin(request: Request, ctx: Ctx, plugin_id: PluginId) -> Response:
 
 @router.get("/targets")
 def targets(request: Request, ctx: Ctx) -> Response:
+    try:
+        configured = Targets.from_settings(ctx.settings)
+    except PluginDbError as exc:
+        return page(request, ctx, "targets.html", targets=[], problem=str(exc))
     with ctx.sessions() as session:
-        rows = queries.targets(session)
-    return page(request, ctx, "targets.html", targets=rows)
+        rows = queries.targets(session, configured)
+    return page(request, ctx, "targets.html", targets=rows, problem=None)
 
 
 @router.get("/operations")
 def operations(request: Request, ctx: Ctx, retried: int | None = None) -> Response:
     with ctx.sessions() as session:
         ops = queries.operations(session)
-    return page(request, ctx, "operations.html", ops=ops, retried=retried)
+        events = live.recent(session)
+    head = events[0]["position"] if events else 0
+    return page(request, ctx, "operations.html", ops=ops, events=events, head=head, retried=retried)
 
 
-@router.get("/operations/feed")
-def operations_feed(request: Request, ctx: Ctx) -> Response:
-    """The live part of the operations page (fetched by the page's script every second)."""
+@router.get("/operations/stream")
+async def operations_stream(
+    request: Request,
+    ctx: Ctx,
+    after: str | None = None,
+    follow: bool = True,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)] = None,
+) -> Response:
+    """The live view: relayed events after ``Last-Event-ID`` (or ``after``, else the head)."""
     if current(request, ctx) is None:
         return Response(status_code=401)
-    with ctx.sessions() as session:
-        ops = queries.operations(session)
-    return render("_operations_rows.html", ops=ops)
+    head = await run_in_threadpool(stream.head, ctx.sessions)
+
+    def rows() -> str:
+        with ctx.sessions() as session:
+            return templates.get_template("_operations_rows.html").render(
+                ops=queries.operations(session)
+            )
+
+    body = live.frames(
+        ctx.sessions,
+        live.start_position(last_event_id, after, head),
+        rows,
+        request.is_disconnected,
+        follow,
+    )
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(body, media_type="text/event-stream", headers=headers)
 
 
 @router.post("/operations/{operationId}/retry")

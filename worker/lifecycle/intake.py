@@ -40,9 +40,8 @@ from worker.manifest import (
     relocated_manifest,
     unstorable_text,
 )
-from worker.migrations.files import load_dir
+from worker.migrations.files import MigrationFile
 from worker.naming import check_plugin_id
-from worker.port import migrations_dir
 from worker.schema.registry import check_registration
 from worker.settings import Settings
 from worker.states import UNFINISHED, DsStatus, Kind
@@ -155,8 +154,8 @@ class Intake:
         if kind in (Kind.PROVISION, Kind.MIGRATE):
             provider = self.provider(self._checked_target(request, manifest))
             folder = self.plugin_dir(request.plugin_id)
-            validate_migrations(self.sessions, folder, request, manifest, provider)
-            self._storable_migrations(request.plugin_id, manifest)
+            files = validate_migrations(self.sessions, folder, request, manifest, provider)
+            _storable_migrations(files)
         if isinstance(request, RegisterSchemaRequest):
             check_registration(self.sessions, request.plugin_id, request.schema_document)
         if isinstance(request, RelocateRequest):
@@ -166,16 +165,6 @@ class Intake:
             relocate.destination_pool(self.targets, request, manifest, current, states)
         if kind is Kind.PROVISION:
             self.target_of(request, manifest)  # places (reserves) last: nothing else refused
-
-    def _storable_migrations(self, plugin_id: str, manifest: Manifest) -> None:
-        """Migration text is recorded in plugin_migrations: refuse NUL before anything runs."""
-        folder = self.plugin_dir(plugin_id)
-        for file in load_dir(migrations_dir(folder, manifest), folder):
-            texts = [file.up_sql, file.down_sql, file.name, file.description or ""]
-            if unstorable_text(texts, file.filename) is not None:
-                raise MigrationFileError(
-                    "invalid migration file", [f"{file.filename}: {UNSTORABLE}"]
-                )
 
     def manifest_for(self, kind: Kind, request: Request) -> Manifest:
         """The manifest to work from: the request's, the plugin folder's, or the stored one."""
@@ -240,3 +229,11 @@ class Intake:
             ).first()
         manifest = pending.get("manifest", {"id": plugin_id}) if pending is not None else None
         return ds, manifest
+
+
+def _storable_migrations(files: list[MigrationFile]) -> None:
+    """Migration text is recorded in plugin_migrations: refuse NUL before anything runs."""
+    for file in files:
+        texts = [file.up_sql, file.down_sql, file.name, file.description or ""]
+        if unstorable_text(texts, file.filename) is not None:
+            raise MigrationFileError("invalid migration file", [f"{file.filename}: {UNSTORABLE}"])

@@ -16,8 +16,7 @@ from sqlalchemy.orm import Session
 from worker import audit, failpoints, metrics
 from worker.errors import LeaseLost, PluginDbError, TransientError
 from worker.events import hooks
-from worker.lifecycle import relocate
-from worker.lifecycle import steps as plans
+from worker.lifecycle import plans, relocate
 from worker.lifecycle.context import StepContext, spec_for
 from worker.lifecycle.intake import Intake
 from worker.lifecycle.lease import Claim

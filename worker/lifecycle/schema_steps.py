@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from worker.errors import ProviderError
 from worker.lifecycle.context import StepContext
 from worker.lifecycle.outcome import Outcome
 from worker.lifecycle.requests import RegisterSchemaRequest
+from worker.migrations.review import review_statements
+from worker.port import PluginPort
 from worker.schema import apply as schema_engine
 from worker.schema import registry
 from worker.schema.parse import parse_document
@@ -28,9 +32,23 @@ def validate_schema(ctx: StepContext) -> Outcome:
 
 
 def apply_schema(ctx: StepContext) -> Outcome:
-    """Plan the DDL against the live database, run it and record it in plugin_migrations."""
+    """Plan the DDL against the live database, lint it (snapshot, refusals and audit as for
+    migration files), run it and record it in plugin_migrations."""
     request = _schema_request(ctx)
-    detail, apply = schema_engine.apply_schema(ctx.port(), request.schema_document, request.force)
+
+    def reviewer(version: str, statements: list[str]) -> dict[str, Any]:
+        from worker.snapshots.policy import before_migrate  # it builds on the lifecycle
+
+        def snapshot(_port: PluginPort, destructive: bool) -> int | None:
+            return before_migrate(ctx, destructive)
+
+        port = ctx.port()
+        checked = review_statements(port, version, statements, request.force, snapshot)
+        return checked.to_json()
+
+    detail, apply = schema_engine.apply_schema(
+        ctx.port(), request.schema_document, request.force, reviewer
+    )
     return Outcome(detail=detail, apply=apply)
 
 

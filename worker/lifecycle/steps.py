@@ -19,22 +19,15 @@ from providers.base import StorageState
 from worker import placement, secrets
 from worker.credentials import SLOTS, Credentials, other_slot
 from worker.errors import ProviderError
-from worker.lifecycle import relocate
 from worker.lifecycle.context import StepContext
 from worker.lifecycle.outcome import Outcome, Step
-from worker.lifecycle.requests import MigrateRequest, TeardownRequest
-from worker.lifecycle.schema_steps import (
-    activate_schema,
-    apply_schema,
-    deactivate_schema,
-    validate_schema,
-)
+from worker.lifecycle.requests import MigrateRequest
 from worker.migrations import apply as migrations
 from worker.migrations import entrypoint, gate
 from worker.states import DsStatus, Kind, check_ds
 from worker.tracking.models import PluginDatasource, PluginMigration, PluginSecret, utcnow
 
-__all__ = ["FAILURE_STATUS", "Outcome", "Step", "plan_for", "set_status"]
+__all__ = ["Outcome", "Step", "set_status"]
 
 
 def set_status(
@@ -52,7 +45,7 @@ def set_status(
     return ds
 
 
-def _status(target: DsStatus, **values: Any) -> Callable[[StepContext], Outcome]:
+def status_step(target: DsStatus, **values: Any) -> Callable[[StepContext], Outcome]:
     def run(ctx: StepContext) -> Outcome:
         return Outcome(apply=lambda s: set_status(s, ctx, target, **values))
 
@@ -127,14 +120,16 @@ def apply_migrations(ctx: StepContext) -> Outcome:
     if is_migrate and target is None and not force and gate.up_to_date(files, stored):
         return Outcome(status="skipped", detail={"reason": "up to date"})
     gate.check_dependencies(port)
-    if stored is not None:
-        gate.forget(port)
+    # the stored checksum is dropped before the first version runs (with the lint record)
+    first = gate.forgetting(port) if stored is not None else None
     from worker.snapshots.policy import before_migrate
 
     def snapshot(_port: object, destructive: bool) -> int | None:
         return before_migrate(ctx, destructive)
 
-    detail = migrations.migrate(port, target, force, dry_run=False, snapshot=snapshot)
+    detail = migrations.migrate(
+        port, target, force, False, snapshot=snapshot, files=files, first=first
+    )
     return Outcome(detail=detail, apply=gate.remember(port, files) if target is None else None)
 
 
@@ -146,7 +141,7 @@ def run_entry_point(ctx: StepContext) -> Outcome:
     return Outcome(detail=detail, apply=record)
 
 
-def _entry_point_steps(ctx: StepContext) -> tuple[Step, ...]:
+def entry_point_steps(ctx: StepContext) -> tuple[Step, ...]:
     declared = ctx.manifest.database.migrations.entry_point is not None
     return (Step("run_entry_point", run_entry_point),) if declared else ()
 
@@ -245,112 +240,3 @@ def restore_storage(ctx: StepContext) -> Outcome:
             ds.bump_generation()  # the storage is back where hosts must reconnect
 
     return Outcome(apply=apply)
-
-
-def plan_for(ctx: StepContext) -> tuple[Step, ...]:  # noqa: PLR0911 - one branch per kind
-    """The ordered steps of the operation in ``ctx``."""
-    kind, request = Kind(ctx.op.kind), ctx.request
-    if kind is Kind.PROVISION:
-        return (
-            Step("begin_provision", begin_provision),
-            Step("create_storage", create_storage),
-            Step("apply_migrations", apply_migrations),
-            *_entry_point_steps(ctx),
-            Step("activate", activate),
-        )
-    if kind is Kind.MIGRATE:
-        if isinstance(request, MigrateRequest) and request.dry_run:
-            return (Step("preview_migrations", preview_migrations),)
-        return (
-            Step("begin_migrate", _status(DsStatus.MIGRATING)),
-            Step("apply_migrations", apply_migrations),
-            *_entry_point_steps(ctx),
-            Step("activate", activate),
-        )
-    if kind is Kind.ROTATE:
-        from worker.rotation import retire  # it builds on this module
-
-        begin = (
-            ()
-            if not ctx.provider.issues_credentials
-            else (
-                Step("retire_previous", retire.retire_previous),
-                Step("begin_rotate", _status(DsStatus.ROTATING)),
-            )
-        )
-        return (*begin, Step("rotate_credentials", rotate_credentials))
-    if kind is Kind.RETIRE:
-        from worker.rotation import retire
-
-        return (Step("retire_login", retire.retire_login),)
-    if kind is Kind.TEARDOWN:
-        purge = isinstance(request, TeardownRequest) and request.purge
-        return (
-            (
-                Step("snapshot_before_purge", snapshot_before_purge),
-                Step("purge_storage", purge_storage),
-            )
-            if purge
-            else (Step("archive_storage", archive_storage),)
-        )
-    if kind is Kind.RESTORE:
-        from worker.rotation import retire
-
-        keep = (
-            (Step("keep_retired", retire.keep_retired),) if ctx.provider.issues_credentials else ()
-        )
-        return (Step("restore_storage", restore_storage), *keep, Step("activate", activate))
-    if kind is Kind.REGISTER_SCHEMA:
-        return (
-            Step("validate_schema", validate_schema),
-            Step("apply_schema", apply_schema),
-            Step("activate_schema", activate_schema),
-        )
-    if kind is Kind.UNREGISTER_SCHEMA:
-        return (Step("deactivate_schema", deactivate_schema),)
-    if kind is Kind.RELOCATE:
-        return relocation_plan(ctx)
-    if kind is Kind.SNAPSHOT:
-        return (Step("take_snapshot", take_snapshot),)
-    if kind is Kind.RESTORE_SNAPSHOT:
-        from worker.snapshots.restore import PLAN
-
-        return PLAN
-    raise ProviderError(f"operation kind {kind.value} has no plan")
-
-
-def relocation_plan(ctx: StepContext) -> tuple[Step, ...]:
-    """Reserve, provision, freeze, copy, verify, switch, archive (worker.lifecycle.relocate)."""
-    assert ctx.targets is not None
-    moves = relocate.Relocation(ctx.targets)
-
-    def plain(run: Callable[[StepContext], dict[str, Any]]) -> Callable[[StepContext], Outcome]:
-        return lambda c: Outcome(detail=run(c))
-
-    def applied(run: Callable[[StepContext], Any]) -> Callable[[StepContext], Outcome]:
-        def step(c: StepContext) -> Outcome:
-            detail, apply = run(c)
-            return Outcome(detail=detail, apply=apply)
-
-        return step
-
-    return (
-        Step("reserve_destination", plain(moves.reserve_destination)),
-        Step("provision_destination", plain(moves.provision_destination)),
-        Step("freeze_source", plain(moves.freeze_source)),
-        Step("copy_data", plain(moves.copy_data)),
-        Step("verify_copy", plain(moves.verify)),
-        Step("switch_datasource", applied(moves.switch)),
-        Step("archive_source", applied(moves.archive_source)),
-    )
-
-
-FAILURE_STATUS: dict[Kind, DsStatus] = {
-    Kind.PROVISION: DsStatus.FAILED,
-    Kind.MIGRATE: DsStatus.FAILED,
-    Kind.ROTATE: DsStatus.READY,  # the active credential is untouched by a failed rotation
-    Kind.TEARDOWN: DsStatus.FAILED,
-    Kind.RESTORE: DsStatus.FAILED,
-    Kind.RELOCATE: DsStatus.READY,  # the source stays (or is again) the plugin's storage
-    Kind.RESTORE_SNAPSHOT: DsStatus.FAILED,
-}

@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from providers.base import Provider
 from worker.lifecycle.requests import MigrateRequest, Request
 from worker.manifest import Manifest
-from worker.migrations.files import load_dir
-from worker.port import migrations_dir, spec_for
-from worker.sqlguard import check_statements, split_statements
+from worker.migrations.analysis import analyses, checked
+from worker.migrations.files import MigrationFile, load_dir
+from worker.port import DirectJournal, migrations_dir, spec_for
 from worker.tracking.models import PluginMigration
 
 
@@ -22,8 +22,11 @@ def validate_migrations(
     request: Request,
     manifest: Manifest,
     provider: Provider,
-) -> None:
-    """Parse every migration file and guard the statements that have not run yet."""
+) -> list[MigrationFile]:
+    """Parse every migration file and guard the statements that have not run yet.
+
+    Returns the files (read once per request).
+    """
     files = load_dir(migrations_dir(plugin_dir, manifest), plugin_dir)
     force = isinstance(request, MigrateRequest) and request.force
     with sessions() as session:
@@ -40,14 +43,12 @@ def validate_migrations(
     snapshotted = covers_destructive(manifest.database.snapshots, provider.snapshot_format)
     namespace = provider.namespace(spec_for(manifest))
     owner_of = provider.ownership()
+    write = DirectJournal(sessions).write
+    parts = [p for f in files for p in (f.up_sql, f.down_sql) if p]
+    found = analyses(sessions, write, parts, provider.dialect, provider.transactional_ddl)
     for file in files:
-        up = split_statements(file.up_sql, provider.dialect)
-        check_statements(
-            up,
-            provider.dialect,
-            namespace,
-            force=force or snapshotted or file.version in completed,
-            owner_of=owner_of,
-        )
-        down = split_statements(file.down_sql, provider.dialect) if file.down_sql else []
-        check_statements(down, provider.dialect, namespace, force=True, owner_of=owner_of)
+        up_force = force or snapshotted or file.version in completed
+        checked(found[file.up_sql], namespace, force=up_force, owner_of=owner_of)
+        if file.down_sql:
+            checked(found[file.down_sql], namespace, force=True, owner_of=owner_of)
+    return files

@@ -27,7 +27,7 @@ from worker.migrations import status
 from worker.migrations.deps import chain, resolve
 from worker.migrations.files import MigrationFile, load_dir, set_checksum
 from worker.naming import check_plugin_id
-from worker.port import PluginPort, migrations_dir
+from worker.port import Change, PluginPort, migrations_dir
 from worker.states import UNFINISHED, DsStatus, Kind
 from worker.tracking.models import LifecycleOperation, PluginDatasource, PluginMigration
 
@@ -47,9 +47,10 @@ def up_to_date(files: Sequence[MigrationFile], stored: str | None) -> bool:
     return stored is not None and stored == set_checksum(list(files))
 
 
-def forget(port: PluginPort) -> None:
-    """Drop the stored checksum (committed at once) before work that changes what is applied."""
-    port.journal.write(lambda session: forget_in(session, port.plugin_id))
+def forgetting(port: PluginPort) -> Change:
+    """The change that drops the stored checksum, to commit before work that changes what is
+    applied (the migrate engine commits it with its first tracking write)."""
+    return lambda session: forget_in(session, port.plugin_id)
 
 
 def forget_in(session: Session, plugin_id: str) -> None:

@@ -14,7 +14,7 @@ becomes the checksum of the file that finished it. Drift checks skip incomplete 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, cast
@@ -35,8 +35,19 @@ def _dialect(scheme: str) -> sa.engine.Dialect:
 
 
 def _history(name: str) -> sa.TableClause:
-    columns = ("version", "checksum", "statements_done", "complete", "applied_at")
-    return sa.table(name, *map(sa.column, columns))
+    text, number = ("version", "checksum", "applied_at"), ("statements_done", "complete")
+    columns = [sa.column(c, sa.String()) for c in text] + [
+        sa.column(c, sa.Integer()) for c in number
+    ]
+    return sa.table(name, *columns)
+
+
+@dataclass(frozen=True)
+class Write:
+    """A ledger write: its statement's shape (compiled once) and its values."""
+
+    shape: tuple[str, ...]
+    params: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -55,26 +66,31 @@ class Ledger:
     def __init__(self, provider: Provider, spec: PluginSpec, conn: Any) -> None:
         self.conn = conn
         self.transactional = provider.transactional_ddl
+        self.scripts = provider.runs_scripts
+        self.known: dict[str, LedgerEntry] | None = None
+        """The entries as last read and since written (None until :meth:`entries`)."""
         self.table = provider.history_table_name(spec)
         self.history = _history(self.table)
         self.dialect = _dialect(provider.sqlalchemy_scheme)
+        self._shapes: dict[tuple[str, ...], SQLCompiler] = {}
 
-    def _exec(self, sql: str | ClauseElement) -> Any:
-        """Run raw text (DDL, a migration statement) or a Core statement compiled for us."""
+    def _exec(self, sql: str | ClauseElement | Write) -> Any:
+        """Run raw text (DDL, a migration statement), a ledger write or a Core statement."""
         cursor = self.conn.cursor()
         if isinstance(sql, str):
             cursor.execute(sql)
             return cursor
-        compiled = cast(SQLCompiler, sql.compile(dialect=self.dialect))
-        params = compiled.construct_params() or {}
+        params: Mapping[str, Any]
+        if isinstance(sql, Write):
+            compiled, params = self._compiled(sql.shape), sql.params
+        else:
+            compiled = cast(SQLCompiler, sql.compile(dialect=self.dialect))
+            params = compiled.construct_params() or {}
         if compiled.positional:
             cursor.execute(str(compiled), tuple(params[k] for k in compiled.positiontup or ()))
         else:
             cursor.execute(str(compiled), params)
         return cursor
-
-    def _where(self, version: str) -> sa.ColumnElement[bool]:
-        return self.history.c.version == version
 
     def ensure(self) -> None:
         """Create the ledger table if it is missing."""
@@ -90,7 +106,8 @@ class Ledger:
         h = self.history.c
         query = sa.select(h.version, h.checksum, h.statements_done, h.complete)
         rows = self._exec(query.select_from(self.history)).fetchall()
-        return {r[0]: LedgerEntry(r[0], r[1], int(r[2]), bool(r[3])) for r in rows}
+        self.known = {r[0]: LedgerEntry(r[0], r[1], int(r[2]), bool(r[3])) for r in rows}
+        return dict(self.known)
 
     def entries_if_any(self) -> dict[str, LedgerEntry]:
         """Like :meth:`entries`, but empty (and nothing created) when there is no ledger yet."""
@@ -104,16 +121,51 @@ class Ledger:
 
         An applied version (``force``) runs again from its first statement.
         """
+        entry = self._entry(version)
         if self.transactional:
-            forget = sa.delete(self.history).where(self._where(version))
             insert = self._insert(version, checksum, len(statements))
-            self._in_transaction(version, statements, forget, insert)
-            return
-        done = self._progress(version, checksum)
-        for index, statement in enumerate(statements[done:], start=done):
+            forget = self._delete(version)
+            writes = (insert,) if self.known is not None and entry is None else (forget, insert)
+            self._in_transaction(version, statements, *writes)
+        else:
+            self._apply_steps(version, checksum, statements, entry)
+        if self.known is not None:
+            self.known[version] = LedgerEntry(version, checksum, len(statements), True)
+
+    def _apply_steps(
+        self, version: str, checksum: str, statements: Sequence[str], entry: LedgerEntry | None
+    ) -> None:
+        """Statement by statement; each one's progress is written right after it.
+
+        The entry is created after the first statement (a crash before it leaves no entry,
+        which means the same as an entry with none done); the last write completes it.
+        """
+        done, exists = 0, entry is not None
+        if entry is not None and entry.complete:  # force: run an applied version again
+            self._exec(self._update(version, statements_done=0, complete=0, checksum=checksum))
+        elif entry is not None:
+            done = entry.statements_done
+        todo = list(enumerate(statements))[done:]
+        if not todo:
+            self._progress(version, checksum, len(statements), exists=exists, final=True)
+        for index, statement in todo:
             self._run(version, statement)
-            self._exec(self._update(version, statements_done=index + 1))
-        self._exec(self._update(version, complete=1, checksum=checksum))
+            final = index + 1 == len(statements)
+            self._progress(version, checksum, index + 1, exists=exists, final=final)
+            exists = True
+
+    def _progress(
+        self, version: str, checksum: str, count: int, *, exists: bool, final: bool
+    ) -> None:
+        if not exists:
+            self._exec(self._insert(version, checksum, count, complete=int(final)))
+            return
+        completed = {"complete": 1, "checksum": checksum} if final else {}
+        self._exec(self._update(version, statements_done=count, **completed))
+
+    def _entry(self, version: str) -> LedgerEntry | None:
+        known = self.known if self.known is not None else self.entries()
+        return known.get(version)
 
     def rechecksum(self, version: str, checksum: str) -> None:
         """Accept the current file of an applied version (repair)."""
@@ -121,46 +173,67 @@ class Ledger:
 
     def revert(self, version: str, statements: Sequence[str]) -> None:
         """Run a DOWN part and forget the version, atomically where the dialect allows."""
-        delete = sa.delete(self.history).where(self._where(version))
+        delete = self._delete(version)
         if self.transactional:
             self._in_transaction(version, statements, delete)
-            return
-        for statement in statements:
-            self._run(version, statement)
-        self._exec(delete)
+        else:
+            for statement in statements:
+                self._run(version, statement)
+            self._exec(delete)
+        self._drop_known(version)
+
+    def _drop_known(self, version: str) -> None:
+        if self.known is not None:
+            self.known.pop(version, None)
 
     def forget(self, version: str) -> None:
         """Drop a version from the ledger (repair)."""
-        self._exec(sa.delete(self.history).where(self._where(version)))
+        self._exec(self._delete(version))
+        self._drop_known(version)
 
     def adopt(self, version: str, checksum: str) -> None:
         """Record a version as applied without running it (baseline)."""
         self._exec(self._insert(version, checksum, 0))
+        if self.known is not None:
+            self.known[version] = LedgerEntry(version, checksum, 0, True)
 
-    def _insert(self, version: str, checksum: str, done: int, complete: int = 1) -> ClauseElement:
+    def _insert(self, version: str, checksum: str, done: int, complete: int = 1) -> Write:
         row = {"version": version, "checksum": checksum, "statements_done": done}
         applied = {"complete": complete, "applied_at": utcnow().isoformat()}
-        return sa.insert(self.history).values(**row, **applied)
+        return Write(("insert",), {**row, **applied})
 
-    def _update(self, version: str, **values: Any) -> ClauseElement:
-        return sa.update(self.history).where(self._where(version)).values(**values)
+    def _update(self, version: str, **values: Any) -> Write:
+        return Write(("update", *sorted(values)), {"where_version": version, **values})
 
-    def _progress(self, version: str, checksum: str) -> int:
-        entry = self.entries().get(version)
-        if entry is None:
-            self._exec(self._insert(version, checksum, 0, complete=0))
-            return 0
-        if entry.complete:  # force: run an applied version again, from the start
-            self._exec(self._update(version, statements_done=0, complete=0, checksum=checksum))
-            return 0
-        return entry.statements_done
+    def _delete(self, version: str) -> Write:
+        return Write(("delete",), {"where_version": version})
+
+    def _compiled(self, shape: tuple[str, ...]) -> SQLCompiler:
+        """The write's statement with bind parameters, compiled once per ledger."""
+        if shape not in self._shapes:
+            where = self.history.c.version == sa.bindparam("where_version", type_=sa.String())
+            kind, columns = shape[0], shape[1:]
+            statement: ClauseElement
+            if kind == "insert":
+                statement = sa.insert(self.history).values(
+                    {c.name: sa.bindparam(c.name, type_=c.type) for c in self.history.c}
+                )
+            elif kind == "update":
+                binds = {c: sa.bindparam(c, type_=self.history.c[c].type) for c in columns}
+                statement = sa.update(self.history).where(where).values(binds)
+            else:
+                statement = sa.delete(self.history).where(where)
+            self._shapes[shape] = statement.compile(dialect=self.dialect)
+        return self._shapes[shape]
 
     def _in_transaction(
         self,
         version: str,
         statements: Sequence[str],
-        *ledger_writes: ClauseElement,
+        *ledger_writes: Write,
     ) -> None:
+        if self.scripts and self._as_script([*statements, *map(self._literal, ledger_writes)]):
+            return
         self._exec("BEGIN")
         try:
             for statement in statements:
@@ -171,6 +244,38 @@ class Ledger:
             self._exec("ROLLBACK")
             raise
         self._exec("COMMIT")
+
+    def _as_script(self, statements: Sequence[str]) -> bool:
+        """Run the statements as one script: one round trip, one implicit transaction.
+
+        False when it failed (the server rolled all of it back): the caller then runs them
+        one by one in a transaction, which names the failing statement.
+        """
+        try:
+            self._exec(";\n".join(statements))
+        except Exception:  # driver errors differ per dialect; the caller reports the cause
+            return False
+        return True
+
+    def _literal(self, write: Write) -> str:
+        """A ledger write with its values inlined, each rendered by SQLAlchemy's literal
+        processor of the column's type (the values are digits, hex checksums, timestamps)."""
+        compiled = self._compiled(write.shape)
+        values = {}
+        for name, value in write.params.items():
+            render = compiled.binds[name].type.literal_processor(self.dialect)
+            values[name] = render(value) if render is not None else str(value)
+        text = str(compiled.string)
+        if compiled.positional:
+            marker = "?" if self.dialect.paramstyle == "qmark" else "%s"
+            pieces = text.split(marker)
+            order = [values[k] for k in compiled.positiontup or ()]
+            return "".join(p + v for p, v in zip(pieces, [*order, ""], strict=True))
+        if self.dialect.paramstyle == "pyformat":
+            return text % values
+        for name, value in values.items():  # named (":name")
+            text = text.replace(f":{name}", value)
+        return text
 
     def _run(self, version: str, statement: str) -> None:
         try:

@@ -1,7 +1,8 @@
 """What the linter's findings decide before a migration batch runs.
 
-* Every UP statement of the batch is linted (:mod:`worker.migrations.lint`); the findings go
-  to the audit trail (``migration_linted``) and to the step's detail.
+* Every UP statement of the batch, or of a plan generated from a declarative schema, is
+  linted (:mod:`worker.migrations.lint`); the findings go to the audit trail
+  (``migration_linted``) and to the step's detail.
 * A destructive statement with no snapshot taken before the batch is refused unless
   ``force``; a locking statement on a table at least ``PLUGIN_DB_LARGE_TABLE_MB`` large is
   refused unless ``force``, with the safe form to use instead.
@@ -9,16 +10,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from providers.base import Provider
 from worker import audit
 from worker.errors import MigrationRefused
+from worker.migrations.analysis import Analysis
 from worker.migrations.lint import DESTRUCTIVE, LOCKING, Finding, lint_script, summary
 from worker.migrations.plan import Planned
-from worker.port import PluginPort
+from worker.port import Change, PluginPort
 from worker.sqlguard import split_statements
 
 MAX_AUDITED = 50
@@ -53,22 +57,71 @@ def lint_file_sql(provider: Provider, sql: str) -> list[Finding]:
     return lint_script(statements, provider.dialect, transactional_ddl=provider.transactional_ddl)
 
 
-def lint_planned(provider: Provider, steps: Sequence[Planned]) -> dict[str, list[Finding]]:
-    """Findings of the UP parts of a plan (DOWN parts are explicit rollbacks), by version."""
-    found = {p.file.version: lint_file_sql(provider, p.sql) for p in steps if p.direction == "up"}
+def lint_planned(
+    provider: Provider, steps: Sequence[Planned], parsed: Mapping[str, Analysis] | None = None
+) -> dict[str, list[Finding]]:
+    """Findings of the UP parts of a plan (DOWN parts are explicit rollbacks), by version.
+
+    ``parsed`` holds the parts' analyses (their findings are already there).
+    """
+    found = {
+        p.file.version: list(parsed[p.sql].findings)
+        if parsed is not None and p.sql in parsed
+        else lint_file_sql(provider, p.sql)
+        for p in steps
+        if p.direction == "up"
+    }
     return {version: findings for version, findings in found.items() if findings}
 
 
 def review(
-    port: PluginPort, steps: Sequence[Planned], force: bool, snapshot: SnapshotHook | None
+    port: PluginPort,
+    steps: Sequence[Planned],
+    force: bool,
+    snapshot: SnapshotHook | None,
+    *,
+    parsed: Mapping[str, Analysis] | None = None,
+    first: Change | None = None,
 ) -> Review:
-    """Lint the batch, take the snapshot the policy asks for, refuse what must be refused."""
-    result = Review(findings=lint_planned(port.provider, steps))
-    if snapshot is not None and steps:
+    """Lint the batch, take the snapshot the policy asks for, refuse what must be refused.
+
+    ``first`` is committed with the lint record.
+    """
+    findings = lint_planned(port.provider, steps, parsed)
+    return _decide(port, findings, bool(steps), force, snapshot, first=first)
+
+
+def review_statements(
+    port: PluginPort,
+    version: str,
+    statements: Sequence[str],
+    force: bool,
+    snapshot: SnapshotHook | None,
+) -> Review:
+    """The same review for a plan generated from a declarative schema (one version)."""
+    provider = port.provider
+    found = lint_script(statements, provider.dialect, transactional_ddl=provider.transactional_ddl)
+    return _decide(port, {version: found} if found else {}, bool(statements), force, snapshot)
+
+
+def _decide(
+    port: PluginPort,
+    findings: dict[str, list[Finding]],
+    changes: bool,
+    force: bool,
+    snapshot: SnapshotHook | None,
+    *,
+    first: Change | None = None,
+) -> Review:
+    result = Review(findings=findings)
+    if snapshot is not None and changes:
         result.snapshot_id = snapshot(port, result.destructive)
     refusals = [] if force else _refusals(port, result)
-    port.journal.write(
-        lambda session: audit.record(
+
+    def record(session: Session) -> None:
+        if first is not None:
+            first(session)
+        audit.record(
             session,
             "migration_linted",
             plugin_id=port.plugin_id,
@@ -81,7 +134,8 @@ def review(
             forced=force,
             refused=refusals,
         )
-    )
+
+    port.journal.write(record)
     if refusals:
         raise MigrationRefused("; ".join(refusals))
     return result

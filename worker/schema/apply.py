@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from contextlib import closing
 from typing import Any
 
@@ -32,11 +33,15 @@ from worker.schema.registry import (
 from worker.states import DsStatus
 from worker.tracking.models import ExtensionSchema, PluginDatasource, PluginMigration, utcnow
 
+Reviewer = Callable[[str, list[str]], dict[str, Any]]
+"""Lints a generated plan (version, statements) before it runs, takes the snapshot the policy
+asks for and raises MigrationRefused for what must be refused; returns its summary."""
+
 
 def apply_schema(
-    port: PluginPort, raw: dict[str, Any], force: bool
+    port: PluginPort, raw: dict[str, Any], force: bool, reviewer: Reviewer | None = None
 ) -> tuple[dict[str, Any], Change]:
-    """Plan the DDL against the plugin's database, run it and record it as a migration."""
+    """Plan the DDL against the plugin's database, review it, run it and record it."""
     with recording_failure(port, raw):
         doc = check_registration(port.sessions, port.plugin_id, raw)
         plan = _plan(port, doc, force)
@@ -44,6 +49,7 @@ def apply_schema(
         if plan.empty:
             detail = {"version": version, "statements": 0, "reason": "the database matches"}
             return detail, lambda session: _recovered(session, port.plugin_id, version)
+        reviewed = reviewer(version, plan.up_sql) if reviewer is not None else {}
         port.journal.write(lambda session: _running(session, port, version, plan))
         started = time.monotonic()
         try:
@@ -61,6 +67,7 @@ def apply_schema(
         "destructive": plan.destructive[:MAX_LISTED],
         "additive": plan.additive[:MAX_LISTED],
         "data_at_risk": plan.data_at_risk,
+        **reviewed,
     }
     return detail, lambda session: _finish(session, port, version, count, started)
 

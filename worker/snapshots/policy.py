@@ -73,8 +73,12 @@ def before_purge(ctx: StepContext) -> tuple[str, dict[str, object]]:
         return "skipped", {"reason": "the request says snapshot: false"}
     if ctx.provider.snapshot_format is None:
         return "skipped", {"reason": f"{ctx.provider.name} storage cannot be snapshotted"}
-    if ctx.provider.state(ctx.spec) is StorageState.ABSENT:
+    state = ctx.provider.state(ctx.spec)
+    if state is StorageState.ABSENT:
         return "skipped", {"reason": "no storage left to snapshot"}
+    if state is StorageState.ARCHIVED and not ctx.provider.snapshots_archived:
+        reason = f"archived {ctx.provider.name} storage is not snapshotted; restore it first"
+        return "skipped", {"reason": reason}
     try:
         return "done", {"snapshot_id": take_for(ctx, "before_purge")}
     except SnapshotError as exc:

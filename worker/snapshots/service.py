@@ -21,7 +21,7 @@ from worker import audit
 from worker.errors import PluginDbError, SnapshotError
 from worker.secrets import SecretBox
 from worker.settings import Settings
-from worker.snapshots.sealed import SealingWriter, checksum_of, key_id, unseal
+from worker.snapshots.sealed import HashingReader, SealingWriter, checksum_of, key_id, unseal
 from worker.snapshots.store import LocalStore, SnapshotStore
 from worker.tracking.models import PluginMigration, PluginSnapshot, utcnow
 
@@ -166,7 +166,9 @@ class Snapshots:
     def verify(self, row: PluginSnapshot) -> None:
         """Refuse a file whose checksum differs from the one recorded when it was taken."""
         with self.store.reader(key_of(row.id, row.plugin_id)) as raw:
-            found = checksum_of(raw)
+            self._compare(row, checksum_of(raw))
+
+    def _compare(self, row: PluginSnapshot, found: str) -> None:
         if found != row.checksum:
             raise SnapshotError(
                 f"snapshot {row.id} fails its checksum (recorded {str(row.checksum)[:12]}..., "
@@ -174,10 +176,23 @@ class Snapshots:
             )
 
     def read(self, row: PluginSnapshot) -> Iterator[bytes]:
-        """The snapshot's plaintext in chunks, after the checksum check; frames authenticated."""
-        self.verify(row)
+        """The snapshot's plaintext in chunks, in one pass: every frame is authenticated as it
+        is read, and the file's checksum is compared at the end (before the last chunk is
+        handed out). A failure says which check failed, the checksum first."""
         with self.store.reader(key_of(row.id, row.plugin_id)) as raw:
-            yield from unseal(raw, self.keys)
+            hashing = HashingReader(raw)
+            try:
+                pending = None
+                for chunk in unseal(hashing, self.keys):
+                    if pending is not None:
+                        yield pending
+                    pending = chunk
+            except SnapshotError:
+                self._compare(row, hashing.finish())
+                raise
+            self._compare(row, hashing.finish())
+            if pending is not None:
+                yield pending
 
     def delete(self, row: PluginSnapshot, actor: str | None = None) -> None:
         """Remove the file, then mark the row ``deleted`` (audited)."""

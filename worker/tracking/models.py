@@ -378,3 +378,13 @@ class PluginQuota(Base):
     read_only: Mapped[bool] = mapped_column(Boolean, default=False)
     checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MigrationAnalysis(Base):
+    """Guard facts and lint findings of one migration part, by checksum (parsed once)."""
+
+    __tablename__ = "migration_analyses"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dialect: Mapped[str] = mapped_column(String(32))
+    body: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

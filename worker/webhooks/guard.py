@@ -4,6 +4,10 @@ The host is resolved and every address it resolves to is checked, at registratio
 before each delivery (a name can be re-pointed later). Loopback, link-local, private,
 reserved, multicast and unspecified addresses are refused unless
 ``PLUGIN_DB_WEBHOOK_ALLOWED_HOSTS`` names the host or a CIDR block holding the address.
+
+The check returns a :class:`Pinned` request target: the delivery connects to the address that
+was checked, with the original host in ``Host`` and in TLS (server name and certificate), so a
+name re-pointed between the check and the connection (DNS rebinding) cannot redirect it.
 """
 
 from __future__ import annotations
@@ -11,12 +15,28 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Sequence
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import SplitResult, urlsplit
 
 from worker.errors import AddressRefused
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """A checked URL bound to the address it was checked at."""
+
+    url: str
+    host_header: str
+    server_name: str
+
+
+def _pin(parts: SplitResult, host: str, port: int, address: Address) -> Pinned:
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    url = parts._replace(netloc=f"{literal}:{port}").geturl()
+    return Pinned(url=url, host_header=parts.netloc, server_name=host)
 
 
 def _networks(allowed: Sequence[str]) -> tuple[set[str], list[Network]]:
@@ -52,8 +72,12 @@ def resolve(host: str, port: int) -> list[Address]:
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
-def check_url(url: str, allowed: Sequence[str]) -> None:
-    """Raise :class:`AddressRefused` unless ``url`` is http(s) and reaches allowed addresses."""
+def check_url(url: str, allowed: Sequence[str]) -> Pinned:
+    """The URL pinned to a checked address; :class:`AddressRefused` unless it may be reached.
+
+    Only http(s) URLs without credentials are accepted; every address the host resolves to must
+    be public or inside an allowed CIDR block, unless the host itself is allowed by name.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise AddressRefused("invalid webhook URL", ["url: an http:// or https:// URL with a host"])
@@ -61,16 +85,17 @@ def check_url(url: str, allowed: Sequence[str]) -> None:
         raise AddressRefused("invalid webhook URL", ["url: credentials in the URL are refused"])
     host = parts.hostname.lower().rstrip(".")
     names, nets = _networks(allowed)
-    if host in names:
-        return
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    for address in resolve(host, port):
-        if _internal(address) and not any(address in net for net in nets):
-            raise AddressRefused(
-                "webhook address refused",
-                [
-                    f"url: {host} resolves to {address}, a loopback, link-local or private "
-                    "address; add the host or a CIDR block to PLUGIN_DB_WEBHOOK_ALLOWED_HOSTS "
-                    "to allow it"
-                ],
-            )
+    addresses = resolve(host, port)
+    if host not in names:
+        for address in addresses:
+            if _internal(address) and not any(address in net for net in nets):
+                raise AddressRefused(
+                    "webhook address refused",
+                    [
+                        f"url: {host} resolves to {address}, a loopback, link-local or private "
+                        "address; add the host or a CIDR block to PLUGIN_DB_WEBHOOK_ALLOWED_HOSTS "
+                        "to allow it"
+                    ],
+                )
+    return _pin(parts, host, port, addresses[0])

@@ -44,26 +44,29 @@ def headers(secret: str, message_id: str, body: str, now: datetime) -> dict[str,
 
 
 def send(url: str, secret: str, message_id: str, body: str, settings: Settings) -> Sent:
-    """Check the address again, then POST; never raises for a network or HTTP failure."""
+    """Check the address again, then POST to that address; never raises for a network failure."""
     started = time.monotonic()
 
     def took() -> int:
         return int((time.monotonic() - started) * 1000)
 
     try:
-        guard.check_url(url, settings.events.webhook_allowed_hosts)
+        pinned = guard.check_url(url, settings.events.webhook_allowed_hosts)
     except AddressRefused as exc:
         return Sent(None, f"refused: {exc}", took())
     now = datetime.now(UTC).replace(microsecond=0)
     try:
-        answer = httpx.post(
-            url,
-            content=body.encode(),
-            headers=headers(secret, message_id, body, now),
+        with httpx.Client(
             timeout=settings.events.webhook_timeout_seconds,
             follow_redirects=False,
             trust_env=False,
-        )
+        ) as client:
+            answer = client.post(
+                pinned.url,
+                content=body.encode(),
+                headers={**headers(secret, message_id, body, now), "host": pinned.host_header},
+                extensions={"sni_hostname": pinned.server_name},
+            )
     except httpx.HTTPError as exc:
         return Sent(None, redact_text(f"{type(exc).__name__}: {exc}")[:500], took())
     error = None if 200 <= answer.status_code < 300 else f"HTTP {answer.status_code}"
