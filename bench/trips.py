@@ -152,7 +152,7 @@ def run_backends(
     """In-process figures on SQLite tracking (``stack``'s) and PostgreSQL tracking."""
     n = cfg.n(3, 40, 200)
     metrics: dict[str, Any] = {"sqlite": measure(stack, n, made)}
-    if cfg.pg_tracking:
+    if cfg.pg_tracking and cfg.mode != "smoke":  # the smoke run only exercises the harness
         with pg_stack(stack) as other:
             metrics["postgresql"] = measure(other, n, made)
     rows = []

@@ -7,7 +7,7 @@ import sys
 import time
 import uuid
 from functools import cache
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
@@ -22,23 +22,30 @@ if TYPE_CHECKING:
     from worker.tracking.models import LifecycleOperation
 
 
-class _LazyConsole:
-    """A rich Console made on first use: a ``--json`` read never imports rich."""
-
-    def __init__(self, **options: Any) -> None:
-        self._options = options
-        self._console: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(**self._options)
-        return getattr(self._console, name)
+if TYPE_CHECKING:
+    console: Console
+    out: Console
+_CONSOLES = {"console": True, "out": False}
+"""Module attribute -> whether that Console writes to stderr."""
 
 
-console = cast("Console", _LazyConsole(stderr=True))
-out = cast("Console", _LazyConsole())
+def __getattr__(name: str) -> Any:
+    """``console`` (stderr) and ``out`` (stdout): rich Consoles made on first use, so a
+    ``--json`` read never imports rich."""
+    if name not in _CONSOLES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from rich.console import Console
+
+    made = Console(stderr=_CONSOLES[name])
+    globals()[name] = made
+    return made
+
+
+def _stream(name: str) -> Console:
+    found: Console = globals().get(name) or __getattr__(name)
+    return found
+
+
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
 WaitOpt = typer.Option(False, "--wait", help="Wait for the outcome; exit status follows it.")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -61,7 +68,7 @@ def sessions() -> sessionmaker[Session]:
 def print_json(data: Any) -> None:
     """``data`` as indented JSON: highlighted by rich on a terminal, plain text otherwise."""
     if sys.stdout.isatty():
-        out.print_json(json.dumps(data, default=str))
+        _stream("out").print_json(json.dumps(data, default=str))
     else:
         print(json.dumps(data, default=str, indent=2, ensure_ascii=False))
 
@@ -71,7 +78,7 @@ def emit(data: Any, as_json: bool, human: str | None = None) -> None:
     if as_json:
         print_json(data)
     elif human is not None:
-        out.print(human)
+        _stream("out").print(human)
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT, as_json: bool = False) -> NoReturn:
@@ -79,7 +86,7 @@ def fail(message: str, code: int = EXIT_BAD_INPUT, as_json: bool = False) -> NoR
     if as_json:
         print_json({"error": message})
     else:
-        console.print(f"[red]error:[/red] {message}", soft_wrap=True, markup=True)
+        _stream("console").print(f"[red]error:[/red] {message}", soft_wrap=True, markup=True)
     raise typer.Exit(code)
 
 
@@ -119,7 +126,9 @@ def wait_for(request_id: str, as_json: bool, timeout: float = 600.0) -> Lifecycl
 
     deadline = time.monotonic() + timeout
     status = (
-        None if as_json or not sys.stderr.isatty() else console.status("waiting for the worker")
+        None
+        if as_json or not sys.stderr.isatty()
+        else _stream("console").status("waiting for the worker")
     )
     if status:
         status.start()

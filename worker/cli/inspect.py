@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
+from worker.cli import common
 from worker.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -17,7 +18,6 @@ from worker.cli.common import (
     fail,
     human_outcome,
     op_json,
-    out,
     settings,
 )
 from worker.cli.reads import Reader, reader
@@ -89,7 +89,7 @@ def info(plugin_id: str, as_json: bool = JsonOpt) -> None:
     table.add_column("value", overflow="fold")
     for key, value in _flatten(data):
         table.add_row(key, "" if value is None else str(value))
-    out.print(table)
+    common.out.print(table)
 
 
 def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -116,7 +116,7 @@ def ops(
     if as_json:
         emit([op_json(o) for o in rows], True)
         return
-    out.print(
+    common.out.print(
         _table(
             "operations",
             ["id", "plugin", "kind", "state", "step", "attempts", "error"],
@@ -156,7 +156,7 @@ def audit_trail(
     if as_json:
         emit(data, True)
         return
-    out.print(
+    common.out.print(
         _table(
             f"audit {plugin_id}",
             ["time", "op", "event", "actor", "details"],
