@@ -146,7 +146,7 @@ def throughput(stack: Stack, url: str, n: int) -> dict[str, Any]:
 
 
 def run(cfg: Config) -> Result:
-    n_reads, n_posts = cfg.n(20, 300, 2000), cfg.n(50, 500, 2000)
+    n_reads, n_posts = cfg.n(20, 300, 2000), cfg.n(10, 500, 2000)
     with bench_stack(cfg, NAME) as stack:
         stack.start_worker(concurrency=1, beat=False)
         proc, url = serve(stack)

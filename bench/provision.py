@@ -5,9 +5,9 @@ Worker: N plugin folders are written, then N ``plugin_db.provision`` tasks are e
 once by a foreign producer; the time runs from just before the first enqueue to the latest
 ``finished_at`` of the N operations (a worker of concurrency C, already warm).
 Baseline: the same ``Provider.provision(spec, password)`` calls made directly by C processes
-of a process pool (no queue, no tracking, no audit, no secret storage), each process warm (its
-driver built and one untimed provision made), passwords generated beforehand, the N calls split
-evenly. Full mode repeats both ways 3 times, interleaved, and reports the medians.
+of a process pool (no queue, no tracking, no audit, no secret storage), each process warm (every
+driver built, one untimed provision made with each), passwords generated beforehand, the N calls
+split evenly. Full mode repeats both ways 3 times, interleaved, and reports the medians.
 Both ways are checked: every worker operation succeeded, and every baseline plugin's storage
 is ``active`` afterwards.
 """
@@ -17,7 +17,9 @@ from __future__ import annotations
 import multiprocessing
 import statistics
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 from bench.common import (
@@ -47,11 +49,13 @@ SPAWN = multiprocessing.get_context("spawn")  # a fork would inherit the parent'
 _driver: dict[str, Provider] = {}
 
 
-def _warm(env: dict[str, str], name: str, warm_id: str) -> None:
-    """Pool initializer: build the driver once and make one untimed provision."""
-    driver = get_provider_class(name).from_settings(Settings.from_env(env))
-    driver.provision(spec(warm_id, name), secrets.generate_password())
-    _driver[name] = driver
+def _warm(env: dict[str, str], warm_ids: dict[str, str]) -> None:
+    """Pool initializer: build every driver once and make one untimed provision with each."""
+    settings = Settings.from_env(env)
+    for name, warm_id in warm_ids.items():
+        driver = get_provider_class(name).from_settings(settings)
+        driver.provision(spec(warm_id, name), secrets.generate_password())
+        _driver[name] = driver
 
 
 def _provision_all(name: str, ids: list[str], passwords: list[str | None]) -> None:
@@ -60,31 +64,41 @@ def _provision_all(name: str, ids: list[str], passwords: list[str | None]) -> No
         driver.provision(spec(plugin_id, name), password)
 
 
-def baseline(stack: Stack, name: str, n: int, procs: int, made: list[tuple[str, str]]) -> float:
-    """Seconds for ``n`` direct provider.provision calls spread over ``procs`` warm processes."""
+@contextmanager
+def warm_pools(
+    stack: Stack, procs: int, made: list[tuple[str, str]]
+) -> Iterator[list[ProcessPoolExecutor]]:
+    """``procs`` single-process pools, each warm with every provider's driver."""
     tag = token()
+    warm = [{name: f"bw-{tag}-{name[:2]}-w{i}" for name in PROVIDERS} for i in range(procs)]
+    made.extend((name, w) for ids in warm for name, w in ids.items())
+    pools = [
+        ProcessPoolExecutor(1, SPAWN, initializer=_warm, initargs=(stack.env, w)) for w in warm
+    ]
+    try:
+        for pool in pools:  # start each process and wait until it is warm
+            pool.submit(time.sleep, 0).result()
+        yield pools
+    finally:
+        for pool in pools:
+            pool.shutdown()
+
+
+def baseline(
+    stack: Stack, name: str, n: int, pools: list[ProcessPoolExecutor], made: list[tuple[str, str]]
+) -> float:
+    """Seconds for ``n`` direct provider.provision calls spread over the warm ``pools``."""
+    tag, procs = token(), len(pools)
     ids = [f"bb-{tag}-{name[:2]}-{i:04d}" for i in range(n)]
     issues = get_provider_class(name).issues_credentials
     passwords = [secrets.generate_password() if issues else None for _ in ids]
     made.extend((name, plugin_id) for plugin_id in ids)
     chunks = [(ids[i::procs], passwords[i::procs]) for i in range(procs)]
-    warm_ids = [f"bw-{tag}-{name[:2]}-w{i}" for i in range(procs)]
-    made.extend((name, w) for w in warm_ids)
-    pools = [
-        ProcessPoolExecutor(1, SPAWN, initializer=_warm, initargs=(stack.env, name, w))
-        for w in warm_ids
-    ]
-    try:
-        for pool in pools:  # start each process and wait until it is warm
-            pool.submit(time.sleep, 0).result()
-        started = time.perf_counter()
-        futures = [p.submit(_provision_all, name, *c) for p, c in zip(pools, chunks, strict=True)]
-        for future in futures:
-            future.result()
-        elapsed = time.perf_counter() - started
-    finally:
-        for pool in pools:
-            pool.shutdown()
+    started = time.perf_counter()
+    futures = [p.submit(_provision_all, name, *c) for p, c in zip(pools, chunks, strict=True)]
+    for future in futures:
+        future.result()
+    elapsed = time.perf_counter() - started
     driver = provider(stack, name)
     try:
         missing = [p for p in ids if driver.state(spec(p, name)) != StorageState.ACTIVE]
@@ -111,11 +125,18 @@ def through_worker(stack: Stack, name: str, n: int, made: list[tuple[str, str]])
 
 
 def measure(
-    stack: Stack, name: str, n: int, *, procs: int, repeats: int, made: list[tuple[str, str]]
+    stack: Stack,
+    name: str,
+    n: int,
+    *,
+    pools: list[ProcessPoolExecutor],
+    repeats: int,
+    made: list[tuple[str, str]],
 ) -> tuple[dict[str, Any], Row]:
-    """Interleaved runs of both ways at ``procs`` processes; medians, and the table row."""
+    """Interleaved runs of both ways at ``len(pools)`` processes; medians, and the table row."""
+    procs = len(pools)
     runs = [
-        (through_worker(stack, name, n, made), baseline(stack, name, n, procs, made))
+        (through_worker(stack, name, n, made), baseline(stack, name, n, pools, made))
         for _ in range(repeats)
     ]
     worker = statistics.median(w for w, _ in runs)
@@ -151,10 +172,11 @@ def run(cfg: Config) -> Result:
                 stack.start_worker(concurrency=procs, beat=False)
                 wait_ready(stack)
                 made.extend(warm_up(stack, PROVIDERS))
-                for name in PROVIDERS:
-                    m, row = measure(stack, name, n, procs=procs, repeats=repeats, made=made)
-                    metrics[f"{name}_c{procs}"] = m
-                    rows.append(row)
+                with warm_pools(stack, procs, made) as pools:
+                    for name in PROVIDERS:
+                        m, row = measure(stack, name, n, pools=pools, repeats=repeats, made=made)
+                        metrics[f"{name}_c{procs}"] = m
+                        rows.append(row)
         finally:
             errors = purge(stack, made)
     notes = [

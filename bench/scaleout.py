@@ -31,6 +31,7 @@ from bench.common import (
 )
 from bench.netdelay import delayed
 from bench.report import Config, Result, Row, epoch, fmt
+from tests.support.redis import free_port
 from tests.support.stack import Stack
 from worker.tracking.models import AuditEvent
 
@@ -41,18 +42,14 @@ GOAL = 3.2
 PROVIDER = "sqlite"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def start_nodes(stack: Stack, nodes: int) -> None:
-    """Stop every worker, start ``nodes`` nodes and wait until each answers a ping."""
-    stack.stop()
-    for _ in range(nodes):
+    """Bring the running nodes up to ``nodes`` (the ones already up stay) and wait until each
+    answers a ping."""
+    running = [proc for proc in stack.workers if proc.poll() is None]
+    if len(running) > nodes:
+        stack.stop()
+        running = []
+    for _ in range(nodes - len(running)):
         stack.start_worker(concurrency=1, beat=False)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:

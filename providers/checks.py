@@ -28,3 +28,27 @@ class ServerChecks(Protocol):
     def server_issues(self) -> list[ServerIssue]:
         """Misconfigurations that weaken isolation or logins; empty when all is well."""
         ...
+
+
+@runtime_checkable
+class TrackingChecks(Protocol):
+    """A driver that can check a tracking database kept on its kind of server."""
+
+    @classmethod
+    def tracking_issues(cls, database_url: str) -> list[ServerIssue]:
+        """Misconfigurations of the tracking database at ``database_url``; empty when all is
+        well or when that database is not on this driver's kind of server."""
+        ...
+
+
+def tracking_issues(database_url: str) -> list[ServerIssue]:
+    """What the registered drivers find wrong with the tracking database (each checks its own
+    kind of server, so the caller never asks which one it is)."""
+    from providers.registry import available, get_provider_class
+
+    found: list[ServerIssue] = []
+    for name in available():
+        driver = get_provider_class(name)
+        if isinstance(driver, TrackingChecks):
+            found += driver.tracking_issues(database_url)
+    return found

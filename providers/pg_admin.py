@@ -9,6 +9,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from providers import postgres_checks
+from providers.checks import ServerIssue
 from providers.pg_sql import (
     _CAN_CONNECT,
     _CONFIG,
@@ -41,6 +43,15 @@ class PgAdmin:
     _params: dict[str, Any]
     dbname: str
     _server: PgServer | None
+
+    @classmethod
+    def tracking_issues(cls, database_url: str) -> list[ServerIssue]:
+        """The :class:`~providers.checks.TrackingChecks` hook: PUBLIC on a PostgreSQL
+        tracking database (none for a tracking database elsewhere)."""
+        backend = database_url.split(":", 1)[0].split("+", 1)[0]
+        if backend not in ("postgresql", "postgres"):
+            return []
+        return postgres_checks.tracking_issues(database_url)
 
     def _open(self, **overrides: Any) -> Conn:
         """A new autocommit connection with the admin URL's parameters and ``overrides``."""

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from worker import audit, failpoints, metrics
 from worker.errors import LeaseLost, PluginDbError, TransientError
 from worker.events import hooks
-from worker.lifecycle import plans, relocate
+from worker.lifecycle import plans, relocate_undo
 from worker.lifecycle.context import StepContext, spec_for
 from worker.lifecycle.intake import Intake
 from worker.lifecycle.lease import Claim
@@ -104,10 +104,10 @@ class Runner:
 
     def _run_step(self, ctx: StepContext, step: Step, *, last: bool) -> None:
         points, started = self.settings.failpoints, time.monotonic()
-        failpoints.hit(points, f"before:{step.name}")
+        failpoints.hit(points, f"before:{step.name}", ctx.plugin_id)
         with self.store.keepalive(ctx.claim):
             outcome = step.run(ctx)
-        failpoints.hit(points, f"after:{step.name}")
+        failpoints.hit(points, f"after:{step.name}", ctx.plugin_id)
         self._complete(ctx, step, started, outcome, last=last)
 
     def _complete(
@@ -223,7 +223,7 @@ class Runner:
         if not manifest:
             return ""
         spec = spec_for(parse_manifest(manifest))
-        left = relocate.abort(self.intake.targets, self.store.sessions, op.id, spec)
+        left = relocate_undo.abort(self.intake.targets, self.store.sessions, op.id, spec)
         return f" (undo: {left})" if left else ""
 
     @staticmethod

@@ -68,6 +68,11 @@ def parse(filename: str, text: str) -> MigrationFile:
                 "(version digits first, e.g. 001-create-notes.sql)"
             ],
         )
+    if "\x00" in text:
+        raise MigrationFileError(
+            "migration file holds a NUL character",
+            [f"{filename}: remove the NUL (\\0) character; no database accepts it in SQL"],
+        )
     body = normalize(text)
     headers = {k.lower(): v for k, v in _HEADER_RE.findall(body)}
     version = match["version"]

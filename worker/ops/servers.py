@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from providers.checks import ServerChecks, ServerIssue
+from providers.checks import ServerChecks, ServerIssue, tracking_issues
 from providers.targets import Targets
 from worker.logging import redact_text
 from worker.ops.findings import Check, Finding, Severity, error
@@ -25,10 +25,7 @@ def server_findings(settings: Settings, targets: Targets | None = None) -> list[
     """One finding per misconfiguration of the configured servers; each states the fix."""
     targets = targets or Targets.from_settings(settings)
     checks = [(name, _driver(targets, name)) for name in targets.targets]
-    if settings.database_url.startswith(("postgresql", "postgres")):
-        from providers.postgres_checks import tracking_issues  # psycopg: only for this check
-
-        checks.append(("tracking", lambda: tracking_issues(settings.database_url)))
+    checks.append(("tracking", lambda: tracking_issues(settings.database_url)))
     findings: list[Finding] = []
     for what, run in checks:
         try:
