@@ -9,12 +9,11 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from worker.api.context import ApiContext, api_context
-from worker.api.problems import Problem
+from worker.errors import Forbidden, Unauthenticated
 from worker.tokens import SCOPES, verify
 
 bearer = HTTPBearer(auto_error=False, description="A token from `plugin-db tokens create`.")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-CHALLENGE = {"WWW-Authenticate": 'Bearer realm="plugin-db"'}
 
 
 def require_scope(scope: str) -> Callable[..., str]:
@@ -24,21 +23,20 @@ def require_scope(scope: str) -> Callable[..., str]:
 
     def check(credentials: Credentials, ctx: Annotated[ApiContext, Depends(api_context)]) -> str:
         if credentials is None or not credentials.credentials:
-            raise Problem(
-                401, "unauthorized", "send Authorization: Bearer <token>", headers=CHALLENGE
-            )
+            raise Unauthenticated("unauthorized", ["Authorization: send Bearer <token>"])
         with ctx.sessions() as session:
             principal = verify(session, credentials.credentials)
         if principal is None:
-            raise Problem(
-                401,
+            raise Unauthenticated(
                 "unauthorized",
-                "the token is unknown or revoked; create one with `plugin-db tokens create`",
-                headers=CHALLENGE,
+                [
+                    "Authorization: the token is unknown or revoked; create one with "
+                    "`plugin-db tokens create`"
+                ],
             )
         if not principal.allows(scope):
-            raise Problem(
-                403, "forbidden", f"the token {principal.name!r} lacks the scope {scope!r}"
+            raise Forbidden(
+                "forbidden", [f"scope: the token {principal.name!r} lacks the scope {scope!r}"]
             )
         return principal.name
 
