@@ -310,7 +310,7 @@ class Provider(ABC, BulkLoad):
     def set_read_only(self, spec: PluginSpec, read_only: bool) -> None:
         """Make every login of the plugin read-only (writes refused, reads work), or writable.
 
-        Airtight: open sessions are ended or cannot write either. Idempotent.
+        Airtight: open sessions are ended or cannot write either. Idempotent; archived too.
         """
         raise NotImplementedError(f"{self.name} cannot make a plugin read-only")
 

@@ -14,7 +14,10 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
+from sqlalchemy.sql.elements import Null
 from sqlalchemy.types import TypeEngine
+
+from providers.types import PluginSpec
 
 STREAM_CHUNK = 1 << 20
 """Bytes of COPY data gathered before each write to the destination."""
@@ -36,6 +39,14 @@ class BulkLoad:
         """Load rows streamed by a driver of the same :attr:`stream_format`; how many."""
         raise NotImplementedError(f"{type(self).__name__} streams no rows")
 
+    def copy_native(self, spec: PluginSpec, source: object) -> dict[str, int] | None:
+        """Copy the plugin's storage from ``source``'s (another target's driver) with the
+        engine's own dump and restore, replacing what this end holds; rows per table.
+
+        None: no native copy between these two drivers (the generic copy runs instead).
+        """
+        return None
+
     def portable_type(self, type_: TypeEngine[Any], *, key: bool) -> TypeEngine[Any]:
         """The column type to create at this backend for a generic ``type_``."""
         return type_
@@ -47,12 +58,21 @@ class BulkLoad:
     def bulk_load(
         self, conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]
     ) -> None:
-        """Insert ``rows`` (column name → value) into ``table`` within ``conn``'s transaction."""
+        """Insert ``rows`` (column name → value) into ``table`` within ``conn``'s transaction.
+
+        JSON columns hold decoded values, ``None`` being a JSON null and ``sa.null()`` SQL NULL
+        (as SQLAlchemy's JSON type binds them).
+        """
         if rows:
             conn.execute(table.insert(), list(rows))
 
     def after_load(self, conn: sa.Connection, table: sa.Table) -> None:
         """Fix-ups after ``table`` was loaded with explicit key values (default: none)."""
+
+
+def _json(value: Any) -> str | None:
+    """JSON text of a decoded value; None (SQL NULL) for ``sa.null()``."""
+    return None if isinstance(value, Null) else json.dumps(value, ensure_ascii=False)
 
 
 def _qualified(table: sa.Table) -> str:
@@ -98,7 +118,7 @@ class PostgresBulk(BulkLoad):
     def bulk_load(
         self, conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]
     ) -> None:
-        """``COPY`` the rows in (JSON values as JSON text)."""
+        """``COPY`` the rows in (JSON values as JSON text, ``sa.null()`` as SQL NULL)."""
         if not rows:
             return
         names = [c.name for c in table.columns]
@@ -108,14 +128,7 @@ class PostgresBulk(BulkLoad):
         raw: Any = conn.connection.dbapi_connection
         with raw.cursor() as cur, cur.copy(f"COPY {target} ({quoted}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row(
-                    [
-                        json.dumps(row[n], ensure_ascii=False)
-                        if n in json_cols and row[n] is not None
-                        else row[n]
-                        for n in names
-                    ]
-                )
+                copy.write_row([_json(row[n]) if n in json_cols else row[n] for n in names])
 
     def after_load(self, conn: sa.Connection, table: sa.Table) -> None:
         """Every serial/identity sequence of the table continues after its largest value."""

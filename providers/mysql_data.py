@@ -89,19 +89,27 @@ class MySQLData:
         """
         counts = self.row_counts_of(self.database(spec))
         with tools.options_file("client", self._client_options()) as options:
-            argv = [
-                tools.find("mariadb-dump", "mysqldump"),
-                f"--defaults-extra-file={options}",
-                "--single-transaction",
-                "--skip-lock-tables",
-                "--routines",
-                "--triggers",
-                "--hex-blob",
-                "--no-tablespaces",
-                self.database(spec),
-            ]
-            tools.stream_out(argv, {}, sink)
+            tools.stream_out(_dump_argv(options, self.database(spec)), {}, sink)
         return counts
+
+    def copy_native(self, spec: PluginSpec, source: object) -> dict[str, int] | None:
+        """From another MySQL server: ``mariadb-dump | mariadb`` into the emptied database."""
+        from providers.mysql_sql import quote_ident
+
+        if not isinstance(source, MySQLData) or type(source) is not type(self):
+            return None
+        database = self.database(spec)
+        with self._admin() as cur:
+            cur.execute("SET FOREIGN_KEY_CHECKS = 0")
+            for table in self._tables(cur, database):
+                cur.execute(f"DROP TABLE IF EXISTS {quote_ident(database)}.{quote_ident(table)}")
+        with (
+            tools.options_file("client", source._client_options()) as theirs,
+            tools.options_file("client", self._client_options()) as ours,
+        ):
+            client = [tools.find("mariadb", "mysql"), f"--defaults-extra-file={ours}", database]
+            tools.pipe(_dump_argv(theirs, database), client, {})
+        return self.row_counts_of(database)
 
     def row_counts_of(self, database: str) -> dict[str, int]:
         """Rows per base table of ``database``."""
@@ -210,16 +218,20 @@ class MySQLData:
 
     def swap_side(self, spec: PluginSpec) -> str | None:
         """One RENAME TABLE (atomic) moves the live tables to the replaced database and the
-        side tables in; the emptied side database is dropped; sessions end."""
+        side tables in (triggers parked around it, see providers.mysql_triggers); the emptied
+        side database is dropped; sessions end."""
         from providers.mysql_sql import quote_ident as q
+        from providers.mysql_triggers import KEPT, park, unpark
 
         side, replaced = self.restore_databases(spec)
         live = self.database(spec)
         with self._admin() as cur:
             if not self._exists(cur, side):
                 return None
-            incoming = self._tables(cur, side)
-            if incoming:  # else: swapped already, only the empty side database is left
+            incoming = [t for t in self._tables(cur, side) if t != KEPT]
+            if incoming:  # else: swapped already, only the side's parked triggers are left
+                park(cur, side)
+                park(cur, live)  # the replaced tables keep theirs parked
                 cur.execute(f"DROP DATABASE IF EXISTS {q(replaced)}")
                 cur.execute(f"CREATE DATABASE {q(replaced)} CHARACTER SET utf8mb4")
                 moves = [
@@ -227,6 +239,7 @@ class MySQLData:
                 ]
                 moves += [f"{q(side)}.{q(t)} TO {q(live)}.{q(t)}" for t in incoming]
                 cur.execute("RENAME TABLE " + ", ".join(moves))
+            unpark(cur, side, live)
             cur.execute(f"DROP DATABASE {q(side)}")
             _end_sessions(cur, self._users(spec))
         return replaced
@@ -245,6 +258,21 @@ class MySQLData:
         with self._admin() as cur:
             for database in self.restore_databases(spec):
                 cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(database)}")
+
+
+def _dump_argv(options: str, database: str) -> list[str]:
+    """``mariadb-dump`` of one database, consistent, without CREATE DATABASE."""
+    return [
+        tools.find("mariadb-dump", "mysqldump"),
+        f"--defaults-extra-file={options}",
+        "--single-transaction",
+        "--skip-lock-tables",
+        "--routines",
+        "--triggers",
+        "--hex-blob",
+        "--no-tablespaces",
+        database,
+    ]
 
 
 def _quoted(value: str) -> str:

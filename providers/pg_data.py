@@ -117,6 +117,10 @@ class PostgresData:
                 cur.execute(sql.SQL("GRANT {} TO {}").format(ident(acting), ident(login)))
                 alter = sql.SQL("ALTER ROLE {} SET role = {}")
                 cur.execute(alter.format(ident(login), ident(acting)))
+                # writes fail first with "cannot execute ... in a read-only transaction"
+                tail = "SET {} = on" if read_only else "RESET {}"
+                flag = ident("default_transaction_read_only")
+                cur.execute(sql.SQL("ALTER ROLE {} " + tail).format(ident(login), flag))
                 if _role_exists(cur, other):
                     cur.execute(sql.SQL("REVOKE {} FROM {}").format(ident(other), ident(login)))
             if not read_only and _role_exists(cur, reader):

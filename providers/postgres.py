@@ -42,6 +42,7 @@ from providers.checks import ServerIssue
 from providers.errormap import ErrorMap
 from providers.families import PostgresFamily
 from providers.pg_admin import PgAdmin
+from providers.pg_copy import PostgresCopy
 from providers.pg_data import PostgresData
 from providers.pg_sql import (
     _HEALTH,
@@ -65,7 +66,7 @@ from worker.settings import Settings
 __all__ = ["PgNames", "PgServer", "PostgresProvider"]
 
 
-class PostgresProvider(PostgresFamily, PgAdmin, PostgresData, Provider):
+class PostgresProvider(PostgresFamily, PgAdmin, PostgresData, PostgresCopy, Provider):
     """One schema per plugin in a shared database; logins act as the schema's owner role."""
 
     name: ClassVar[str] = "postgresql"

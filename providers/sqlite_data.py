@@ -158,8 +158,9 @@ class SQLiteData:
         return counts
 
     def set_read_only(self, spec: PluginSpec, read_only: bool) -> None:
-        """Add (or drop) the quota triggers on every table, in one transaction."""
-        with closing(self._live(spec)) as conn:
+        """Add (or drop) the quota triggers on every table, in one transaction (of the
+        archived file where the plugin is archived)."""
+        with closing(self._current(spec)) as conn:
             set_quota_triggers(conn, tables_of(conn), read_only)
 
     def is_read_only(self, spec: PluginSpec) -> bool:

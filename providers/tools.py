@@ -170,3 +170,27 @@ def pipe_in(
             raise _failure(second[0], code_two, errors2)
         if code_one != 0:
             raise _failure(first[0], code_one, errors1)
+
+
+def pipe(
+    first: Sequence[str],
+    second: Sequence[str],
+    env: Mapping[str, str],
+    second_env: Mapping[str, str] | None = None,
+) -> None:
+    """Run ``first | second`` (``second_env``: the second's own, else ``env``); either
+    failing raises with its stderr's last line."""
+    full = {**os.environ, **env}
+    full_two = full if second_env is None else {**os.environ, **second_env}
+    with tempfile.TemporaryFile() as errors1, tempfile.TemporaryFile() as errors2:
+        one = subprocess.Popen(list(first), stdout=subprocess.PIPE, stderr=errors1, env=full)
+        two = subprocess.Popen(
+            list(second), stdin=one.stdout, stdout=subprocess.DEVNULL, stderr=errors2, env=full_two
+        )
+        assert one.stdout is not None
+        one.stdout.close()
+        code_two, code_one = two.wait(), one.wait()
+        if code_one != 0:
+            raise _failure(first[0], code_one, errors1)
+        if code_two != 0:
+            raise _failure(second[0], code_two, errors2)

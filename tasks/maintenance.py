@@ -19,6 +19,7 @@ from worker.errors import TrackingOutOfDate
 from worker.logging import get_logger
 from worker.ops.doctor import Doctor
 from worker.ops.findings import Severity
+from worker.relocation.purge import purge_relocated
 from worker.settings import Settings, process_settings
 from worker.states import DsStatus, Kind
 from worker.tracking.db import make_engine, require_current
@@ -93,7 +94,8 @@ def doctor() -> dict[str, Any]:
 
 @app.task(name="plugin_db.purge_archives")
 def purge_archives() -> dict[str, Any]:
-    """Purge (teardown purge=true) plugins archived longer than ``archive_retention_days``."""
+    """Purge (teardown purge=true) plugins archived longer than ``archive_retention_days``,
+    and the storage relocations left archived once their ``purge_after`` has passed."""
     svc = service()
     cutoff = utcnow() - timedelta(days=svc.settings.archive_retention_days)
     with svc.sessions() as session:
@@ -118,7 +120,8 @@ def purge_archives() -> dict[str, Any]:
         enqueued.append(plugin_id)
     if enqueued:
         log.info("archives_purge_enqueued", plugin_ids=enqueued, cutoff=cutoff.isoformat())
-    return {"enqueued": enqueued}
+    relocated = purge_relocated(svc.sessions, svc.targets)
+    return {"enqueued": enqueued, "relocation_sources": relocated}
 
 
 @worker_ready.connect

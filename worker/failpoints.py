@@ -5,7 +5,8 @@ Off unless ``PLUGIN_DB_FAILPOINTS`` is set, e.g. ``after:create_storage=sleep:60
 before the step is recorded, the window a crash-safety proof needs. ``kill`` sends the
 process SIGKILL. With ``PLUGIN_DB_FAILPOINT_MARKS`` naming a folder, each failpoint fires
 once: a marker file is written there first, and a failpoint with a marker is passed over (so
-one operation can be killed at each of its step boundaries in turn).
+one operation can be killed at each of its step boundaries in turn). ``NAME@PLUGIN`` (e.g.
+``after:copy_data@my-plugin=sleep:60``) fires only for that plugin's operations.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ def _parse(spec: str) -> dict[str, str]:
     return points
 
 
-def hit(spec: str, name: str) -> None:
-    """Run the action configured for ``name`` (``sleep:SECONDS``, ``crash``, ``kill``), if any."""
-    action = _parse(spec).get(name) if spec else None
+def hit(spec: str, name: str, scope: str | None = None) -> None:
+    """Run the action configured for ``name`` (``sleep:SECONDS``, ``crash``, ``kill``), if any;
+    ``name@scope`` first, where a ``scope`` (the plugin id) is given."""
+    points = _parse(spec) if spec else {}
+    action = (points.get(f"{name}@{scope}") if scope else None) or points.get(name)
     if not action or not _first_time(name):
         return
     log.warning("failpoint_hit", failpoint=name, action=action)

@@ -13,6 +13,8 @@ from worker.celery_app import beat_schedule
 from worker.settings import Settings
 from worker.tracking.models import PluginDatasource, utcnow
 
+NOTHING: dict[str, list[str]] = {"purged": [], "superseded": [], "failed": []}
+
 
 def _set(stack: Stack, plugin_id: str, **values: object) -> None:
     with stack.sessions.begin() as session:
@@ -43,14 +45,14 @@ def test_purge_archives_purges_only_past_retention(ops_stack: Stack, task_env: N
     _set(ops_stack, old, archived_at=archived_old)
     _set(ops_stack, recent, archived_at=utcnow() - timedelta(days=days) + timedelta(minutes=5))
 
-    assert purge_archives.run() == {"enqueued": [old]}
+    assert purge_archives.run()["enqueued"] == [old]
     request_id = f"archive-retention:{old}:{archived_old:%Y-%m-%d}"
     op = ops_stack.wait(request_id, timeout=30)
     assert op.state == "succeeded" and op.kind == "teardown" and op.requested_by == "schedule"
     assert op.request["purge"] is True
     assert ops_stack.datasource(old).status == "deleted"  # type: ignore[union-attr]
     assert ops_stack.datasource(recent).status == "archived"  # type: ignore[union-attr]
-    assert purge_archives.run() == {"enqueued": []}
+    assert purge_archives.run() == {"enqueued": [], "relocation_sources": NOTHING}
 
 
 def test_doctor_task_summarises(ops_stack: Stack, task_env: None) -> None:

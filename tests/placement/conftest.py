@@ -2,8 +2,12 @@
 
 Targets ``pg-a``/``pg-b`` are the PostgreSQL test servers (base port and +200), ``my-a``/
 ``my-b`` the MariaDB ones, ``files-a``/``-b``/``-c`` three SQLite folders, and ``shared-pg`` a
-shared-mode database. Every plugin id starts with :data:`PREFIX`; what the tests leave on the
-servers (schemas, roles, databases, users with that prefix) is dropped at the end.
+shared-mode database. ``pg-old`` (PostgreSQL 15, the second server) and ``pg-new``
+(PostgreSQL 18) are closed: placement never picks them, so the kill-walk and the writer test
+move plugins between them (requests name them) without touching the others' capacities. The
+worker holds the relocation of :data:`WRITER` for a while inside its write freeze. Every
+plugin id starts with :data:`PREFIX`; what the tests leave on the servers (schemas, roles,
+databases, users with that prefix) is dropped at the end.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from tests.support.services import service_url
 from tests.support.stack import Stack, base_env
 
 PREFIX = f"pl{secrets.token_hex(3)}"
+WRITER = f"{PREFIX}-writer"
+"""The plugin of the writer test: its relocation sleeps 2 s after the copy (frozen)."""
 
 TARGETS = """
 [targets.pg-a]
@@ -65,6 +71,16 @@ admin_url = "{files_c}"
 [targets.shared-pg]
 driver = "shared"
 admin_url = "{shared}"
+
+[targets.pg-old]
+driver = "postgresql"
+admin_url = "{pg_b}"
+state = "closed"
+
+[targets.pg-new]
+driver = "postgresql"
+admin_url = "{pg18}"
+state = "closed"
 """
 
 
@@ -112,6 +128,7 @@ def servers() -> dict[str, str]:
     return {
         "pg_a": service_url("PG_ADMIN_URL"),
         "pg_b": service_url("PG_B_ADMIN_URL"),
+        "pg18": service_url("PG18_ADMIN_URL"),
         "my_a": service_url("MYSQL_ADMIN_URL"),
         "my_b": service_url("MYSQL_B_ADMIN_URL"),
         "shared": service_url("PG_SHARED_URL"),
@@ -128,6 +145,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, servers: dict[str, str]) -> 
     with fresh_pg_database() as tracking:
         env = base_env(workdir, private_broker(), tracking)
         env["PLUGIN_DB_TARGETS"] = str(targets)
+        env["PLUGIN_DB_FAILPOINTS"] = f"after:copy_data@{WRITER}=sleep:2"
         stack = Stack(env, workdir)
         stack.start_worker(concurrency=4, beat=False)
         try:
@@ -135,7 +153,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, servers: dict[str, str]) -> 
         finally:
             stack.stop()
             stack.engine.dispose()
-            for key in ("pg_a", "pg_b"):
+            for key in ("pg_a", "pg_b", "pg18"):
                 _drop_pg(servers[key])
             for key in ("my_a", "my_b"):
                 _drop_mysql(servers[key])

@@ -2,6 +2,7 @@
 
 For every pair: the copy's checksums are equal (the verify step compares them), the plugin's
 new login reads and writes, the old storage is archived and the connection generation is up.
+Between two servers of one engine the copy is the engine's own dump and restore (``native``).
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ PAIRS = [
     ("exclusive-mysql", "my-a", "exclusive-postgres", "pg-a"),
     ("shared", "shared-pg", "exclusive-postgres", "pg-b"),
     ("exclusive-postgres", "pg-a", "shared", "shared-pg"),
+    ("exclusive-mysql", "my-a", "exclusive-mysql", "my-b"),
+    ("exclusive-postgres", "pg-b", "exclusive-sqlite", "files-b"),
 ]
 
 
@@ -121,6 +124,7 @@ def test_relocation_moves_every_row(  # noqa: PLR0917 - fixtures and parameters
         "notes": 0,
     }
     assert set(steps["verify_copy"]["checksums"]) == set(steps["copy_data"]["rows"])
+    assert steps["copy_data"]["method"] == ("native" if mode == dest_mode != "shared" else "rows")
     after = fleet.datasource(pid)
     assert after is not None
     assert (after.target, after.mode) == (dest, dest_mode)

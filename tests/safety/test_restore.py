@@ -13,7 +13,7 @@ import pytest
 
 from tests.integration.test_conformance import provider_for
 from tests.migrations.support import cli, in_process, ledger, run_in_process, sql, step, write_file
-from tests.safety.test_snapshots import VARIANTS, seeded, table
+from tests.safety.test_snapshots import TRIGGER, VARIANTS, seeded, table
 from tests.support.stack import Stack
 from worker.states import Kind
 
@@ -50,6 +50,11 @@ def destroy(stack: Stack, pid: str, run: Any, mode: str) -> int:
 
 def assert_restored(stack: Stack, pid: str, before: str, mode: str) -> None:
     assert digest(stack, pid, mode) == before
+    if mode in TRIGGER:  # the trigger came back with its table
+        items = table(pid, mode, "items")
+        sql(stack, pid, f"INSERT INTO {items} (id, extra) VALUES (5000, 0)")
+        assert sql(stack, pid, f"SELECT note FROM {items} WHERE id = 5000") == [("none",)]
+        sql(stack, pid, f"DELETE FROM {items} WHERE id = 5000")
     assert sql(stack, pid, f"SELECT COUNT(*) FROM {table(pid, mode, 'scratch')}") == [(0,)]
     assert [(m.migration_version, m.status) for m in stack.migrations(pid)] == [
         ("001", "completed"),

@@ -109,12 +109,19 @@ def plan_for(ctx: StepContext) -> tuple[Step, ...]:  # noqa: PLR0911 - one branc
 
 
 def relocation_plan(ctx: StepContext) -> tuple[Step, ...]:
-    """Reserve, provision, freeze, copy, verify, switch, archive (worker.lifecycle.relocate)."""
+    """Reserve, provision, snapshot, freeze, copy, verify, switch, archive (lifecycle.relocate)."""
     assert ctx.targets is not None
     moves = relocate.Relocation(ctx.targets)
 
     def plain(run: Callable[[StepContext], dict[str, Any]]) -> Callable[[StepContext], Outcome]:
         return lambda c: Outcome(detail=run(c))
+
+    def status(run: Callable[[StepContext], Any]) -> Callable[[StepContext], Outcome]:
+        def step(c: StepContext) -> Outcome:
+            state, detail = run(c)
+            return Outcome(state, detail)
+
+        return step
 
     def applied(run: Callable[[StepContext], Any]) -> Callable[[StepContext], Outcome]:
         def step(c: StepContext) -> Outcome:
@@ -126,6 +133,7 @@ def relocation_plan(ctx: StepContext) -> tuple[Step, ...]:
     return (
         Step("reserve_destination", plain(moves.reserve_destination)),
         Step("provision_destination", plain(moves.provision_destination)),
+        Step("snapshot_source", status(moves.snapshot_source)),
         Step("freeze_source", plain(moves.freeze_source)),
         Step("copy_data", plain(moves.copy_data)),
         Step("verify_copy", plain(moves.verify)),

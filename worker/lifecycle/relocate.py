@@ -10,25 +10,26 @@ restorable for the archive retention period.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from providers.base import Provider
 from providers.targets import Target, Targets
 from worker import placement, secrets
 from worker.credentials import SLOTS, Credentials
-from worker.errors import PluginDbError, ProviderError, RequestRejected
+from worker.errors import ProviderError, RequestRejected
 from worker.lifecycle.context import StepContext
 from worker.lifecycle.requests import RelocateRequest
 from worker.manifest import Manifest
 from worker.relocation.copy import copy_tables, verify
 from worker.relocation.schema import Side
-from worker.tracking.models import PluginRelocation, PluginSecret, utcnow
+from worker.tracking.models import PluginRelocation, utcnow
 
 SWITCHED = "switched"
 
@@ -133,14 +134,25 @@ class Relocation:
         driver.provision(ctx.spec, password)
         return {"url": driver.describe(ctx.spec).url}
 
+    def snapshot_source(self, ctx: StepContext) -> tuple[str, dict[str, Any]]:
+        """(status, detail): a snapshot of the source (reason ``before_relocate``), the way
+        back whatever happens to the move; skipped where its driver takes none."""
+        from worker.snapshots.policy import take_for
+
+        source = self.targets.provider(_ends(ctx, self.targets)[1].source_target)
+        if source.snapshot_format is None:
+            return "skipped", {"reason": f"{source.name} storage cannot be snapshotted"}
+        return "done", {"snapshot_id": take_for(ctx, "before_relocate")}
+
     def freeze_source(self, ctx: StepContext) -> dict[str, Any]:
         """The source's logins become read-only (where its driver can), timed from here."""
         ends, _ = _ends(ctx, self.targets)
+        at = utcnow().isoformat()
         try:
             ends.source[2].set_read_only(ctx.spec, True)
         except NotImplementedError:
             return {"frozen": False, "reason": f"{ends.source[2].name} has no read-only logins"}
-        return {"frozen": True, "at": utcnow().isoformat()}
+        return {"frozen": True, "at": at}
 
     def sides(self, ctx: StepContext) -> tuple[Side, Side, Ends, dict[str, str]]:
         """(source, destination) sides as the plugin, the ends, and table renames."""
@@ -156,14 +168,22 @@ class Relocation:
         return source, dest, ends, renames(ctx, src, dst, source)
 
     def copy_data(self, ctx: StepContext) -> dict[str, Any]:
-        """The schema (translated) and every row, in foreign-key order."""
+        """Schema and rows: the engine's own dump and restore where the destination driver
+        has one for the source's (:meth:`~providers.bulk.BulkLoad.copy_native`), else the
+        translated schema and every row in foreign-key order."""
+        ends, _ = _ends(ctx, self.targets)
+        started = time.perf_counter()
+        native = ends.dest[2].copy_native(ctx.spec, ends.source[2])
+        if native is not None:
+            seconds = round(time.perf_counter() - started, 3)
+            return {"rows": native, "seconds": seconds, "method": "native"}
         source, dest, ends, rename = self.sides(ctx)
         try:
             report = copy_tables(source, dest, (ends.source[2], ends.dest[2]), rename)
         finally:
             source.engine.dispose()
             dest.engine.dispose()
-        return {"rows": report.rows, "seconds": round(report.seconds, 3)}
+        return {"rows": report.rows, "seconds": round(report.seconds, 3), "method": "rows"}
 
     def verify(self, ctx: StepContext) -> dict[str, Any]:
         """Row counts and checksums of ordered rows equal on both sides, or the move stops."""
@@ -204,15 +224,17 @@ class Relocation:
             live.detail = {**live.detail, "source_secrets_ref": old_ref}
             placement.release(session, ctx.plugin_id, row.source_target)
 
-        return {"target": target, "mode": mode, "url": descriptor["url"]}, apply
+        frozen = frozen_seconds(ctx.op.steps)
+        detail = {"target": target, "mode": mode, "url": descriptor["url"]}
+        return {**detail, "frozen_seconds": frozen}, apply
 
     def archive_source(self, ctx: StepContext) -> tuple[dict[str, Any], Any]:
         """The source, writable again, archived: restorable until the retention ends."""
         ends, _ = _ends(ctx, self.targets)
         driver = ends.source[2]
+        driver.archive(ctx.spec)  # first: no login reaches the source once it is writable
         with contextlib.suppress(NotImplementedError):
             driver.set_read_only(ctx.spec, False)
-        driver.archive(ctx.spec)
         until = utcnow() + retention(ctx)
 
         def apply(session: Session) -> None:
@@ -220,7 +242,8 @@ class Relocation:
             assert live is not None
             live.state, live.purge_after = "archived", until
             started = (ctx.op.steps or [{}])[0].get("finished_at")
-            live.detail = {**live.detail, "started": started, "finished": utcnow().isoformat()}
+            times = {"started": started, "finished": utcnow().isoformat()}
+            live.detail = {**live.detail, **times, "frozen_seconds": frozen_seconds(ctx.op.steps)}
 
         return {"archived": driver.describe(ctx.spec).url, "purge_after": until.isoformat()}, apply
 
@@ -239,34 +262,17 @@ def renames(ctx: StepContext, src: Provider, dst: Provider, source: Side) -> dic
     return {k: v for k, v in found.items() if k != v}
 
 
+def frozen_seconds(steps: list[dict[str, Any]]) -> float | None:
+    """Seconds from the source's write freeze to the switch (None: it was not frozen)."""
+    found = {s["name"]: s for s in steps}
+    freeze = found.get("freeze_source", {}).get("detail", {})
+    if not freeze.get("frozen"):
+        return None
+    switched = found.get("switch_datasource", {}).get("finished_at")
+    end = datetime.fromisoformat(switched) if switched else utcnow()
+    return round((end - datetime.fromisoformat(freeze["at"])).total_seconds(), 3)
+
+
 def retention(ctx: StepContext) -> timedelta:
     """How long the archived source is kept."""
     return timedelta(days=ctx.settings.archive_retention_days)
-
-
-def abort(targets: Targets, sessions: Any, op_id: int, spec: Any) -> str | None:
-    """Undo a relocation that failed before its switch: source writable, destination gone."""
-    with sessions() as session:
-        row = row_of(session, op_id)
-    if row is None or row.state == SWITCHED:
-        return None
-    problems = []
-    try:
-        targets.provider(row.source_target).set_read_only(spec, False)
-    except NotImplementedError:
-        pass
-    except PluginDbError as exc:
-        problems.append(f"source writable again: {exc}")
-    try:
-        targets.provider(row.dest_target).purge(spec)
-    except PluginDbError as exc:
-        problems.append(f"destination removal: {exc}")
-    with sessions() as session, session.begin():
-        placement.release(session, row.plugin_id, row.dest_target)
-        live = row_of(session, op_id)
-        if live is not None:
-            live.state = "failed"
-            ref = live.detail.get("dest_secrets_ref")
-            if ref:
-                session.execute(delete(PluginSecret).where(PluginSecret.id == ref))
-    return "; ".join(problems) or None

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from worker import audit, failpoints, metrics
 from worker.errors import LeaseLost, PluginDbError, TransientError
 from worker.events import hooks
-from worker.lifecycle import plans, relocate
+from worker.lifecycle import plans, relocate_undo
 from worker.lifecycle.context import StepContext, spec_for
 from worker.lifecycle.intake import Intake
 from worker.lifecycle.lease import Claim
@@ -51,8 +51,10 @@ class Runner:
         with structlog.contextvars.bound_contextvars(plugin_id=op.plugin_id, operation_id=op_id):
             if op.crashes >= self.settings.max_attempts:
                 self._fail(claim, op, f"gave up: the worker was lost {op.crashes} times running it")
-                return self.summary(op_id)
-            self._drive(claim, op, final_attempt)
+            else:
+                self._drive(claim, op, final_attempt)
+        if claim.state in (OpState.SUCCEEDED, OpState.FAILED):  # committed by this run
+            return self.describe(op)
         return self.summary(op_id)
 
     def _drive(self, claim: Claim, op: LifecycleOperation, final_attempt: bool) -> None:
@@ -83,8 +85,9 @@ class Runner:
     def _context(self, op: LifecycleOperation, claim: Claim) -> StepContext:
         kind = Kind(op.kind)
         request = REQUEST_MODELS[kind].model_validate(op.request)
-        manifest = self.intake.manifest_for(kind, request)
-        target = self.intake.target_of(request, manifest)
+        with self.intake.reading_once():
+            manifest = self.intake.manifest_for(kind, request)
+            target = self.intake.target_of(request, manifest)
         return StepContext(
             op=op,
             claim=claim,
@@ -101,10 +104,10 @@ class Runner:
 
     def _run_step(self, ctx: StepContext, step: Step, *, last: bool) -> None:
         points, started = self.settings.failpoints, time.monotonic()
-        failpoints.hit(points, f"before:{step.name}")
+        failpoints.hit(points, f"before:{step.name}", ctx.plugin_id)
         with self.store.keepalive(ctx.claim):
             outcome = step.run(ctx)
-        failpoints.hit(points, f"after:{step.name}")
+        failpoints.hit(points, f"after:{step.name}", ctx.plugin_id)
         self._complete(ctx, step, started, outcome, last=last)
 
     def _complete(
@@ -208,6 +211,7 @@ class Runner:
                     error=error,
                 )
                 hooks.after_failure(session, op, error)
+            op.state, op.error = OpState.FAILED.value, error
         except LeaseLost:
             log.warning("lease_lost_on_failure", operation_id=op.id)
 
@@ -219,7 +223,7 @@ class Runner:
         if not manifest:
             return ""
         spec = spec_for(parse_manifest(manifest))
-        left = relocate.abort(self.intake.targets, self.store.sessions, op.id, spec)
+        left = relocate_undo.abort(self.intake.targets, self.store.sessions, op.id, spec)
         return f" (undo: {left})" if left else ""
 
     @staticmethod
@@ -234,6 +238,11 @@ class Runner:
         op = self.store.get(op_id)
         if op is None:
             return {"operation_id": op_id, "state": "unknown"}
+        return self.describe(op)
+
+    @staticmethod
+    def describe(op: LifecycleOperation) -> dict[str, Any]:
+        """The task result of ``op`` as this process knows it: never a secret."""
         out: dict[str, Any] = {
             "operation_id": op.id,
             "plugin_id": op.plugin_id,

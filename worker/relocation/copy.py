@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -76,19 +76,24 @@ def normalise(value: Any, is_json: bool) -> str:
     return str(value)
 
 
-def _batches(conn: sa.Connection, table: sa.Table) -> Iterator[list[dict[str, Any]]]:
+def _batches(
+    conn: sa.Connection, table: sa.Table, as_text: Collection[str] = ()
+) -> Iterator[list[dict[str, Any]]]:
     """The rows in batches: by primary-key ranges where the key is one column, else at once.
 
+    Columns named in ``as_text`` are read as the server's text of the value (JSON: a JSON
+    ``null`` stays distinct from SQL NULL, whatever the driver would decode).
     Plugin connections are in autocommit, so no server-side cursor: each batch is a query.
     """
+    columns = [sa.cast(c, sa.Text).label(c.name) if c.name in as_text else c for c in table.c]
     keys = list(table.primary_key.columns)
     if len(keys) != 1:
-        rows = conn.execute(sa.select(table).order_by(*(keys or table.columns))).mappings()
+        rows = conn.execute(sa.select(*columns).order_by(*(keys or table.columns))).mappings()
         yield [dict(row) for row in rows]
         return
     key, last = keys[0], None
     while True:
-        query = sa.select(table).order_by(key).limit(BATCH_ROWS)
+        query = sa.select(*columns).order_by(key).limit(BATCH_ROWS)
         if last is not None:
             query = query.where(key > last)
         batch = [dict(row) for row in conn.execute(query).mappings()]
@@ -104,7 +109,7 @@ def table_checksum(conn: sa.Connection, table: sa.Table, json_cols: set[str]) ->
     """(rows, checksum) of ``table``."""
     digests = []
     names = [c.name for c in table.columns]
-    for batch in _batches(conn, table):
+    for batch in _batches(conn, table, json_cols):
         for row in batch:
             text = "\x1f".join(normalise(row[n], n in json_cols) for n in sorted(names))
             digests.append(hashlib.sha256(text.encode()).digest())
@@ -154,10 +159,12 @@ def copy_tables(
         dst_meta.create_all(out, checkfirst=True)
         for table in reversed(dst_meta.sorted_tables):
             out.execute(table.delete())
+    json_cols = _json_columns(src_meta, dst_meta, dest.schema, rename)
     with source.engine.connect() as src, dest.engine.begin() as out:
         for table in src_meta.sorted_tables:
             target = dst_meta.tables[_key(dest.schema, rename.get(table.name, table.name))]
-            report.rows[table.name] = _copy_table(src, out, drivers, (table, target))
+            pair = (table, target)
+            report.rows[table.name] = _copy_table(src, out, drivers, pair, json_cols[table.name])
             dest_driver.after_load(out, target)
     report.seconds = time.perf_counter() - started
     return report
@@ -168,16 +175,34 @@ def _copy_table(
     out: sa.Connection,
     drivers: tuple[Provider, Provider],
     tables: tuple[sa.Table, sa.Table],
+    json_cols: set[str],
 ) -> int:
-    """Copy one table's rows: streamed untouched where both engines share a wire format."""
+    """Copy one table's rows: streamed untouched where both engines share a wire format.
+
+    JSON values are read as JSON text and decoded here, SQL NULL becoming ``sa.null()``: a
+    JSON ``null`` stays a JSON null (see :meth:`providers.bulk.BulkLoad.bulk_load`).
+    """
     source, dest = drivers
     if source.stream_format is not None and source.stream_format == dest.stream_format:
         return dest.stream_in(out, tables[1], source.stream_out(src, tables[0]))
     count = 0
-    for batch in _batches(src, tables[0]):
+    for batch in _batches(src, tables[0], json_cols):
+        for row in batch:
+            for name in json_cols:
+                row[name] = _decoded(row[name])
         dest.bulk_load(out, tables[1], batch)
         count += len(batch)
     return count
+
+
+def _decoded(text: str | None) -> Any:
+    """A JSON column's value for the destination: ``sa.null()`` for SQL NULL."""
+    if text is None:
+        return sa.null()
+    try:
+        return json.loads(text)
+    except ValueError:  # SQLite keeps whatever it was given
+        return text
 
 
 def verify(

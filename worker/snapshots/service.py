@@ -25,7 +25,7 @@ from worker.snapshots.sealed import HashingReader, SealingWriter, checksum_of, k
 from worker.snapshots.store import LocalStore, SnapshotStore
 from worker.tracking.models import PluginMigration, PluginSnapshot, utcnow
 
-REASONS = ("before_migrate", "before_purge", "manual", "before_restore")
+REASONS = ("before_migrate", "before_purge", "manual", "before_restore", "before_relocate")
 READY, TAKING, FAILED, DELETED = "ready", "taking", "failed", "deleted"
 
 
