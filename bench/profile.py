@@ -5,7 +5,9 @@ what a task does) under pyinstrument, on a SQLite tracking database in a temp di
 the call tree to ``bench/results/profile-<scenario>.txt``.
 
 * provision: N SQLite plugins (no migration files) provisioned one after another;
-* migrate: one PostgreSQL plugin provisioned, then N migration files applied by one migrate.
+* migrate: one PostgreSQL plugin provisioned, then N migration files applied by one migrate;
+* pending: N SQLite plugins provisioned with one migration file, then 5 more files each
+  (the fleet benchmark's pending case) applied by one migrate per plugin.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from pyinstrument import Profiler
 
 from bench.common import purge, service
+from bench.fleet import files as fleet_files
 from bench.migrations import files
 from bench.report import RESULTS
 from tests.support.stack import Stack, base_env, write_plugin
@@ -28,6 +31,11 @@ from worker.lifecycle.service import LifecycleService
 from worker.logging import configure
 from worker.settings import Settings
 from worker.states import Kind
+
+
+def pending(plugin_id: str, first: int, count: int) -> dict[str, str]:
+    """The fleet benchmark's files of a plugin: versions first..first+count-1."""
+    return fleet_files(plugin_id.replace("-", "_"), first, count)
 
 
 def run_op(svc: LifecycleService, kind: Kind, plugin_id: str) -> None:
@@ -40,7 +48,7 @@ def run_op(svc: LifecycleService, kind: Kind, plugin_id: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
-    parser.add_argument("scenario", choices=("provision", "migrate"))
+    parser.add_argument("scenario", choices=("provision", "migrate", "pending"))
     parser.add_argument("-n", type=int, default=200, help="plugins (provision) or files (migrate)")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="plugin-db-bench-profile-"))
@@ -52,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     env["PLUGIN_DB_LEASE_SECONDS"] = "60"
     stack = Stack(env, workdir)  # upgrades the tracking database; no worker is started
-    provider = "sqlite" if args.scenario == "provision" else "postgresql"
+    provider = "postgresql" if args.scenario == "migrate" else "sqlite"
     mode = "exclusive-sqlite" if provider == "sqlite" else "exclusive-postgres"
     tag, made = uuid.uuid4().hex[:6], []
     profiler = Profiler(interval=0.0005)
@@ -64,7 +72,18 @@ def main(argv: list[str] | None = None) -> int:
             write_plugin(stack.plugins_root, warm, mode)
             made.append((provider, warm))
             run_op(svc, Kind.PROVISION, warm)  # imports, engine, provider: not profiled
-            if args.scenario == "provision":
+            if args.scenario == "pending":
+                ids = [f"pp-{tag}-{i:05d}" for i in range(args.n)]
+                made.extend((provider, plugin_id) for plugin_id in ids)
+                for plugin_id in ids:
+                    write_plugin(stack.plugins_root, plugin_id, mode, pending(plugin_id, 1, 1))
+                    run_op(svc, Kind.PROVISION, plugin_id)
+                for plugin_id in ids:
+                    write_plugin(stack.plugins_root, plugin_id, mode, pending(plugin_id, 1, 6))
+                profiler.start()
+                for plugin_id in ids:
+                    run_op(svc, Kind.MIGRATE, plugin_id)
+            elif args.scenario == "provision":
                 ids = [f"pp-{tag}-{i:05d}" for i in range(args.n)]
                 for plugin_id in ids:
                     write_plugin(stack.plugins_root, plugin_id, mode)

@@ -7,6 +7,7 @@ Parking and creating again are idempotent, so a swap killed between them resumes
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from providers.mysql_sql import quote_ident as q
@@ -14,21 +15,26 @@ from providers.mysql_sql import quote_ident as q
 KEPT = "pdb_parked_triggers"
 
 
-def park(cur: Any, database: str) -> None:
-    """Keep the CREATE statement of every trigger of ``database`` in its table ``KEPT``, then
-    drop the triggers."""
+def park(
+    cur: Any, database: str, into: str | None = None, tables: Collection[str] | None = None
+) -> None:
+    """Keep the CREATE statement of every trigger of ``database`` (on ``tables``, default all)
+    in table ``KEPT`` of ``into`` (default: the same database), then drop the triggers."""
+    kept = f"{q(into or database)}.{q(KEPT)}"
     cur.execute(
-        f"CREATE TABLE IF NOT EXISTS {q(database)}.{q(KEPT)} "
-        "(name VARCHAR(64) PRIMARY KEY, body LONGTEXT NOT NULL)"
+        f"CREATE TABLE IF NOT EXISTS {kept} (name VARCHAR(64) PRIMARY KEY, body LONGTEXT NOT NULL)"
     )
     cur.execute(
-        "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s",
+        "SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS "
+        "WHERE TRIGGER_SCHEMA = %s",
         (database,),
     )
-    for (name,) in cur.fetchall():
+    for name, table in cur.fetchall():
+        if tables is not None and table not in tables:
+            continue
         cur.execute(f"SHOW CREATE TRIGGER {q(database)}.{q(name)}")
         body = cur.fetchone()[2]
-        cur.execute(f"REPLACE INTO {q(database)}.{q(KEPT)} VALUES (%s, %s)", (name, body))
+        cur.execute(f"REPLACE INTO {kept} VALUES (%s, %s)", (name, body))
         cur.execute(f"DROP TRIGGER IF EXISTS {q(database)}.{q(name)}")
 
 

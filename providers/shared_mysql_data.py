@@ -32,8 +32,7 @@ def _quoted(value: str) -> str:
 
 
 class SharedMySQLData(SharedData):
-    """Data hooks of shared mode on MySQL/MariaDB (the plugin's own triggers are not kept:
-    MySQL cannot move a table with triggers to another database)."""
+    """Data hooks of shared mode on MySQL/MariaDB."""
 
     snapshot_format: ClassVar[str | None] = "shared_mysql_sql"
 
@@ -103,7 +102,7 @@ class SharedMySQLData(SharedData):
             return counts
         with tools.options_file("client", self._options()) as options:
             argv = [tools.find("mariadb-dump", "mysqldump"), f"--defaults-extra-file={options}"]
-            argv += ["--single-transaction", "--skip-lock-tables", "--skip-triggers"]
+            argv += ["--single-transaction", "--skip-lock-tables", "--triggers"]
             argv += ["--hex-blob", "--no-tablespaces", self._db(), *tables]
             tools.stream_out(argv, {}, sink)
         return counts
@@ -131,23 +130,27 @@ class SharedMySQLData(SharedData):
             return self._count(cur, side, self._in(cur, side))
 
     def swap_side(self, spec: PluginSpec) -> str | None:
-        """One RENAME TABLE: the plugin's tables out to the replaced database, the side's in."""
+        """One RENAME TABLE: the plugin's tables out to the replaced database, the side's in;
+        their triggers are parked around it (providers.mysql_triggers)."""
+        from providers.mysql_triggers import KEPT, park, unpark
+
         side, replaced = self._names(spec)
         q = self._q
         with self._session() as cur:
             if not self._exists(cur, side):
                 return None
-            incoming = self._in(cur, side)
-            if incoming:  # else: swapped already, only the empty side database is left
-                self._run(cur, f"DROP DATABASE IF EXISTS {q(replaced)}")
-                self._run(cur, f"CREATE DATABASE {q(replaced)} CHARACTER SET utf8mb4")
-                live = self._db()
-                self._quota_triggers(cur, spec, False)  # a table with triggers cannot move
-                moves = [
-                    f"{q(live)}.{q(t)} TO {q(replaced)}.{q(t)}" for t in self._tables(cur, spec)
-                ]
+            incoming = [t for t in self._in(cur, side) if t != KEPT]
+            if incoming:  # else: swapped already, only the side's parked triggers are left
+                live, owned = self._db(), self._tables(cur, spec)
+                if KEPT not in self._in(cur, side):  # first attempt: an empty replaced database
+                    self._run(cur, f"DROP DATABASE IF EXISTS {q(replaced)}")
+                    self._run(cur, f"CREATE DATABASE {q(replaced)} CHARACTER SET utf8mb4")
+                park(cur, side)
+                park(cur, live, into=replaced, tables=owned)
+                moves = [f"{q(live)}.{q(t)} TO {q(replaced)}.{q(t)}" for t in owned]
                 moves += [f"{q(side)}.{q(t)} TO {q(live)}.{q(t)}" for t in incoming]
                 self._run(cur, "RENAME TABLE " + ", ".join(moves))
+            unpark(cur, side, self._db())
             self._run(cur, f"DROP DATABASE {q(side)}")
         return replaced
 

@@ -40,6 +40,7 @@ TRIGGER = {  # a restore keeps the plugin's triggers (MySQL cannot move tables t
     "exclusive-mysql": "CREATE TRIGGER {0}_note BEFORE INSERT ON {0} FOR EACH ROW "
     "SET NEW.note = COALESCE(NEW.note, 'none')"
 }
+TRIGGER["shared-mysql"] = TRIGGER["exclusive-mysql"]
 SEED = {
     "sqlite": "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g "
     "WHERE n < 1000) INSERT INTO {items} (id, note, extra) SELECT n, 'row ' || n, n FROM g",

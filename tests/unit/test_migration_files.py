@@ -53,10 +53,11 @@ def test_checksum_ignores_line_endings_and_bom() -> None:
         ("create.sql", "SELECT 1;", "VERSION-NAME.sql"),
         ("001-x.sql", "-- Version: 002\n-- UP\nSELECT 1;", "header says Version"),
         ("001-x.sql", "-- UP Migration\n\n-- DOWN Migration\nDROP TABLE a;", "UP part has no SQL"),
+        ("001-x.sql", "-- UP\nCREATE TABLE t (\x00 int);", "remove the NUL"),
     ],
 )
 def test_malformed_files_are_refused_with_the_file_named(name: str, text: str, needle: str) -> None:
-    """Bad names, mismatched versions and empty UP parts name the file and the fix."""
+    """Bad names, mismatched versions, empty UP parts and NULs name the file and the fix."""
     with pytest.raises(MigrationFileError) as info:
         parse(name, text)
     assert name in str(info.value) and needle in str(info.value)

@@ -27,7 +27,6 @@ from worker.cli.common import (
 from worker.errors import PluginDbError, RequestRejected
 from worker.lifecycle.context import spec_for
 from worker.migrations import admin, deps, fleet, gate, verify
-from worker.migrations.files import set_checksum
 from worker.states import TERMINAL, DsStatus, Kind
 from worker.tracking.models import LifecycleOperation, PluginDatasource
 
@@ -156,10 +155,9 @@ def _fleet_graph() -> tuple[dict[str, list[str]], dict[str, str], set[str]]:
         try:
             manifest = gate.plugin_manifest(config.plugins_root, ds.plugin_id, ds)
             stored = ds.descriptor.get(gate.FILES_CHECKSUM)
-            if manifest is not None and stored is not None:
-                files = gate.plugin_files(config.plugins_root, manifest)
-                if stored == set_checksum(files):
-                    current.add(ds.plugin_id)
+            root = config.plugins_root
+            if manifest and stored and stored == gate.files_checksum(root, manifest):
+                current.add(ds.plugin_id)
         except RequestRejected as exc:
             broken[ds.plugin_id] = str(exc)
             continue

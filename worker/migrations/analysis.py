@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from providers.base import Namespace
 from worker import sqlguard, sqlguard_facts
 from worker.errors import MigrationFileError
+from worker.manifest import unstorable_text
 from worker.migrations import lint, lint_rules
 from worker.port import Change
 from worker.tracking.models import MigrationAnalysis, utcnow
@@ -123,9 +124,10 @@ def analyses(
     if missing:
         _remember(_stored(sessions, missing))
     new = {k: analyze(sql, dialect, transactional) for sql, k in keys.items() if k not in _memory}
-    if new:
-        write(lambda session: _store(session, dialect, new))
-        _remember(new)
+    storable = {k: a for k, a in new.items() if unstorable_text(a.to_json(), "") is None}
+    if storable:  # text with NUL or a lone surrogate is refused elsewhere, never stored
+        write(lambda session: _store(session, dialect, storable))
+    _remember(new)
     return {sql: _memory[k] for sql, k in keys.items()}
 
 

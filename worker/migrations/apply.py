@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker import audit
-from worker.errors import MigrationFailed
+from worker.errors import MigrationFailed, MigrationFileError
 from worker.migrations.analysis import Analysis, analyses, analyze, checked
 from worker.migrations.files import MigrationFile, load_dir
 from worker.migrations.ledger import Ledger, LedgerEntry
@@ -90,10 +90,16 @@ def migrate(
             allowed = force or reviewed.snapshot_id is not None  # destructive SQL is covered
             journal = Batch(port)
             try:
+                group = _Group(port, ledger, journal)
                 for planned in steps:
-                    statements = statements_of(port, planned, allowed, parsed)
-                    _run_one(port, ledger, planned, statements, journal)
+                    try:
+                        statements = statements_of(port, planned, allowed, parsed)
+                    except MigrationFileError:
+                        group.run()  # the versions before a refused one still run
+                        raise
+                    group.add(planned, statements)
                     lease.renew()
+                group.run()
             finally:
                 journal.flush()
     return {
@@ -156,6 +162,44 @@ def _sync_recovered(
 
     port.journal.write(recover)
     return {**rows, **dict.fromkeys(stale, "completed")}
+
+
+class _Group:
+    """Consecutive UP versions applied in one transaction where DDL is transactional.
+
+    All of them commit or none does; if the transaction fails, they run again one by one
+    (one transaction each), so what commits and what is reported failed is exactly what one
+    transaction per version gives. A crash inside leaves none of them in the ledger.
+    """
+
+    MAX = 50
+
+    def __init__(self, port: PluginPort, ledger: Ledger, journal: Batch) -> None:
+        self.port, self.ledger, self.journal = port, ledger, journal
+        self.todo: list[tuple[Planned, list[str]]] = []
+
+    def add(self, planned: Planned, statements: list[str]) -> None:
+        """Queue a version (run at once when it cannot join a group)."""
+        if not self.port.provider.transactional_ddl or planned.direction != "up":
+            self.run()
+            _run_one(self.port, self.ledger, planned, statements, self.journal)
+            return
+        self.todo.append((planned, statements))
+        if len(self.todo) >= self.MAX:
+            self.run()
+
+    def run(self) -> None:
+        """Apply the queued versions."""
+        todo, self.todo = self.todo, []
+        started = time.monotonic()
+        parts = [(p.file.version, p.file.checksum, s) for p, s in todo]
+        if len(todo) > 1 and self.ledger.apply_many(parts):
+            share = _ms(started) // len(todo)  # one transaction: its time, shared
+            for planned, _ in todo:
+                self.journal.add(Finished(planned, "completed", share, None, utcnow()))
+            return
+        for planned, statements in todo:
+            _run_one(self.port, self.ledger, planned, statements, self.journal)
 
 
 def _run_one(

@@ -7,6 +7,7 @@ File names carry the version: ``001-add-new-column.sql`` or
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,43 @@ def set_checksum(files: list[MigrationFile]) -> str:
     return hashlib.sha256(joined.encode()).hexdigest()
 
 
+def folder_checksum(folder: Path, root: Path) -> str | None:
+    """:func:`set_checksum` of the folder's files without parsing them, or None when the
+    folder needs :func:`load_dir`'s full checks (a name, size, encoding or version it would
+    question). Equal to a checksum stored after a successful run only if the same bytes are
+    there, which parse as they did then."""
+    inside = os.path.realpath(folder)
+    if not Path(inside).is_relative_to(os.path.realpath(root)):
+        return None
+    try:
+        entries = [e for e in os.scandir(inside) if e.name.endswith(".sql")]
+    except (FileNotFoundError, NotADirectoryError):
+        return set_checksum([])
+    if len(entries) > MAX_FILES:
+        return None
+    pairs: dict[str, str] = {}
+    for entry in entries:
+        match = _NAME_RE.match(entry.name)
+        if match is None or entry.is_symlink() or match["version"] in pairs:
+            return None
+        text = _text(Path(entry.path))
+        if text is None:
+            return None
+        pairs[match["version"]] = checksum(text)
+    joined = "\n".join(f"{v}:{pairs[v]}" for v in sorted(pairs))
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def _text(path: Path) -> str | None:
+    data = path.read_bytes()
+    if len(data) > MAX_FILE_BYTES:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def _strip_rules(sql: str) -> str:
     return _RULE_RE.sub("", sql).strip()
 
@@ -67,6 +105,11 @@ def parse(filename: str, text: str) -> MigrationFile:
                 f"{filename}: name it VERSION-NAME.sql or YYYYMMDD_HHMMSS_NAME.sql "
                 "(version digits first, e.g. 001-create-notes.sql)"
             ],
+        )
+    if "\x00" in text:
+        raise MigrationFileError(
+            "migration file holds a NUL character",
+            [f"{filename}: remove the NUL (\\0) character; no database accepts it in SQL"],
         )
     body = normalize(text)
     headers = {k.lower(): v for k, v in _HEADER_RE.findall(body)}
@@ -106,18 +149,28 @@ def _read(path: Path) -> str:
 
 
 def load_dir(folder: Path, root: Path) -> list[MigrationFile]:
-    """Every ``*.sql`` file in ``folder`` (which must stay inside ``root``), sorted by version."""
-    folder_resolved = folder.resolve()
-    if not folder_resolved.is_relative_to(root.resolve()):
+    """Every ``*.sql`` file in ``folder`` (which must stay inside ``root``), sorted by version.
+
+    A symbolic link is followed only if it stays inside the folder.
+    """
+    inside = os.path.realpath(folder)
+    if not Path(inside).is_relative_to(os.path.realpath(root)):
         raise MigrationFileError(
             "migrations folder outside the plugin", [f"{folder}: leaves {root}"]
         )
-    if not folder_resolved.is_dir():
+    try:
+        entries = sorted(
+            (e for e in os.scandir(inside) if e.name.endswith(".sql")), key=lambda e: e.name
+        )
+    except (FileNotFoundError, NotADirectoryError):
         return []
-    paths = sorted(p for p in folder_resolved.iterdir() if p.suffix == ".sql")
-    if len(paths) > MAX_FILES:
+    if len(entries) > MAX_FILES:
         raise MigrationFileError("too many migrations", [f"{folder}: more than {MAX_FILES} files"])
-    files = [parse(p.name, _read(p)) for p in paths if p.resolve().is_relative_to(folder_resolved)]
+    files = [
+        parse(e.name, _read(Path(e.path)))
+        for e in entries
+        if not e.is_symlink() or Path(os.path.realpath(e.path)).is_relative_to(inside)
+    ]
     seen: dict[str, str] = {}
     for f in files:
         if f.version in seen:

@@ -25,7 +25,7 @@ from worker.errors import DependencyBusy, DependencyError, ManifestError, Reques
 from worker.manifest import Manifest, find_manifest
 from worker.migrations import status
 from worker.migrations.deps import chain, resolve
-from worker.migrations.files import MigrationFile, load_dir, set_checksum
+from worker.migrations.files import MigrationFile, folder_checksum, load_dir, set_checksum
 from worker.naming import check_plugin_id
 from worker.port import Change, PluginPort, migrations_dir
 from worker.states import UNFINISHED, DsStatus, Kind
@@ -81,6 +81,13 @@ def plugin_files(root: Path, manifest: Manifest) -> list[MigrationFile]:
     """A plugin's migration files, read from its folder under ``root``."""
     folder = root / manifest.id
     return load_dir(migrations_dir(folder, manifest), folder)
+
+
+def files_checksum(root: Path, manifest: Manifest) -> str:
+    """The set checksum of a plugin's files under ``root`` (read, not parsed, when it can)."""
+    folder = root / manifest.id
+    quick = folder_checksum(migrations_dir(folder, manifest), folder)
+    return quick if quick is not None else set_checksum(plugin_files(root, manifest))
 
 
 def pending_of(session: Session, root: Path, manifest: Manifest, ds: PluginDatasource) -> list[str]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -25,29 +24,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from providers.base import PluginSpec, Provider
 from worker.errors import MigrationFailed
-from worker.tracking.models import utcnow
-
-
-@cache
-def _dialect(scheme: str) -> sa.engine.Dialect:
-    """The SQLAlchemy dialect that compiles ledger statements for a driver's connections."""
-    return sa.create_engine(scheme).dialect
-
-
-def _history(name: str) -> sa.TableClause:
-    text, number = ("version", "checksum", "applied_at"), ("statements_done", "complete")
-    columns = [sa.column(c, sa.String()) for c in text] + [
-        sa.column(c, sa.Integer()) for c in number
-    ]
-    return sa.table(name, *columns)
-
-
-@dataclass(frozen=True)
-class Write:
-    """A ledger write: its statement's shape (compiled once) and its values."""
-
-    shape: tuple[str, ...]
-    params: dict[str, Any]
+from worker.migrations.ledger_sql import LedgerSql, Write
 
 
 @dataclass(frozen=True)
@@ -70,9 +47,9 @@ class Ledger:
         self.known: dict[str, LedgerEntry] | None = None
         """The entries as last read and since written (None until :meth:`entries`)."""
         self.table = provider.history_table_name(spec)
-        self.history = _history(self.table)
-        self.dialect = _dialect(provider.sqlalchemy_scheme)
-        self._shapes: dict[tuple[str, ...], SQLCompiler] = {}
+        self.sql = LedgerSql(self.table, provider.sqlalchemy_scheme)
+        self.history = self.sql.history
+        self.dialect = self.sql.dialect
 
     def _exec(self, sql: str | ClauseElement | Write) -> Any:
         """Run raw text (DDL, a migration statement), a ledger write or a Core statement."""
@@ -82,7 +59,7 @@ class Ledger:
             return cursor
         params: Mapping[str, Any]
         if isinstance(sql, Write):
-            compiled, params = self._compiled(sql.shape), sql.params
+            compiled, params = self.sql.compiled(sql.shape), sql.params
         else:
             compiled = cast(SQLCompiler, sql.compile(dialect=self.dialect))
             params = compiled.construct_params() or {}
@@ -121,16 +98,53 @@ class Ledger:
 
         An applied version (``force``) runs again from its first statement.
         """
-        entry = self._entry(version)
         if self.transactional:
-            insert = self._insert(version, checksum, len(statements))
-            forget = self._delete(version)
-            writes = (insert,) if self.known is not None and entry is None else (forget, insert)
-            self._in_transaction(version, statements, *writes)
+            self._in_transaction(version, statements, *self._writes(version, checksum, statements))
         else:
-            self._apply_steps(version, checksum, statements, entry)
+            self._apply_steps(version, checksum, statements, self._entry(version))
         if self.known is not None:
             self.known[version] = LedgerEntry(version, checksum, len(statements), True)
+
+    def apply_many(self, parts: Sequence[tuple[str, str, Sequence[str]]]) -> bool:
+        """Several UP parts (version, checksum, statements) in one transaction, or none of
+        them (transactional DDL only).
+
+        False when it failed: everything was rolled back, and the caller applies the parts one
+        by one with :meth:`apply` (which names the failing statement and keeps the parts
+        before it), so the outcome is the same as one transaction per part.
+        """
+        statements = [s for _, _, part in parts for s in part]
+        writes = [w for v, c, part in parts for w in self._writes(v, c, part)]
+        if self.scripts:
+            done = self._as_script([*statements, *map(self.sql.literal, writes)])
+        else:
+            done = self._try_transaction(statements, writes)
+        if done and self.known is not None:
+            for version, checksum, part in parts:
+                self.known[version] = LedgerEntry(version, checksum, len(part), True)
+        return done
+
+    def _writes(self, version: str, checksum: str, statements: Sequence[str]) -> list[Write]:
+        """The ledger row of an applied part (replacing an earlier one, if any: ``force``)."""
+        insert = self.sql.insert(version, checksum, len(statements))
+        fresh = self.known is not None and version not in self.known
+        return [insert] if fresh else [self.sql.delete(version), insert]
+
+    def _try_transaction(self, statements: Sequence[str], writes: Sequence[Write]) -> bool:
+        self._exec("BEGIN")
+        try:
+            for statement in statements:
+                self._exec(statement)
+            for write in writes:
+                self._exec(write)
+        except Exception:  # driver errors differ per dialect; the caller runs them one by one
+            self._exec("ROLLBACK")
+            return False
+        except BaseException:
+            self._exec("ROLLBACK")
+            raise
+        self._exec("COMMIT")
+        return True
 
     def _apply_steps(
         self, version: str, checksum: str, statements: Sequence[str], entry: LedgerEntry | None
@@ -142,7 +156,7 @@ class Ledger:
         """
         done, exists = 0, entry is not None
         if entry is not None and entry.complete:  # force: run an applied version again
-            self._exec(self._update(version, statements_done=0, complete=0, checksum=checksum))
+            self._exec(self.sql.update(version, statements_done=0, complete=0, checksum=checksum))
         elif entry is not None:
             done = entry.statements_done
         todo = list(enumerate(statements))[done:]
@@ -158,10 +172,10 @@ class Ledger:
         self, version: str, checksum: str, count: int, *, exists: bool, final: bool
     ) -> None:
         if not exists:
-            self._exec(self._insert(version, checksum, count, complete=int(final)))
+            self._exec(self.sql.insert(version, checksum, count, complete=int(final)))
             return
         completed = {"complete": 1, "checksum": checksum} if final else {}
-        self._exec(self._update(version, statements_done=count, **completed))
+        self._exec(self.sql.update(version, statements_done=count, **completed))
 
     def _entry(self, version: str) -> LedgerEntry | None:
         known = self.known if self.known is not None else self.entries()
@@ -169,11 +183,11 @@ class Ledger:
 
     def rechecksum(self, version: str, checksum: str) -> None:
         """Accept the current file of an applied version (repair)."""
-        self._exec(self._update(version, checksum=checksum))
+        self._exec(self.sql.update(version, checksum=checksum))
 
     def revert(self, version: str, statements: Sequence[str]) -> None:
         """Run a DOWN part and forget the version, atomically where the dialect allows."""
-        delete = self._delete(version)
+        delete = self.sql.delete(version)
         if self.transactional:
             self._in_transaction(version, statements, delete)
         else:
@@ -188,43 +202,14 @@ class Ledger:
 
     def forget(self, version: str) -> None:
         """Drop a version from the ledger (repair)."""
-        self._exec(self._delete(version))
+        self._exec(self.sql.delete(version))
         self._drop_known(version)
 
     def adopt(self, version: str, checksum: str) -> None:
         """Record a version as applied without running it (baseline)."""
-        self._exec(self._insert(version, checksum, 0))
+        self._exec(self.sql.insert(version, checksum, 0))
         if self.known is not None:
             self.known[version] = LedgerEntry(version, checksum, 0, True)
-
-    def _insert(self, version: str, checksum: str, done: int, complete: int = 1) -> Write:
-        row = {"version": version, "checksum": checksum, "statements_done": done}
-        applied = {"complete": complete, "applied_at": utcnow().isoformat()}
-        return Write(("insert",), {**row, **applied})
-
-    def _update(self, version: str, **values: Any) -> Write:
-        return Write(("update", *sorted(values)), {"where_version": version, **values})
-
-    def _delete(self, version: str) -> Write:
-        return Write(("delete",), {"where_version": version})
-
-    def _compiled(self, shape: tuple[str, ...]) -> SQLCompiler:
-        """The write's statement with bind parameters, compiled once per ledger."""
-        if shape not in self._shapes:
-            where = self.history.c.version == sa.bindparam("where_version", type_=sa.String())
-            kind, columns = shape[0], shape[1:]
-            statement: ClauseElement
-            if kind == "insert":
-                statement = sa.insert(self.history).values(
-                    {c.name: sa.bindparam(c.name, type_=c.type) for c in self.history.c}
-                )
-            elif kind == "update":
-                binds = {c: sa.bindparam(c, type_=self.history.c[c].type) for c in columns}
-                statement = sa.update(self.history).where(where).values(binds)
-            else:
-                statement = sa.delete(self.history).where(where)
-            self._shapes[shape] = statement.compile(dialect=self.dialect)
-        return self._shapes[shape]
 
     def _in_transaction(
         self,
@@ -232,7 +217,7 @@ class Ledger:
         statements: Sequence[str],
         *ledger_writes: Write,
     ) -> None:
-        if self.scripts and self._as_script([*statements, *map(self._literal, ledger_writes)]):
+        if self.scripts and self._as_script([*statements, *map(self.sql.literal, ledger_writes)]):
             return
         self._exec("BEGIN")
         try:
@@ -256,26 +241,6 @@ class Ledger:
         except Exception:  # driver errors differ per dialect; the caller reports the cause
             return False
         return True
-
-    def _literal(self, write: Write) -> str:
-        """A ledger write with its values inlined, each rendered by SQLAlchemy's literal
-        processor of the column's type (the values are digits, hex checksums, timestamps)."""
-        compiled = self._compiled(write.shape)
-        values = {}
-        for name, value in write.params.items():
-            render = compiled.binds[name].type.literal_processor(self.dialect)
-            values[name] = render(value) if render is not None else str(value)
-        text = str(compiled.string)
-        if compiled.positional:
-            marker = "?" if self.dialect.paramstyle == "qmark" else "%s"
-            pieces = text.split(marker)
-            order = [values[k] for k in compiled.positiontup or ()]
-            return "".join(p + v for p, v in zip(pieces, [*order, ""], strict=True))
-        if self.dialect.paramstyle == "pyformat":
-            return text % values
-        for name, value in values.items():  # named (":name")
-            text = text.replace(f":{name}", value)
-        return text
 
     def _run(self, version: str, statement: str) -> None:
         try:

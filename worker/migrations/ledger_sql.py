@@ -1,0 +1,103 @@
+"""The ledger's SQL: its table, its writes compiled once per run, and their literal form.
+
+A write is a shape (insert, update of some columns, delete) and its values; each shape is
+compiled with bind parameters once per :class:`LedgerSql`, for the driver's DB-API
+connections. :meth:`LedgerSql.literal` inlines the values, for a driver that runs a file and
+its ledger row as one script (:attr:`providers.base.Provider.runs_scripts`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from worker.tracking.models import utcnow
+
+
+@cache
+def _dialect(scheme: str) -> sa.engine.Dialect:
+    """The SQLAlchemy dialect that compiles ledger statements for a driver's connections."""
+    return sa.create_engine(scheme).dialect
+
+
+def _history(name: str) -> sa.TableClause:
+    text, number = ("version", "checksum", "applied_at"), ("statements_done", "complete")
+    columns = [sa.column(c, sa.String()) for c in text] + [
+        sa.column(c, sa.Integer()) for c in number
+    ]
+    return sa.table(name, *columns)
+
+
+@dataclass(frozen=True)
+class Write:
+    """A ledger write: its statement's shape (compiled once) and its values."""
+
+    shape: tuple[str, ...]
+    params: dict[str, Any]
+
+
+class LedgerSql:
+    """The ledger table's writes for one driver."""
+
+    def __init__(self, table: str, scheme: str) -> None:
+        self.history = _history(table)
+        self.dialect = _dialect(scheme)
+        self._shapes: dict[tuple[str, ...], SQLCompiler] = {}
+
+    def where(self, version: str) -> sa.ColumnElement[bool]:
+        """Rows of ``version``."""
+        return self.history.c.version == version
+
+    def insert(self, version: str, checksum: str, done: int, complete: int = 1) -> Write:
+        row = {"version": version, "checksum": checksum, "statements_done": done}
+        applied = {"complete": complete, "applied_at": utcnow().isoformat()}
+        return Write(("insert",), {**row, **applied})
+
+    def update(self, version: str, **values: Any) -> Write:
+        return Write(("update", *sorted(values)), {"where_version": version, **values})
+
+    def delete(self, version: str) -> Write:
+        return Write(("delete",), {"where_version": version})
+
+    def compiled(self, shape: tuple[str, ...]) -> SQLCompiler:
+        """The write's statement with bind parameters, compiled once per ledger."""
+        if shape not in self._shapes:
+            where = self.history.c.version == sa.bindparam("where_version", type_=sa.String())
+            kind, columns = shape[0], shape[1:]
+            statement: ClauseElement
+            if kind == "insert":
+                statement = sa.insert(self.history).values(
+                    {c.name: sa.bindparam(c.name, type_=c.type) for c in self.history.c}
+                )
+            elif kind == "update":
+                binds = {c: sa.bindparam(c, type_=self.history.c[c].type) for c in columns}
+                statement = sa.update(self.history).where(where).values(binds)
+            else:
+                statement = sa.delete(self.history).where(where)
+            self._shapes[shape] = statement.compile(dialect=self.dialect)
+        return self._shapes[shape]
+
+    def literal(self, write: Write) -> str:
+        """A ledger write with its values inlined, each rendered by SQLAlchemy's literal
+        processor of the column's type (the values are digits, hex checksums, timestamps)."""
+        compiled = self.compiled(write.shape)
+        values = {}
+        for name, value in write.params.items():
+            render = compiled.binds[name].type.literal_processor(self.dialect)
+            values[name] = render(value) if render is not None else str(value)
+        text = str(compiled.string)
+        if compiled.positional:
+            marker = "?" if self.dialect.paramstyle == "qmark" else "%s"
+            pieces = text.split(marker)
+            order = [values[k] for k in compiled.positiontup or ()]
+            return "".join(p + v for p, v in zip(pieces, [*order, ""], strict=True))
+        if self.dialect.paramstyle == "pyformat":
+            return text % values
+        for name, value in values.items():  # named (":name")
+            text = text.replace(f":{name}", value)
+        return text
