@@ -13,28 +13,30 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from worker.api.context import ApiContext, api_context
-from worker.api.problems import Problem
+from worker.errors import Forbidden, RequestRejected, Unauthenticated
 from worker.tokens import SCOPES, Principal, verify
 
 bearer = HTTPBearer(auto_error=False, description="A token from `plugin-db tokens create`.")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-CHALLENGE = {"WWW-Authenticate": 'Bearer realm="plugin-db"'}
 
 
-def _missing() -> Problem:
-    return Problem(401, "unauthorized", "send Authorization: Bearer <token>", headers=CHALLENGE)
+def _missing() -> Unauthenticated:
+    return Unauthenticated("unauthorized", ["Authorization: send Bearer <token>"])
 
 
-def _refused(principal: Principal | None, scope: str) -> Problem | None:
+def _refused(principal: Principal | None, scope: str) -> RequestRejected | None:
     if principal is None:
-        return Problem(
-            401,
+        return Unauthenticated(
             "unauthorized",
-            "the token is unknown or revoked; create one with `plugin-db tokens create`",
-            headers=CHALLENGE,
+            [
+                "Authorization: the token is unknown or revoked; create one with "
+                "`plugin-db tokens create`"
+            ],
         )
     if not principal.allows(scope):
-        return Problem(403, "forbidden", f"the token {principal.name!r} lacks the scope {scope!r}")
+        return Forbidden(
+            "forbidden", [f"scope: the token {principal.name!r} lacks the scope {scope!r}"]
+        )
     return None
 
 

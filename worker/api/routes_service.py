@@ -10,7 +10,8 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from worker.api.context import ApiContext, api_context
-from worker.api.problems import Problem, responses
+from worker.api.problems import responses
+from worker.errors import NotReady
 from worker.logging import get_logger
 
 router = APIRouter(tags=["service"])
@@ -56,7 +57,7 @@ def readyz(ctx: Ctx) -> Health:
     checks = {"tracking": _check("tracking", tracking), "broker": _check("broker", broker)}
     failing = [name for name, state in checks.items() if state != "ok"]
     if failing:
-        raise Problem(503, "not ready", f"unreachable: {', '.join(failing)}", field=failing[0])
+        raise NotReady(f"{failing[0]}: unreachable: {', '.join(failing)}")
     return Health(status="ok", checks=checks)
 
 

@@ -20,6 +20,7 @@ from providers.base import Provider
 from providers.targets import Targets
 from worker import placement
 from worker.errors import ManifestError, MigrationFileError, RequestRejected, UnknownTarget
+from worker.jsontext import UNSTORABLE, unstorable_text
 from worker.lifecycle import relocate
 from worker.lifecycle.requests import (
     ProvisionRequest,
@@ -32,14 +33,7 @@ from worker.lifecycle.requests import (
 from worker.lifecycle.store import OperationStore
 from worker.lifecycle.validation import validate_migrations
 from worker.logging import redact_text, storable
-from worker.manifest import (
-    UNSTORABLE,
-    Manifest,
-    find_manifest,
-    parse_manifest,
-    relocated_manifest,
-    unstorable_text,
-)
+from worker.manifest import Manifest, find_manifest, parse_manifest, relocated_manifest
 from worker.migrations.files import MigrationFile
 from worker.naming import check_plugin_id
 from worker.schema.registry import check_registration
