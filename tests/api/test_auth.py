@@ -105,3 +105,19 @@ def test_tokens_created_listed_and_revoked_from_the_cli(api: Api) -> None:
         assert invoke(api.stack, "tokens", "revoke", "ci-bot").exit_code == 0
         assert http.get("/api/operations/1", headers=headers).status_code == 401
     assert invoke(api.stack, "tokens", "create", "x", "--scope", "root").exit_code == 2
+
+
+def test_a_revoked_token_is_refused_by_the_connection_route_at_once(api: Api) -> None:
+    """The route remembers tokens it verified, yet a revoked one gets 401 on the next read."""
+    made = invoke(api.stack, "tokens", "create", "rt-bot", "--scope", "connections:read", "--json")
+    assert made.exit_code == 0, made.output
+    headers = {"Authorization": f"Bearer {json.loads(made.stdout)['token']}"}
+    path = "/api/plugins/nobody-here/connection"
+    with api.client() as http:
+        assert http.get(path, headers=headers).status_code == 404  # verified (and remembered)
+        assert http.get(path, headers=headers).status_code == 404
+        assert invoke(api.stack, "tokens", "revoke", "rt-bot").exit_code == 0
+        refused = http.get(path, headers=headers)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith(
+            "Bearer"
+        )
