@@ -60,6 +60,10 @@ def require_scope(scope: str) -> Callable[..., str]:
     return check
 
 
+Reader = Annotated[str, Depends(require_scope("plugins:read"))]
+Writer = Annotated[str, Depends(require_scope("plugins:write"))]
+"""Handler parameters: the token's name, once it holds ``plugins:read`` / ``plugins:write``."""
+
 VERIFIED: dict[str, Principal] = {}
 """sha256 of a token -> its principal, for tokens this process has verified (no plaintext)."""
 VERIFIED_MAX = 4096

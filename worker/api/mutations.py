@@ -9,17 +9,13 @@ from typing import Annotated, Any
 from fastapi import Depends, Response
 from pydantic import BaseModel
 
-from worker.api.auth import require_scope
-from worker.api.context import ApiContext, api_context
+from worker.api.auth import Writer
+from worker.api.context import ApiContext, Ctx
 from worker.api.models import IdempotencyKey, OperationSummary, PluginId
 from worker.lifecycle.submit import submit
 from worker.naming import check_plugin_id
 from worker.states import Kind
 from worker.tracking.models import LifecycleOperation
-
-Ctx = Annotated[ApiContext, Depends(api_context)]
-Writer = Annotated[str, Depends(require_scope("plugins:write"))]
-Reader = Annotated[str, Depends(require_scope("plugins:read"))]
 
 
 def summary(op: LifecycleOperation) -> OperationSummary:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from worker.api.auth import Reader
+from worker.api.context import Ctx
 from worker.api.models import (
     EmptyBody,
     MigrateBody,
@@ -13,7 +15,7 @@ from worker.api.models import (
     ProvisionBody,
     TeardownBody,
 )
-from worker.api.mutations import Ctx, Mutate, Reader, fields_of, summary
+from worker.api.mutations import Mutate, fields_of, summary
 from worker.errors import NotFound
 from worker.states import Kind
 from worker.tracking.models import LifecycleOperation

@@ -11,7 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query
 from sqlalchemy import select
 
-from worker.api.context import ApiContext
+from worker.api.auth import Reader
+from worker.api.context import ApiContext, Ctx
 from worker.api.models import (
     ConflictItem,
     Conflicts,
@@ -22,7 +23,7 @@ from worker.api.models import (
     SchemaRow,
     Validation,
 )
-from worker.api.mutations import Ctx, Mutate, Reader, fields_of
+from worker.api.mutations import Mutate, fields_of
 from worker.api.problems import responses
 from worker.errors import Conflict, NotFound
 from worker.migrations.plan import ROLLBACK_ALL

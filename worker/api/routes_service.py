@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from worker.api.context import ApiContext, api_context
+from worker.api.context import Ctx
 from worker.api.problems import responses
 from worker.errors import NotReady
 from worker.logging import get_logger
@@ -17,7 +15,6 @@ from worker.logging import get_logger
 router = APIRouter(tags=["service"])
 TEXT = CONTENT_TYPE_LATEST.split(";")[0]
 log = get_logger("api")
-Ctx = Annotated[ApiContext, Depends(api_context)]
 
 
 class Health(BaseModel):
