@@ -29,6 +29,8 @@ BENCHMARKS = (
     "scaleout",
     "cli",
     "snapshots",
+    "placement",
+    "relocation",
 )
 console = Console(stderr=True)
 

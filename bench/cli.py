@@ -1,10 +1,12 @@
-"""9. Command-line reads: ``plugin-db info/ops/op/audit`` against ``python -c pass``.
+"""9. Command-line reads: ``plugin-db info/ops/op/audit/doctor`` against ``python -c pass``.
 
-Each command is a fresh process, as an operator runs it: ``plugin-db info ID --json``,
-``ops --plugin ID --json``, ``op OP_ID --json`` and ``audit ID --json`` on a SQLite tracking
-database holding one plugin, one operation and its audit trail. Baselines in the same run,
-interleaved: ``python -c pass`` (the interpreter alone) and ``celery --version`` (what a command
-costs that imports Celery). Each read's output is checked (the plugin id, the operation).
+Each command is a fresh process of the installed ``plugin-db`` console script, as an operator
+runs it: ``plugin-db info ID --json``, ``ops --plugin ID --json``, ``op OP_ID --json``,
+``audit ID --json`` and ``doctor --plugin ID --json`` on a SQLite tracking database holding
+one plugin (a real SQLite plugin database), one operation and its audit trail. Baselines in the
+same run, interleaved: ``python -c pass`` (the interpreter alone) and ``celery --version``
+(what a command costs that imports Celery). Each read's output is checked (the plugin id, the
+operation).
 """
 
 from __future__ import annotations
@@ -17,19 +19,36 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.common import BenchError
 from bench.report import Config, Result, Row, fmt
+from providers.sqlite import SQLiteProvider
+from worker.manifest import parse_manifest
+from worker.port import spec_for
 from worker.tracking import db
 from worker.tracking.models import AuditEvent, LifecycleOperation, PluginDatasource
 
 NAME = "cli"
 GOAL = 10.0
 PLUGIN = "bench-cli"
+MANIFEST = {
+    "id": PLUGIN,
+    "name": "Bench Cli",
+    "version": "1.0.0",
+    "sovereign": {"schemaVersion": 2, "database": {"mode": "exclusive-sqlite"}},
+}
 
 
-def seed(url: str) -> int:
-    """One ready plugin with one succeeded operation and two audit events; the operation id."""
+def seed(url: str, data_dir: Path | None = None) -> int:
+    """One ready plugin with one succeeded operation and two audit events; the operation id.
+
+    With ``data_dir``, the plugin's SQLite database is created there (what ``doctor`` checks).
+    """
+    descriptor: dict[str, Any] = {"provider": "sqlite", "url": "sqlite:////x.db", "limits": {}}
+    if data_dir is not None:
+        spec = spec_for(parse_manifest(MANIFEST))
+        descriptor = SQLiteProvider(data_dir).provision(spec, None).to_json()
     db.upgrade(url)
     engine = db.make_engine(url)
     try:
@@ -40,8 +59,8 @@ def seed(url: str) -> int:
                     mode="exclusive-sqlite",
                     provider="sqlite",
                     status="ready",
-                    descriptor={"provider": "sqlite", "url": "sqlite:////x.db", "limits": {}},
-                    manifest={},
+                    descriptor=descriptor,
+                    manifest=MANIFEST,
                 )
             )
             op = LifecycleOperation(
@@ -59,11 +78,11 @@ def seed(url: str) -> int:
         engine.dispose()
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
+def timed(argv: list[str], env: dict[str, str], codes: tuple[int, ...] = (0,)) -> tuple[float, str]:
     started = time.perf_counter()
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
     seconds = time.perf_counter() - started
-    if done.returncode != 0:
+    if done.returncode not in codes:
         raise BenchError(f"{argv[1:]} exited {done.returncode}: {done.stderr[-1500:]}")
     return seconds, done.stdout
 
@@ -74,9 +93,13 @@ def run(cfg: Config) -> Result:
     celery = str(Path(python).with_name("celery"))
     with tempfile.TemporaryDirectory(prefix="plugin-db-bench-cli-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'tracking.db'}"
-        op_id = seed(url)
-        env = {**os.environ, "PLUGIN_DB_DATABASE_URL": url}
-        cli = [python, "-m", "worker.cli"]
+        op_id = seed(url, Path(tmp) / "data")
+        env = {
+            **os.environ,
+            "PLUGIN_DB_DATABASE_URL": url,
+            "PLUGIN_DB_DATA_DIR": str(Path(tmp) / "data"),
+        }
+        cli = [str(Path(python).with_name("plugin-db"))]
         commands = {
             "python -c pass": ([python, "-c", "pass"], None),
             "celery --version": ([celery, "--version"], None),
@@ -84,11 +107,12 @@ def run(cfg: Config) -> Result:
             "ops --plugin": ([*cli, "ops", "--plugin", PLUGIN, "--json"], PLUGIN),
             "op": ([*cli, "op", str(op_id), "--json"], PLUGIN),
             "audit": ([*cli, "audit", PLUGIN, "--json"], "operation_succeeded"),
+            "doctor --plugin": ([*cli, "doctor", "--plugin", PLUGIN, "--json"], PLUGIN),
         }
         samples: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(repeats):  # interleaved, so load changes hit every command alike
             for name, (argv, expect) in commands.items():
-                seconds, stdout = timed(argv, env)
+                seconds, stdout = timed(argv, env, (0, 1) if name.startswith("doctor") else (0,))
                 if expect is not None and expect not in stdout:
                     raise BenchError(f"{name}: {expect!r} not in its output: {stdout[:300]}")
                 if expect is not None:

@@ -18,7 +18,9 @@ Baselines, measured in the same run over the same fleet:
   ``MigrationContext.get_current_heads()`` with the script directory's heads.
 
 The fleet is built (untimed) in this process's children with the worker's lifecycle service
-(:func:`build_fleet`); the worker process serves the pending run. Every run checks its outcome: all N plugins found up to date (by each method), and after the
+(:func:`build_fleet`); the worker process serves the pending run.
+
+Every run checks its outcome: all N plugins found up to date (by each method), and after the
 pending run 5 more ``completed`` rows in ``plugin_migrations`` for every plugin.
 """
 

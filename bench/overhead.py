@@ -34,6 +34,7 @@ from bench.common import (
     warm_up,
 )
 from bench.report import Config, Result, Row, epoch, fmt, summary
+from bench.trips import run_backends
 from tests.support.stack import Stack
 from worker import secrets
 
@@ -130,11 +131,16 @@ def run(cfg: Config) -> Result:
                         met=by_e2e["median"] < GOAL_MS,
                     )
                 )
+            found, more = run_backends(cfg, stack, made)
+            metrics["in_process"] = found
+            rows.extend(more)
         finally:
             errors = purge(stack, made)
     notes = [
         "steps: created_at->finished_at minus provider-step ms; e2e: enqueue->finished_at "
-        "minus median direct Provider.provision time (baseline column)"
+        "minus median direct Provider.provision time (baseline column)",
+        "in process: the lifecycle service driven without the broker on SQLite-mode plugins; "
+        "round trips = statements + commits + pool checkouts on the tracking engine, per op",
     ]
     return Result(
         NAME,

@@ -60,9 +60,12 @@ class BulkLoad:
     ) -> None:
         """Insert ``rows`` (column name → value) into ``table`` within ``conn``'s transaction.
 
-        JSON columns hold decoded values, ``None`` being a JSON null and ``sa.null()`` SQL NULL
-        (as SQLAlchemy's JSON type binds them).
+        JSON columns hold :class:`JsonText` or decoded values, ``None`` being a JSON null and
+        ``sa.null()`` SQL NULL (as SQLAlchemy's JSON type binds them).
         """
+        json_cols = [c.name for c in table.columns if isinstance(c.type, sa.JSON)]
+        if json_cols:
+            rows = [{**row, **{n: _decoded(row[n]) for n in json_cols}} for row in rows]
         if rows:
             conn.execute(table.insert(), list(rows))
 
@@ -70,9 +73,26 @@ class BulkLoad:
         """Fix-ups after ``table`` was loaded with explicit key values (default: none)."""
 
 
+class JsonText(str):
+    """A JSON value as its source's JSON text: loaded as is where the destination takes JSON
+    text (``COPY``), decoded for the others (:meth:`BulkLoad.bulk_load`)."""
+
+
 def _json(value: Any) -> str | None:
-    """JSON text of a decoded value; None (SQL NULL) for ``sa.null()``."""
-    return None if isinstance(value, Null) else json.dumps(value, ensure_ascii=False)
+    """JSON text of a value; None (SQL NULL) for ``sa.null()``."""
+    if isinstance(value, Null):
+        return None
+    return str(value) if isinstance(value, JsonText) else json.dumps(value, ensure_ascii=False)
+
+
+def _decoded(value: Any) -> Any:
+    """A decoded :class:`JsonText` (text that is no JSON stays a string), else ``value``."""
+    if not isinstance(value, JsonText):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return str(value)
 
 
 def _qualified(table: sa.Table) -> str:
@@ -118,7 +138,8 @@ class PostgresBulk(BulkLoad):
     def bulk_load(
         self, conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]
     ) -> None:
-        """``COPY`` the rows in (JSON values as JSON text, ``sa.null()`` as SQL NULL)."""
+        """``COPY`` the rows in (JSON as JSON text, :class:`JsonText` untouched, ``sa.null()``
+        as SQL NULL)."""
         if not rows:
             return
         names = [c.name for c in table.columns]

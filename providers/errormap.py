@@ -11,9 +11,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-
-import psycopg
-import pymysql
+from typing import TYPE_CHECKING, Any
 
 from worker.errors import PluginDbError, ProviderError, ProviderUnavailable
 
@@ -54,17 +52,45 @@ def _sqlite_unreachable(exc: BaseException) -> bool:
     return "unable to open" in str(exc) or "locked" in str(exc)
 
 
-PSYCOPG_RULES = (
-    ErrorRule(psycopg.OperationalError, ProviderError, _pg_auth),
-    ErrorRule(psycopg.OperationalError, ProviderUnavailable, _pg_unreachable),
-    ErrorRule(psycopg.Error, ProviderError),
-)
-PYMYSQL_RULES = (
-    ErrorRule(
-        pymysql.err.MySQLError, ProviderUnavailable, lambda e: mysql_code(e) in MYSQL_UNREACHABLE
-    ),
-    ErrorRule(pymysql.err.MySQLError, ProviderError),
-)
+def _psycopg_rules() -> tuple[ErrorRule, ...]:
+    import psycopg
+
+    return (
+        ErrorRule(psycopg.OperationalError, ProviderError, _pg_auth),
+        ErrorRule(psycopg.OperationalError, ProviderUnavailable, _pg_unreachable),
+        ErrorRule(psycopg.Error, ProviderError),
+    )
+
+
+def _pymysql_rules() -> tuple[ErrorRule, ...]:
+    import pymysql
+
+    return (
+        ErrorRule(
+            pymysql.err.MySQLError,
+            ProviderUnavailable,
+            lambda e: mysql_code(e) in MYSQL_UNREACHABLE,
+        ),
+        ErrorRule(pymysql.err.MySQLError, ProviderError),
+    )
+
+
+if TYPE_CHECKING:
+    PSYCOPG_RULES: tuple[ErrorRule, ...]
+    PYMYSQL_RULES: tuple[ErrorRule, ...]
+_LAZY = {"PSYCOPG_RULES": _psycopg_rules, "PYMYSQL_RULES": _pymysql_rules}
+
+
+def __getattr__(name: str) -> Any:
+    """PSYCOPG_RULES / PYMYSQL_RULES, built (and their client library imported) on first use:
+    a process that never talks to that server never imports its client."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    rules = _LAZY[name]()
+    globals()[name] = rules
+    return rules
+
+
 SQLITE_RULES = (
     ErrorRule(sqlite3.OperationalError, ProviderUnavailable, _sqlite_unreachable),
     ErrorRule(sqlite3.Error, ProviderError),

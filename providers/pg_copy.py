@@ -15,7 +15,7 @@ from providers import tools
 from providers.base import PluginSpec
 
 if TYPE_CHECKING:
-    from providers.pg_sql import Conn, Cur
+    from providers.pg_sql import Conn, Cur, PgServer
 
 
 class PostgresCopy:
@@ -23,6 +23,9 @@ class PostgresCopy:
 
     if TYPE_CHECKING:
         dbname: str
+        _server: PgServer | None
+
+        def server(self, cur: Cur) -> PgServer: ...
 
         def _admin(self) -> AbstractContextManager[Conn]: ...
 
@@ -45,14 +48,16 @@ class PostgresCopy:
             create = sql.SQL("CREATE SCHEMA {} AUTHORIZATION {}")
             cur.execute(create.format(ident(n.schema), ident(n.owner)))
         dump = [tools.find_pg("pg_dump", major), "-Fc", "-Z0", f"--schema={n.schema}"]
-        restore = [tools.find_pg("pg_restore", major), "--exit-on-error", "--single-transaction"]
-        restore += ["--no-owner", "--no-acl", f"--role={n.owner}", f"--schema={n.schema}"]
+        restore = [tools.find_pg("pg_restore", major), "--exit-on-error", "--no-owner"]
+        restore += ["--no-acl", f"--role={n.owner}", f"--schema={n.schema}"]  # a re-run starts over
         tools.pipe(dump, [*restore, "-d", self.dbname], source._tool_env(), self._tool_env())
         with _translated("count rows"), self._admin() as conn, conn.cursor() as cur:
             return _counts(cur, n.schema)
 
     def server_major(self) -> int:
-        """The server's major version (15, 18)."""
-        with self._admin() as conn:
-            row = conn.execute("SHOW server_version_num").fetchone()
-        return int(row[0] if row else 0) // 10000
+        """The server's major version (15, 18), read once per driver."""
+        if self._server is None:
+            with self._admin() as conn, conn.cursor() as cur:
+                self.server(cur)
+        assert self._server is not None
+        return self._server.version_num // 10000

@@ -9,6 +9,8 @@ from contextlib import AbstractContextManager, closing
 from pathlib import Path
 from typing import Any, ClassVar
 
+import sqlalchemy as sa
+
 from providers import locks, orphans
 from providers.base import (
     Descriptor,
@@ -137,6 +139,13 @@ class SQLiteProvider(SQLiteData, SQLiteFamily, Provider):
         for path in (self.path(spec), self.archive_path(spec)):
             for suffix in ("", *_SIDECARS):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+    def plugin_engine(self, spec: PluginSpec, login: Login | None) -> sa.Engine:
+        """The base engine, whose transactions are SQLite's own: BEGIN is issued (the
+        connections are autocommit, so a bulk load would else commit row by row)."""
+        engine = super().plugin_engine(spec, login)
+        sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        return engine
 
     def connect(self, spec: PluginSpec, login: Login | None) -> sqlite3.Connection:
         """Autocommit connection (the caller issues BEGIN) with the size cap applied."""

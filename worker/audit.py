@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from worker import metrics
 from worker.logging import get_logger, redact
-from worker.tracking.models import AuditEvent
+from worker.tracking.models import AuditEvent, utcnow
 
 log = get_logger("audit")
+INSERT = cast(Table, AuditEvent.__table__).insert()
 
 
 def record(
@@ -24,14 +26,17 @@ def record(
 ) -> None:
     """Add one audit event (snake_case ``event``) to ``session``'s transaction."""
     clean = redact(details)
-    session.add(
-        AuditEvent(
-            plugin_id=plugin_id,
-            operation_id=operation_id,
-            event=event,
-            actor=actor,
-            details=clean,
-        )
+    # one Core INSERT now, in the caller's transaction: no unit-of-work bookkeeping at flush
+    session.execute(
+        INSERT,
+        {
+            "plugin_id": plugin_id,
+            "operation_id": operation_id,
+            "event": event,
+            "actor": actor,
+            "details": clean,
+            "timestamp": utcnow(),
+        },
     )
     log.info(event, plugin_id=plugin_id, operation_id=operation_id, actor=actor, **clean)
     metrics.audit_event(event, clean)

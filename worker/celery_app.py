@@ -126,7 +126,7 @@ def create_app(settings: Settings) -> Celery:
 
 def beat_schedule(settings: Settings) -> dict[str, Any]:
     """Periodic work: reconcile, rotate due credentials, the doctor, purge expired archives."""
-    reconcile_every = max(5.0, settings.lease_seconds / 2)
+    reconcile_every = settings.reconcile_seconds or max(5.0, settings.lease_seconds / 2)
     return {
         "reconcile": {"task": "plugin_db.reconcile", "schedule": reconcile_every},
         "rotate-due": {"task": "plugin_db.rotate_due", "schedule": 3600.0},

@@ -17,7 +17,9 @@
     │   │   └── UnknownEndpoint  no webhook endpoint has this id
     │   ├── UnknownGeneration    a connection ack names a generation the plugin never had
     │   ├── Conflict             the resource's state does not allow the request now
-    │   └── AddressRefused       a webhook URL points where webhooks may not go
+    │   ├── AddressRefused       a webhook URL points where webhooks may not go
+    │   ├── Unauthenticated      no bearer token, or an unknown or revoked one (HTTP 401)
+    │   └── Forbidden            the token lacks the scope the request needs (HTTP 403)
     ├── PermanentError           the operation fails at once, retrying cannot help
     │   ├── InvalidTransition    a state machine was asked for a move it does not allow
     │   ├── MigrationFailed      a migration statement failed
@@ -35,9 +37,13 @@
     │   ├── TrackingUnavailable  the tracking database cannot be reached
     │   ├── PluginBusy           another operation on the same plugin runs first
     │   │   └── DependencyBusy   a dependency is being migrated right now
-    │   └── LockTimeout          a migration lock could not be taken in time
+    │   ├── LockTimeout          a migration lock could not be taken in time
+    │   └── NotReady             the API's tracking database or broker is unreachable (HTTP 503)
     ├── LeaseLost                another worker owns the operation now; stop quietly
     └── TrackingOutOfDate        the tracking database needs ``plugin-db db upgrade``
+
+The HTTP API answers each of these with an RFC 9457 problem document (worker/api/problems.py
+maps the classes to statuses: RequestRejected 422 unless noted, TransientError 503).
 
 Driver errors are translated at the provider boundary with ``raise ... from exc``; messages
 never carry a password (the logging redactor masks any that slip through).
@@ -123,6 +129,14 @@ class AddressRefused(RequestRejected):
     """A webhook URL points where webhooks may not go."""
 
 
+class Unauthenticated(RequestRejected):
+    """No bearer token, or one that is unknown or revoked (HTTP 401)."""
+
+
+class Forbidden(RequestRejected):
+    """The token is valid but lacks the scope the request needs (HTTP 403)."""
+
+
 class UnknownEndpoint(NotFound):
     """No webhook endpoint has this id."""
 
@@ -201,6 +215,11 @@ class DependencyBusy(PluginBusy):
 
 class LockTimeout(TransientError):
     """A per-plugin lock could not be acquired within the bounded wait."""
+
+
+class NotReady(TransientError):
+    """A service the API needs (tracking database, broker) is unreachable; the message names
+    which (HTTP 503 on ``/readyz``)."""
 
 
 class LeaseLost(PluginDbError):

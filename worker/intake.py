@@ -19,6 +19,7 @@ from kombu.transport import redis as redis_transport
 from kombu.transport import virtual
 
 from worker.errors import MalformedEnvelope
+from worker.jsontext import depth
 from worker.settings import Settings
 
 MAX_MESSAGE_DEPTH = 64  # a request nests a manifest or schema document (<= 32 levels each)
@@ -32,19 +33,6 @@ def _text(value: object, limit: int = _SHOWN) -> str | None:
     from worker.logging import storable
 
     return storable(value if isinstance(value, str) else repr(value))[:limit]
-
-
-def _depth(value: object) -> int:
-    """Nesting depth of a decoded JSON value, without recursion."""
-    stack, deepest = [(value, 1)], 0
-    while stack and deepest <= MAX_MESSAGE_DEPTH:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if isinstance(item, dict):
-            stack.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend((child, depth + 1) for child in item)
-    return deepest
 
 
 def audit_rejected_message(
@@ -87,7 +75,9 @@ def contract_problem(message: Any) -> Exception | None:
         return exc
     headers = message.headers
     problem: Exception
-    if _depth(body) > MAX_MESSAGE_DEPTH or _depth(headers) > MAX_MESSAGE_DEPTH:
+    if depth(body, MAX_MESSAGE_DEPTH) > MAX_MESSAGE_DEPTH or (
+        depth(headers, MAX_MESSAGE_DEPTH) > MAX_MESSAGE_DEPTH
+    ):
         problem = InvalidTaskError(f"message nested deeper than {MAX_MESSAGE_DEPTH} levels")
         return problem
     if not isinstance(headers, dict) or "task" not in headers:

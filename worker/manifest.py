@@ -18,12 +18,11 @@ from pydantic import (
 )
 
 from worker.errors import ManifestError
-from worker.logging import storable
+from worker.jsontext import UNSTORABLE, depth, unstorable_text
 from worker.naming import check_plugin_id, namespace
 
 MAX_MANIFEST_BYTES = 256 * 1024
 MAX_JSON_DEPTH = 32
-UNSTORABLE = "contains NUL or an unpaired surrogate; send valid UTF-8 text"
 
 
 class Mode(StrEnum):
@@ -193,57 +192,6 @@ class Manifest(BaseModel):
         return self
 
 
-def _depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    deepest = 0
-    while stack:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            return deepest
-        children = (
-            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        )
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
-
-
-def unstorable_text(value: Any, where: str) -> str | None:
-    """Path of the first key or string in ``value`` holding NUL or an unpaired surrogate.
-
-    JSON can carry both (``"\\u0000"``, ``"\\ud800"``); PostgreSQL refuses them in text and
-    JSON columns and neither is valid UTF-8, so such input is refused before it is stored.
-    """
-    stack: list[tuple[Any, str]] = [(value, where)]
-    while stack:
-        item, path = stack.pop()
-        if isinstance(item, dict):
-            for key, child in item.items():
-                child_path = f"{path}.{_printable(key)}"
-                if isinstance(key, str) and _bad_text(key):
-                    return child_path
-                stack.append((child, child_path))
-        elif isinstance(item, list):
-            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
-        elif isinstance(item, str) and _bad_text(item):
-            return path
-    return None
-
-
-def _bad_text(text: str) -> bool:
-    if "\x00" in text:
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def _printable(key: object) -> str:
-    return storable(key if isinstance(key, str) else repr(key))
-
-
 def _describe(error: Any) -> str:
     loc = ".".join(str(part) for part in error["loc"]) or "manifest"
     message = str(error["msg"]).removeprefix("Value error, ")
@@ -262,7 +210,7 @@ def parse_manifest(data: object) -> Manifest:
     """Validate a decoded manifest; raise ManifestError naming every bad field."""
     if not isinstance(data, dict):
         raise ManifestError("invalid manifest", ["manifest: must be a JSON object"])
-    if _depth(data) > MAX_JSON_DEPTH:
+    if depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise ManifestError("invalid manifest", [f"manifest: nested deeper than {MAX_JSON_DEPTH}"])
     bad = unstorable_text(data, "manifest")
     if bad is not None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import cast
 
-from sqlalchemy import delete, select, update
+import sqlalchemy as sa
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -127,16 +129,23 @@ def choose(pool: Sequence[Target], usage: Mapping[str, Usage], need: Need) -> Ta
     )
 
 
+_USAGE_TABLE = cast(sa.Table, TargetUsage.__table__)
+_RESERVATIONS = cast(sa.Table, TargetReservation.__table__)
+_USAGE = _USAGE_TABLE.c
+"""Core tables: placement's statements skip the ORM (it sits on every provision's path)."""
+
+
 def usage_of(session: Session, names: Iterable[str], *, lock: bool = False) -> dict[str, Usage]:
     """``target_usage`` of ``names`` (locked FOR UPDATE in name order when ``lock``)."""
-    query = select(TargetUsage).where(TargetUsage.target.in_(sorted(names)))
+    u = _USAGE
+    query = select(u.target, u.plugins, u.storage_mb, u.connections)
+    query = query.where(u.target.in_(sorted(names)))
     if lock:
-        query = query.order_by(TargetUsage.target).with_for_update()
-    return {row.target: _as_usage(row) for row in session.scalars(query)}
-
-
-def _as_usage(row: TargetUsage) -> dict[str, int]:
-    return {"plugins": row.plugins, "storage_mb": row.storage_mb, "connections": row.connections}
+        query = query.order_by(u.target).with_for_update()
+    return {
+        str(name): {"plugins": plugins, "storage_mb": storage, "connections": connections}
+        for name, plugins, storage, connections in session.execute(query)
+    }
 
 
 def state_overrides(session: Session) -> dict[str, str]:
@@ -155,8 +164,9 @@ def set_state(sessions: Sessions, target: str, state: str | None) -> None:
 
 def reserved(session: Session, plugin_id: str) -> list[str]:
     """The targets holding a reservation of ``plugin_id`` (oldest first)."""
-    query = select(TargetReservation.target).where(TargetReservation.plugin_id == plugin_id)
-    return list(session.scalars(query.order_by(TargetReservation.created_at)))
+    r = _RESERVATIONS.c
+    query = select(r.target).where(r.plugin_id == plugin_id).order_by(r.created_at)
+    return [str(name) for name in session.scalars(query)]
 
 
 def _ensure_rows(sessions: Sessions, names: Sequence[str]) -> None:
@@ -176,8 +186,8 @@ def _ensure_rows(sessions: Sessions, names: Sequence[str]) -> None:
 
 def _take(session: Session, target: Target, need: Need) -> bool:
     """Add ``need`` to the target's usage if it stays within capacity; whether it did."""
-    row = TargetUsage.__table__.c
-    query = update(TargetUsage).where(row.target == target.name)
+    row = _USAGE
+    query = update(_USAGE_TABLE).where(row.target == target.name)
     for dim, cap in target.capacity.items():
         query = query.where(row[dim] + need.amount(dim) <= cap)
     values = {dim: row[dim] + need.amount(dim) for dim in DIMENSIONS}
@@ -223,15 +233,10 @@ def place(
 
 def _reserve(session: Session, plugin_id: str, target: Target, need: Need) -> bool:
     """Record the reservation and commit; False if a concurrent placement recorded one first."""
-    session.add(
-        TargetReservation(
-            plugin_id=plugin_id,
-            target=target.name,
-            storage_mb=need.storage_mb,
-            connections=need.connections,
-        )
-    )
+    values: dict[str, object] = {"plugin_id": plugin_id, "target": target.name}
+    values |= {"storage_mb": need.storage_mb, "connections": need.connections}
     try:
+        session.execute(insert(_RESERVATIONS).values(values))
         session.commit()
     except IntegrityError:
         session.rollback()

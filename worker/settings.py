@@ -95,6 +95,8 @@ class Settings:
     secret_keys: tuple[str, ...] = ()
     queue: str = "plugin-db"
     lease_seconds: float = 60.0
+    reconcile_seconds: float = 0.0
+    """How often beat re-sends stale operations; 0: half a lease, at least 5 s."""
     max_attempts: int = 5
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     visibility_timeout: int = 3600
@@ -132,6 +134,7 @@ class Settings:
             targets_file=_path(env, "TARGETS", Path()) if env.get(ENV_PREFIX + "TARGETS") else None,
             secret_keys=keys,
             lease_seconds=_float(env, "LEASE_SECONDS", cls.lease_seconds),
+            reconcile_seconds=_float(env, "RECONCILE_SECONDS", cls.reconcile_seconds),
             max_attempts=_int(env, "MAX_ATTEMPTS", cls.max_attempts),
             retry=RetryPolicy(
                 max_retries=_int(env, "MAX_RETRIES", RetryPolicy.max_retries),

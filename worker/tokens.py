@@ -101,9 +101,10 @@ def verify(session: Session, token: str) -> Principal | None:
     """The principal of a valid, unrevoked token; None otherwise (constant-time compare)."""
     parts = token.split("_", 2)
     key_id = parts[1] if len(parts) == 3 and parts[0] == PREFIX and len(parts[1]) == 16 else ""
+    columns = select(ApiToken.name, ApiToken.scopes, ApiToken.token_hash)
     row = (
-        session.scalars(
-            select(ApiToken).where(ApiToken.key_id == key_id, ApiToken.revoked_at.is_(None))
+        session.execute(
+            columns.where(ApiToken.key_id == key_id, ApiToken.revoked_at.is_(None))
         ).first()
         if key_id
         else None

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +11,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from tests.support.api import Api
-from tests.support.stack import ROOT, Stack
+from tests.support.cli import invoke
 from worker.api.app import create_app, routers
 from worker.settings import Settings
 from worker.tokens import SCOPES
@@ -87,21 +84,11 @@ def auth(api: Api, scope: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api.token(scope)}"}
 
 
-def cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "worker.cli", *args],
-        env={**os.environ, **stack.env},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def test_tokens_created_listed_and_revoked_from_the_cli(api: Api) -> None:
-    """The token is printed once, stored as a hash, and 401 after revoke."""
-    made = cli(api.stack, "tokens", "create", "ci-bot", "--scope", "plugins:read", "--json")
-    assert made.returncode == 0, made.stderr
+    """The token is printed once, stored as a hash, and 401 after revoke (``plugin-db tokens``
+    in process; the Prisma suite creates its token with the real command)."""
+    made = invoke(api.stack, "tokens", "create", "ci-bot", "--scope", "plugins:read", "--json")
+    assert made.exit_code == 0, made.output
     created = json.loads(made.stdout)
     assert created["name"] == "ci-bot" and created["scopes"] == ["plugins:read"]
     token = created["token"]
@@ -110,11 +97,27 @@ def test_tokens_created_listed_and_revoked_from_the_cli(api: Api) -> None:
             [list(map(str, r)) for r in conn.exec_driver_sql("SELECT * FROM api_tokens")]
         )
     assert token not in dump
-    listed = json.loads(cli(api.stack, "tokens", "list", "--json").stdout)
+    listed = json.loads(invoke(api.stack, "tokens", "list", "--json").stdout)
     assert token not in json.dumps(listed) and "ci-bot" in [t["name"] for t in listed]
     headers = {"Authorization": f"Bearer {token}"}
     with api.client() as http:
         assert http.get("/api/operations/1", headers=headers).status_code in {200, 404}
-        assert cli(api.stack, "tokens", "revoke", "ci-bot").returncode == 0
+        assert invoke(api.stack, "tokens", "revoke", "ci-bot").exit_code == 0
         assert http.get("/api/operations/1", headers=headers).status_code == 401
-    assert cli(api.stack, "tokens", "create", "x", "--scope", "root").returncode == 2
+    assert invoke(api.stack, "tokens", "create", "x", "--scope", "root").exit_code == 2
+
+
+def test_a_revoked_token_is_refused_by_the_connection_route_at_once(api: Api) -> None:
+    """The route remembers tokens it verified, yet a revoked one gets 401 on the next read."""
+    made = invoke(api.stack, "tokens", "create", "rt-bot", "--scope", "connections:read", "--json")
+    assert made.exit_code == 0, made.output
+    headers = {"Authorization": f"Bearer {json.loads(made.stdout)['token']}"}
+    path = "/api/plugins/nobody-here/connection"
+    with api.client() as http:
+        assert http.get(path, headers=headers).status_code == 404  # verified (and remembered)
+        assert http.get(path, headers=headers).status_code == 404
+        assert invoke(api.stack, "tokens", "revoke", "rt-bot").exit_code == 0
+        refused = http.get(path, headers=headers)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith(
+            "Bearer"
+        )

@@ -3,7 +3,8 @@
 One relocation per boundary (``before:``/``after:`` each step), PostgreSQL 15 → 18 with a few
 rows: a worker whose failpoints park each plugin's relocation at its own boundary
 (``after:copy_data@<plugin>=sleep:600``) runs them all in threads, and once every one is parked its
-process group is SIGKILLed. The next worker's start-up reconcile resumes them (leases expired).
+process group is SIGKILLed (each failpoint leaves a marker file as it fires: a threads pool
+interleaves its log lines). The next worker's start-up reconcile resumes them (leases expired).
 Each ends succeeded with every step recorded once, equal checksums, and exactly one live
 storage: the destination (the source archived).
 """
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 
 from providers.base import StorageState
 from providers.targets import Targets
-from tests.faults.walk import SLEEP, Tracked, boundaries, hits, wait_leases_expired
+from tests.faults.walk import SLEEP, Tracked, boundaries, wait_leases_expired
 from tests.support.stack import Stack, migration, write_plugin
 from worker.lifecycle.context import spec_for
 from worker.manifest import parse_manifest
@@ -49,21 +50,21 @@ def _walk(fleet: Stack, ids: list[str]) -> list[Tracked]:
     """Relocate every plugin on a worker parking each at its boundary, then SIGKILL it."""
     tracked = [Tracked(pid, "postgresql", f"t-{uuid.uuid4()}", STEPS) for pid in ids]
     spec = ",".join(f"{point}@{pid}={SLEEP}" for point, pid in zip(POINTS, ids, strict=True))
-    env = {"PLUGIN_DB_FAILPOINTS": spec, "PLUGIN_DB_LEASE_SECONDS": "6"}  # 16 at once: slower
+    marks = fleet.workdir / f"marks-{uuid.uuid4().hex[:6]}"  # a file per failpoint that fired
+    marks.mkdir()
+    env = {"PLUGIN_DB_FAILPOINTS": spec, "PLUGIN_DB_FAILPOINT_MARKS": str(marks)}
+    env["PLUGIN_DB_LEASE_SECONDS"] = "6"  # 16 at once: slower
     proc = fleet.start_worker(beat=False, concurrency=len(ids) + 1, extra_env=env, pool="threads")
-    index = fleet.started - 1  # its log file's number
     for t in tracked:
         fleet.send("plugin_db.relocate", {"plugin_id": t.plugin_id, "target": "pg-new",
                                           "request_id": t.request_id})  # fmt: skip
-
-    def parked() -> dict[int, str]:
-        return {int(h["operation_id"]): str(h["failpoint"]) for h in hits(fleet, index)}
-
-    fleet.wait_until(lambda: len(parked()) == len(ids), timeout=120, what="all parked")
-    at = parked()
+    expected = {point.replace(":", "-") for point in POINTS}
+    fleet.wait_until(
+        lambda: {m.name for m in marks.iterdir()} == expected, timeout=120, what="all parked"
+    )
     for t, point in zip(tracked, POINTS, strict=True):
         op = fleet.op(t.request_id)
-        assert op is not None and op.state == "running" and at[op.id] == point, (point, op)
+        assert op is not None and op.state == "running", (point, op)
         step = point.split(":", 1)[1]  # the step at the boundary is not recorded yet
         assert [s["name"] for s in op.steps] == STEPS[: STEPS.index(step)], point
     fleet.kill(proc, signal.SIGKILL)

@@ -232,6 +232,7 @@ def base_env(workdir: Path, broker_url: str, tracking_url: str, **urls: str) -> 
         "PLUGIN_DB_PLUGINS_ROOT": str(plugins),
         "PLUGIN_DB_SECRET_KEY": Fernet.generate_key().decode(),
         "PLUGIN_DB_LEASE_SECONDS": "3",
+        "PLUGIN_DB_RECONCILE_SECONDS": "2",
         "PLUGIN_DB_BACKOFF_BASE": "0.2",
         "PLUGIN_DB_BACKOFF_MAX": "2",
         "PLUGIN_DB_MAX_RETRIES": "3",

@@ -9,10 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import typer
 
 import worker.cli
 from worker.cli import COMMANDS, attach
+from worker.tracking import db
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = (
@@ -30,6 +32,8 @@ HEAVY = (
     "providers.sqlite",
     "providers.shared",
 )
+READ_HEAVY = (*HEAVY, "sqlalchemy", "worker.tracking.models", "rich", "structlog")
+"""A ``--json`` read uses the database driver alone: no ORM, no rich, no logging setup."""
 PROBE = """
 import json, sys
 from typer.testing import CliRunner
@@ -65,11 +69,52 @@ def test_importing_the_command_line_loads_nothing_heavy(tmp_path: Path) -> None:
     assert _heavy(modules) == []
 
 
+def _heavy_for_reads(modules: list[str]) -> list[str]:
+    return [m for m in modules if any(m == h or m.startswith(h + ".") for h in READ_HEAVY)]
+
+
 def test_reads_load_nothing_heavy(tmp_path: Path) -> None:
-    """Given an unknown plugin, `info`, `ops` and `audit` answer without a heavy import."""
-    for argv in (["info", "nope", "--json"], ["ops", "--json"], ["audit", "nope", "--json"]):
+    """Given an up-to-date tracking database, `--json` reads import no ORM, rich or logging."""
+    db.upgrade(f"sqlite:///{tmp_path / 'tracking.db'}")
+    argvs = (["info", "nope", "--json"], ["ops", "--json"], ["op", "1", "--json"])
+    for argv in (*argvs, ["audit", "nope", "--json"]):
         _code, modules = _loaded(*argv, tmp_path=tmp_path)
-        assert _heavy(modules) == [], argv
+        assert _heavy_for_reads(modules) == [], argv
+
+
+def test_doctor_for_one_plugin_loads_no_parser_schema_or_server_client(tmp_path: Path) -> None:
+    """Given `doctor --plugin`, no Celery, SQL parser, Alembic, schema package or PostgreSQL
+    and MySQL client is imported (a SQLite tracking database, an unknown plugin)."""
+    db.upgrade(f"sqlite:///{tmp_path / 'tracking.db'}")
+    _code, modules = _loaded("doctor", "--plugin", "nope", "--json", tmp_path=tmp_path)
+    heavy = ("celery", "kombu", "sqlglot", "alembic", "fastapi", "worker.schema", "psycopg")
+    assert [m for m in modules if m.split(".")[0] in {*heavy, "pymysql"} or m in heavy] == []
+
+
+@pytest.mark.parametrize("revision", [None, "0001"])
+def test_reads_on_an_out_of_date_database_say_to_upgrade(
+    tmp_path: Path, revision: str | None
+) -> None:
+    """Given a tracking database behind the code, a read prints one line and exits 1."""
+    url = f"sqlite:///{tmp_path / 'tracking.db'}"
+    if revision:
+        db.upgrade(url, revision)
+    env = {"PLUGIN_DB_DATABASE_URL": url, "PATH": "/usr/bin"}
+    for argv in (["info", "p", "--json"], ["info", "p"], ["doctor", "--plugin", "p"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "worker.cli", *argv],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        text = done.stdout + done.stderr
+        assert done.returncode == 1, (argv, text)
+        assert "Traceback" not in text, argv
+        assert "run `plugin-db db upgrade`" in text, argv
+        assert len(text.strip().splitlines()) <= 3, text  # one line (or one JSON object)
 
 
 def test_command_map_matches_the_modules() -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Annotated, Any
 
 from celery import Celery
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.lifecycle.service import LifecycleService
@@ -49,3 +49,7 @@ async def api_context(request: Request) -> ApiContext:
     """FastAPI dependency: the process's context."""
     ctx: ApiContext = request.app.state.ctx
     return ctx
+
+
+Ctx = Annotated[ApiContext, Depends(api_context)]
+"""The context as a handler parameter."""

@@ -10,10 +10,26 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from worker.errors import Conflict, NotFound, RequestRejected, TransientError
+from worker.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    NotReady,
+    RequestRejected,
+    TransientError,
+    Unauthenticated,
+)
 from worker.logging import get_logger, redact_text
 
 MEDIA_TYPE = "application/problem+json"
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="plugin-db"'}
+STATUS: dict[type[RequestRejected], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    Unauthenticated: 401,
+    Forbidden: 403,
+}
+"""Statuses of the refusals that are not 422 (the first matching class wins)."""
 log = get_logger("api")
 
 
@@ -33,22 +49,6 @@ class ProblemDoc(BaseModel):
     detail: str
     field: str | None = None
     errors: list[FieldProblem] = []
-
-
-class Problem(Exception):
-    """Raise to answer with a problem document."""
-
-    def __init__(
-        self,
-        status: int,
-        title: str,
-        detail: str,
-        field: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status, self.title, self.detail, self.field = status, title, detail, field
-        self.headers = headers or {}
 
 
 def problem_response(
@@ -73,9 +73,7 @@ def _split(problem: str) -> FieldProblem:
 
 
 def _status_of(exc: RequestRejected) -> int:
-    if isinstance(exc, NotFound):
-        return 404
-    return 409 if isinstance(exc, Conflict) else 422
+    return next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 422)
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
@@ -92,16 +90,13 @@ def allowed(app: FastAPI, path: str) -> list[str]:
 def install(app: FastAPI) -> None:
     """Answer every error with a problem document; nothing else leaves as HTML or text."""
 
-    @app.exception_handler(Problem)
-    async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        errors = [FieldProblem(field=exc.field, detail=exc.detail)]
-        return problem_response(exc.status, exc.title, errors, exc.headers)
-
     @app.exception_handler(RequestRejected)
     async def _rejected(_: Request, exc: RequestRejected) -> JSONResponse:
         message = redact_text(str(exc.args[0]) if exc.args else "invalid request")
         title = message.split(":", 1)[0]
-        return problem_response(_status_of(exc), title, [_split(p) for p in exc.problems])
+        headers = CHALLENGE if isinstance(exc, Unauthenticated) else None
+        errors = [_split(p) for p in exc.problems]
+        return problem_response(_status_of(exc), title, errors, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -122,6 +117,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(TransientError)
     async def _unavailable(_: Request, exc: TransientError) -> JSONResponse:
         log.warning("api_unavailable", error=type(exc).__name__)
+        if isinstance(exc, NotReady):
+            return problem_response(503, "not ready", [_split(str(exc))])
         detail = "a backing service is unreachable; retry shortly"
         return problem_response(503, "unavailable", [FieldProblem(detail=detail)])
 

@@ -14,7 +14,8 @@ from starlette.concurrency import run_in_threadpool
 
 from worker.api.auth import require_scope
 from worker.api.context import ApiContext, api_context
-from worker.api.problems import Problem, responses
+from worker.api.problems import responses
+from worker.errors import RequestRejected
 from worker.events import stream
 from worker.events.outbox import EVENT_TYPES
 
@@ -27,7 +28,9 @@ def _position(last_event_id: str | None) -> int:
     if last_event_id is None or last_event_id == "":
         return 0
     if not last_event_id.isdigit() or len(last_event_id) > 18:
-        raise Problem(422, "invalid Last-Event-ID", "a stream position (digits)", "Last-Event-ID")
+        raise RequestRejected(
+            "invalid Last-Event-ID", ["Last-Event-ID: a stream position (digits)"]
+        )
     return int(last_event_id)
 
 
@@ -58,7 +61,7 @@ async def events(  # noqa: PLR0917 - FastAPI parameters
     types = list(type_ or [])
     unknown = sorted(set(types) - EVENT_TYPES)
     if unknown:
-        raise Problem(422, "unknown event type", f"{unknown[0]!r} is not an event type", "type")
+        raise RequestRejected("unknown event type", [f"type: {unknown[0]!r} is not an event type"])
     start = _position(last_event_id)
 
     async def body() -> AsyncIterator[str]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from worker.api.auth import require_scope
-from worker.api.context import ApiContext, api_context
+from worker.api.auth import Reader
+from worker.api.context import Ctx
 from worker.api.models import PluginId, Timestamp
 from worker.api.problems import responses
 from worker.errors import NotFound, UnknownPlugin
@@ -19,8 +19,6 @@ from worker.states import DsStatus
 from worker.tracking.models import AuditEvent, PluginDatasource
 
 router = APIRouter(tags=["plugins"], responses=responses(400, 401, 403, 404, 422))
-Ctx = Annotated[ApiContext, Depends(api_context)]
-Reader = Annotated[str, Depends(require_scope("plugins:read"))]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
 MAX_ID = 2**31 - 1
 

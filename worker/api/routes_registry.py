@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Query
 from sqlalchemy import select
 
-from worker.api.auth import require_scope
-from worker.api.context import ApiContext, api_context
+from worker.api.auth import Reader
+from worker.api.context import ApiContext, Ctx
 from worker.api.models import (
     ConflictItem,
     Conflicts,
-    IdempotencyKey,
     MigrateBody,
     Migration,
     OperationSummary,
@@ -24,8 +23,8 @@ from worker.api.models import (
     SchemaRow,
     Validation,
 )
+from worker.api.mutations import Mutate, fields_of
 from worker.api.problems import responses
-from worker.api.routes_lifecycle import mutate
 from worker.errors import Conflict, NotFound
 from worker.migrations.plan import ROLLBACK_ALL
 from worker.schema import detect_conflicts
@@ -34,9 +33,6 @@ from worker.states import Kind
 from worker.tracking.models import ExtensionSchema, PluginMigration
 
 router = APIRouter(tags=["registry"], responses=responses(400, 401, 403, 404, 409, 413, 422))
-Ctx = Annotated[ApiContext, Depends(api_context)]
-Writer = Annotated[str, Depends(require_scope("plugins:write"))]
-Reader = Annotated[str, Depends(require_scope("plugins:read"))]
 Document = Annotated[dict[str, Any], Body(description="An ExtensionDatabaseSchema document.")]
 Force = Annotated[bool, Query(description="Allow destructive changes.")]
 MigrationId = Annotated[
@@ -51,55 +47,21 @@ def _row(ctx: ApiContext, plugin_id: str) -> ExtensionSchema | None:
 
 
 @router.post(SCHEMA, status_code=202)
-def register(
-    *,
-    plugin_id: PluginId,
-    document: Document,
-    ctx: Ctx,
-    actor: Writer,
-    response: Response,
-    force: Force = False,
-    key: IdempotencyKey = None,
-) -> OperationSummary:
+def register(op: Mutate, document: Document, force: Force = False) -> OperationSummary:
     """Register a schema (409 if one is live: update it with PUT)."""
-    row = _row(ctx, plugin_id)
-    replay = key is not None and ctx.service.store.by_request_id(key) is not None
+    row = _row(op.ctx, op.plugin_id)
+    replay = op.key is not None and op.ctx.service.store.by_request_id(op.key) is not None
     if row is not None and is_live(row) and not replay:
-        raise Conflict("schema exists", [f"pluginId: {plugin_id} has a live schema; use PUT"])
-    return mutate(
-        ctx,
-        response=response,
-        kind=Kind.REGISTER_SCHEMA,
-        plugin_id=plugin_id,
-        actor=actor,
-        key=key,
-        fields={"schema": document, "force": force},
-    )
+        raise Conflict("schema exists", [f"pluginId: {op.plugin_id} has a live schema; use PUT"])
+    return op.submit(Kind.REGISTER_SCHEMA, {"schema": document, "force": force})
 
 
 @router.put(SCHEMA, status_code=202)
-def update(
-    *,
-    plugin_id: PluginId,
-    document: Document,
-    ctx: Ctx,
-    actor: Writer,
-    response: Response,
-    force: Force = False,
-    key: IdempotencyKey = None,
-) -> OperationSummary:
+def update(op: Mutate, document: Document, force: Force = False) -> OperationSummary:
     """Register a new version of the plugin's schema (404 if none is registered: use POST)."""
-    if _row(ctx, plugin_id) is None:
-        raise NotFound("no schema", [f"pluginId: {plugin_id} has no schema; use POST"])
-    return mutate(
-        ctx,
-        response=response,
-        kind=Kind.REGISTER_SCHEMA,
-        plugin_id=plugin_id,
-        actor=actor,
-        key=key,
-        fields={"schema": document, "force": force},
-    )
+    if _row(op.ctx, op.plugin_id) is None:
+        raise NotFound("no schema", [f"pluginId: {op.plugin_id} has no schema; use POST"])
+    return op.submit(Kind.REGISTER_SCHEMA, {"schema": document, "force": force})
 
 
 @router.get(SCHEMA)
@@ -123,19 +85,9 @@ def show(plugin_id: PluginId, ctx: Ctx, _: Reader) -> SchemaRow:
 
 
 @router.delete(SCHEMA, status_code=202)
-def unregister(
-    *, plugin_id: PluginId, ctx: Ctx, actor: Writer, response: Response, key: IdempotencyKey = None
-) -> OperationSummary:
+def unregister(op: Mutate) -> OperationSummary:
     """Unregister the schema (its tables are kept until teardown with purge)."""
-    return mutate(
-        ctx,
-        response=response,
-        kind=Kind.UNREGISTER_SCHEMA,
-        plugin_id=plugin_id,
-        actor=actor,
-        key=key,
-        fields={},
-    )
+    return op.submit(Kind.UNREGISTER_SCHEMA, {})
 
 
 @router.post(SCHEMA + "/validate")
@@ -152,26 +104,9 @@ def validate(plugin_id: PluginId, document: Document, ctx: Ctx, _: Reader) -> Va
 
 
 @router.post("/api/extensions/{pluginId}/migrations/execute", status_code=202)
-def execute(
-    *,
-    plugin_id: PluginId,
-    ctx: Ctx,
-    actor: Writer,
-    response: Response,
-    key: IdempotencyKey = None,
-    body: MigrateBody | None = None,
-) -> OperationSummary:
+def execute(op: Mutate, body: MigrateBody | None = None) -> OperationSummary:
     """Run pending migrations (``plugin_db.migrate``)."""
-    fields = body.model_dump(exclude_none=True) if body is not None else {}
-    return mutate(
-        ctx,
-        response=response,
-        kind=Kind.MIGRATE,
-        plugin_id=plugin_id,
-        actor=actor,
-        key=key,
-        fields=fields,
-    )
+    return op.submit(Kind.MIGRATE, fields_of(body))
 
 
 @router.get("/api/extensions/{pluginId}/migrations")
@@ -202,39 +137,24 @@ def history(plugin_id: PluginId, ctx: Ctx, _: Reader) -> list[Migration]:
 
 
 @router.post("/api/extensions/{pluginId}/migrations/{migrationId}/rollback", status_code=202)
-def rollback(
-    *,
-    plugin_id: PluginId,
-    migration_id: MigrationId,
-    ctx: Ctx,
-    actor: Writer,
-    response: Response,
-    key: IdempotencyKey = None,
-) -> OperationSummary:
+def rollback(op: Mutate, migration_id: MigrationId) -> OperationSummary:
     """Roll back to just before applied version ``migrationId`` (``plugin_db.migrate``)."""
-    with ctx.sessions() as session:
+    with op.ctx.sessions() as session:
         applied = sorted(
             session.scalars(
                 select(PluginMigration.migration_version).where(
-                    PluginMigration.plugin_id == plugin_id, PluginMigration.status == "completed"
+                    PluginMigration.plugin_id == op.plugin_id,
+                    PluginMigration.status == "completed",
                 )
             )
         )
     if migration_id not in applied:
         raise NotFound(
             "no such migration",
-            [f"migrationId: {plugin_id} has no applied version {migration_id}"],
+            [f"migrationId: {op.plugin_id} has no applied version {migration_id}"],
         )
     before = [v for v in applied if v < migration_id]
-    return mutate(
-        ctx,
-        response=response,
-        kind=Kind.MIGRATE,
-        plugin_id=plugin_id,
-        actor=actor,
-        key=key,
-        fields={"target": before[-1] if before else ROLLBACK_ALL},
-    )
+    return op.submit(Kind.MIGRATE, {"target": before[-1] if before else ROLLBACK_ALL})
 
 
 @router.get("/api/extensions/conflicts")

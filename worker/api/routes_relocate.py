@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 from pydantic import Field
 
-from worker.api.models import Body, IdempotencyKey, OperationSummary, PluginId
-from worker.api.routes_lifecycle import Ctx, Writer, _fields, mutate
+from worker.api.models import Body, OperationSummary
+from worker.api.mutations import Mutate, fields_of
 from worker.manifest import Mode
 from worker.states import Kind
 
@@ -23,22 +23,6 @@ class RelocateBody(Body):
 
 
 @router.post("/api/plugins/{pluginId}/relocate", status_code=202)
-def relocate(
-    *,
-    plugin_id: PluginId,
-    ctx: Ctx,
-    actor: Writer,
-    response: Response,
-    key: IdempotencyKey = None,
-    body: RelocateBody | None = None,
-) -> OperationSummary:
+def relocate(op: Mutate, body: RelocateBody | None = None) -> OperationSummary:
     """Move the plugin's storage and data to another target or mode (see ``plugin-db relocate``)."""
-    return mutate(
-        ctx,
-        response=response,
-        kind=Kind.RELOCATE,
-        plugin_id=plugin_id,
-        actor=actor,
-        key=key,
-        fields=_fields(body),
-    )
+    return op.submit(Kind.RELOCATE, fields_of(body))

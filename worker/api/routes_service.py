@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from worker.api.context import ApiContext, api_context
-from worker.api.problems import Problem, responses
+from worker.api.context import Ctx
+from worker.api.problems import responses
+from worker.errors import NotReady
 from worker.logging import get_logger
 
 router = APIRouter(tags=["service"])
 TEXT = CONTENT_TYPE_LATEST.split(";")[0]
 log = get_logger("api")
-Ctx = Annotated[ApiContext, Depends(api_context)]
 
 
 class Health(BaseModel):
@@ -56,7 +54,7 @@ def readyz(ctx: Ctx) -> Health:
     checks = {"tracking": _check("tracking", tracking), "broker": _check("broker", broker)}
     failing = [name for name, state in checks.items() if state != "ok"]
     if failing:
-        raise Problem(503, "not ready", f"unreachable: {', '.join(failing)}", field=failing[0])
+        raise NotReady(f"{failing[0]}: unreachable: {', '.join(failing)}")
     return Health(status="ok", checks=checks)
 
 

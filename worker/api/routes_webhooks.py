@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from worker.api.auth import require_scope
-from worker.api.context import ApiContext, api_context
+from worker.api.context import Ctx
 from worker.api.models import PluginId
 from worker.api.problems import responses
 from worker.rotation.triggers import acknowledge
@@ -17,7 +17,6 @@ from worker.webhooks import endpoints
 
 router = APIRouter(tags=["webhooks"], responses=responses(401, 403, 404, 422))
 Admin = Annotated[str, Depends(require_scope("admin"))]
-Ctx = Annotated[ApiContext, Depends(api_context)]
 EndpointId = Annotated[
     str, Path(alias="endpointId", min_length=1, max_length=40, pattern=r"^ep_[0-9a-f]+$")
 ]

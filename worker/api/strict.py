@@ -6,7 +6,7 @@ from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from worker.api.problems import Problem
+from worker.errors import RequestRejected
 
 
 def _query_names(dependant: Dependant) -> set[str]:
@@ -33,6 +33,6 @@ async def no_unknown_query(request: Request) -> None:
         return
     unknown = sorted(set(request.query_params) - _known(route))
     if unknown:
-        raise Problem(
-            422, "invalid request", "unknown query parameter; remove it", field=unknown[0][:64]
+        raise RequestRejected(
+            "invalid request", [f"{unknown[0][:64]}: unknown query parameter; remove it"]
         )

@@ -10,14 +10,12 @@ module adds its names here (tests/unit/test_cli_imports.py checks the map agains
 from __future__ import annotations
 
 import importlib
-import logging
+import sys
 from collections.abc import Mapping
 
 import typer
 from typer._click.core import Command, Context  # Typer's own click (typer.core's types)
 from typer.core import TyperGroup
-
-from worker.logging import configure
 
 _READS = ("info", "ops", "op", "audit")
 _LIFECYCLE = ("provision", "migrate", "rollback", "rotate", "teardown", "restore", "relocate")
@@ -79,6 +77,44 @@ def _root() -> None:
 
 
 def main() -> None:
-    """Console-script entry point: logs go to stderr, results to stdout."""
-    configure(json=False, level=logging.WARNING)
-    app()
+    """Console-script entry point: logs go to stderr, results to stdout.
+
+    The reads log nothing, so they skip configuring logging (and its imports).
+    """
+    if not set(sys.argv[1:2]) & set(_READS):
+        import logging
+
+        from worker.logging import configure
+
+        configure(json=False, level=logging.WARNING)
+    try:
+        app()
+    except Exception as exc:
+        message = out_of_date(exc)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(1)
+
+
+def out_of_date(exc: Exception) -> str | None:
+    """What to do when a command failed on a tracking database behind the code, else None."""
+    if "sqlalchemy" not in sys.modules:
+        return None
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError) or exc.connection_invalidated:
+        return None
+    from worker.cli.common import settings
+    from worker.cli.reads import upgrade_hint
+    from worker.tracking.db import current_revision, head_revision, make_engine
+
+    engine = make_engine(settings().database_url)
+    try:
+        current = current_revision(engine)
+    except DBAPIError:
+        return None
+    finally:
+        engine.dispose()
+    head = head_revision()
+    return None if current == head else upgrade_hint(current, head)

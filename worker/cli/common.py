@@ -7,21 +7,45 @@ import sys
 import time
 import uuid
 from functools import cache
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-from rich.console import Console
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from worker.errors import RequestRejected
 from worker.settings import Settings
 from worker.states import TERMINAL, Kind, OpState
-from worker.tracking.db import make_engine, make_sessionmaker
-from worker.tracking.models import LifecycleOperation
 
-console = Console(stderr=True)
-out = Console()
+if TYPE_CHECKING:
+    from rich.console import Console
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from worker.tracking.models import LifecycleOperation
+
+
+if TYPE_CHECKING:
+    console: Console
+    out: Console
+_CONSOLES = {"console": True, "out": False}
+"""Module attribute -> whether that Console writes to stderr."""
+
+
+def __getattr__(name: str) -> Any:
+    """``console`` (stderr) and ``out`` (stdout): rich Consoles made on first use, so a
+    ``--json`` read never imports rich."""
+    if name not in _CONSOLES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from rich.console import Console
+
+    made = Console(stderr=_CONSOLES[name])
+    globals()[name] = made
+    return made
+
+
+def _stream(name: str) -> Console:
+    found: Console = globals().get(name) or __getattr__(name)
+    return found
+
+
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
 WaitOpt = typer.Option(False, "--wait", help="Wait for the outcome; exit status follows it.")
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -36,23 +60,33 @@ def settings() -> Settings:
 @cache
 def sessions() -> sessionmaker[Session]:
     """Sessions on the tracking database."""
+    from worker.tracking.db import make_engine, make_sessionmaker
+
     return make_sessionmaker(make_engine(settings().database_url))
+
+
+def print_json(data: Any) -> None:
+    """``data`` as indented JSON: highlighted by rich on a terminal, plain text otherwise."""
+    if sys.stdout.isatty():
+        _stream("out").print_json(json.dumps(data, default=str))
+    else:
+        print(json.dumps(data, default=str, indent=2, ensure_ascii=False))
 
 
 def emit(data: Any, as_json: bool, human: str | None = None) -> None:
     """Print ``data`` as JSON, or ``human`` text."""
     if as_json:
-        out.print_json(json.dumps(data, default=str))
+        print_json(data)
     elif human is not None:
-        out.print(human)
+        _stream("out").print(human)
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT, as_json: bool = False) -> NoReturn:
     """Print an error and exit with ``code``."""
     if as_json:
-        out.print_json(json.dumps({"error": message}))
+        print_json({"error": message})
     else:
-        console.print(f"[red]error:[/red] {message}")
+        _stream("console").print(f"[red]error:[/red] {message}", soft_wrap=True, markup=True)
     raise typer.Exit(code)
 
 
@@ -86,9 +120,15 @@ def enqueue(kind: Kind, request: dict[str, Any], wait: bool, as_json: bool) -> N
 
 def wait_for(request_id: str, as_json: bool, timeout: float = 600.0) -> LifecycleOperation:
     """Poll the tracking database until the operation for ``request_id`` is terminal."""
+    from sqlalchemy import select
+
+    from worker.tracking.models import LifecycleOperation
+
     deadline = time.monotonic() + timeout
     status = (
-        None if as_json or not sys.stderr.isatty() else console.status("waiting for the worker")
+        None
+        if as_json or not sys.stderr.isatty()
+        else _stream("console").status("waiting for the worker")
     )
     if status:
         status.start()
@@ -115,14 +155,14 @@ def wait_for(request_id: str, as_json: bool, timeout: float = 600.0) -> Lifecycl
     )
 
 
-def exit_code(op: LifecycleOperation) -> int:
+def exit_code(op: Any) -> int:
     """Exit status of an operation's outcome (contract section 4)."""
     return {OpState.SUCCEEDED: EXIT_OK, OpState.REJECTED: EXIT_BAD_INPUT}.get(
         OpState(op.state), EXIT_FAILED
     )
 
 
-def op_json(op: LifecycleOperation) -> dict[str, Any]:
+def op_json(op: Any) -> dict[str, Any]:
     """An operation as JSON (no secret is ever stored in one)."""
     return {
         "operation_id": op.id,
@@ -142,7 +182,7 @@ def op_json(op: LifecycleOperation) -> dict[str, Any]:
     }
 
 
-def human_outcome(op: LifecycleOperation) -> str:
+def human_outcome(op: Any) -> str:
     """One line per step, then the outcome."""
     lines = [f"  {s['name']:<20} {s['status']:<8} {s['ms']:>8.1f} ms" for s in op.steps]
     if op.result and op.result.get("dry_run"):

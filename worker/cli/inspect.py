@@ -1,36 +1,60 @@
-"""Commands that read the tracking tables."""
+"""Commands that read the tracking tables (on the database driver alone: worker.cli.reads)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from rich.table import Table
-from sqlalchemy import select
 
+from worker.cli import common
 from worker.cli.common import (
     EXIT_BAD_INPUT,
+    EXIT_FAILED,
     JsonOpt,
     emit,
     fail,
     human_outcome,
     op_json,
-    out,
-    sessions,
+    settings,
 )
+from worker.cli.reads import Reader, reader
+from worker.errors import TrackingOutOfDate, TrackingUnavailable
 from worker.states import OpState
-from worker.tracking.models import AuditEvent, LifecycleOperation, PluginDatasource
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+T = TypeVar("T")
 
 
-def _datasource(plugin_id: str, as_json: bool) -> PluginDatasource:
-    with sessions()() as session:
-        ds = session.get(PluginDatasource, plugin_id)
+@contextmanager
+def _reading(as_json: bool) -> Iterator[Reader]:
+    """A reader on the tracking database; one line and exit 1 when it cannot answer."""
+    try:
+        with reader(settings().database_url) as found:
+            yield found
+    except (TrackingOutOfDate, TrackingUnavailable) as exc:
+        fail(str(exc), EXIT_FAILED, as_json)
+
+
+def _read(as_json: bool, query: Callable[[Reader], T]) -> T:
+    with _reading(as_json) as found:
+        return query(found)
+
+
+def _datasource(plugin_id: str, as_json: bool) -> SimpleNamespace:
+    ds = _read(as_json, lambda r: r.datasource(plugin_id))
     if ds is None:
         fail(f"no datasource for {plugin_id!r}", EXIT_BAD_INPUT, as_json)
-    return ds
+    return SimpleNamespace(**ds)
 
 
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    from rich.table import Table
+
     table = Table(title=title)
     for column in columns:
         table.add_column(column)
@@ -58,12 +82,14 @@ def info(plugin_id: str, as_json: bool = JsonOpt) -> None:
     if as_json:
         emit(data, True)
         return
+    from rich.table import Table
+
     table = Table(title=f"datasource {ds.plugin_id}", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for key, value in _flatten(data):
         table.add_row(key, "" if value is None else str(value))
-    out.print(table)
+    common.out.print(table)
 
 
 def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -85,17 +111,12 @@ def ops(
     as_json: bool = JsonOpt,
 ) -> None:
     """Lifecycle operations, newest first."""
-    query = select(LifecycleOperation).order_by(LifecycleOperation.id.desc()).limit(limit)
-    if plugin:
-        query = query.where(LifecycleOperation.plugin_id == plugin)
-    if state:
-        query = query.where(LifecycleOperation.state == state.value)
-    with sessions()() as session:
-        rows = list(session.scalars(query))
+    found = _read(as_json, lambda r: r.operations(plugin, state.value if state else None, limit))
+    rows = [SimpleNamespace(**row) for row in found]
     if as_json:
         emit([op_json(o) for o in rows], True)
         return
-    out.print(
+    common.out.print(
         _table(
             "operations",
             ["id", "plugin", "kind", "state", "step", "attempts", "error"],
@@ -109,10 +130,10 @@ def ops(
 
 def op(op_id: int, as_json: bool = JsonOpt) -> None:
     """One operation with every step, its timing and attempt."""
-    with sessions()() as session:
-        row = session.get(LifecycleOperation, op_id)
-    if row is None:
+    found = _read(as_json, lambda r: r.operation(op_id))
+    if found is None:
         fail(f"no operation {op_id}", EXIT_BAD_INPUT, as_json)
+    row = SimpleNamespace(**found)
     emit(op_json(row), as_json, human_outcome(row))
 
 
@@ -120,15 +141,7 @@ def audit_trail(
     plugin_id: str, limit: int = typer.Option(200, "--limit"), as_json: bool = JsonOpt
 ) -> None:
     """The plugin's audit trail, oldest first."""
-    with sessions()() as session:
-        rows = list(
-            session.scalars(
-                select(AuditEvent)
-                .where(AuditEvent.plugin_id == plugin_id)
-                .order_by(AuditEvent.id.desc())
-                .limit(limit)
-            )
-        )[::-1]
+    rows = [SimpleNamespace(**e) for e in _read(as_json, lambda r: r.audit(plugin_id, limit))]
     data = [
         {
             "id": e.id,
@@ -143,7 +156,7 @@ def audit_trail(
     if as_json:
         emit(data, True)
         return
-    out.print(
+    common.out.print(
         _table(
             f"audit {plugin_id}",
             ["time", "op", "event", "actor", "details"],

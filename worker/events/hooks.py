@@ -37,7 +37,6 @@ def after_step(
     """Events (and the pending retirement of a rotated-out login) for a completed step."""
     if status != "done":
         return
-    gen = generation(session, ctx.plugin_id)
     common: dict[str, Any] = {"plugin_id": ctx.plugin_id, "operation_id": ctx.op.id}
     if step == "apply_migrations":
         for key, kind in (
@@ -45,11 +44,13 @@ def after_step(
             ("rolled_back", "migration.rolled_back"),
         ):
             if detail.get(key):
+                gen = generation(session, ctx.plugin_id)
                 emit(session, type=kind, generation=gen, data={"versions": detail[key]}, **common)
         return
     event = _STEP_EVENTS.get((ctx.op.kind, step))
     if event is None:
-        return
+        return  # no event: the generation is not even read
+    gen = generation(session, ctx.plugin_id)
     data: dict[str, Any] = {"provider": ctx.provider.name}
     if event in ("credentials.rotated", "datasource.purged"):
         from worker.rotation import retire

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from worker.logging import redact
-from worker.tracking.models import OutboxEvent
+from worker.tracking.models import OutboxEvent, utcnow
 
 EVENT_TYPES = frozenset(
     {
@@ -34,6 +35,7 @@ EVENT_TYPES = frozenset(
     }
 )
 MAX_DATA_BYTES = 4096
+INSERT = cast(Table, OutboxEvent.__table__).insert()
 
 
 def new_event_id() -> str:
@@ -60,15 +62,17 @@ def emit(
     clean = redact(data or {})
     if len(json.dumps(clean, default=str)) > MAX_DATA_BYTES:
         clean = {"truncated": True}
-    session.add(
-        OutboxEvent(
-            event_id=new_event_id(),
-            type=type,
-            plugin_id=plugin_id,
-            operation_id=operation_id,
-            generation=generation,
-            data=clean,
-        )
+    session.execute(  # one Core INSERT now, in the caller's transaction
+        INSERT,
+        {
+            "event_id": new_event_id(),
+            "type": type,
+            "plugin_id": plugin_id,
+            "operation_id": operation_id,
+            "generation": generation,
+            "data": clean,
+            "created_at": utcnow(),
+        },
     )
 
 

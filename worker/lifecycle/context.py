@@ -82,6 +82,8 @@ class StepContext:
         Steps that change credentials update this same value before storing it, so later
         steps of the run see the new credentials.
         """
+        if "value" not in self._credentials and not self.provider.issues_credentials:
+            self._credentials["value"] = None  # such a driver never stores any: no read
         if "value" not in self._credentials:
             with self.store.sessions() as session:
                 ds = self.datasource(session)

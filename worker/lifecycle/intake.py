@@ -7,6 +7,9 @@ manifest, the target, the migration files, a schema document); a bad request bec
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from providers.base import Provider
 from providers.targets import Targets
 from worker import placement
 from worker.errors import ManifestError, MigrationFileError, RequestRejected, UnknownTarget
+from worker.jsontext import UNSTORABLE, unstorable_text
 from worker.lifecycle import relocate
 from worker.lifecycle.requests import (
     ProvisionRequest,
@@ -29,14 +33,7 @@ from worker.lifecycle.requests import (
 from worker.lifecycle.store import OperationStore
 from worker.lifecycle.validation import validate_migrations
 from worker.logging import redact_text, storable
-from worker.manifest import (
-    UNSTORABLE,
-    Manifest,
-    find_manifest,
-    parse_manifest,
-    relocated_manifest,
-    unstorable_text,
-)
+from worker.manifest import Manifest, find_manifest, parse_manifest, relocated_manifest
 from worker.migrations.files import MigrationFile
 from worker.naming import check_plugin_id
 from worker.schema.registry import check_registration
@@ -44,6 +41,9 @@ from worker.settings import Settings
 from worker.states import UNFINISHED, DsStatus, Kind
 from worker.tracking.db import tracking_errors
 from worker.tracking.models import LifecycleOperation, PluginDatasource
+
+Tracked = tuple[PluginDatasource | None, dict[str, Any] | None]
+_SEEN: ContextVar[dict[str, Tracked] | None] = ContextVar("tracked_rows", default=None)
 
 
 class Intake:
@@ -116,7 +116,8 @@ class Intake:
         shown_id = plugin_id if isinstance(plugin_id, str) and len(plugin_id) <= 64 else "?"
         try:
             request = parse_request(kind, payload, extra)
-            self.validate(kind, request)
+            with self.reading_once():
+                self.validate(kind, request)
         except RequestRejected as exc:
             # hostile text (NUL, lone surrogates) is escaped: the rejection must be storable
             op, _ = self.store.insert(
@@ -190,7 +191,25 @@ class Intake:
             return relocated_manifest(kind, manifest, ds.mode)
         return manifest
 
-    def _tracked(self, plugin_id: str) -> tuple[PluginDatasource | None, dict[str, Any] | None]:
+    @contextmanager
+    def reading_once(self) -> Iterator[None]:
+        """Within the block, a plugin's tracking rows are read once (the block writes none)."""
+        token = _SEEN.set({})
+        try:
+            yield
+        finally:
+            _SEEN.reset(token)
+
+    def _tracked(self, plugin_id: str) -> Tracked:
+        seen = _SEEN.get()
+        if seen is not None and plugin_id in seen:
+            return seen[plugin_id]
+        found = self._read_tracked(plugin_id)
+        if seen is not None:
+            seen[plugin_id] = found
+        return found
+
+    def _read_tracked(self, plugin_id: str) -> Tracked:
         with tracking_errors(), self.sessions() as session:
             ds = session.get(PluginDatasource, plugin_id)
             pending = session.scalars(

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from worker.errors import RequestRejected
-from worker.manifest import UNSTORABLE, Mode, Placement, unstorable_text
+from worker.jsontext import UNSTORABLE, unstorable_text
+from worker.manifest import Mode, Placement
 from worker.naming import check_plugin_id
 from worker.states import Kind
 

@@ -51,8 +51,10 @@ class Runner:
         with structlog.contextvars.bound_contextvars(plugin_id=op.plugin_id, operation_id=op_id):
             if op.crashes >= self.settings.max_attempts:
                 self._fail(claim, op, f"gave up: the worker was lost {op.crashes} times running it")
-                return self.summary(op_id)
-            self._drive(claim, op, final_attempt)
+            else:
+                self._drive(claim, op, final_attempt)
+        if claim.state in (OpState.SUCCEEDED, OpState.FAILED):  # committed by this run
+            return self.describe(op)
         return self.summary(op_id)
 
     def _drive(self, claim: Claim, op: LifecycleOperation, final_attempt: bool) -> None:
@@ -83,8 +85,9 @@ class Runner:
     def _context(self, op: LifecycleOperation, claim: Claim) -> StepContext:
         kind = Kind(op.kind)
         request = REQUEST_MODELS[kind].model_validate(op.request)
-        manifest = self.intake.manifest_for(kind, request)
-        target = self.intake.target_of(request, manifest)
+        with self.intake.reading_once():
+            manifest = self.intake.manifest_for(kind, request)
+            target = self.intake.target_of(request, manifest)
         return StepContext(
             op=op,
             claim=claim,
@@ -208,6 +211,7 @@ class Runner:
                     error=error,
                 )
                 hooks.after_failure(session, op, error)
+            op.state, op.error = OpState.FAILED.value, error
         except LeaseLost:
             log.warning("lease_lost_on_failure", operation_id=op.id)
 
@@ -234,6 +238,11 @@ class Runner:
         op = self.store.get(op_id)
         if op is None:
             return {"operation_id": op_id, "state": "unknown"}
+        return self.describe(op)
+
+    @staticmethod
+    def describe(op: LifecycleOperation) -> dict[str, Any]:
+        """The task result of ``op`` as this process knows it: never a secret."""
         out: dict[str, Any] = {
             "operation_id": op.id,
             "plugin_id": op.plugin_id,

@@ -8,7 +8,6 @@ No row lock is held across a provider call: each write is its own short transact
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -19,8 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker import audit
-from worker.errors import LeaseLost, PluginBusy, RetryRefused, TrackingUnavailable
-from worker.lifecycle.lease import Claim, aware, new_owner
+from worker.errors import LeaseLost, RetryRefused
+from worker.lifecycle import claiming
+from worker.lifecycle.lease import Claim, Heartbeats, aware, new_owner
 from worker.states import UNFINISHED, Kind, OpState, check_op
 from worker.tracking.db import tracking_errors
 from worker.tracking.models import LifecycleOperation, utcnow
@@ -34,6 +34,7 @@ class OperationStore:
     def __init__(self, sessions: sessionmaker[Session], lease_seconds: float) -> None:
         self.sessions = sessions
         self.lease = timedelta(seconds=lease_seconds)
+        self.beats = Heartbeats(self.heartbeat, max(lease_seconds / 3, 0.1))
 
     def get(self, op_id: int) -> Op | None:
         """The operation row (detached snapshot)."""
@@ -96,43 +97,17 @@ class OperationStore:
         """Take the lease on a runnable operation; None if it is already terminal.
 
         Raises PluginBusy while an older operation on the same plugin is unfinished or
-        while another live worker holds this one's lease.
+        while another live worker holds this one's lease. The usual case is one statement
+        (a conditional UPDATE ... RETURNING); the reads that say why are made only when it
+        claims nothing.
         """
         owner, now = new_owner(), utcnow()
         with tracking_errors(), self.sessions.begin() as session:
-            op = session.get(Op, op_id)
-            if op is None or op.state not in UNFINISHED:
-                return None
-            unfinished = (Op.plugin_id == op.plugin_id) & Op.state.in_(UNFINISHED)
-            first = session.scalar(select(func.min(Op.id)).where(unfinished))
-            if first != op_id:
-                raise PluginBusy(f"operation {first} on {op.plugin_id} runs first")
-            crashed, expected = op.lease_owner is not None, op.version
-            statement = (
-                update(Op)
-                .execution_options(synchronize_session=False)
-                .where(
-                    Op.id == op_id,
-                    Op.version == expected,
-                    Op.state.in_(UNFINISHED),
-                    (Op.lease_owner.is_(None)) | (Op.lease_expires_at < now),
-                )
-                .values(
-                    state=OpState.RUNNING.value,
-                    lease_owner=owner,
-                    lease_expires_at=now + self.lease,
-                    attempts=Op.attempts + 1,
-                    crashes=Op.crashes + (1 if crashed else 0),
-                    version=Op.version + 1,
-                    updated_at=now,
-                )
-            )
-            result = cast("CursorResult[Any]", session.execute(statement))
-            if result.rowcount != 1:
-                raise PluginBusy(f"operation {op_id} is held by another worker")
-            session.refresh(op)
-            session.expunge(op)
-            return Claim(op_id, owner, expected + 1, op)
+            op = claiming.take(session, op_id, owner, now, self.lease)
+            if op is not None:
+                session.expunge(op)
+                return Claim(op_id, owner, op.version, op)
+            return claiming.slow(session, op_id, owner, now, self.lease)
 
     @contextmanager
     def fenced(self, claim: Claim, **values: Any) -> Iterator[Session]:
@@ -143,26 +118,12 @@ class OperationStore:
         """
         moved = check_op(claim.state, OpState(values["state"])) if "state" in values else None
         now = utcnow()
+        values = {"lease_expires_at": now + self.lease, **values, "updated_at": now}
+        statement = claiming.fence(tuple(values))
+        params = {f"v_{key}": value for key, value in values.items()}
+        params.update(f_id=claim.op_id, f_version=claim.version, f_owner=claim.owner, f_now=now)
         with tracking_errors(), self.sessions.begin() as session:
-            statement = (
-                update(Op)
-                .execution_options(synchronize_session=False)
-                .where(
-                    Op.id == claim.op_id,
-                    Op.version == claim.version,
-                    Op.lease_owner == claim.owner,
-                    Op.lease_expires_at > now,
-                )
-                .values(
-                    {
-                        "lease_expires_at": now + self.lease,
-                        **values,
-                        "version": Op.version + 1,
-                        "updated_at": now,
-                    }
-                )
-            )
-            result = cast("CursorResult[Any]", session.execute(statement))
+            result = cast("CursorResult[Any]", session.execute(statement, params))
             if result.rowcount != 1:
                 raise LeaseLost(f"operation {claim.op_id}: lease lost, another worker owns it")
             yield session
@@ -191,23 +152,8 @@ class OperationStore:
     @contextmanager
     def keepalive(self, claim: Claim) -> Iterator[None]:
         """Heartbeat the lease every third of its length while a provider call runs."""
-        stop = threading.Event()
-
-        def beat() -> None:
-            while not stop.wait(self.lease.total_seconds() / 3):
-                try:
-                    if not self.heartbeat(claim):
-                        return  # overtaken: the next fenced write raises LeaseLost
-                except TrackingUnavailable:
-                    continue
-
-        thread = threading.Thread(target=beat, name=f"lease-{claim.op_id}", daemon=True)
-        thread.start()
-        try:
+        with self.beats.beating(claim):
             yield
-        finally:
-            stop.set()
-            thread.join()
 
     def lease_remaining(self, op_id: int) -> float:
         """Seconds until the operation's lease expires (0 if none)."""

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from providers.base import Namespace
 from worker import sqlguard, sqlguard_facts
 from worker.errors import MigrationFileError
-from worker.manifest import unstorable_text
+from worker.jsontext import unstorable_text
 from worker.migrations import lint, lint_rules
 from worker.port import Change
 from worker.tracking.models import MigrationAnalysis, utcnow

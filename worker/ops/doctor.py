@@ -20,12 +20,12 @@ from providers.base import Login, PluginSpec, Provider
 from providers.targets import Targets
 from worker import audit, secrets
 from worker.errors import PluginDbError, UnknownPlugin
-from worker.lifecycle.context import spec_for
 from worker.logging import redact_text
 from worker.manifest import parse_manifest
 from worker.ops import capacity, events_checks, operations, orphans, plugins, safety, servers
 from worker.ops.drift import migration_findings
 from worker.ops.findings import Check, Finding, error, problems, summary_line
+from worker.port import spec_for
 from worker.secrets import SecretBox
 from worker.settings import Settings
 from worker.states import DsStatus

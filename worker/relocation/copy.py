@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from providers.base import Provider
+from providers.bulk import JsonText
 from worker.relocation.schema import Side, reflect, translate
 
 BATCH_ROWS = 5000
@@ -179,8 +180,8 @@ def _copy_table(
 ) -> int:
     """Copy one table's rows: streamed untouched where both engines share a wire format.
 
-    JSON values are read as JSON text and decoded here, SQL NULL becoming ``sa.null()``: a
-    JSON ``null`` stays a JSON null (see :meth:`providers.bulk.BulkLoad.bulk_load`).
+    JSON values are read as JSON text and handed on as :class:`~providers.bulk.JsonText`, SQL
+    NULL as ``sa.null()``: a JSON ``null`` stays a JSON null (see ``BulkLoad.bulk_load``).
     """
     source, dest = drivers
     if source.stream_format is not None and source.stream_format == dest.stream_format:
@@ -196,13 +197,8 @@ def _copy_table(
 
 
 def _decoded(text: str | None) -> Any:
-    """A JSON column's value for the destination: ``sa.null()`` for SQL NULL."""
-    if text is None:
-        return sa.null()
-    try:
-        return json.loads(text)
-    except ValueError:  # SQLite keeps whatever it was given
-        return text
+    """A JSON column's value for the destination: its text, ``sa.null()`` for SQL NULL."""
+    return sa.null() if text is None else JsonText(text)
 
 
 def verify(

@@ -19,8 +19,8 @@ from providers.base import other_slot
 from worker import audit
 from worker.events.outbox import emit
 from worker.lifecycle.context import StepContext
+from worker.lifecycle.outcome import Outcome
 from worker.lifecycle.requests import RetireRequest
-from worker.lifecycle.steps import Outcome
 from worker.tracking.models import CredentialRetirement, PluginDatasource, utcnow
 
 DEFAULT_GRACE_MINUTES = 60.0

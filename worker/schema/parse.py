@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from worker.errors import SchemaDocumentError
+from worker.jsontext import depth
 from worker.schema.authoring import normalize, suggestion
 from worker.schema.model import (
     ENUM_VALUE_PATTERN,
@@ -33,7 +34,7 @@ def parse_document(data: object) -> ExtensionDatabaseSchema:
     """Structural validation only (types, keys, patterns, caps)."""
     if not isinstance(data, dict):
         raise SchemaDocumentError("invalid schema document", ["schema: must be a JSON object"])
-    if _depth(data) > MAX_DEPTH:
+    if depth(data, MAX_DEPTH) > MAX_DEPTH:
         raise SchemaDocumentError(
             "invalid schema document", [f"schema: nested deeper than {MAX_DEPTH} levels"]
         )
@@ -49,19 +50,6 @@ def capped(problems: list[str]) -> list[str]:
     if len(problems) <= MAX_PROBLEMS:
         return problems
     return [*problems[:MAX_PROBLEMS], f"schema: {len(problems) - MAX_PROBLEMS} more problems"]
-
-
-def _depth(value: object) -> int:
-    stack: list[tuple[object, int]] = [(value, 1)]
-    deepest = 0
-    while stack and deepest <= MAX_DEPTH:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        children = (
-            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        )
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
