@@ -20,7 +20,7 @@ class Backend:
         """Drop every table (and PostgreSQL enum type) in the scratch area."""
         with self.engine.begin() as conn:
             md = sa.MetaData(schema=self.schema)
-            md.reflect(conn)
+            md.reflect(conn, resolve_fks=False)  # no recursion along long FK chains
             if self.name == "mysql":
                 conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS=0")
             md.drop_all(conn)
