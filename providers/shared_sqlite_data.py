@@ -22,9 +22,11 @@ from providers.shared_data import SharedData
 from providers.sqlite_data import (
     CHUNK,
     TRIGGER_PREFIX,
+    checked_row_counts,
     has_quota_triggers,
     row_counts,
     set_quota_triggers,
+    write_private_file,
 )
 from worker.errors import ProviderError
 
@@ -112,24 +114,11 @@ class SharedSQLiteData(SharedData):
 
     def load_side(self, spec: PluginSpec, chunks: Iterator[bytes]) -> None:
         """Write the snapshot as the side file (0600)."""
-        side = self._beside(spec, "restore")
-        side.unlink(missing_ok=True)
-        fd = os.open(side, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
+        write_private_file(self._beside(spec, "restore"), chunks)
 
     def side_row_counts(self, spec: PluginSpec) -> dict[str, int] | None:
         """Rows per table of the side file (None without one)."""
-        side = self._beside(spec, "restore")
-        if not side.exists():
-            return None
-        with closing(sqlite3.connect(side)) as conn:
-            if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-                raise ProviderError("the restored database file fails PRAGMA quick_check")
-            return row_counts(conn)
+        return checked_row_counts(self._beside(spec, "restore"))
 
     def swap_side(self, spec: PluginSpec) -> str | None:
         """Keep the plugin's objects as the replaced file, then swap in one write transaction."""

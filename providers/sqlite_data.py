@@ -43,6 +43,27 @@ def row_counts(conn: sqlite3.Connection) -> dict[str, int]:
     }
 
 
+def write_private_file(path: Path, chunks: Iterator[bytes]) -> None:
+    """Write ``chunks`` to a fresh file readable by its owner only (0600), synced to disk."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        for chunk in chunks:
+            handle.write(chunk)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def checked_row_counts(path: Path) -> dict[str, int] | None:
+    """Rows per table of the database file at ``path`` (None without one), after a quick check."""
+    if not path.exists():
+        return None
+    with closing(sqlite3.connect(path)) as conn:
+        if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+            raise ProviderError("the restored database file fails PRAGMA quick_check")
+        return row_counts(conn)
+
+
 def tables_of(conn: sqlite3.Connection) -> list[str]:
     """The tables of a database (not SQLite's own)."""
     rows = conn.execute(
@@ -182,24 +203,11 @@ class SQLiteData:
 
     def load_side(self, spec: PluginSpec, chunks: Iterator[bytes]) -> None:
         """Write the snapshot's database file as the side file (0600)."""
-        side = self._side(spec)
-        side.unlink(missing_ok=True)
-        fd = os.open(side, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
+        write_private_file(self._side(spec), chunks)
 
     def side_row_counts(self, spec: PluginSpec) -> dict[str, int] | None:
         """Rows per table of the side file (None without one)."""
-        side = self._side(spec)
-        if not side.exists():
-            return None
-        with closing(sqlite3.connect(side)) as conn:
-            if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-                raise ProviderError("the restored database file fails PRAGMA quick_check")
-            return row_counts(conn)
+        return checked_row_counts(self._side(spec))
 
     def swap_side(self, spec: PluginSpec) -> str | None:
         """Keep the live file as the replaced copy, then copy the side file into the live one

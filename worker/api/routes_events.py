@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -20,8 +18,6 @@ from worker.events import stream
 from worker.events.outbox import EVENT_TYPES
 
 router = APIRouter(tags=["events"], responses=responses(401, 403, 422))
-POLL_SECONDS = 0.5
-KEEPALIVE_SECONDS = 15.0
 
 
 def _position(last_event_id: str | None) -> int:
@@ -65,23 +61,18 @@ async def events(  # noqa: PLR0917 - FastAPI parameters
     start = _position(last_event_id)
 
     async def body() -> AsyncIterator[str]:
-        position, quiet_since = start, time.monotonic()
-        yield "retry: 1000\n\n"
-        while not await request.is_disconnected():
-            batch = await run_in_threadpool(
+        async def fetch(position: int) -> stream.Batch:
+            return await run_in_threadpool(
                 stream.after, ctx.sessions, position, plugin_id=plugin, types=types
             )
+
+        yield "retry: 1000\n\n"
+        batches = stream.batches(fetch, start, follow=follow, disconnected=request.is_disconnected)
+        async for batch in batches:
+            if not batch:
+                yield ": keep-alive\n\n"
             for position, event in batch:
                 yield frame(position, event)
-            if batch:
-                quiet_since = time.monotonic()
-                continue
-            if not follow:
-                return
-            if time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
-                quiet_since = time.monotonic()
-                yield ": keep-alive\n\n"
-            await asyncio.sleep(POLL_SECONDS)
 
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(body(), media_type="text/event-stream", headers=headers)

@@ -8,9 +8,7 @@ last frame of a batch, ``rows``: the operations table re-rendered after those ev
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -22,8 +20,6 @@ from worker.events import stream
 from worker.events.outbox import payload
 from worker.tracking.models import OutboxEvent
 
-POLL_SECONDS = 0.5
-KEEPALIVE_SECONDS = 15.0
 RECENT = 20
 SHOWN = ("type", "plugin_id", "operation_id", "timestamp")
 
@@ -65,21 +61,16 @@ async def frames(
     follow: bool = True,
 ) -> AsyncIterator[str]:
     """Events after ``start`` as they are relayed, each batch closed by the table's rows."""
-    position, quiet_since = start, time.monotonic()
+
+    async def fetch(position: int) -> stream.Batch:
+        return await run_in_threadpool(stream.after, sessions, position)
+
     yield "retry: 1000\n\n"
-    while not await disconnected():
-        batch = await run_in_threadpool(stream.after, sessions, position)
+    async for batch in stream.batches(fetch, start, follow=follow, disconnected=disconnected):
+        if not batch:
+            yield ": keep-alive\n\n"
         for n, (position, event) in enumerate(batch, start=1):
             data = shown(position, event)
             if n == len(batch):
                 data["rows"] = await run_in_threadpool(rows)
             yield frame(position, data)
-        if batch:
-            quiet_since = time.monotonic()
-            continue
-        if not follow:
-            return
-        if time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
-            quiet_since = time.monotonic()
-            yield ": keep-alive\n\n"
-        await asyncio.sleep(POLL_SECONDS)

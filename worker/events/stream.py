@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -37,3 +39,32 @@ def head(sessions: sessionmaker[Session]) -> int:
     with tracking_errors(), sessions() as session:
         value = session.scalar(select(OutboxEvent.seq).order_by(OutboxEvent.seq.desc()).limit(1))
         return int(value or 0)
+
+
+Batch = list[tuple[int, dict[str, Any]]]
+POLL_SECONDS = 0.5
+KEEPALIVE_SECONDS = 15.0
+
+
+async def batches(
+    fetch: Callable[[int], Awaitable[Batch]],
+    start: int,
+    *,
+    follow: bool,
+    disconnected: Callable[[], Awaitable[bool]],
+) -> AsyncIterator[Batch]:
+    """Batches of events after ``start`` until the client leaves (or, without ``follow``, the
+    stream runs dry); while following, an empty batch after a quiet spell asks for a keep-alive."""
+    position, quiet_since = start, time.monotonic()
+    while not await disconnected():
+        batch = await fetch(position)
+        if batch:
+            position, quiet_since = batch[-1][0], time.monotonic()
+            yield batch
+            continue
+        if not follow:
+            return
+        if time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
+            quiet_since = time.monotonic()
+            yield []
+        await asyncio.sleep(POLL_SECONDS)
