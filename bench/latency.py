@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from bench.common import (
+    BenchError,
     add_plugin,
     bench_stack,
     provider,
@@ -38,7 +39,8 @@ def sample(stack: Stack, plugin_id: str) -> dict[str, float]:
     sent = time.time()
     (op,) = wait_all(stack, [send(stack, "plugin_db.provision", plugin_id)], timeout=60)
     ds = stack.datasource(plugin_id)
-    assert ds is not None and ds.status == "ready" and op.finished_at is not None
+    if ds is None or ds.status != "ready" or op.finished_at is None:
+        raise BenchError(f"{plugin_id} is not ready after its provision: {op.state} {op.error}")
     return {
         "ready_ms": (epoch(ds.updated_at) - sent) * 1000,
         "finished_ms": (epoch(op.finished_at) - sent) * 1000,
