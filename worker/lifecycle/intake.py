@@ -21,7 +21,6 @@ from providers.targets import Targets
 from worker import placement
 from worker.errors import ManifestError, MigrationFileError, RequestRejected, UnknownTarget
 from worker.jsontext import UNSTORABLE, unstorable_text
-from worker.lifecycle import relocate
 from worker.lifecycle.requests import (
     ProvisionRequest,
     RegisterSchemaRequest,
@@ -31,12 +30,10 @@ from worker.lifecycle.requests import (
     request_id_of,
 )
 from worker.lifecycle.store import OperationStore
-from worker.lifecycle.validation import validate_migrations
 from worker.logging import redact_text, storable
 from worker.manifest import Manifest, find_manifest, parse_manifest, relocated_manifest
 from worker.migrations.files import MigrationFile
 from worker.naming import check_plugin_id
-from worker.schema.registry import check_registration
 from worker.settings import Settings
 from worker.states import UNFINISHED, DsStatus, Kind
 from worker.tracking.db import tracking_errors
@@ -146,13 +143,21 @@ class Intake:
         """Everything that can be checked before a side effect, raising RequestRejected."""
         manifest = self.manifest_for(kind, request)
         if kind in (Kind.PROVISION, Kind.MIGRATE):
+            # imported where needed: a teardown or rotate enqueued by the command line
+            # loads no SQL parser, schema package or relocation engine
+            from worker.lifecycle.validation import validate_migrations
+
             provider = self.provider(self._checked_target(request, manifest))
             folder = self.plugin_dir(request.plugin_id)
             files = validate_migrations(self.sessions, folder, request, manifest, provider)
             _storable_migrations(files)
         if isinstance(request, RegisterSchemaRequest):
+            from worker.schema.registry import check_registration
+
             check_registration(self.sessions, request.plugin_id, request.schema_document)
         if isinstance(request, RelocateRequest):
+            from worker.lifecycle import relocate
+
             current = self.target_of(request, manifest)
             with tracking_errors(), self.sessions() as session:
                 states = placement.state_overrides(session)
