@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from contextlib import closing
+from contextlib import closing, nullcontext
 from typing import Any
 
 from sqlalchemy import select
@@ -80,8 +80,7 @@ def migrate(
                 "sql": _preview(port, steps, force, parse_plan(port, steps)),
             }
         with port.provider.migration_lock(port.spec, conn, port.lock_wait) as lease:
-            ledger.ensure()
-            entries = ledger.entries()
+            entries = ledger.ensured()
             rows = _sync_recovered(port, entries, _statuses(port))
             failed = [v for v, status in rows.items() if status == "failed"]
             steps = plan(files, entries, target, force, failed)
@@ -111,13 +110,11 @@ def migrate(
 
 def _statuses(port: PluginPort) -> dict[str, str]:
     """Version → tracking status of the plugin's ``plugin_migrations`` rows."""
+    query = select(PluginMigration.migration_version, PluginMigration.status).where(
+        PluginMigration.plugin_id == port.plugin_id
+    )
     with port.sessions() as session:
-        return {
-            r.migration_version: r.status
-            for r in session.scalars(
-                select(PluginMigration).where(PluginMigration.plugin_id == port.plugin_id)
-            )
-        }
+        return dict(session.execute(query).tuples().all())
 
 
 def _preview(
@@ -206,14 +203,15 @@ def _run_one(
     port: PluginPort, ledger: Ledger, planned: Planned, statements: list[str], journal: Batch
 ) -> None:
     version, up = planned.file.version, planned.direction == "up"
-    if not port.provider.transactional_ddl:
-        journal.flush(running=planned)  # a file can stop half-way here: show it as running
+    # a file can stop half-way where DDL is not transactional: a long one shows as running
+    shown = nullcontext() if port.provider.transactional_ddl else journal.running(planned)
     started = time.monotonic()
     try:
-        if up:
-            ledger.apply(version, planned.file.checksum, statements)
-        else:
-            ledger.revert(version, statements)
+        with shown:
+            if up:
+                ledger.apply(version, planned.file.checksum, statements)
+            else:
+                ledger.revert(version, statements)
     except MigrationFailed as exc:
         journal.add(Finished(planned, "failed", _ms(started), exc, utcnow()))
         raise
