@@ -59,13 +59,16 @@ def migrate(
     snapshot: SnapshotHook | None = None,
     files: Sequence[MigrationFile] | None = None,
     first: Change | None = None,
+    later: list[Change] | None = None,
 ) -> dict[str, Any]:
     """Bring the plugin to ``target`` (default: latest); returns what ran (or would run).
 
     A dry run reads only (no ledger table, no lock). A real run holds the plugin's migration
     lock (:meth:`Provider.migration_lock`) from reading the ledger to the last version, on
     the one connection that runs every version. ``files``: already read by the caller;
-    ``first``: a tracking change committed with the batch's lint record, before any version.
+    ``first``: a tracking change committed with the batch's lint record, before any version;
+    ``later``: where the records of the last finished versions go, for the caller to commit
+    with its own (else they are written before this returns).
     """
     files = load_files(port) if files is None else files
     with closing(port.connect()) as conn:
@@ -99,13 +102,22 @@ def migrate(
                     group.add(planned, statements)
                     lease.renew()
                 group.run()
-            finally:
+            except BaseException:
                 journal.flush()
+                raise
+            _hand_over(journal, later)
     return {
         "applied": [p.file.version for p in steps if p.direction == "up"],
         "rolled_back": [p.file.version for p in steps if p.direction == "down"],
         **reviewed.to_json(),
     }
+
+
+def _hand_over(journal: Batch, later: list[Change] | None) -> None:
+    if later is None:
+        journal.flush()
+    elif (change := journal.take()) is not None:
+        later.append(change)
 
 
 def _statuses(port: PluginPort) -> dict[str, str]:
@@ -114,7 +126,7 @@ def _statuses(port: PluginPort) -> dict[str, str]:
         PluginMigration.plugin_id == port.plugin_id
     )
     with port.sessions() as session:
-        return dict(session.execute(query).tuples().all())
+        return dict(session.execute(query).all())
 
 
 def _preview(

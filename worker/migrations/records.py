@@ -23,7 +23,7 @@ from worker import audit
 from worker.errors import MigrationFailed
 from worker.migrations.files import MigrationFile
 from worker.migrations.plan import Planned
-from worker.port import PluginPort
+from worker.port import Change, PluginPort
 from worker.tracking.models import MigrationAttempt, PluginMigration, utcnow
 
 Rows = dict[str, PluginMigration]
@@ -110,8 +110,23 @@ class Batch:
         """Write every queued record (and mark ``running`` as running) in one transaction."""
         if not self.pending and running is None:
             return
-        pending = list(self.pending)
+        self.port.journal.write(self._change(list(self.pending), running))
+        self.pending.clear()
+        self.last = time.monotonic()
 
+    def take(self) -> Change | None:
+        """The queued records as a change for the caller to commit with its own, or None.
+
+        Only applied versions are handed over: until the caller commits, a crash leaves them
+        to ``apply._sync_recovered`` (the ledger has them). Anything else (a rollback, which
+        the ledger forgets) is written here first.
+        """
+        if any(r.status != "completed" for r in self.pending):
+            self.flush()
+        pending, self.pending = list(self.pending), []
+        return self._change(pending, None) if pending else None
+
+    def _change(self, pending: list[Finished], running: Planned | None) -> Change:
         def write(session: Session) -> None:
             versions = [r.planned.file.version for r in pending]
             rows = _Rows(session, self.port, versions + ([running.file.version] if running else []))
@@ -125,9 +140,7 @@ class Batch:
                 session.execute(ATTEMPTS.insert(), [_attempt(self.port, r) for r in pending])
                 audit.record_many(session, [_event(self.port, r) for r in pending])
 
-        self.port.journal.write(write)
-        self.pending.clear()
-        self.last = time.monotonic()
+        return write
 
     @contextmanager
     def running(self, planned: Planned) -> Iterator[None]:
@@ -170,7 +183,7 @@ class _Rows:
                 ROWS.c.plugin_id == port.plugin_id, ROWS.c.migration_version.in_(wanted)
             )
         )
-        self.before: dict[str, str] = dict(found.tuples().all())
+        self.before: dict[str, str] = dict(found.all())
         self.values: dict[str, dict[str, Any]] = {}
 
     def status(self, version: str) -> str | None:
