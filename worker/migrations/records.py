@@ -92,7 +92,7 @@ class Batch:
     wait for the next batch. A failure is written at once.
     """
 
-    BATCH, SECONDS = 100, 2.0
+    BATCH, SECONDS = 500, 2.0
     RUNNING_AFTER = 0.5
     """Seconds a non-transactional version runs before its row is marked ``running``."""
 
