@@ -104,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     out = RESULTS / f"profile-{args.scenario}.txt"
     text = profiler.output_text(unicode=True, color=False, show_all=False)
     out.write_text(text)
+    flat = out.with_name(f"profile-{args.scenario}-flat.txt")
+    flat.write_text(profiler.output_text(flat=True, time="percent_of_total"))
     print(text)
-    print(f"written to {out}; cleanup errors: {errors or 'none'}")
+    print(f"written to {out} (self time per function: {flat}); cleanup errors: {errors or 'none'}")
     return 0
 
 

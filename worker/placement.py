@@ -273,13 +273,19 @@ def place_new(
     manifest: Manifest,
     requested: str | None,
     labels: Mapping[str, str],
+    *,
+    states: Mapping[str, str] | None = None,
 ) -> str:
-    """Place a plugin that lives nowhere yet: on ``requested`` if named, else the best fit."""
+    """Place a plugin that lives nowhere yet: on ``requested`` if named, else the best fit.
+
+    ``states``: the target state overrides when the caller read them already.
+    """
     mode = manifest.database.mode.value
     if requested is not None:
         pool = [targets.choose(mode, requested)]
     else:
-        with sessions() as session:
-            states = state_overrides(session)
+        if states is None:
+            with sessions() as session:
+                states = state_overrides(session)
         pool = candidates(targets, mode, labels, states=states)
     return place(sessions, pool, manifest.id, need_of(manifest))

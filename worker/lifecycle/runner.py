@@ -18,7 +18,7 @@ from worker.errors import LeaseLost, PluginDbError, TransientError
 from worker.events import hooks
 from worker.lifecycle import plans, relocate_undo
 from worker.lifecycle.context import StepContext, spec_for
-from worker.lifecycle.intake import Intake
+from worker.lifecycle.intake import Intake, Seen
 from worker.lifecycle.lease import Claim
 from worker.lifecycle.outcome import Outcome, Step
 from worker.lifecycle.requests import REQUEST_MODELS
@@ -43,7 +43,8 @@ class Runner:
 
     def run(self, op_id: int, *, final_attempt: bool = False) -> dict[str, Any]:
         """Drive an operation until it succeeds or fails; raises TransientError to be retried."""
-        claim = self.store.claim(op_id)
+        seen: Seen = {}  # the plugin's rows, read in the claim's transaction
+        claim = self.store.claim(op_id, then=self.intake.prefetch(seen))
         if claim is None:
             return self.summary(op_id)
         op = claim.op
@@ -52,14 +53,14 @@ class Runner:
             if op.crashes >= self.settings.max_attempts:
                 self._fail(claim, op, f"gave up: the worker was lost {op.crashes} times running it")
             else:
-                self._drive(claim, op, final_attempt)
+                self._drive(claim, op, final_attempt, seen)
         if claim.state in (OpState.SUCCEEDED, OpState.FAILED):  # committed by this run
             return self.describe(op)
         return self.summary(op_id)
 
-    def _drive(self, claim: Claim, op: LifecycleOperation, final_attempt: bool) -> None:
+    def _drive(self, claim: Claim, op: LifecycleOperation, final_attempt: bool, seen: Seen) -> None:
         try:
-            ctx = self._context(op, claim)
+            ctx = self._context(op, claim, seen)
             done = {s["name"] for s in op.steps}
             todo = [step for step in plans.plan_for(ctx) if step.name not in done]
             for step in todo:
@@ -82,10 +83,10 @@ class Runner:
             log.exception("operation_crashed", operation_id=op.id)
             self._fail(claim, op, f"{type(exc).__name__}: {exc}")
 
-    def _context(self, op: LifecycleOperation, claim: Claim) -> StepContext:
+    def _context(self, op: LifecycleOperation, claim: Claim, seen: Seen) -> StepContext:
         kind = Kind(op.kind)
         request = REQUEST_MODELS[kind].model_validate(op.request)
-        with self.intake.reading_once():
+        with self.intake.reading_once(seen):
             manifest = self.intake.manifest_for(kind, request)
             target = self.intake.target_of(request, manifest)
         return StepContext(

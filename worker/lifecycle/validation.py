@@ -28,6 +28,8 @@ def validate_migrations(
     Returns the files (read once per request).
     """
     files = load_dir(migrations_dir(plugin_dir, manifest), plugin_dir)
+    if not files:
+        return files
     force = isinstance(request, MigrateRequest) and request.force
     with sessions() as session:
         completed = set(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.errors import TrackingOutOfDate, TrackingUnavailable
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
 
 # Alembic is imported where it is used: command-line reads never need it.
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+READ_ONLY = "tracking_read_only"
+"""Execution option of the engine behind ``read_sessions``."""
+USED = "last_used"
+IDLE_PING_SECONDS = 1.0
+"""A pooled PostgreSQL/MySQL connection idle longer than this is pinged at checkout."""
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -33,8 +39,37 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Any) -> None:
     # Take the write lock up front: a deferred transaction that later writes can fail with
-    # SQLITE_BUSY at once instead of waiting, when another process wrote in between.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # SQLITE_BUSY at once instead of waiting, when another process wrote in between. Read-only
+    # sessions (``read_sessions``) begin deferred: in WAL mode they never wait for a writer.
+    read = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
+
+
+def _stamp(_dbapi_conn: Any, record: Any, *_: Any) -> None:
+    record.info[USED] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    """Check a connection idle for a while before handing it out (a cheaper ``pre_ping``).
+
+    A connection used within the last ``IDLE_PING_SECONDS`` is handed out as is: on the hot
+    path (one operation's transactions, one after another) no checkout costs a round trip.
+    One that sat idle is pinged; a dead one is replaced by the pool. A server lost in the
+    short window between two uses fails the next statement instead, which
+    ``tracking_errors`` turns into TrackingUnavailable (retried), after the pool has
+    dropped its connections.
+    """
+    if time.monotonic() - record.info.get(USED, 0.0) < IDLE_PING_SECONDS:
+        return
+    try:
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+    except Exception as exc:  # the driver's own error types: any failure means a dead link
+        raise DisconnectionError(str(exc)) from exc
+    record.info[USED] = time.monotonic()
 
 
 def make_engine(url: str) -> Engine:
@@ -47,12 +82,22 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    engine = create_engine(url, pool_size=5, max_overflow=5)
+    event.listen(engine.pool, "connect", _stamp)
+    event.listen(engine.pool, "checkout", _ping_if_idle)
+    event.listen(engine.pool, "checkin", _stamp)
+    return engine
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded values after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def read_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Sessions like ``sessions`` for reads only: on SQLite they begin deferred, not IMMEDIATE."""
+    bind = sessions.kw["bind"]
+    return sessionmaker(bind.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
 
 @contextmanager
