@@ -40,10 +40,22 @@ def pending(plugin_id: str, first: int, count: int) -> dict[str, str]:
 
 def run_op(svc: LifecycleService, kind: Kind, plugin_id: str) -> None:
     request = {"plugin_id": plugin_id, "request_id": f"p-{uuid.uuid4()}"}
-    op_id = svc.accept(kind, request, (), f"task-{uuid.uuid4()}")
+    op_id = svc.accept(kind, request, (), f"task-{uuid.uuid4()}", run_here=True)
     summary = svc.run(op_id)
     if summary["state"] != "succeeded":
         raise RuntimeError(f"{kind.value} {plugin_id}: {summary}")
+
+
+def write(profiler: Profiler, scenario: str, errors: list[str]) -> None:
+    """The call tree (printed too) and the self time per function, under bench/results."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"profile-{scenario}.txt"
+    text = profiler.output_text(unicode=True, color=False, show_all=False)
+    out.write_text(text)
+    flat = out.with_name(f"profile-{scenario}-flat.txt")
+    flat.write_text(profiler.output_text(flat=True, time="percent_of_total"))
+    print(text)
+    print(f"written to {out} (self time per function: {flat}); cleanup errors: {errors or 'none'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,14 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         errors = purge(stack, made)
         stack.engine.dispose()
         shutil.rmtree(workdir, ignore_errors=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"profile-{args.scenario}.txt"
-    text = profiler.output_text(unicode=True, color=False, show_all=False)
-    out.write_text(text)
-    flat = out.with_name(f"profile-{args.scenario}-flat.txt")
-    flat.write_text(profiler.output_text(flat=True, time="percent_of_total"))
-    print(text)
-    print(f"written to {out} (self time per function: {flat}); cleanup errors: {errors or 'none'}")
+    write(profiler, args.scenario, errors)
     return 0
 
 

@@ -7,22 +7,25 @@ manifest, the target, the migration files, a schema document); a bad request bec
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from providers.base import Provider
 from providers.targets import Targets
 from worker import placement
-from worker.errors import ManifestError, MigrationFileError, RequestRejected, UnknownTarget
+from worker.errors import (
+    ManifestError,
+    MigrationFileError,
+    RequestRejected,
+    UnknownTarget,
+)
 from worker.jsontext import UNSTORABLE, unstorable_text
-from worker.lifecycle import relocate
+from worker.lifecycle import admit, relocate, rows
+from worker.lifecycle.lease import Claim
 from worker.lifecycle.requests import (
     ProvisionRequest,
     RegisterSchemaRequest,
@@ -31,6 +34,7 @@ from worker.lifecycle.requests import (
     parse_request,
     request_id_of,
 )
+from worker.lifecycle.rows import Seen, Tracked, read_rows
 from worker.lifecycle.store import OperationStore
 from worker.lifecycle.validation import validate_migrations
 from worker.logging import redact_text, storable
@@ -39,37 +43,9 @@ from worker.migrations.files import MigrationFile
 from worker.naming import PLUGIN_ID_RE, check_plugin_id
 from worker.schema.registry import check_registration
 from worker.settings import Settings
-from worker.states import UNFINISHED, DsStatus, Kind
+from worker.states import DsStatus, Kind
 from worker.tracking.db import tracking_errors
-from worker.tracking.models import LifecycleOperation, PluginDatasource
-
-
-@dataclass
-class Tracked:
-    """A plugin's tracking rows as one read saw them: its datasource and reservations.
-
-    The manifest of its newest unfinished provision (``pending``) is read only when needed.
-    """
-
-    ds: PluginDatasource | None
-    reserved: list[str]
-    states: dict[str, str] | None = None
-    """Target state overrides, when the read also fetched them (a provision's placement)."""
-    pending: dict[str, Any] | None = None
-    pending_read: bool = False
-
-
-Seen = dict[str, Tracked]
-_SEEN: ContextVar[Seen | None] = ContextVar("tracked_rows", default=None)
-
-
-def read_rows(session: Session, plugin_id: str, *, states: bool = False) -> Tracked:
-    """``plugin_id``'s datasource and reservations (and target states) in ``session``."""
-    return Tracked(
-        session.get(PluginDatasource, plugin_id),
-        placement.reserved(session, plugin_id),
-        placement.state_overrides(session) if states else None,
-    )
+from worker.tracking.models import LifecycleOperation
 
 
 class Intake:
@@ -83,6 +59,7 @@ class Intake:
         targets: Targets,
     ) -> None:
         self.settings, self.sessions, self.store, self.targets = settings, sessions, store, targets
+        self.held: dict[int, tuple[Claim, Seen]] = {}
 
     def provider(self, target: str) -> Provider:
         """The driver of ``target``, built once per process."""
@@ -103,19 +80,25 @@ class Intake:
             return current
         if rows.reserved:
             return rows.reserved[0]
-        placed = self.place(request, manifest, rows.states)
+        found = self._placing(request, manifest)
+        assert found is not None
+        with tracking_errors():
+            placed = placement.place(self.sessions, found.pool, found.plugin_id, found.need)
         rows.reserved = [placed]
         return placed
 
-    def place(
-        self, request: Request, manifest: Manifest, states: dict[str, str] | None = None
-    ) -> str:
-        """Reserve room for a new plugin on the requested target, else the best that fits."""
+    def _placing(self, request: Request, manifest: Manifest) -> placement.Placing | None:
+        """The reservation a new plugin still needs: on the requested target, else the best
+        that fits (None if the plugin lives somewhere or holds one already)."""
+        rows = self._tracked(request.plugin_id)
+        if (rows.ds is not None and rows.ds.status != DsStatus.DELETED) or rows.reserved:
+            self.target_of(request, manifest)  # refuses a target change
+            return None
         hints = getattr(request, "placement", None) or manifest.database.placement
         requested = request.target if isinstance(request, ProvisionRequest) else None
         with tracking_errors():
-            return placement.place_new(
-                self.sessions, self.targets, manifest, requested, hints.labels, states=states
+            return placement.placing_new(
+                self.sessions, self.targets, manifest, requested, hints.labels, states=rows.states
             )
 
     def _checked_target(self, request: Request, manifest: Manifest) -> str:
@@ -136,20 +119,32 @@ class Intake:
             )
         return folder
 
-    def accept(self, kind: Kind, payload: object, extra: tuple[Any, ...], task_id: str) -> int:
-        """Record the request as an operation (or find it by request_id); returns its id."""
+    def accept(
+        self,
+        kind: Kind,
+        payload: object,
+        extra: tuple[Any, ...],
+        task_id: str,
+        *,
+        run_here: bool = False,
+    ) -> int:
+        """Record the request as an operation (or find it by request_id); returns its id.
+
+        ``run_here``: this process runs the operation next; a new one is leased to it at
+        insert when it may run at once (see ``take_held``).
+        """
         request_id = request_id_of(payload, task_id)
         plugin_id = payload.get("plugin_id") if isinstance(payload, dict) else None
         with self.reading_once():
             existing = self._first_read(kind, request_id, plugin_id)
             if existing is not None:
                 return existing
-            return self._accept_new(kind, payload, extra, task_id, request_id)
+            return self._accept_new(kind, payload, extra, (task_id, request_id), run_here=run_here)
 
     def _first_read(self, kind: Kind, request_id: str, plugin_id: object) -> int | None:
         """The operation already accepted for ``request_id``; else the plugin's rows are read
         in the same transaction (and kept for this accept)."""
-        seen = _SEEN.get()
+        seen = rows.current()
         with tracking_errors(), self.store.reads() as session:
             existing = self.store.find_request(session, request_id)
             if existing is not None:
@@ -163,14 +158,22 @@ class Intake:
         return None
 
     def _accept_new(
-        self, kind: Kind, payload: object, extra: tuple[Any, ...], task_id: str, request_id: str
+        self,
+        kind: Kind,
+        payload: object,
+        extra: tuple[Any, ...],
+        ids: tuple[str, str],
+        *,
+        run_here: bool,
     ) -> int:
+        task_id, request_id = ids
         actor = payload.get("requested_by") if isinstance(payload, dict) else None
         plugin_id = payload.get("plugin_id") if isinstance(payload, dict) else None
         shown_id = plugin_id if isinstance(plugin_id, str) and len(plugin_id) <= 64 else "?"
         try:
             request = parse_request(kind, payload, extra)
-            self.validate(kind, request)
+            placing = self.check(kind, request)
+            return self._insert(kind, request, ids, placing, run_here=run_here)
         except RequestRejected as exc:
             # hostile text (NUL, lone surrogates) is escaped: the rejection must be storable
             op, _ = self.store.insert(
@@ -185,18 +188,38 @@ class Intake:
                 rejection=storable(redact_text(str(exc))),
             )
             return op.id
-        op, _ = self.store.insert(
-            kind=kind,
-            plugin_id=request.plugin_id,
-            request_id=request_id,
-            request=request.model_dump(mode="json", by_alias=True, exclude_none=True),
-            actor=request.requested_by,
-            task_id=task_id,
-        )
+
+    def _insert(
+        self,
+        kind: Kind,
+        request: Request,
+        ids: tuple[str, str],
+        placing: placement.Placing | None,
+        *,
+        run_here: bool,
+    ) -> int:
+        """Insert the operation (see ``admit.insert``); keep the claim of one leased to this
+        process at insert, for ``take_held``."""
+        op, seen = admit.insert(self.store, kind, request, ids, placing, run_here=run_here)
+        if seen is not None and op.lease_owner is not None:
+            self.held[op.id] = (Claim(op.id, op.lease_owner, op.version, op), seen)
         return op.id
 
+    def take_held(self, op_id: int) -> tuple[Claim, Seen] | None:
+        """The claim (and the plugin's rows) of an operation this process leased at insert."""
+        return self.held.pop(op_id, None)
+
     def validate(self, kind: Kind, request: Request) -> None:
-        """Everything that can be checked before a side effect, raising RequestRejected."""
+        """Everything that can be checked before a side effect, raising RequestRejected;
+        a new plugin's placement is reserved last (its own transaction)."""
+        placing = self.check(kind, request)
+        if placing is not None:
+            with tracking_errors():
+                placement.place(self.sessions, placing.pool, placing.plugin_id, placing.need)
+
+    def check(self, kind: Kind, request: Request) -> placement.Placing | None:
+        """What ``validate`` checks; the placement a provision still needs is returned, to be
+        reserved with the operation's insert."""
         manifest = self.manifest_for(kind, request)
         if kind in (Kind.PROVISION, Kind.MIGRATE):
             provider = self.provider(self._checked_target(request, manifest))
@@ -211,7 +234,8 @@ class Intake:
                 states = placement.state_overrides(session)
             relocate.destination_pool(self.targets, request, manifest, current, states)
         if kind is Kind.PROVISION:
-            self.target_of(request, manifest)  # places (reserves) last: nothing else refused
+            return self._placing(request, manifest)  # reserved last: nothing else refused
+        return None
 
     def manifest_for(self, kind: Kind, request: Request) -> Manifest:
         """The manifest to work from: the request's, the plugin folder's, or the stored one."""
@@ -247,54 +271,21 @@ class Intake:
             return relocated_manifest(kind, manifest, ds.mode)
         return manifest
 
-    @contextmanager
-    def reading_once(self, seen: Seen | None = None) -> Iterator[None]:
-        """Within the block, a plugin's tracking rows are read once (the block writes none);
-        ``seen`` holds rows read already (``prefetch``)."""
-        token = _SEEN.set({} if seen is None else seen)
-        try:
-            yield
-        finally:
-            _SEEN.reset(token)
+    @staticmethod
+    def reading_once(seen: Seen | None = None) -> AbstractContextManager[None]:
+        """Within the block, a plugin's tracking rows are read once (see ``rows``)."""
+        return rows.reading_once(seen)
 
     @staticmethod
     def prefetch(seen: Seen) -> Callable[[Session, LifecycleOperation], None]:
-        """A callback reading an operation's plugin rows into ``seen`` (in the claim's
-        transaction, so the run's context needs no transaction of its own)."""
-
-        def read(session: Session, op: LifecycleOperation) -> None:
-            seen[op.plugin_id] = read_rows(session, op.plugin_id)
-
-        return read
+        """Read an operation's plugin rows into ``seen`` in a transaction (see ``rows``)."""
+        return rows.prefetch(seen)
 
     def _tracked(self, plugin_id: str) -> Tracked:
-        seen = _SEEN.get()
-        if seen is not None and plugin_id in seen:
-            return seen[plugin_id]
-        with tracking_errors(), self.store.reads() as session:
-            found = read_rows(session, plugin_id)
-        if seen is not None:
-            seen[plugin_id] = found
-        return found
+        return rows.tracked(self.store.reads, plugin_id)
 
     def _pending(self, plugin_id: str) -> dict[str, Any] | None:
-        """The manifest of the plugin's newest unfinished provision (read once)."""
-        rows = self._tracked(plugin_id)
-        if not rows.pending_read:
-            with tracking_errors(), self.store.reads() as session:
-                pending = session.scalars(
-                    select(LifecycleOperation.request)
-                    .where(
-                        LifecycleOperation.plugin_id == plugin_id,
-                        LifecycleOperation.kind == Kind.PROVISION.value,
-                        LifecycleOperation.state.in_(UNFINISHED),
-                    )
-                    .order_by(LifecycleOperation.id.desc())
-                ).first()
-            rows.pending_read = True
-            if pending is not None:
-                rows.pending = pending.get("manifest", {"id": plugin_id})
-        return rows.pending
+        return rows.pending(self.store.reads, plugin_id)
 
 
 def _storable_migrations(files: list[MigrationFile]) -> None:

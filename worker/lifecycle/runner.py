@@ -18,10 +18,11 @@ from worker.errors import LeaseLost, PluginDbError, TransientError
 from worker.events import hooks
 from worker.lifecycle import plans, relocate_undo
 from worker.lifecycle.context import StepContext, spec_for
-from worker.lifecycle.intake import Intake, Seen
+from worker.lifecycle.intake import Intake
 from worker.lifecycle.lease import Claim
 from worker.lifecycle.outcome import Outcome, Step
 from worker.lifecycle.requests import REQUEST_MODELS
+from worker.lifecycle.rows import Seen
 from worker.lifecycle.store import OperationStore
 from worker.logging import get_logger, redact_text
 from worker.manifest import parse_manifest
@@ -43,8 +44,10 @@ class Runner:
 
     def run(self, op_id: int, *, final_attempt: bool = False) -> dict[str, Any]:
         """Drive an operation until it succeeds or fails; raises TransientError to be retried."""
-        seen: Seen = {}  # the plugin's rows, read in the claim's transaction
-        claim = self.store.claim(op_id, then=self.intake.prefetch(seen))
+        held = self.intake.take_held(op_id)  # leased when this process accepted it
+        seen: Seen = held[1] if held is not None else {}
+        # else the plugin's rows are read in the claim's transaction
+        claim = held[0] if held is not None else self.store.claim(op_id, self.intake.prefetch(seen))
         if claim is None:
             return self.summary(op_id)
         op = claim.op

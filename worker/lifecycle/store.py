@@ -63,8 +63,17 @@ class OperationStore:
         actor: str | None,
         task_id: str | None,
         rejection: str | None = None,
+        before: Callable[[Session], object] | None = None,
+        run_here: Callable[[Session, Op], None] | None = None,
     ) -> tuple[Op, bool]:
-        """Insert an operation (pending, or rejected); returns (row, created)."""
+        """Insert an operation (pending, or rejected); returns (row, created).
+
+        ``before(session)`` runs first in the same transaction (a placement reservation).
+        With ``run_here`` the operation is inserted already leased to this process (running,
+        ``lease_owner`` set) when nothing else of its plugin is unfinished, and
+        ``run_here(session, row)`` runs in the transaction: the claim costs no transaction
+        of its own when the worker that accepts a request runs it.
+        """
         state = OpState.REJECTED if rejection else OpState.PENDING
         row = Op(
             plugin_id=plugin_id,
@@ -79,6 +88,11 @@ class OperationStore:
         )
         try:
             with tracking_errors(), self.sessions.begin() as session:
+                if before is not None:
+                    before(session)
+                owner = claiming.owner_at_insert(session, plugin_id) if run_here else None
+                if owner is not None:
+                    claiming.leased(row, owner, utcnow() + self.lease)
                 session.add(row)
                 session.flush()
                 event = "request_rejected" if rejection else "operation_accepted"
@@ -93,6 +107,8 @@ class OperationStore:
                     request_id=request_id,
                     **details,
                 )
+                if owner is not None and run_here is not None:
+                    run_here(session, row)
             return row, True
         except IntegrityError:
             existing = self.by_request_id(request_id)

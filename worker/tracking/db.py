@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, TextClause, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -70,6 +71,26 @@ def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
     except Exception as exc:  # the driver's own error types: any failure means a dead link
         raise DisconnectionError(str(exc)) from exc
     record.info[USED] = time.monotonic()
+
+
+_KEY_LOCKS: dict[str, TextClause | None] = {
+    "sqlite": None,  # a writing transaction holds the database's write lock (BEGIN IMMEDIATE)
+    "postgresql": text("SELECT pg_advisory_xact_lock(:key)"),
+}
+"""How each tracking database serializes transactions on a key until they end."""
+
+
+def hold_key(session: Session, key: str) -> bool:
+    """Serialize ``session``'s transaction with every other one holding ``key``, until it
+    ends; False if this tracking database has no such lock (nothing was done)."""
+    conn = session.connection()
+    if conn.dialect.name not in _KEY_LOCKS:
+        return False
+    statement = _KEY_LOCKS[conn.dialect.name]
+    if statement is not None:
+        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+        conn.execute(statement, {"key": int.from_bytes(digest, "big", signed=True)})
+    return True
 
 
 def make_engine(url: str) -> Engine:
