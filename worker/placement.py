@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from functools import cache
+from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -53,23 +54,34 @@ _USAGE = _USAGE_TABLE.c
 """Core tables: placement's statements skip the ORM (it sits on every provision's path)."""
 
 
-def usage_of(session: Session, names: Iterable[str], *, lock: bool = False) -> dict[str, Usage]:
-    """``target_usage`` of ``names`` (locked FOR UPDATE in name order when ``lock``)."""
+@cache
+def _usage_query(lock: bool) -> Any:
     u = _USAGE
     query = select(u.target, u.plugins, u.storage_mb, u.connections)
-    query = query.where(u.target.in_(sorted(names)))
-    if lock:
-        query = query.order_by(u.target).with_for_update()
+    query = query.where(u.target.in_(bindparam("names", expanding=True)))
+    return query.order_by(u.target).with_for_update() if lock else query
+
+
+_STATES = select(_USAGE.target, _USAGE.state).where(_USAGE.state.is_not(None))
+_RESERVED = (
+    select(_RESERVATIONS.c.target)
+    .where(_RESERVATIONS.c.plugin_id == bindparam("plugin_id"))
+    .order_by(_RESERVATIONS.c.created_at)
+)
+
+
+def usage_of(session: Session, names: Iterable[str], *, lock: bool = False) -> dict[str, Usage]:
+    """``target_usage`` of ``names`` (locked FOR UPDATE in name order when ``lock``)."""
+    rows = session.connection().execute(_usage_query(lock), {"names": sorted(names)})
     return {
         str(name): {"plugins": plugins, "storage_mb": storage, "connections": connections}
-        for name, plugins, storage, connections in session.execute(query)
+        for name, plugins, storage, connections in rows
     }
 
 
 def state_overrides(session: Session) -> dict[str, str]:
     """Targets whose state the tracking database overrides (``targets drain``)."""
-    query = select(TargetUsage.target, TargetUsage.state).where(TargetUsage.state.is_not(None))
-    return {str(name): str(state) for name, state in session.execute(query).all()}
+    return {str(name): str(state) for name, state in session.connection().execute(_STATES)}
 
 
 def set_state(sessions: Sessions, target: str, state: str | None) -> None:
@@ -82,9 +94,8 @@ def set_state(sessions: Sessions, target: str, state: str | None) -> None:
 
 def reserved(session: Session, plugin_id: str) -> list[str]:
     """The targets holding a reservation of ``plugin_id`` (oldest first)."""
-    r = _RESERVATIONS.c
-    query = select(r.target).where(r.plugin_id == plugin_id).order_by(r.created_at)
-    return [str(name) for name in session.scalars(query)]
+    found = session.connection().scalars(_RESERVED, {"plugin_id": plugin_id})
+    return [str(name) for name in found]
 
 
 def _ensure_rows(sessions: Sessions, names: Sequence[str]) -> None:
@@ -102,15 +113,23 @@ def _ensure_rows(sessions: Sessions, names: Sequence[str]) -> None:
         session.commit()
 
 
+@cache
+def _take_statement(bounded: tuple[str, ...]) -> sa.Update:
+    """The conditional UPDATE adding a need, for a target bounded in ``bounded``."""
+    row = _USAGE
+    query = update(_USAGE_TABLE).where(row.target == bindparam("t_name"))
+    for dim in bounded:
+        query = query.where(row[dim] + bindparam(f"n_{dim}") <= bindparam(f"cap_{dim}"))
+    return query.values({dim: row[dim] + bindparam(f"n_{dim}") for dim in DIMENSIONS})
+
+
 def _take(session: Session, target: Target, need: Need) -> bool:
     """Add ``need`` to the target's usage if it stays within capacity; whether it did."""
-    row = _USAGE
-    query = update(_USAGE_TABLE).where(row.target == target.name)
-    for dim, cap in target.capacity.items():
-        query = query.where(row[dim] + need.amount(dim) <= cap)
-    values = {dim: row[dim] + need.amount(dim) for dim in DIMENSIONS}
-    done = session.execute(query.values(**values))
-    return int(getattr(done, "rowcount", 0)) == 1
+    params: dict[str, object] = {"t_name": target.name}
+    params |= {f"n_{dim}": need.amount(dim) for dim in DIMENSIONS}
+    params |= {f"cap_{dim}": cap for dim, cap in target.capacity.items()}
+    statement = _take_statement(tuple(target.capacity))
+    return session.connection().execute(statement, params).rowcount == 1
 
 
 class Again(Exception):
@@ -154,7 +173,7 @@ class Placing:
             raise Again()  # filled meanwhile
         values: dict[str, object] = {"plugin_id": self.plugin_id, "target": target.name}
         values |= {"storage_mb": self.need.storage_mb, "connections": self.need.connections}
-        session.execute(insert(_RESERVATIONS).values(values))
+        session.connection().execute(_RESERVATIONS.insert(), values)
         return target.name
 
 

@@ -59,7 +59,7 @@ class Intake:
         targets: Targets,
     ) -> None:
         self.settings, self.sessions, self.store, self.targets = settings, sessions, store, targets
-        self.held: dict[int, tuple[Claim, Seen]] = {}
+        self.held: dict[int, rows.Held] = {}
 
     def provider(self, target: str) -> Provider:
         """The driver of ``target``, built once per process."""
@@ -172,8 +172,8 @@ class Intake:
         shown_id = plugin_id if isinstance(plugin_id, str) and len(plugin_id) <= 64 else "?"
         try:
             request = parse_request(kind, payload, extra)
-            placing = self.check(kind, request)
-            return self._insert(kind, request, ids, placing, run_here=run_here)
+            manifest, placing = self.check(kind, request)
+            return self._insert(kind, (request, manifest), ids, placing, run_here=run_here)
         except RequestRejected as exc:
             # hostile text (NUL, lone surrogates) is escaped: the rejection must be storable
             op, _ = self.store.insert(
@@ -192,34 +192,37 @@ class Intake:
     def _insert(
         self,
         kind: Kind,
-        request: Request,
+        checked: tuple[Request, Manifest],
         ids: tuple[str, str],
         placing: placement.Placing | None,
         *,
         run_here: bool,
     ) -> int:
-        """Insert the operation (see ``admit.insert``); keep the claim of one leased to this
-        process at insert, for ``take_held``."""
+        """Insert the operation (see ``admit.insert``); keep what the run of one leased to
+        this process at insert needs, for ``take_held``."""
+        request, manifest = checked
         op, seen = admit.insert(self.store, kind, request, ids, placing, run_here=run_here)
         if seen is not None and op.lease_owner is not None:
-            self.held[op.id] = (Claim(op.id, op.lease_owner, op.version, op), seen)
+            claim = Claim(op.id, op.lease_owner, op.version, op)
+            stamp = rows.stamp_of(self._tracked(request.plugin_id))
+            self.held[op.id] = rows.Held(claim, seen, request, manifest, stamp)
         return op.id
 
-    def take_held(self, op_id: int) -> tuple[Claim, Seen] | None:
+    def take_held(self, op_id: int) -> rows.Held | None:
         """The claim (and the plugin's rows) of an operation this process leased at insert."""
         return self.held.pop(op_id, None)
 
     def validate(self, kind: Kind, request: Request) -> None:
         """Everything that can be checked before a side effect, raising RequestRejected;
         a new plugin's placement is reserved last (its own transaction)."""
-        placing = self.check(kind, request)
+        _, placing = self.check(kind, request)
         if placing is not None:
             with tracking_errors():
                 placement.place(self.sessions, placing.pool, placing.plugin_id, placing.need)
 
-    def check(self, kind: Kind, request: Request) -> placement.Placing | None:
-        """What ``validate`` checks; the placement a provision still needs is returned, to be
-        reserved with the operation's insert."""
+    def check(self, kind: Kind, request: Request) -> tuple[Manifest, placement.Placing | None]:
+        """What ``validate`` checks; the manifest, and the placement a provision still needs
+        (to be reserved with the operation's insert)."""
         manifest = self.manifest_for(kind, request)
         if kind in (Kind.PROVISION, Kind.MIGRATE):
             provider = self.provider(self._checked_target(request, manifest))
@@ -233,9 +236,9 @@ class Intake:
             with tracking_errors(), self.store.reads() as session:
                 states = placement.state_overrides(session)
             relocate.destination_pool(self.targets, request, manifest, current, states)
-        if kind is Kind.PROVISION:
-            return self._placing(request, manifest)  # reserved last: nothing else refused
-        return None
+        if kind is Kind.PROVISION:  # reserved last: nothing else refused
+            return manifest, self._placing(request, manifest)
+        return manifest, None
 
     def manifest_for(self, kind: Kind, request: Request) -> Manifest:
         """The manifest to work from: the request's, the plugin folder's, or the stored one."""

@@ -7,12 +7,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker import placement
+from worker.lifecycle.lease import Claim
+from worker.lifecycle.requests import Request
+from worker.manifest import Manifest
 from worker.states import UNFINISHED, Kind
 from worker.tracking.db import tracking_errors
 from worker.tracking.models import LifecycleOperation, PluginDatasource
@@ -34,6 +38,33 @@ class Tracked:
 
 
 Seen = dict[str, Tracked]
+
+
+@dataclass
+class Held:
+    """An operation leased to this process as it was inserted: what its run needs first."""
+
+    claim: Claim
+    seen: Seen
+    """The plugin's rows, read in the insert's transaction."""
+    request: Request
+    manifest: Manifest
+    """The manifest the accept worked out (valid while the datasource row is unchanged)."""
+    stamp: datetime | None
+
+    def manifest_if_current(self) -> Manifest | None:
+        """The accept's manifest if the rows read at insert show the same datasource."""
+        rows = self.seen.get(self.claim.op.plugin_id) if self.claim.op else None
+        if rows is None:
+            return None
+        return self.manifest if stamp_of(rows) == self.stamp else None
+
+
+def stamp_of(rows: Tracked) -> datetime | None:
+    """When the datasource of ``rows`` last changed (None: no datasource)."""
+    return rows.ds.updated_at if rows.ds is not None else None
+
+
 _SEEN: ContextVar[Seen | None] = ContextVar("tracked_rows", default=None)
 
 
