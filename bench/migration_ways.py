@@ -2,11 +2,13 @@
 
 Each way gets a fresh place (a PostgreSQL schema, a MariaDB database, a SQLite file), applies
 K generated files of two statements (a table and an index) and is checked afterwards: K
-tables in the place, and Alembic's revision table at the last revision.
+tables in the place, K rows in the direct way's ledger, and Alembic's revision table at the
+last revision.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import sqlite3
 import tempfile
@@ -14,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -161,23 +164,38 @@ def _admin(engine: str, sql: str) -> None:
         conn.cursor().execute(sql)
 
 
+LEDGER = (
+    "CREATE TABLE IF NOT EXISTS direct_ledger (version VARCHAR(50) PRIMARY KEY, "
+    "checksum VARCHAR(64) NOT NULL, applied_at VARCHAR(40) NOT NULL)"
+)
+PLACEHOLDER = {"postgresql": "%s", "mysql": "%s", "sqlite": "?"}
+
+
 def direct(where: Place, tag: str, k: int) -> float:
-    """Seconds to apply K files by DB-API: connect, then per file its statements (one
-    transaction per file where DDL is transactional)."""
+    """Seconds to apply K files by DB-API: connect, create the ledger table if missing, then
+    per file its statements and one INSERT of its ledger row (version, checksum, time), in
+    one transaction per file where DDL is transactional (PostgreSQL, SQLite)."""
     todo = [statements(where.engine, tag, i) for i in range(1, k + 1)]
     transactional = TRANSACTIONAL[where.engine]
+    mark = PLACEHOLDER[where.engine]
+    insert = f"INSERT INTO direct_ledger VALUES ({mark}, {mark}, {mark})"
     started = time.perf_counter()
     with closing(where.connect()) as conn:
         cursor = conn.cursor()
-        for stmts in todo:
+        cursor.execute(LEDGER)
+        for i, stmts in enumerate(todo, start=1):
             if transactional:
                 cursor.execute("BEGIN")
             for stmt in stmts:
                 cursor.execute(stmt)  # generated, trusted text
+            checksum = hashlib.sha256(";".join(stmts).encode()).hexdigest()
+            cursor.execute(insert, (f"{i:04d}", checksum, datetime.now(UTC).isoformat()))
             if transactional:
                 cursor.execute("COMMIT")
     seconds = time.perf_counter() - started
     check_tables(where, k, "direct")
+    if where.scalar("SELECT count(*) FROM direct_ledger") != k:
+        raise BenchError(f"direct on {where.engine}: the ledger does not hold {k} rows")
     return seconds
 
 

@@ -10,8 +10,9 @@ K migration files, each ``CREATE TABLE`` + ``CREATE INDEX``, are applied on each
   ``migration_attempts`` / audit rows included);
 * worker, files seen before: the same, after a dry-run migrate of the same files (untimed)
   stored their analyses: what a release checked in staging (or re-applied) costs;
-* direct: one DB-API connection (connect timed), per file its statements one by one, in one
-  transaction per file where DDL is transactional (PostgreSQL, SQLite);
+* direct: one DB-API connection (connect timed), a ledger table created if missing, per file
+  its statements one by one and one INSERT of its ledger row (version, checksum, time), in
+  one transaction per file where DDL is transactional (PostgreSQL, SQLite);
 * alembic: K revision files with ``op.execute(sql)`` per statement, ``alembic upgrade head``
   with ``transaction_per_migration=True`` (script loading timed).
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table
@@ -13,6 +15,44 @@ from worker.tracking.models import AuditEvent, utcnow
 
 log = get_logger("audit")
 INSERT = cast(Table, AuditEvent.__table__).insert()
+
+
+@dataclass(frozen=True)
+class Event:
+    """One audit event of a batch (see :func:`record_many`)."""
+
+    event: str
+    plugin_id: str | None
+    operation_id: int | None = None
+    actor: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def record_many(session: Session, events: Sequence[Event]) -> None:
+    """Add several audit events to ``session``'s transaction in one ``executemany``."""
+    clean = [redact(e.details) for e in events]
+    if not events:
+        return
+    now = utcnow()
+    session.execute(
+        INSERT,
+        [
+            {
+                "plugin_id": e.plugin_id,
+                "operation_id": e.operation_id,
+                "event": e.event,
+                "actor": e.actor,
+                "details": details,
+                "timestamp": now,
+            }
+            for e, details in zip(events, clean, strict=True)
+        ],
+    )
+    for e, details in zip(events, clean, strict=True):
+        log.info(
+            e.event, plugin_id=e.plugin_id, operation_id=e.operation_id, actor=e.actor, **details
+        )
+        metrics.audit_event(e.event, details)
 
 
 def record(

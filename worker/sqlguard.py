@@ -18,6 +18,8 @@ from worker.naming import namespace
 from worker.sqlguard_facts import STRINGS, Fact, facts, tokens
 
 _SHOWN = 200
+_HEAD = 8
+"""Tokens of a statement's start that say whether it has a BEGIN ... END body."""
 OwnerOf = Callable[[str], str | None]
 
 
@@ -25,7 +27,7 @@ def split_statements(sql: str, dialect: str) -> list[str]:
     """Split a script at top-level semicolons, keeping each statement's original text."""
     pieces: list[str] = []
     current: list[Token] = []
-    depth = 0
+    depth, block = 0, False
     for i, tok in enumerate(found := tokens(sql, dialect)):
         if tok.token_type == TokenType.SEMICOLON and depth <= 0:
             if current:
@@ -33,7 +35,9 @@ def split_statements(sql: str, dialect: str) -> list[str]:
             current, depth = [], 0
             continue
         current.append(tok)
-        if _in_block_statement(current):
+        if len(current) <= _HEAD:  # the answer depends on the first _HEAD tokens only
+            block = _in_block_statement(current)
+        if block:
             depth += _block_step(tok, found[i + 1] if i + 1 < len(found) else None)
     if current:
         pieces.append(sql[current[0].start : current[-1].end + 1])
@@ -42,7 +46,7 @@ def split_statements(sql: str, dialect: str) -> list[str]:
 
 def _in_block_statement(current: list[Token]) -> bool:
     """CREATE TRIGGER/PROCEDURE/FUNCTION bodies may hold semicolons inside BEGIN ... END."""
-    words = {t.text.upper() for t in current[:8]}
+    words = {t.text.upper() for t in current[:_HEAD]}
     return current[0].text.upper() == "CREATE" and bool(
         words & {"TRIGGER", "PROCEDURE", "FUNCTION"}
     )

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from functools import lru_cache
+from functools import cache, lru_cache
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
@@ -66,10 +65,16 @@ def tokens(sql: str, dialect: str) -> list[Token]:
     return list(found)
 
 
+@cache
+def _dialect(name: str) -> Dialect:
+    """The sqlglot dialect ``name`` (settings only: built once, not per statement)."""
+    return Dialect.get_or_raise(name)
+
+
 @lru_cache(maxsize=4096)
 def _tokenized(sql: str, dialect: str) -> tuple[tuple[Token, ...], str | None]:
     try:
-        return tuple(Dialect.get_or_raise(dialect).tokenize(sql)), None
+        return tuple(_dialect(dialect).tokenize(sql)), None
     except SqlglotError as exc:
         return (), str(exc)
 
@@ -78,7 +83,7 @@ def _tokenized(sql: str, dialect: str) -> tuple[tuple[Token, ...], str | None]:
 def parsed(sql: str, dialect: str) -> tuple[tuple[exp.Expr, ...], str | None]:
     """Parse trees of a statement (shared by the guard and the linter)."""
     try:
-        return tuple(t for t in sqlglot.parse(sql, read=dialect) if t is not None), None
+        return tuple(t for t in _dialect(dialect).parse(sql) if t is not None), None
     except SqlglotError as exc:
         return (), str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 

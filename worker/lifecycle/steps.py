@@ -25,6 +25,7 @@ from worker.lifecycle.outcome import Outcome, Step
 from worker.lifecycle.requests import MigrateRequest
 from worker.migrations import apply as migrations
 from worker.migrations import entrypoint, gate
+from worker.port import Change
 from worker.states import DsStatus, Kind, check_ds
 from worker.tracking.models import PluginDatasource, PluginMigration, PluginSecret, utcnow
 
@@ -137,10 +138,13 @@ def apply_migrations(ctx: StepContext) -> Outcome:
     def snapshot(_port: object, destructive: bool) -> int | None:
         return before_migrate(ctx, destructive)
 
+    later: list[Change] = []  # the last versions' records commit with the step
     detail = migrations.migrate(
-        port, target, force, False, snapshot=snapshot, files=files, first=first
+        port, target, force, False, snapshot=snapshot, files=files, first=first, later=later
     )
-    return Outcome(detail=detail, apply=gate.remember(port, files) if target is None else None)
+    if target is None:
+        later.append(gate.remember(port, files))
+    return Outcome(detail=detail, apply=gate.all_of(later))
 
 
 def run_entry_point(ctx: StepContext) -> Outcome:

@@ -124,11 +124,25 @@ def analyses(
     if missing:
         _remember(_stored(sessions, missing))
     new = {k: analyze(sql, dialect, transactional) for sql, k in keys.items() if k not in _memory}
-    storable = {k: a for k, a in new.items() if unstorable_text(a.to_json(), "") is None}
+    storable = {k: a for k, a in new.items() if _storable(a)}
     if storable:  # text with NUL or a lone surrogate is refused elsewhere, never stored
         write(lambda session: _store(session, dialect, storable))
     _remember(new)
     return {sql: _memory[k] for sql, k in keys.items()}
+
+
+def _storable(analysis: Analysis) -> bool:
+    """Whether no text of the analysis holds NUL or an unpaired surrogate (all of it checked
+    as one string: the UTF-8 codec refuses every surrogate, paired in ``str`` or not)."""
+    texts = [*analysis.statements, analysis.error or ""]
+    texts += [f"{kind}{what}{name}" for fs in analysis.facts for kind, what, name, _ in fs]
+    texts += [str(v) for f in analysis.findings for v in f.to_json().values()]
+    return unstorable_text("".join(texts), "") is None
+
+
+def forget_memory() -> None:
+    """Drop the analyses kept in this process (the tracking database still has them)."""
+    _memory.clear()
 
 
 def _remember(found: dict[str, Analysis]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from contextlib import closing
+from contextlib import closing, nullcontext
 from typing import Any
 
 from sqlalchemy import select
@@ -59,13 +59,16 @@ def migrate(
     snapshot: SnapshotHook | None = None,
     files: Sequence[MigrationFile] | None = None,
     first: Change | None = None,
+    later: list[Change] | None = None,
 ) -> dict[str, Any]:
     """Bring the plugin to ``target`` (default: latest); returns what ran (or would run).
 
     A dry run reads only (no ledger table, no lock). A real run holds the plugin's migration
     lock (:meth:`Provider.migration_lock`) from reading the ledger to the last version, on
     the one connection that runs every version. ``files``: already read by the caller;
-    ``first``: a tracking change committed with the batch's lint record, before any version.
+    ``first``: a tracking change committed with the batch's lint record, before any version;
+    ``later``: where the records of the last finished versions go, for the caller to commit
+    with its own (else they are written before this returns).
     """
     files = load_files(port) if files is None else files
     with closing(port.connect()) as conn:
@@ -80,8 +83,7 @@ def migrate(
                 "sql": _preview(port, steps, force, parse_plan(port, steps)),
             }
         with port.provider.migration_lock(port.spec, conn, port.lock_wait) as lease:
-            ledger.ensure()
-            entries = ledger.entries()
+            entries = ledger.ensured()
             rows = _sync_recovered(port, entries, _statuses(port))
             failed = [v for v, status in rows.items() if status == "failed"]
             steps = plan(files, entries, target, force, failed)
@@ -100,8 +102,10 @@ def migrate(
                     group.add(planned, statements)
                     lease.renew()
                 group.run()
-            finally:
+            except BaseException:
                 journal.flush()
+                raise
+            _hand_over(journal, later)
     return {
         "applied": [p.file.version for p in steps if p.direction == "up"],
         "rolled_back": [p.file.version for p in steps if p.direction == "down"],
@@ -109,15 +113,20 @@ def migrate(
     }
 
 
+def _hand_over(journal: Batch, later: list[Change] | None) -> None:
+    if later is None:
+        journal.flush()
+    elif (change := journal.take()) is not None:
+        later.append(change)
+
+
 def _statuses(port: PluginPort) -> dict[str, str]:
     """Version → tracking status of the plugin's ``plugin_migrations`` rows."""
+    query = select(PluginMigration.migration_version, PluginMigration.status).where(
+        PluginMigration.plugin_id == port.plugin_id
+    )
     with port.sessions() as session:
-        return {
-            r.migration_version: r.status
-            for r in session.scalars(
-                select(PluginMigration).where(PluginMigration.plugin_id == port.plugin_id)
-            )
-        }
+        return dict(session.execute(query).all())
 
 
 def _preview(
@@ -206,14 +215,15 @@ def _run_one(
     port: PluginPort, ledger: Ledger, planned: Planned, statements: list[str], journal: Batch
 ) -> None:
     version, up = planned.file.version, planned.direction == "up"
-    if not port.provider.transactional_ddl:
-        journal.flush(running=planned)  # a file can stop half-way here: show it as running
+    # a file can stop half-way where DDL is not transactional: a long one shows as running
+    shown = nullcontext() if port.provider.transactional_ddl else journal.running(planned)
     started = time.monotonic()
     try:
-        if up:
-            ledger.apply(version, planned.file.checksum, statements)
-        else:
-            ledger.revert(version, statements)
+        with shown:
+            if up:
+                ledger.apply(version, planned.file.checksum, statements)
+            else:
+                ledger.revert(version, statements)
     except MigrationFailed as exc:
         journal.add(Finished(planned, "failed", _ms(started), exc, utcnow()))
         raise

@@ -10,6 +10,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from worker.errors import MigrationFileError
@@ -137,6 +138,20 @@ def parse(filename: str, text: str) -> MigrationFile:
     )
 
 
+_CACHED_BYTES = 64 * 1024
+
+
+def _parsed(filename: str, text: str) -> MigrationFile:
+    """:func:`parse`, remembered by name and text for files up to :data:`_CACHED_BYTES`
+    (a request reads its files twice: when it is validated and when its step runs)."""
+    return _parse_once(filename, text) if len(text) <= _CACHED_BYTES else parse(filename, text)
+
+
+@lru_cache(maxsize=2048)
+def _parse_once(filename: str, text: str) -> MigrationFile:
+    return parse(filename, text)  # errors are not remembered: raised again each time
+
+
 def _read(path: Path) -> str:
     if path.stat().st_size > MAX_FILE_BYTES:
         raise MigrationFileError(
@@ -167,7 +182,7 @@ def load_dir(folder: Path, root: Path) -> list[MigrationFile]:
     if len(entries) > MAX_FILES:
         raise MigrationFileError("too many migrations", [f"{folder}: more than {MAX_FILES} files"])
     files = [
-        parse(e.name, _read(Path(e.path)))
+        _parsed(e.name, _read(Path(e.path)))
         for e in entries
         if not e.is_symlink() or Path(os.path.realpath(e.path)).is_relative_to(inside)
     ]

@@ -72,6 +72,18 @@ def remember(port: PluginPort, files: Sequence[MigrationFile]) -> Callable[[Sess
     return apply
 
 
+def all_of(changes: Sequence[Change]) -> Change | None:
+    """One change that makes ``changes`` in order (None when there are none)."""
+    if not changes:
+        return None
+
+    def apply(session: Session) -> None:
+        for change in changes:
+            change(session)
+
+    return apply
+
+
 def plugin_manifest(root: Path, plugin_id: str, ds: PluginDatasource | None) -> Manifest | None:
     """A plugin's manifest: its folder's plugin.json, else the stored one, else None."""
     return find_manifest(root / check_plugin_id(plugin_id), ds.manifest if ds else None)

@@ -86,6 +86,15 @@ class Ledger:
         self.known = {r[0]: LedgerEntry(r[0], r[1], int(r[2]), bool(r[3])) for r in rows}
         return dict(self.known)
 
+    def ensured(self) -> dict[str, LedgerEntry]:
+        """:meth:`entries`, the table created first if it is missing (one round trip when it
+        exists)."""
+        try:
+            return self.entries()
+        except Exception:  # driver errors differ per dialect; all mean "no ledger table yet"
+            self.ensure()  # (connections are autocommit: a failed SELECT leaves no transaction)
+        return self.entries()
+
     def entries_if_any(self) -> dict[str, LedgerEntry]:
         """Like :meth:`entries`, but empty (and nothing created) when there is no ledger yet."""
         try:
