@@ -39,10 +39,16 @@ def owner_at_insert(session: Session, plugin_id: str) -> str | None:
     return None if busy is not None else new_owner()
 
 
-def leased(op: Op, owner: str, expires: datetime) -> None:
-    """Make a new row what a claim makes of it: running, leased to ``owner``, version 1."""
-    op.state, op.lease_owner, op.lease_expires_at = OpState.RUNNING.value, owner, expires
-    op.attempts, op.crashes, op.version, op.steps, op.result = 1, 0, 1, [], {}
+def leased(owner: str, expires: datetime) -> dict[str, Any]:
+    """A new row's values as a claim leaves them: running, leased to ``owner``, version 1."""
+    return {
+        "state": OpState.RUNNING.value,
+        "lease_owner": owner,
+        "lease_expires_at": expires,
+        "attempts": 1,
+        "crashes": 0,
+        "version": 1,
+    }
 
 
 @cache

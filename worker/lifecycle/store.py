@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, bindparam, func, select, update
+from sqlalchemy import CursorResult, Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,6 +26,18 @@ from worker.tracking.db import read_sessions, tracking_errors
 from worker.tracking.models import LifecycleOperation, utcnow
 
 Op = LifecycleOperation
+_INSERT_OP = cast(Table, Op.__table__).insert()
+_NEW_OP: dict[str, Any] = {
+    "current_step": None,
+    "steps": [],
+    "attempts": 0,
+    "crashes": 0,
+    "version": 0,
+    "lease_owner": None,
+    "lease_expires_at": None,
+    "result": {},
+}
+"""What a new operation row holds besides its request (every column is written)."""
 _BY_REQUEST = select(Op.id).where(Op.request_id == bindparam("request_id")).limit(1)
 
 
@@ -74,27 +86,32 @@ class OperationStore:
         ``run_here(session, row)`` runs in the transaction: the claim costs no transaction
         of its own when the worker that accepts a request runs it.
         """
+        now = utcnow()
         state = OpState.REJECTED if rejection else OpState.PENDING
-        row = Op(
-            plugin_id=plugin_id,
-            kind=kind.value,
-            state=state.value,
-            request=request,
-            request_id=request_id,
-            requested_by=actor,
-            task_id=task_id,
-            error=rejection,
-            finished_at=utcnow() if rejection else None,
-        )
+        values: dict[str, Any] = {
+            **_NEW_OP,
+            "plugin_id": plugin_id,
+            "kind": kind.value,
+            "state": state.value,
+            "request": request,
+            "request_id": request_id,
+            "requested_by": actor,
+            "task_id": task_id,
+            "error": rejection,
+            "finished_at": now if rejection else None,
+            "created_at": now,
+            "updated_at": now,
+        }
         try:
             with tracking_errors(), self.sessions.begin() as session:
                 if before is not None:
                     before(session)
                 owner = claiming.owner_at_insert(session, plugin_id) if run_here else None
                 if owner is not None:
-                    claiming.leased(row, owner, utcnow() + self.lease)
-                session.add(row)
-                session.flush()
+                    values |= claiming.leased(owner, now + self.lease)
+                # one Core INSERT; the row handed back is built from the same values
+                done = session.connection().execute(_INSERT_OP, values)
+                row = Op(id=cast(Any, done.inserted_primary_key)[0], **values)
                 event = "request_rejected" if rejection else "operation_accepted"
                 details = {"error": rejection} if rejection else {}
                 audit.record(
