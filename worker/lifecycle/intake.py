@@ -19,12 +19,10 @@ from providers.targets import Targets
 from worker import placement
 from worker.errors import (
     ManifestError,
-    MigrationFileError,
     RequestRejected,
     UnknownTarget,
 )
-from worker.jsontext import UNSTORABLE, unstorable_text
-from worker.lifecycle import admit, relocate, rows
+from worker.lifecycle import admit, rows
 from worker.lifecycle.lease import Claim
 from worker.lifecycle.requests import (
     ProvisionRequest,
@@ -36,12 +34,9 @@ from worker.lifecycle.requests import (
 )
 from worker.lifecycle.rows import Seen, Tracked, read_rows
 from worker.lifecycle.store import OperationStore
-from worker.lifecycle.validation import validate_migrations
 from worker.logging import redact_text, storable
 from worker.manifest import Manifest, find_manifest, parse_manifest, relocated_manifest
-from worker.migrations.files import MigrationFile
 from worker.naming import PLUGIN_ID_RE, check_plugin_id
-from worker.schema.registry import check_registration
 from worker.settings import Settings
 from worker.states import DsStatus, Kind
 from worker.tracking.db import tracking_errors
@@ -225,13 +220,21 @@ class Intake:
         (to be reserved with the operation's insert)."""
         manifest = self.manifest_for(kind, request)
         if kind in (Kind.PROVISION, Kind.MIGRATE):
+            # imported where needed: a teardown or rotate enqueued by the command line
+            # loads no SQL parser, schema package or relocation engine
+            from worker.lifecycle.validation import refuse_unstorable, validate_migrations
+
             provider = self.provider(self._checked_target(request, manifest))
             folder = self.plugin_dir(request.plugin_id)
             files = validate_migrations(self.sessions, folder, request, manifest, provider)
-            _storable_migrations(files)
+            refuse_unstorable(files)
         if isinstance(request, RegisterSchemaRequest):
+            from worker.schema.registry import check_registration
+
             check_registration(self.sessions, request.plugin_id, request.schema_document)
         if isinstance(request, RelocateRequest):
+            from worker.lifecycle import relocate
+
             current = self.target_of(request, manifest)
             with tracking_errors(), self.store.reads() as session:
                 states = placement.state_overrides(session)
@@ -289,11 +292,3 @@ class Intake:
 
     def _pending(self, plugin_id: str) -> dict[str, Any] | None:
         return rows.pending(self.store.reads, plugin_id)
-
-
-def _storable_migrations(files: list[MigrationFile]) -> None:
-    """Migration text is recorded in plugin_migrations: refuse NUL before anything runs."""
-    for file in files:
-        texts = [file.up_sql, file.down_sql, file.name, file.description or ""]
-        if unstorable_text(texts, file.filename) is not None:
-            raise MigrationFileError("invalid migration file", [f"{file.filename}: {UNSTORABLE}"])
