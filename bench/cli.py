@@ -7,6 +7,10 @@ one plugin (a real SQLite plugin database), one operation and its audit trail. B
 same run, interleaved: ``python -c pass`` (the interpreter alone) and ``celery --version``
 (what a command costs that imports Celery). Each read's output is checked (the plugin id, the
 operation).
+
+Also shown, with no goal: one enqueueing command, ``plugin-db teardown ID --json`` (validated,
+recorded as a pending operation and sent to the embedded file-system broker; no worker runs, so
+each repeat records one more), and its output checked for the operation it recorded.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from worker.tracking.models import AuditEvent, LifecycleOperation, PluginDatasou
 
 NAME = "cli"
 GOAL = 10.0
+ENQUEUE = "teardown (enqueue)"
+BASELINES = ("python -c pass", "celery --version")
 PLUGIN = "bench-cli"
 MANIFEST = {
     "id": PLUGIN,
@@ -98,6 +104,8 @@ def run(cfg: Config) -> Result:
             **os.environ,
             "PLUGIN_DB_DATABASE_URL": url,
             "PLUGIN_DB_DATA_DIR": str(Path(tmp) / "data"),
+            "PLUGIN_DB_PLUGINS_ROOT": str(Path(tmp) / "plugins"),
+            "PLUGIN_DB_BROKER_URL": "filesystem://",
         }
         cli = [str(Path(python).with_name("plugin-db"))]
         commands = {
@@ -108,6 +116,7 @@ def run(cfg: Config) -> Result:
             "op": ([*cli, "op", str(op_id), "--json"], PLUGIN),
             "audit": ([*cli, "audit", PLUGIN, "--json"], "operation_succeeded"),
             "doctor --plugin": ([*cli, "doctor", "--plugin", PLUGIN, "--json"], PLUGIN),
+            ENQUEUE: ([*cli, "teardown", PLUGIN, "--json"], "operation_id"),
         }
         samples: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(repeats):  # interleaved, so load changes hit every command alike
@@ -122,10 +131,10 @@ def run(cfg: Config) -> Result:
     base = medians["python -c pass"]
     rows = []
     for name, median in medians.items():
-        read = name not in ("python -c pass", "celery --version")
+        read = name not in (*BASELINES, ENQUEUE)
         rows.append(
             Row(
-                f"plugin-db {name} --json, median of {repeats}" if read else name,
+                name if name in BASELINES else f"plugin-db {name} --json, median of {repeats}",
                 fmt(median * 1000, " ms", 0),
                 fmt(base * 1000, " ms", 0),
                 f"{median / base:.1f}x",

@@ -15,10 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any, ClassVar
-
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from providers import locks
 from providers.bulk import BulkLoad
@@ -39,7 +36,9 @@ from worker.credentials import SLOTS, Credentials, other_slot
 from worker.errors import ProviderError
 from worker.settings import Settings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # SQLAlchemy loads on first use: a health check or a doctor needs none
+    import sqlalchemy as sa
+
     from providers.targets import Target
 
 __all__ = [
@@ -60,7 +59,7 @@ __all__ = [
     "other_slot",
 ]
 
-Scratch = tuple[sa.Engine, str | None, str]
+Scratch: TypeAlias = "tuple[sa.Engine, str | None, str]"
 """A scratch database: (engine, schema to reflect or None, container name for the guard)."""
 
 
@@ -129,6 +128,8 @@ class Provider(ABC, DataHooks, BulkLoad):
         The URL is rebuilt with a URL library: the password is percent-encoded and the
         SQLAlchemy driver suffix (``+psycopg``) is dropped, as Prisma expects.
         """
+        from sqlalchemy.engine import make_url
+
         url = make_url(descriptor["url"])
         url = url.set(drivername=url.get_backend_name(), password=password)
         return RuntimeConnection(
@@ -226,6 +227,8 @@ class Provider(ABC, DataHooks, BulkLoad):
 
         def creator() -> Any:
             return self.connect(spec, login)
+
+        import sqlalchemy as sa
 
         return sa.create_engine(self.sqlalchemy_scheme, creator=creator, poolclass=sa.NullPool)
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, ClassVar
-
-import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
-from sqlalchemy.sql.elements import Null
-from sqlalchemy.types import TypeEngine
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from providers.types import PluginSpec
+
+if TYPE_CHECKING:  # SQLAlchemy loads when rows move, not when a driver is imported
+    import sqlalchemy as sa
+    from sqlalchemy.types import TypeEngine
 
 STREAM_CHUNK = 1 << 20
 """Bytes of COPY data gathered before each write to the destination."""
@@ -63,6 +62,8 @@ class BulkLoad:
         JSON columns hold :class:`JsonText` or decoded values, ``None`` being a JSON null and
         ``sa.null()`` SQL NULL (as SQLAlchemy's JSON type binds them).
         """
+        import sqlalchemy as sa
+
         json_cols = [c.name for c in table.columns if isinstance(c.type, sa.JSON)]
         if json_cols:
             rows = [{**row, **{n: _decoded(row[n]) for n in json_cols}} for row in rows]
@@ -80,6 +81,8 @@ class JsonText(str):
 
 def _json(value: Any) -> str | None:
     """JSON text of a value; None (SQL NULL) for ``sa.null()``."""
+    from sqlalchemy.sql.elements import Null
+
     if isinstance(value, Null):
         return None
     return str(value) if isinstance(value, JsonText) else json.dumps(value, ensure_ascii=False)
@@ -142,6 +145,8 @@ class PostgresBulk(BulkLoad):
         as SQL NULL)."""
         if not rows:
             return
+        import sqlalchemy as sa
+
         names = [c.name for c in table.columns]
         json_cols = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
         quoted = ", ".join(f'"{n}"' for n in names)
@@ -153,6 +158,8 @@ class PostgresBulk(BulkLoad):
 
     def after_load(self, conn: sa.Connection, table: sa.Table) -> None:
         """Every serial/identity sequence of the table continues after its largest value."""
+        import sqlalchemy as sa
+
         qualified = f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
         for column in table.primary_key.columns:
             if not isinstance(column.type, sa.Integer):
@@ -176,6 +183,9 @@ class MySQLBulk(BulkLoad):
 
     def reflected_type(self, table: sa.Table, column: sa.Column[Any]) -> TypeEngine[Any] | None:
         """TINYINT(1) is a boolean; MariaDB's JSON is LONGTEXT in utf8mb4_bin."""
+        import sqlalchemy as sa
+        from sqlalchemy.dialects import mysql
+
         type_ = column.type
         if isinstance(type_, mysql.TINYINT) and type_.display_width == 1:
             return sa.Boolean()
@@ -185,6 +195,9 @@ class MySQLBulk(BulkLoad):
 
     def portable_type(self, type_: TypeEngine[Any], *, key: bool) -> TypeEngine[Any]:
         """DATETIME(6) (the default drops fractions); VARCHAR for text used in keys."""
+        import sqlalchemy as sa
+        from sqlalchemy.dialects import mysql
+
         if isinstance(type_, sa.DateTime):
             return mysql.DATETIME(fsp=6, timezone=type_.timezone)
         if isinstance(type_, sa.Time):

@@ -17,14 +17,15 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar
-
-import sqlalchemy as sa
-from sqlalchemy.engine import URL
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from providers.base import Scratch
 from providers.bulk import MySQLBulk, PostgresBulk
 from worker.errors import ProviderError
+
+if TYPE_CHECKING:  # SQLAlchemy loads on first use
+    import sqlalchemy as sa
+    from sqlalchemy.engine import URL
 
 
 def scratch_name() -> str:
@@ -59,6 +60,8 @@ class SQLiteFamily:
             raise ProviderError(
                 "verify on SQLite needs SQLite 3.35 or newer (ALTER TABLE DROP COLUMN)"
             )
+        import sqlalchemy as sa
+
         with tempfile.TemporaryDirectory(prefix="plugin-db-verify-") as folder:
             engine = sa.create_engine(f"sqlite:///{Path(folder) / 'verify.db'}")
             try:
@@ -69,6 +72,8 @@ class SQLiteFamily:
 
 def admin_engine_for(url: URL) -> sa.Engine:
     """An autocommit, unpooled engine on an admin URL."""
+    import sqlalchemy as sa
+
     return sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
 
 
@@ -76,6 +81,8 @@ def admin_engine_for(url: URL) -> sa.Engine:
 def _admin_scratch(
     admin_url: URL, create: str, drop: str, scratch_url: URL, options: dict[str, Any]
 ) -> Iterator[sa.Engine]:
+    import sqlalchemy as sa
+
     admin = admin_engine_for(admin_url)
     try:
         with admin.connect() as conn:

@@ -7,9 +7,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager, closing
 from pathlib import Path
-from typing import Any, ClassVar
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from providers import locks, orphans
 from providers.base import (
@@ -30,6 +28,9 @@ from providers.sqlite_data import SQLiteData
 from providers.targets import Target
 from worker.errors import ProviderError, ProviderUnavailable
 from worker.settings import Settings
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 BUSY_TIMEOUT_MS = 5000
 _SIDECARS = ("-wal", "-shm")
@@ -143,8 +144,10 @@ class SQLiteProvider(SQLiteData, SQLiteFamily, Provider):
     def plugin_engine(self, spec: PluginSpec, login: Login | None) -> sa.Engine:
         """The base engine, whose transactions are SQLite's own: BEGIN is issued (the
         connections are autocommit, so a bulk load would else commit row by row)."""
+        from sqlalchemy import event
+
         engine = super().plugin_engine(spec, login)
-        sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         return engine
 
     def connect(self, spec: PluginSpec, login: Login | None) -> sqlite3.Connection:

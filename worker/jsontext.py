@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.logging import storable
+from worker.redaction import storable
 
 UNSTORABLE = "contains NUL or an unpaired surrogate; send valid UTF-8 text"
 

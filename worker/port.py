@@ -12,15 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
-
-from sqlalchemy.orm import Session, sessionmaker
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from providers.base import Login, PluginSpec, Provider
 from worker.credentials import Credentials
 from worker.manifest import Manifest
 
-Change = Callable[[Session], object]
+if TYPE_CHECKING:  # the ORM loads with the tracking models, not with the port
+    from sqlalchemy.orm import Session, sessionmaker
+
+Change: TypeAlias = "Callable[[Session], object]"
 """A tracking change: called with the session of the transaction that commits it."""
 
 

@@ -259,11 +259,12 @@ def test_progress_bar_on_a_terminal(
 
     from rich.console import Console
 
-    from worker.cli import ops
+    from worker.cli import output, show
 
     screen = io.StringIO()
-    monkeypatch.setattr(ops, "console", Console(file=screen, force_terminal=True, width=100))
-    monkeypatch.setattr(ops, "PROGRESS_FROM", 1)
+    terminal = Console(file=screen, force_terminal=True, width=100)
+    monkeypatch.setattr(output, "console", terminal, raising=False)
+    monkeypatch.setattr(show, "PROGRESS_FROM", 1)
     cli("doctor")
     assert "checking" in screen.getvalue()
     screen.truncate(0)

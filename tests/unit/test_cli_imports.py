@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -89,6 +91,79 @@ def test_doctor_for_one_plugin_loads_no_parser_schema_or_server_client(tmp_path:
     _code, modules = _loaded("doctor", "--plugin", "nope", "--json", tmp_path=tmp_path)
     heavy = ("celery", "kombu", "sqlglot", "alembic", "fastapi", "worker.schema", "psycopg")
     assert [m for m in modules if m.split(".")[0] in {*heavy, "pymysql"} or m in heavy] == []
+    assert [m for m in modules if m.startswith(("sqlalchemy", "worker.tracking.models"))] == []
+
+
+MAIN_PROBE = """
+import json, sys
+from worker.cli import main
+sys.argv = ["plugin-db", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+EARLY_HEAVY = (*READ_HEAVY, "typer", "click", "pydantic")
+"""What the console script loads for a plain read: not even Typer (nor pydantic, its
+dependency); ``doctor`` parses the stored manifest (pydantic) and reads the migration files."""
+DOCTOR_NEEDS = ("pydantic", "pydantic_core", "worker.migrations", "worker.migrations.files")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["info", "p", "--json"],
+        ["ops", "--plugin", "p", "--state", "failed", "--limit", "5", "--json"],
+        ["op", "7", "--json"],
+        ["audit", "p", "--limit=3", "--json"],
+        ["doctor", "--plugin", "p", "--json"],
+    ],
+)
+def test_plain_reads_run_before_typer_loads(tmp_path: Path, argv: list[str]) -> None:
+    """Given the console script's entry point, a plain read imports no Typer and no ORM."""
+    db.upgrade(f"sqlite:///{tmp_path / 'tracking.db'}")
+    env = {"PLUGIN_DB_DATABASE_URL": f"sqlite:///{tmp_path / 'tracking.db'}", "PATH": "/usr/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", MAIN_PROBE, *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    data = json.loads(done.stdout.strip().splitlines()[-1])
+    assert data["code"] in (0, 2), done.stdout  # found nothing, or an empty list
+    allowed = DOCTOR_NEEDS if argv[0] == "doctor" else ()
+    loaded = [
+        m
+        for m in data["modules"]
+        if any(m == h or m.startswith(h + ".") for h in EARLY_HEAVY)
+        and not (m in allowed or m.split(".")[0] in allowed)
+    ]
+    assert loaded == [], argv
+
+
+@pytest.mark.parametrize(
+    ("argv", "early"),
+    [
+        (["info", "p"], True),
+        (["info", "p", "--json", "--json"], False),
+        (["ops", "--state", "bogus"], False),
+        (["ops", "--limit"], False),
+        (["op", "x"], True),  # parsed; the command hands "x" back to Typer
+        (["op", "1", "2"], False),
+        (["info", "--help"], False),
+        (["doctor", "--plugin=p", "--json"], True),
+        (["migrate", "p"], False),
+    ],
+)
+def test_the_early_parser_leaves_anything_unusual_to_typer(argv: list[str], early: bool) -> None:
+    """Given arguments Typer would refuse or explain, the early parser declines them."""
+    from worker.cli.fast import parse
+
+    assert (parse(argv) is not None) is early
 
 
 @pytest.mark.parametrize("revision", [None, "0001"])
@@ -144,3 +219,66 @@ def test_every_mapped_command_resolves() -> None:
         for entry in entries:
             attach(sub, name, entry)
         assert name in typer.main.get_group(sub).commands, name
+
+
+ENQUEUE_HEAVY = (
+    "sqlglot",
+    "alembic",
+    "fastapi",
+    "uvicorn",
+    "worker.schema",
+    "worker.lifecycle.runner",
+    "worker.lifecycle.plans",
+    "worker.lifecycle.relocate",
+    "worker.migrations.analysis",
+    "worker.relocation",
+    "worker.snapshots",
+    "providers.postgres",
+    "providers.mysql",
+    "psycopg",
+    "pymysql",
+)
+"""An enqueueing command validates and records the request, then sends its message: no
+runner, no engine it drives, no SQL parser, no server client."""
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [(["teardown", "bench-cli", "--json"], 0), (["rotate", "no-such-plugin", "--json"], 2)],
+)
+def test_enqueueing_loads_only_validation_and_the_sender(
+    tmp_path: Path, argv: list[str], code: int
+) -> None:
+    """Given a ready plugin and the embedded broker, an enqueue (accepted, or refused at
+    once) imports neither the runner nor the parser, and sends the message all the same."""
+    from bench.cli import seed
+
+    url = f"sqlite:///{tmp_path / 'tracking.db'}"
+    seed(url, tmp_path / "data")
+    env = {
+        "PLUGIN_DB_DATABASE_URL": url,
+        "PLUGIN_DB_DATA_DIR": str(tmp_path / "data"),
+        "PLUGIN_DB_PLUGINS_ROOT": str(tmp_path / "plugins"),
+        "PLUGIN_DB_BROKER_URL": "filesystem://",
+        "PATH": "/usr/bin",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", MAIN_PROBE, *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    data = json.loads(done.stdout.strip().splitlines()[-1])
+    assert data["code"] == code, done.stdout + done.stderr
+    loaded = [
+        m for m in data["modules"] if any(m == h or m.startswith(h + ".") for h in ENQUEUE_HEAVY)
+    ]
+    assert loaded == [], argv
+    queued = list((tmp_path / "data" / "broker" / "queue").glob("*"))
+    assert len(queued) == (1 if code == 0 else 0)
+    with closing(sqlite3.connect(tmp_path / "tracking.db")) as conn:
+        events = [row[0] for row in conn.execute("SELECT event FROM audit_events ORDER BY id")]
+    assert events[-1] == ("operation_accepted" if code == 0 else "request_rejected")

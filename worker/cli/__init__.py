@@ -1,7 +1,9 @@
 """The ``plugin-db`` command line.
 
 Commands load lazily: ``plugin-db info`` imports the read commands' module and nothing else
-(no Celery, no SQL parser, no driver), so operators' reads answer at once. Each command name
+(no Celery, no SQL parser, no driver), so operators' reads answer at once; the reads in their
+plain forms (``info ID``, ``ops --plugin ID``, ``doctor --plugin ID``, ...) even run before
+Typer is imported (:mod:`worker.cli.fast`). Each command name
 maps to the modules that define it; a ``module`` entry calls its ``register(app)``, a
 ``module:attr`` entry adds the Typer group ``attr`` under the command's name. A new command
 module adds its names here (tests/unit/test_cli_imports.py checks the map against the modules).
@@ -9,13 +11,9 @@ module adds its names here (tests/unit/test_cli_imports.py checks the map agains
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Mapping
-
-import typer
-from typer._click.core import Command, Context  # Typer's own click (typer.core's types)
-from typer.core import TyperGroup
+from typing import Any
 
 _READS = ("info", "ops", "op", "audit")
 _LIFECYCLE = ("provision", "migrate", "rollback", "rotate", "teardown", "restore", "relocate")
@@ -34,60 +32,36 @@ COMMANDS: Mapping[str, tuple[str, ...]] = {
 """Command name -> the modules (under ``worker.cli``) that define it."""
 
 
-def attach(app: typer.Typer, name: str, entry: str) -> None:
-    """Attach one module's commands (or its Typer group, as ``name``) to ``app``."""
-    module_name, _, attr = entry.partition(":")
-    module = importlib.import_module(f"worker.cli.{module_name}")
-    if attr:
-        app.add_typer(getattr(module, attr), name=name)
-    else:
-        module.register(app)
+def __getattr__(name: str) -> Any:
+    """``app``, ``attach`` and ``LazyGroup`` live in :mod:`worker.cli.root` (Typer loads with
+    it: the early reads never import it)."""
+    if name not in ("app", "attach", "LazyGroup"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from worker.cli import root
 
-
-class LazyGroup(TyperGroup):
-    """A Typer group that imports a command's module only when the command is used."""
-
-    def list_commands(self, ctx: Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *COMMANDS})
-
-    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
-        if cmd_name in self.commands or cmd_name not in COMMANDS:
-            return super().get_command(ctx, cmd_name)
-        sub = typer.Typer()
-        for entry in COMMANDS[cmd_name]:
-            attach(sub, cmd_name, entry)
-        command = typer.main.get_group(sub).get_command(ctx, cmd_name)
-        if command is not None:
-            self.add_command(command, cmd_name)
-        return command
-
-
-app = typer.Typer(
-    name="plugin-db",
-    cls=LazyGroup,
-    help="Provision, migrate, rotate and tear down per-plugin databases through the worker.",
-    no_args_is_help=True,
-    add_completion=False,
-)
-
-
-@app.callback()
-def _root() -> None:
-    """Provision, migrate, rotate and tear down per-plugin databases through the worker."""
+    return getattr(root, name)
 
 
 def main() -> None:
     """Console-script entry point: logs go to stderr, results to stdout.
 
-    The reads log nothing, so they skip configuring logging (and its imports).
+    The reads log nothing, so they skip configuring logging (and its imports); so does
+    ``migrate --all`` until it has something to enqueue (:func:`configure_logging`).
     """
-    if not set(sys.argv[1:2]) & set(_READS):
-        import logging
-
-        from worker.logging import configure
-
-        configure(json=False, level=logging.WARNING)
+    command = sys.argv[1] if len(sys.argv) > 1 else None
     try:
+        if command in (*_READS, "doctor", "migrate"):
+            from worker.cli.fast import dispatch
+
+            try:
+                dispatch(sys.argv[1:])  # returns only if the arguments need Typer
+            except BrokenPipeError:  # as click does: a closed pipe (`| head`) is no traceback
+                _quiet_stdout()
+                sys.exit(1)
+        if command not in (*_READS, "doctor"):
+            configure_logging()
+        from worker.cli.root import app
+
         app()
     except Exception as exc:
         message = out_of_date(exc)
@@ -95,6 +69,23 @@ def main() -> None:
             raise
         print(f"error: {message}", file=sys.stderr)
         sys.exit(1)
+
+
+def configure_logging() -> None:
+    """The command line's logging: warnings and errors, readable, on stderr (once)."""
+    import logging
+
+    from worker.logging import configure
+
+    configure(json=False, level=logging.WARNING)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so flushing it at exit raises nothing more."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def out_of_date(exc: Exception) -> str | None:

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import uuid
 from functools import cache
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from worker.cli import output
+from worker.cli.output import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    emit,
+    exit_code,
+    fail,
+    human_outcome,
+    op_json,
+    print_json,
+    settings,
+)
 from worker.errors import RequestRejected
-from worker.settings import Settings
-from worker.states import TERMINAL, Kind, OpState
+from worker.states import TERMINAL, Kind
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -21,40 +32,21 @@ if TYPE_CHECKING:
 
     from worker.tracking.models import LifecycleOperation
 
-
-if TYPE_CHECKING:
     console: Console
     out: Console
-_CONSOLES = {"console": True, "out": False}
-"""Module attribute -> whether that Console writes to stderr."""
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "JsonOpt", "WaitOpt", "emit", "enqueue"]
+__all__ += ["exit_code", "fail", "human_outcome", "op_json", "print_json", "sessions"]
+__all__ += ["settings", "wait_for"]
 
 
 def __getattr__(name: str) -> Any:
-    """``console`` (stderr) and ``out`` (stdout): rich Consoles made on first use, so a
-    ``--json`` read never imports rich."""
-    if name not in _CONSOLES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from rich.console import Console
-
-    made = Console(stderr=_CONSOLES[name])
-    globals()[name] = made
-    return made
-
-
-def _stream(name: str) -> Console:
-    found: Console = globals().get(name) or __getattr__(name)
-    return found
+    """``console`` (stderr) and ``out`` (stdout): :mod:`worker.cli.output`'s, made on first use."""
+    return getattr(output, name)
 
 
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
 WaitOpt = typer.Option(False, "--wait", help="Wait for the outcome; exit status follows it.")
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-
-
-@cache
-def settings() -> Settings:
-    """Settings from the environment."""
-    return Settings.from_env()
 
 
 @cache
@@ -65,44 +57,18 @@ def sessions() -> sessionmaker[Session]:
     return make_sessionmaker(make_engine(settings().database_url))
 
 
-def print_json(data: Any) -> None:
-    """``data`` as indented JSON: highlighted by rich on a terminal, plain text otherwise."""
-    if sys.stdout.isatty():
-        _stream("out").print_json(json.dumps(data, default=str))
-    else:
-        print(json.dumps(data, default=str, indent=2, ensure_ascii=False))
-
-
-def emit(data: Any, as_json: bool, human: str | None = None) -> None:
-    """Print ``data`` as JSON, or ``human`` text."""
-    if as_json:
-        print_json(data)
-    elif human is not None:
-        _stream("out").print(human)
-
-
-def fail(message: str, code: int = EXIT_BAD_INPUT, as_json: bool = False) -> NoReturn:
-    """Print an error and exit with ``code``."""
-    if as_json:
-        print_json({"error": message})
-    else:
-        _stream("console").print(f"[red]error:[/red] {message}", soft_wrap=True, markup=True)
-    raise typer.Exit(code)
-
-
 def enqueue(kind: Kind, request: dict[str, Any], wait: bool, as_json: bool) -> None:
     """Record the request as a pending operation, send its public task, optionally wait.
 
     The operation is recorded before the message is sent, so a message lost by the broker
     is re-sent by the reconciler; bad input exits 2 and records nothing.
     """
-    from worker.celery_app import create_app
-    from worker.lifecycle.service import LifecycleService
+    from worker.cli import producer
     from worker.lifecycle.submit import submit
 
     request = {"request_id": f"cli-{uuid.uuid4()}", "requested_by": "cli", **request}
     try:
-        op, _ = submit(LifecycleService(settings()), create_app(settings()), kind, request)
+        op, _ = submit(producer.service(), producer.celery(), kind, request)
     except RequestRejected as exc:
         fail(str(exc), EXIT_BAD_INPUT, as_json)
     if not wait:
@@ -128,7 +94,7 @@ def wait_for(request_id: str, as_json: bool, timeout: float = 600.0) -> Lifecycl
     status = (
         None
         if as_json or not sys.stderr.isatty()
-        else _stream("console").status("waiting for the worker")
+        else output.stream("console").status("waiting for the worker")
     )
     if status:
         status.start()
@@ -153,45 +119,3 @@ def wait_for(request_id: str, as_json: bool, timeout: float = 600.0) -> Lifecycl
         EXIT_FAILED,
         as_json,
     )
-
-
-def exit_code(op: Any) -> int:
-    """Exit status of an operation's outcome (contract section 4)."""
-    return {OpState.SUCCEEDED: EXIT_OK, OpState.REJECTED: EXIT_BAD_INPUT}.get(
-        OpState(op.state), EXIT_FAILED
-    )
-
-
-def op_json(op: Any) -> dict[str, Any]:
-    """An operation as JSON (no secret is ever stored in one)."""
-    return {
-        "operation_id": op.id,
-        "plugin_id": op.plugin_id,
-        "kind": op.kind,
-        "state": op.state,
-        "current_step": op.current_step,
-        "steps": op.steps,
-        "request_id": op.request_id,
-        "requested_by": op.requested_by,
-        "attempts": op.attempts,
-        "crashes": op.crashes,
-        "error": op.error,
-        "result": op.result,
-        "created_at": op.created_at,
-        "finished_at": op.finished_at,
-    }
-
-
-def human_outcome(op: Any) -> str:
-    """One line per step, then the outcome."""
-    lines = [f"  {s['name']:<20} {s['status']:<8} {s['ms']:>8.1f} ms" for s in op.steps]
-    if op.result and op.result.get("dry_run"):
-        from worker.cli.lintview import dry_run_lines
-
-        lines += dry_run_lines(op.result)
-    colour = {"succeeded": "green", "rejected": "yellow"}.get(op.state, "red")
-    lines.append(
-        f"[{colour}]operation {op.id} {op.kind} {op.plugin_id}: {op.state}[/{colour}]"
-        + (f" - {op.error}" if op.error else "")
-    )
-    return "\n".join(lines)

@@ -5,14 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from sqlalchemy import select
 
 from worker.cli.common import EXIT_BAD_INPUT, JsonOpt, WaitOpt, enqueue, fail, sessions, settings
 from worker.errors import RequestRejected
 from worker.manifest import load_manifest_bytes
-from worker.migrations.plan import ROLLBACK_ALL
 from worker.states import Kind
-from worker.tracking.models import PluginMigration
 
 
 def provision(
@@ -63,7 +60,7 @@ def migrate(
     if all_plugins:
         if plugin_id is not None or target is not None:
             fail("--all takes no plugin id and no --target", EXIT_BAD_INPUT, as_json)
-        from worker.cli.migrations import migrate_all
+        from worker.cli.migrate_all import migrate_all
 
         migrate_all(parallel, wait, as_json, dry_run, force)
         return
@@ -77,6 +74,11 @@ def migrate(
 
 def rollback(plugin_id: str, version: str, wait: bool = WaitOpt, as_json: bool = JsonOpt) -> None:
     """Enqueue migrate down to just before VERSION."""
+    from sqlalchemy import select
+
+    from worker.migrations.plan import ROLLBACK_ALL
+    from worker.tracking.models import PluginMigration
+
     with sessions()() as session:
         applied = sorted(
             session.scalars(

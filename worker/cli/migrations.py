@@ -1,15 +1,11 @@
-"""``plugin-db migrations list|repair|baseline|verify`` and ``plugin-db migrate --all``."""
+"""``plugin-db migrations list|repair|baseline|verify``."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Mapping
 from typing import Any, NoReturn
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import select
 
 from providers.targets import Targets
 from worker import audit
@@ -17,7 +13,6 @@ from worker.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
     JsonOpt,
-    console,
     emit,
     fail,
     out,
@@ -26,9 +21,8 @@ from worker.cli.common import (
 )
 from worker.errors import PluginDbError, RequestRejected
 from worker.lifecycle.context import spec_for
-from worker.migrations import admin, deps, fleet, gate, verify
-from worker.states import TERMINAL, DsStatus, Kind
-from worker.tracking.models import LifecycleOperation, PluginDatasource
+from worker.migrations import admin, gate, verify
+from worker.tracking.models import PluginDatasource
 
 migrations_app = typer.Typer(
     help="Migration history, drift repair, baseline and reversibility proofs of a plugin.",
@@ -134,120 +128,6 @@ def migrations_verify(plugin_id: str, as_json: bool = JsonOpt) -> None:
         "\n".join([f"{plugin_id}: {head} ({len(verdict.versions)} versions)", *lines]),
     )
     if not verdict.ok:
-        raise typer.Exit(EXIT_FAILED)
-
-
-# -- fleet migrate ---------------------------------------------------------------------------
-
-
-def _fleet_graph() -> tuple[dict[str, list[str]], dict[str, str], set[str]]:
-    """Dependencies of every ready plugin, the plugins whose manifest cannot be read, and the
-    plugins already up to date (their files match the checksum of their last migrate)."""
-    config = settings()
-    with sessions()() as session:
-        ready = list(
-            session.scalars(
-                select(PluginDatasource).where(PluginDatasource.status == DsStatus.READY.value)
-            )
-        )
-    graph, broken, current = {}, {}, set()
-    for ds in ready:
-        try:
-            manifest = gate.plugin_manifest(config.plugins_root, ds.plugin_id, ds)
-            stored = ds.descriptor.get(gate.FILES_CHECKSUM)
-            root = config.plugins_root
-            if manifest and stored and stored == gate.files_checksum(root, manifest):
-                current.add(ds.plugin_id)
-        except RequestRejected as exc:
-            broken[ds.plugin_id] = str(exc)
-            continue
-        found = manifest.database.dependencies if manifest is not None else []
-        graph[ds.plugin_id] = deps.direct(found)
-    return graph, broken, current
-
-
-def _poll(request_ids: list[str]) -> Mapping[str, fleet.Outcome]:
-    with sessions()() as session:
-        rows = session.execute(
-            select(
-                LifecycleOperation.request_id,
-                LifecycleOperation.state,
-                LifecycleOperation.id,
-                LifecycleOperation.error,
-            ).where(
-                LifecycleOperation.request_id.in_(request_ids),
-                LifecycleOperation.state.in_([s.value for s in TERMINAL]),
-            )
-        ).all()
-    return {r[0]: (r[1], r[2], r[3]) for r in rows}
-
-
-def migrate_all(parallel: int, wait: bool, as_json: bool, dry_run: bool, force: bool) -> None:
-    """Enqueue one migrate per ready plugin in dependency order, at most ``parallel`` at once.
-
-    The command schedules: a plugin is enqueued when its dependencies have succeeded. With
-    ``--wait`` it also waits for the last operations and exits 1 if any failed or was refused.
-    """
-    from worker.celery_app import create_app
-    from worker.lifecycle.service import LifecycleService
-    from worker.lifecycle.submit import accept_and_send
-
-    if parallel < 1:
-        fail("--parallel must be at least 1", EXIT_BAD_INPUT, as_json)
-    graph, refused, current = _fleet_graph()
-    order, cyclic = deps.fleet_order(graph, "is not a ready plugin")
-    refused |= cyclic
-    current -= set(refused)
-    if not (dry_run or force):  # up to date: one indexed read each, nothing to enqueue
-        order = [p for p in order if p not in current]
-        graph = {p: [d for d in needs if d not in current] for p, needs in graph.items()}
-    app, service = create_app(settings()), LifecycleService(settings())
-    batch = uuid.uuid4().hex[:8]
-
-    def submit(plugin_id: str) -> str:
-        request = {
-            "plugin_id": plugin_id,
-            "request_id": f"cli-all-{batch}-{plugin_id}",
-            "requested_by": "cli",
-            "dry_run": dry_run,
-            "force": force,
-        }
-        accept_and_send(service, app, Kind.MIGRATE, request)  # recorded before it is sent
-        return str(request["request_id"])
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, TimeElapsedColumn(), console=console, disable=as_json) as progress:
-        bar = progress.add_task("migrate --all", total=len(order))
-
-        def on_change(item: fleet.Item) -> None:
-            if item.state in fleet.TERMINAL:
-                progress.advance(bar)
-            progress.update(bar, description=f"{item.plugin_id}: {item.state}")
-
-        runner = fleet.Fleet(order, graph, parallel, submit, _poll, on_change)
-        items = runner.run(wait=wait)
-    if not as_json:
-        for plugin_id, why in sorted(refused.items()):
-            console.print(f"[red]refused[/red] {plugin_id}: {why}")
-    bad = [i for i in items if i.state not in ("succeeded", "enqueued")]
-    counts: dict[str, int] = (
-        {"up-to-date": len(current)} if current and not (dry_run or force) else {}
-    )
-    for item in items:
-        counts[item.state] = counts.get(item.state, 0) + 1
-    lines = [f"  {i.plugin_id:<40} {i.state:<10} {i.error or ''}" for i in bad]
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no ready plugin"
-    emit(
-        {
-            "order": order,
-            "refused": refused,
-            "counts": counts,
-            "plugins": [i.to_json() for i in items],
-        },
-        as_json,
-        "\n".join([*lines, f"migrate --all: {summary}; {len(refused)} refused"]),
-    )
-    if refused or bad:
         raise typer.Exit(EXIT_FAILED)
 
 

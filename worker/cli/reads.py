@@ -10,14 +10,15 @@ run ``plugin-db db upgrade``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
 from worker.errors import TrackingOutOfDate, TrackingUnavailable
+from worker.ops.rows import JSON_COLUMNS, TIME_COLUMNS, decoded, prepared
+
+__all__ = ["JSON_COLUMNS", "TIME_COLUMNS", "Reader", "reader", "upgrade_hint"]
 
 DS_COLUMNS = (
     "plugin_id, mode, provider, target, status, descriptor, rotated_at, archived_at, "
@@ -28,11 +29,6 @@ OP_COLUMNS = (
     "crashes, error, result, created_at, finished_at"
 )
 AUDIT_COLUMNS = "id, timestamp, operation_id, event, actor, details"
-JSON_COLUMNS = frozenset({"descriptor", "steps", "result", "details"})
-TIME_COLUMNS = frozenset(
-    {"rotated_at", "archived_at", "next_rotation_at", "updated_at", "created_at"}
-    | {"finished_at", "timestamp"}
-)
 
 
 class Reader:
@@ -66,15 +62,14 @@ class Reader:
 
     def rows(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         """The rows of one SELECT (``?`` placeholders) as dicts of ORM-like values."""
-        if self.backend != "sqlite":
-            sql = sql.replace("?", "%s")
+        sql, args = prepared(sql, params, self.backend == "sqlite")
         try:
-            cursor = self.conn.execute(sql, tuple(params))
+            cursor = self.conn.execute(sql, args)
             names = [d[0] for d in cursor.description]
             found = cursor.fetchall()
         except self.errors as exc:
             raise self._why(exc) from exc
-        return [{n: _value(n, v) for n, v in zip(names, row, strict=True)} for row in found]
+        return [{n: decoded(n, v) for n, v in zip(names, row, strict=True)} for row in found]
 
     def _why(self, exc: Exception) -> Exception:
         """Out of date (the usual reason a fixed SELECT fails), else unavailable."""
@@ -143,16 +138,6 @@ def upgrade_hint(current: str | None, head: str | None) -> str:
 def _line(exc: Exception) -> str:
     """A driver's message on one line."""
     return " ".join(str(exc).split())
-
-
-def _value(name: str, value: Any) -> Any:
-    """SQLite hands back JSON and timestamps as text; the ORM would decode both."""
-    if isinstance(value, str):
-        if name in JSON_COLUMNS:
-            return json.loads(value)
-        if name in TIME_COLUMNS:
-            return datetime.fromisoformat(value)
-    return value
 
 
 @contextmanager

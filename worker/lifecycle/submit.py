@@ -9,18 +9,20 @@ row by ``request_id`` and runs it.
 from __future__ import annotations
 
 import uuid
-from typing import Any
-
-from celery import Celery
+from typing import TYPE_CHECKING, Any
 
 from worker import audit
 from worker.errors import Conflict, RequestRejected
 from worker.lifecycle.requests import parse_request
-from worker.lifecycle.service import LifecycleService
 from worker.logging import get_logger
 from worker.naming import PLUGIN_ID_RE
 from worker.states import Kind, OpState
-from worker.tracking.models import LifecycleOperation
+
+if TYPE_CHECKING:  # a producer (the command line) need not load the runner and its engines
+    from celery import Celery
+
+    from worker.lifecycle.service import LifecycleService
+    from worker.tracking.models import LifecycleOperation
 
 log = get_logger("submit")
 

@@ -3,14 +3,29 @@
 A plugin is submitted once every dependency inside the fleet has succeeded; a dependency
 that failed (or was skipped) skips its dependents. Submitting and polling are injected, so
 the scheduler is tested without a broker and the CLI plugs in Celery and the tracking tables.
+
+Before that, :func:`survey` sorts the ready plugins: the ones whose files still match the
+checksum their last migrate stored are up to date (nothing to enqueue), the ones whose
+manifest or files cannot be read are refused. It reads each plugin's folder and no storage,
+without the ORM; a large fleet is surveyed by one process per CPU.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from worker.errors import RequestRejected
+from worker.manifest import find_manifest
+from worker.migrations.deps import direct
+from worker.migrations.files import folder_checksum, load_dir, set_checksum
+from worker.naming import check_plugin_id
+from worker.port import migrations_dir
 
 SUCCEEDED = "succeeded"
 TERMINAL = frozenset({"succeeded", "failed", "rejected", "skipped", "timed-out"})
@@ -35,6 +50,71 @@ class Item:
             "operation_id": self.operation_id,
             "error": self.error,
         }
+
+
+FILES_CHECKSUM = "files_checksum"
+"""The descriptor key of the files' set checksum a successful migrate stores
+(``worker.migrations.gate.FILES_CHECKSUM``, which loads the ORM)."""
+SURVEY_PROCESSES_FROM = 2000
+"""Survey in one process per idle CPU from this many plugins on (below, forking costs more)."""
+
+
+@dataclass(frozen=True)
+class Surveyed:
+    """One ready plugin as :func:`survey` found it."""
+
+    plugin_id: str
+    deps: list[str]
+    refused: str | None = None
+    current: bool = False
+
+
+def files_checksum(root: Path, manifest: Any) -> str:
+    """The set checksum of a plugin's files under ``root`` (read, not parsed, when it can);
+    ``worker.migrations.gate.files_checksum``, without the ORM it imports."""
+    folder = root / manifest.id
+    where = migrations_dir(folder, manifest)
+    quick = folder_checksum(where, folder)
+    return quick if quick is not None else set_checksum(load_dir(where, folder))
+
+
+def survey_one(root: Path, plugin_id: str, descriptor: Any, stored: Any) -> Surveyed:
+    """A plugin's dependencies, and whether it is up to date (or why it is refused)."""
+    try:
+        manifest = find_manifest(root / check_plugin_id(plugin_id), stored)
+        remembered = descriptor.get(FILES_CHECKSUM) if isinstance(descriptor, dict) else None
+        current = bool(manifest and remembered and remembered == files_checksum(root, manifest))
+    except RequestRejected as exc:
+        return Surveyed(plugin_id, [], str(exc))
+    found = manifest.database.dependencies if manifest is not None else []
+    return Surveyed(plugin_id, direct(found), None, current)
+
+
+Row = tuple[str, Any, Any]
+"""(plugin_id, descriptor, stored manifest) of a ready datasource."""
+
+
+def _survey_chunk(root: Path, rows: list[Row]) -> list[Surveyed]:
+    return [survey_one(root, *row) for row in rows]
+
+
+def idle_cpus() -> int:
+    """CPUs this process may use that the last minute's load leaves idle (at least one)."""
+    cpus = len(os.sched_getaffinity(0))
+    return max(1, min(cpus, cpus - int(os.getloadavg()[0])))
+
+
+def survey(root: Path, rows: list[Row], processes: int | None = None) -> list[Surveyed]:
+    """:func:`survey_one` of every row, in order; a large fleet is forked over the idle CPUs
+    (on a busy machine more processes only wait for each other)."""
+    count = processes or idle_cpus()
+    if count < 2 or len(rows) < SURVEY_PROCESSES_FROM:
+        return _survey_chunk(root, rows)
+    size = -(-len(rows) // count)
+    chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
+    with multiprocessing.get_context("fork").Pool(len(chunks)) as pool:
+        parts = pool.starmap(_survey_chunk, [(root, chunk) for chunk in chunks])
+    return [found for part in parts for found in part]
 
 
 Outcome = tuple[str, int | None, str | None]

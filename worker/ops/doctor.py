@@ -10,29 +10,32 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from providers.base import Login, PluginSpec, Provider
 from providers.targets import Targets
-from worker import audit, secrets
 from worker.errors import PluginDbError, UnknownPlugin
-from worker.logging import redact_text
 from worker.manifest import parse_manifest
-from worker.ops import capacity, events_checks, operations, orphans, plugins, safety, servers
-from worker.ops.drift import migration_findings
+from worker.ops import events_checks, operations, plugins, safety
+from worker.ops.drift import PluginMigration, migration_findings
 from worker.ops.findings import Check, Finding, error, problems, summary_line
+from worker.ops.plugins import PluginDatasource
+from worker.ops.rows import Rows, SessionRows, objects
 from worker.port import spec_for
-from worker.secrets import SecretBox
+from worker.redaction import redact_text
 from worker.settings import Settings
 from worker.states import DsStatus
-from worker.tracking.db import make_engine, make_sessionmaker
-from worker.tracking.models import PluginDatasource, PluginMigration, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from worker.secrets import SecretBox
 
 ACTOR = "doctor"
+DS_COLUMNS = "plugin_id, mode, provider, target, status, descriptor, manifest, secrets_ref"
+MIGRATION_COLUMNS = "plugin_id, migration_version, status, checksum"
 Progress = Callable[[int, int, str], None]
 """Called before each plugin is checked: (index, total, plugin_id)."""
 
@@ -71,19 +74,36 @@ class Report:
 
 
 class Doctor:
-    """Checks every datasource not deleted (or one), the operations and the orphans."""
+    """Checks every datasource not deleted (or one), the operations and the orphans.
+
+    The checks read the tracking tables through ``rows`` (plain SELECTs: the command line
+    passes its driver-only reader); sessions are made only where the ORM is needed (a
+    credentialed plugin's login, the audit event of a plugin over its limit, the fleet-wide
+    capacity check).
+    """
 
     def __init__(
         self,
         settings: Settings,
         sessions: sessionmaker[Session] | None = None,
         now: datetime | None = None,
+        rows: Rows | None = None,
     ) -> None:
         self.settings = settings
-        self.sessions = sessions or make_sessionmaker(make_engine(settings.database_url))
+        self._sessions = sessions
+        self.rows = rows or SessionRows(self.sessions)
         self.now = now
         self.targets = Targets.from_settings(settings)
         self._box: SecretBox | None = None
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        """Sessions on the tracking database (made on first use)."""
+        if self._sessions is not None:
+            return self._sessions
+        from worker.tracking.db import make_engine, make_sessionmaker
+
+        return make_sessionmaker(make_engine(self.settings.database_url))
 
     def provider(self, ds: PluginDatasource) -> Provider:
         """The driver of the plugin's target (built once per run)."""
@@ -93,6 +113,9 @@ class Doctor:
         """The plugin's active login, decrypted (None where the provider issues none)."""
         if not provider.issues_credentials or not ds.secrets_ref:
             return None
+        from worker import secrets
+        from worker.secrets import SecretBox
+
         self._box = self._box or SecretBox.from_settings(self.settings)
         with self.sessions() as session:
             creds = secrets.load_credentials(session, self._box, ds.secrets_ref)
@@ -102,24 +125,11 @@ class Doctor:
         self, plugin_id: str | None = None, *, progress: Progress | None = None, record: bool = True
     ) -> Report:
         """Run every check; raises :class:`UnknownPlugin` for an unknown ``plugin_id``."""
-        now = self.now or utcnow()
-        with self.sessions() as session:
-            live = list(
-                session.scalars(
-                    select(PluginDatasource)
-                    .where(PluginDatasource.status != DsStatus.DELETED.value)
-                    .order_by(PluginDatasource.plugin_id)
-                )
-            )
-            chosen = [ds for ds in live if plugin_id in (None, ds.plugin_id)]
-            if plugin_id is not None and not chosen:
-                raise UnknownPlugin(plugin_id)
-            rows: dict[str, list[PluginMigration]] = defaultdict(list)
-            query = select(PluginMigration).order_by(PluginMigration.migration_version)
-            if plugin_id is not None:
-                query = query.where(PluginMigration.plugin_id == plugin_id)
-            for row in session.scalars(query):
-                rows[row.plugin_id].append(row)
+        now = self.now or datetime.now(UTC)
+        live, rows = self._read(plugin_id)
+        chosen = [ds for ds in live if plugin_id in (None, ds.plugin_id)]
+        if plugin_id is not None and not chosen:
+            raise UnknownPlugin(plugin_id)
         findings: list[Finding] = []
         over: list[tuple[str, plugins.Outcome]] = []
         sizes: dict[str, tuple[int | None, int | None]] = {}
@@ -132,20 +142,52 @@ class Doctor:
                 sizes[ds.plugin_id] = (outcome.size_bytes, outcome.limit_bytes)
                 if outcome.over_limit:
                     over.append((ds.plugin_id, outcome))
-            findings += operations.stuck(self.sessions, self.settings, now, plugin_id)
-            findings += operations.failed(self.sessions, now, plugin_id)
-            findings += events_checks.findings(self.sessions, now, plugin_id)
-            findings += safety.quota_findings(self.sessions, plugin_id)
-            findings += safety.restore_points(self.sessions, now, plugin_id)
+            findings += operations.stuck(self.rows, self.settings, now, plugin_id)
+            findings += operations.failed(self.rows, now, plugin_id)
+            findings += events_checks.findings(self.rows, now, plugin_id)
+            findings += safety.quota_findings(self.rows, plugin_id)
+            findings += safety.restore_points(self.rows, now, plugin_id)
             if plugin_id is None:
-                findings += orphans.orphans(self.targets, self._specs(live))
-                findings += servers.server_findings(self.settings, self.targets)
-                findings += capacity.capacity_findings(self.sessions, self.targets)
+                findings += self._fleet(live)
         finally:
             self.targets.close()
         if record and over:
             self._record(over)
         return Report(findings, [ds.plugin_id for ds in chosen], [pid for pid, _ in over], sizes)
+
+    def _read(
+        self, plugin_id: str | None
+    ) -> tuple[list[PluginDatasource], dict[str, list[PluginMigration]]]:
+        """The datasources not deleted (by id) and their migration rows (by version)."""
+        scope, params = ("", []) if plugin_id is None else (" AND plugin_id = ?", [plugin_id])
+        live = objects(
+            self.rows.rows(
+                f"SELECT {DS_COLUMNS} FROM plugin_datasources WHERE status <> ?{scope} "
+                "ORDER BY plugin_id",
+                [DsStatus.DELETED.value, *params],
+            )
+        )
+        where = "" if plugin_id is None else " WHERE plugin_id = ?"
+        rows: dict[str, list[PluginMigration]] = defaultdict(list)
+        for row in objects(
+            self.rows.rows(
+                f"SELECT {MIGRATION_COLUMNS} FROM plugin_migrations{where} "
+                "ORDER BY migration_version",
+                params,
+            )
+        ):
+            rows[row.plugin_id].append(row)
+        return live, rows
+
+    def _fleet(self, live: list[PluginDatasource]) -> list[Finding]:
+        """The fleet-wide checks: orphaned storage, the servers, the targets' capacity."""
+        from worker.ops import capacity, orphans, servers
+
+        return [
+            *orphans.orphans(self.targets, self._specs(live)),
+            *servers.server_findings(self.settings, self.targets),
+            *capacity.capacity_findings(self.sessions, self.targets),
+        ]
 
     def _check(self, ds: PluginDatasource, rows: list[PluginMigration]) -> plugins.Outcome:
         """Storage and migration checks of one datasource; one ``ok`` line if all is well."""
@@ -193,6 +235,8 @@ class Doctor:
 
     def _record(self, over: list[tuple[str, plugins.Outcome]]) -> None:
         """One ``storage_limit_exceeded`` audit event per plugin over its limit."""
+        from worker import audit
+
         with self.sessions.begin() as session:
             for plugin_id, outcome in over:
                 audit.record(

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from worker.errors import PluginDbError
 from worker.manifest import Manifest
 from worker.migrations.files import MigrationFile, load_dir
 from worker.ops.findings import Check, Finding, warning
 from worker.port import migrations_dir
-from worker.tracking.models import PluginMigration
+
+PluginMigration = Any
+"""A ``plugin_migrations`` row (ORM or plain): version, status, checksum are read."""
 
 DECLARATIVE_PREFIX = "schema-"
 """Versions the declarative schema registry records; they have no file."""

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from typing import Any
 
 from worker.ops.findings import Check, Finding, error
+from worker.ops.rows import Rows, objects
 from worker.settings import Settings
 from worker.states import UNFINISHED, OpState
-from worker.tracking.models import LifecycleOperation
 
-Op = LifecycleOperation
+Op = Any
+"""An operation row (ORM or plain): the checks read its attributes."""
+COLUMNS = "id, plugin_id, kind, state, current_step, lease_owner, lease_expires_at, error, "
+COLUMNS += "updated_at, finished_at"
 FAILED_WINDOW = timedelta(hours=24)
 MAX_ERROR_CHARS = 300
 
@@ -48,15 +49,23 @@ def stuck_reason(op: Op, settings: Settings, now: datetime) -> str | None:
     return None
 
 
-def stuck(
-    sessions: sessionmaker[Session], settings: Settings, now: datetime, plugin_id: str | None
-) -> list[Finding]:
+def _scoped(plugin_id: str | None) -> tuple[str, list[Any]]:
+    """The ``AND plugin_id = ?`` of a plugin's checks (nothing for the whole fleet)."""
+    return (" AND plugin_id = ?", [plugin_id]) if plugin_id is not None else ("", [])
+
+
+def stuck(rows: Rows, settings: Settings, now: datetime, plugin_id: str | None) -> list[Finding]:
     """Pending or running operations nobody is working on."""
-    query = select(Op).where(Op.state.in_(UNFINISHED)).order_by(Op.id)
-    if plugin_id is not None:
-        query = query.where(Op.plugin_id == plugin_id)
-    with sessions() as session:
-        ops = list(session.scalars(query))
+    scope, params = _scoped(plugin_id)
+    states = sorted(str(s) for s in UNFINISHED)
+    marks = ", ".join("?" * len(states))
+    ops = objects(
+        rows.rows(
+            f"SELECT {COLUMNS} FROM lifecycle_operations WHERE state IN ({marks}){scope} "
+            "ORDER BY id",
+            [*states, *params],
+        )
+    )
     findings = []
     for op in ops:
         reason = stuck_reason(op, settings, now)
@@ -73,22 +82,27 @@ def stuck(
     return findings
 
 
-def failed(sessions: sessionmaker[Session], now: datetime, plugin_id: str | None) -> list[Finding]:
+def failed(rows: Rows, now: datetime, plugin_id: str | None) -> list[Finding]:
     """Operations that failed in the last 24 h and were not superseded by a later success."""
     since = now - FAILED_WINDOW
-    query = select(Op).where(Op.state == OpState.FAILED.value, Op.updated_at >= since)
-    if plugin_id is not None:
-        query = query.where(Op.plugin_id == plugin_id)
-    with sessions() as session:
-        ops = list(session.scalars(query.order_by(Op.id)))
-        succeeded = {
-            (row.plugin_id, row.kind): row.id
-            for row in session.execute(
-                select(Op.plugin_id, Op.kind, Op.id)
-                .where(Op.state == OpState.SUCCEEDED.value, Op.updated_at >= since)
-                .order_by(Op.id)
-            )
-        }
+    scope, params = _scoped(plugin_id)
+    ops = objects(
+        rows.rows(
+            f"SELECT {COLUMNS} FROM lifecycle_operations WHERE state = ? AND updated_at >= ?"
+            f"{scope} ORDER BY id",
+            [OpState.FAILED.value, since, *params],
+        )
+    )
+    if not ops:
+        return []
+    succeeded = {
+        (row["plugin_id"], row["kind"]): row["id"]
+        for row in rows.rows(
+            "SELECT plugin_id, kind, id FROM lifecycle_operations "
+            f"WHERE state = ? AND updated_at >= ?{scope} ORDER BY id",
+            [OpState.SUCCEEDED.value, since, *params],
+        )
+    }
     findings = []
     for op in ops:
         if succeeded.get((op.plugin_id, op.kind), 0) > op.id:

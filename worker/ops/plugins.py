@@ -11,7 +11,9 @@ from worker.errors import PluginDbError
 from worker.manifest import Manifest
 from worker.ops.findings import Check, Finding, error, human_size, ok, plural, warning
 from worker.states import DsStatus
-from worker.tracking.models import PluginDatasource
+
+PluginDatasource = Any
+"""A ``plugin_datasources`` row (ORM or plain): the checks read its attributes."""
 
 NEAR_LIMIT = 0.9
 """Share of ``limits.storageMb`` above which the doctor warns."""
@@ -32,7 +34,7 @@ class Target:
     @property
     def plugin_id(self) -> str:
         """The plugin's id."""
-        return self.ds.plugin_id
+        return str(self.ds.plugin_id)
 
 
 @dataclass

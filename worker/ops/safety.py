@@ -4,26 +4,30 @@ failed migration (the snapshot taken before it)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from typing import Any
 
 from worker.ops.findings import Finding, error, human_size, warning
+from worker.ops.rows import Rows, objects
 from worker.states import Kind, OpState
-from worker.tracking.models import LifecycleOperation as Op
-from worker.tracking.models import PluginQuota, PluginSnapshot
 
 QUOTA_READ_ONLY, RESTORE_POINT = "quota_read_only", "restore_point"
 WINDOW = timedelta(hours=24)
 
 
-def quota_findings(sessions: sessionmaker[Session], plugin_id: str | None) -> list[Finding]:
+def _scoped(plugin_id: str | None) -> tuple[str, list[Any]]:
+    return ("", []) if plugin_id is None else (" AND plugin_id = ?", [plugin_id])
+
+
+def quota_findings(source: Rows, plugin_id: str | None) -> list[Finding]:
     """One error per plugin that quota enforcement made read-only."""
-    query = select(PluginQuota).where(PluginQuota.read_only.is_(True))
-    if plugin_id is not None:
-        query = query.where(PluginQuota.plugin_id == plugin_id)
-    with sessions() as session:
-        rows = list(session.scalars(query.order_by(PluginQuota.plugin_id)))
+    scope, params = _scoped(plugin_id)
+    rows = objects(
+        source.rows(
+            "SELECT plugin_id, size_bytes, limit_bytes, changed_at FROM plugin_quotas "
+            f"WHERE read_only = ?{scope} ORDER BY plugin_id",
+            [True, *params],
+        )
+    )
     return [
         error(
             row.plugin_id,
@@ -38,31 +42,23 @@ def quota_findings(sessions: sessionmaker[Session], plugin_id: str | None) -> li
     ]
 
 
-def restore_points(
-    sessions: sessionmaker[Session], now: datetime, plugin_id: str | None
-) -> list[Finding]:
+def restore_points(source: Rows, now: datetime, plugin_id: str | None) -> list[Finding]:
     """For each migrate that failed in the last 24 h: the snapshot to go back to."""
-    query = select(Op).where(
-        Op.state == OpState.FAILED.value,
-        Op.kind == Kind.MIGRATE.value,
-        Op.updated_at >= now - WINDOW,
+    scope, params = _scoped(plugin_id)
+    failed = source.rows(
+        "SELECT id, plugin_id, finished_at FROM lifecycle_operations "
+        f"WHERE state = ? AND kind = ? AND updated_at >= ?{scope} ORDER BY id",
+        [OpState.FAILED.value, Kind.MIGRATE.value, now - WINDOW, *params],
     )
-    if plugin_id is not None:
-        query = query.where(Op.plugin_id == plugin_id)
     findings = []
-    with sessions() as session:
-        for op in session.scalars(query.order_by(Op.id)):
-            snap = session.scalars(
-                select(PluginSnapshot)
-                .where(
-                    PluginSnapshot.plugin_id == op.plugin_id,
-                    PluginSnapshot.state == "ready",
-                    PluginSnapshot.created_at <= (op.finished_at or now),
-                )
-                .order_by(PluginSnapshot.id.desc())
-            ).first()
-            if snap is None:
-                continue
+    for op in objects(failed):
+        found = source.rows(
+            "SELECT id, operation_id, reason, created_at FROM plugin_snapshots "
+            "WHERE plugin_id = ? AND state = ? AND created_at <= ? ORDER BY id DESC LIMIT 1",
+            [op.plugin_id, "ready", op.finished_at or now],
+        )
+        if found:
+            snap = objects(found)[0]
             taken = "taken before it" if snap.operation_id == op.id else f"{snap.reason}"
             findings.append(
                 warning(

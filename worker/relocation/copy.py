@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -51,7 +52,7 @@ def _datetime(value: datetime) -> str:
     return value.isoformat(sep=" ", timespec="microseconds")
 
 
-_TEXT: list[tuple[type | tuple[type, ...], Any]] = [
+_TEXT: list[tuple[type | tuple[type, ...], Callable[[Any], str]]] = [
     (bool, lambda v: "1" if v else "0"),
     (Decimal, _decimal),
     (float, repr),
@@ -59,6 +60,26 @@ _TEXT: list[tuple[type | tuple[type, ...], Any]] = [
     (date, lambda v: v.isoformat()),
     ((bytes, memoryview), lambda v: bytes(v).hex()),
 ]
+_BY_TYPE: dict[type, Callable[[Any], str]] = {str: str, int: str}
+"""Text functions by exact type, filled from :data:`_TEXT` as types are met."""
+_JSON_TEXT = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _text_of(kind: type) -> Callable[[Any], str]:
+    """The text function of values of exact type ``kind`` (first match in :data:`_TEXT`)."""
+    found = _BY_TYPE.get(kind)
+    if found is None:
+        found = next((text for base, text in _TEXT if issubclass(kind, base)), str)
+        _BY_TYPE[kind] = found
+    return found
+
+
+def _json(value: Any) -> str:
+    try:
+        parsed = json.loads(value) if isinstance(value, str | bytes) else value
+    except ValueError:
+        return str(value)
+    return _JSON_TEXT(parsed)
 
 
 def normalise(value: Any, is_json: bool) -> str:
@@ -66,54 +87,58 @@ def normalise(value: Any, is_json: bool) -> str:
     if value is None:
         return "\\N"
     if is_json:
-        try:
-            parsed = json.loads(value) if isinstance(value, str | bytes) else value
-        except ValueError:
-            return str(value)
-        return json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    for kind, text in _TEXT:
-        if isinstance(value, kind):
-            return str(text(value))
-    return str(value)
+        return _json(value)
+    return _text_of(type(value))(value)
+
+
+def _pages(
+    conn: sa.Connection, table: sa.Table, as_text: Collection[str] = ()
+) -> Iterator[tuple[list[str], Sequence[sa.Row[Any]]]]:
+    """The rows (tuples, with their column names) in pages: by primary-key ranges where the
+    key is one column, else at once.
+
+    Columns named in ``as_text`` are read as the server's text of the value (JSON: a JSON
+    ``null`` stays distinct from SQL NULL, whatever the driver would decode).
+    Plugin connections are in autocommit, so no server-side cursor: each page is a query.
+    """
+    columns = [sa.cast(c, sa.Text).label(c.name) if c.name in as_text else c for c in table.c]
+    names = [c.name for c in table.c]
+    keys = list(table.primary_key.columns)
+    if len(keys) != 1:
+        yield names, conn.execute(sa.select(*columns).order_by(*(keys or table.columns))).all()
+        return
+    key, at, last = keys[0], names.index(keys[0].name), None
+    while True:
+        query = sa.select(*columns).order_by(key).limit(BATCH_ROWS)
+        if last is not None:
+            query = query.where(key > last)
+        page = conn.execute(query).all()
+        if not page:
+            return
+        yield names, page
+        if len(page) < BATCH_ROWS:
+            return
+        last = page[-1][at]
 
 
 def _batches(
     conn: sa.Connection, table: sa.Table, as_text: Collection[str] = ()
 ) -> Iterator[list[dict[str, Any]]]:
-    """The rows in batches: by primary-key ranges where the key is one column, else at once.
-
-    Columns named in ``as_text`` are read as the server's text of the value (JSON: a JSON
-    ``null`` stays distinct from SQL NULL, whatever the driver would decode).
-    Plugin connections are in autocommit, so no server-side cursor: each batch is a query.
-    """
-    columns = [sa.cast(c, sa.Text).label(c.name) if c.name in as_text else c for c in table.c]
-    keys = list(table.primary_key.columns)
-    if len(keys) != 1:
-        rows = conn.execute(sa.select(*columns).order_by(*(keys or table.columns))).mappings()
-        yield [dict(row) for row in rows]
-        return
-    key, last = keys[0], None
-    while True:
-        query = sa.select(*columns).order_by(key).limit(BATCH_ROWS)
-        if last is not None:
-            query = query.where(key > last)
-        batch = [dict(row) for row in conn.execute(query).mappings()]
-        if not batch:
-            return
-        yield batch
-        if len(batch) < BATCH_ROWS:
-            return
-        last = batch[-1][key.name]
+    """:func:`_pages` as column name → value dicts (what a driver's bulk load takes)."""
+    for names, page in _pages(conn, table, as_text):
+        yield [dict(zip(names, row, strict=True)) for row in page]
 
 
 def table_checksum(conn: sa.Connection, table: sa.Table, json_cols: set[str]) -> tuple[int, str]:
-    """(rows, checksum) of ``table``."""
+    """(rows, checksum) of ``table``: each row's values in column-name order, normalised."""
     digests = []
-    names = [c.name for c in table.columns]
-    for batch in _batches(conn, table, json_cols):
-        for row in batch:
-            text = "\x1f".join(normalise(row[n], n in json_cols) for n in sorted(names))
-            digests.append(hashlib.sha256(text.encode()).digest())
+    sha256 = hashlib.sha256
+    for names, page in _pages(conn, table, json_cols):
+        order = sorted(range(len(names)), key=names.__getitem__)
+        texts = [(i, names[i] in json_cols) for i in order]
+        for row in page:
+            text = "\x1f".join(normalise(row[i], is_json) for i, is_json in texts)
+            digests.append(sha256(text.encode()).digest())
     digests.sort()
     return len(digests), hashlib.sha256(b"".join(digests)).hexdigest()
 
@@ -210,8 +235,10 @@ def verify(
     dst_meta = translate(src_meta, drivers, dest.schema, rename)
     json_cols = _json_columns(src_meta, dst_meta, dest.schema, rename)
     report = CopyReport()
-    report.source = checksums(source, src_meta, json_cols, {})
-    report.dest = checksums(dest, dst_meta, json_cols, rename)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the two servers answer side by side
+        theirs = pool.submit(checksums, dest, dst_meta, json_cols, rename)
+        report.source = checksums(source, src_meta, json_cols, {})
+        report.dest = theirs.result()
     report.seconds = time.perf_counter() - started
     return report
 

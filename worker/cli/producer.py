@@ -1,0 +1,58 @@
+"""What the command line needs of the lifecycle service to record and enqueue requests.
+
+The intake (every check a request passes before it is accepted) and the operation store,
+without the runner and the engines it drives (schema, migration apply, relocation): an
+enqueueing command records the operation and sends its message, and the worker does the rest.
+The message is the one the HTTP API sends (:func:`worker.lifecycle.submit.send`).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any, cast
+
+from worker.cli.output import settings
+from worker.states import Kind
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from worker.lifecycle.service import LifecycleService
+
+
+class Producer:
+    """The parts of :class:`~worker.lifecycle.service.LifecycleService` that submitting uses."""
+
+    def __init__(self) -> None:
+        from providers.targets import Targets
+        from worker.cli.common import sessions
+        from worker.lifecycle.intake import Intake
+        from worker.lifecycle.store import OperationStore
+
+        self.settings = settings()
+        self.sessions = sessions()
+        self.store = OperationStore(self.sessions, self.settings.lease_seconds)
+        self.targets = Targets.from_settings(self.settings)
+        self.intake = Intake(self.settings, self.sessions, self.store, self.targets)
+
+    def validate(self, kind: Kind, request: Any) -> None:
+        """Everything that can be checked before a side effect, raising RequestRejected."""
+        self.intake.validate(kind, request)
+
+    def accept(self, kind: Kind, payload: object, extra: tuple[Any, ...], task_id: str) -> int:
+        """Record the request as an operation (or find it by request_id); returns its id."""
+        return self.intake.accept(kind, payload, extra, task_id)
+
+
+@cache
+def service() -> LifecycleService:
+    """The producer, typed as the service the submit functions take (it has what they use)."""
+    return cast("LifecycleService", Producer())
+
+
+@cache
+def celery() -> Celery:
+    """The Celery app that sends the public tasks' messages."""
+    from worker.celery_app import create_app
+
+    return create_app(settings())

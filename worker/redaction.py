@@ -1,0 +1,54 @@
+"""Redaction of secrets from text and structures (no logging library: cheap to import).
+
+:mod:`worker.logging` re-exports these; its structlog processor applies :func:`redact`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+REDACTED = "***"
+_SENSITIVE_KEY = re.compile(r"pass(word|wd)?|secret|token|credential|api_?key|private", re.I)
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<pw>[^@\s]+)(?=@)", re.I)
+_known: set[str] = set()
+_lock = threading.Lock()
+
+
+def register_secret(value: str) -> None:
+    """Mask ``value`` wherever it appears in later log lines and audit details."""
+    if len(value) >= 6:
+        with _lock:
+            _known.add(value)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with URL passwords and every registered secret masked."""
+    text = _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)
+    with _lock:
+        known = tuple(_known)
+    for secret in known:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def storable(text: str) -> str:
+    """``text`` with lone surrogates and NUL escaped: valid UTF-8 that any database stores."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def redact(value: Any) -> Any:
+    """A deep copy of ``value`` with sensitive keys and secret-bearing strings masked."""
+    if isinstance(value, Mapping):
+        return {
+            k: REDACTED if isinstance(k, str) and _SENSITIVE_KEY.search(k) else redact(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value
