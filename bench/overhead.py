@@ -11,6 +11,10 @@ For every operation:
 * ``e2e``: (``finished_at`` - the producer's clock just before ``send_task``) minus the median
   time of the same ``Provider.provision`` call made directly in this process (M calls). This
   adds the broker hop, message decoding, request validation and the accept transaction.
+
+Then the in-process figures per tracking backend (``bench.trips``) and, unless
+``--no-pg-tracking``, both Celery figures again for SQLite-mode plugins with the worker's
+tracking database on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from bench.common import (
     PROVIDERS,
     add_plugin,
     bench_stack,
+    pg_database,
     provider,
     provider_ms,
     purge,
@@ -82,6 +87,60 @@ def sequential(
     return samples
 
 
+def measure(
+    stack: Stack, name: str, m: int, made: list[tuple[str, str]], label: str
+) -> tuple[dict[str, Any], list[Row]]:
+    """Direct calls, then ``m`` sequential provisions of ``name``: metrics and report rows."""
+    direct = direct_ms(stack, name, m, made)
+    samples = sequential(stack, name, m, made)
+    base = statistics.median(direct)
+    by_steps = summary([s["wall_ms"] - s["provider_ms"] for s in samples])
+    by_e2e = summary([s["e2e_ms"] - base for s in samples])
+    metrics = {
+        "m": m,
+        "overhead_steps_ms": by_steps,
+        "overhead_e2e_ms": by_e2e,
+        "wall_ms": summary([s["wall_ms"] for s in samples]),
+        "provider_step_ms": summary([s["provider_ms"] for s in samples]),
+        "e2e_ms": summary([s["e2e_ms"] for s in samples]),
+        "enqueue_to_created_ms": summary([s["accept_ms"] for s in samples]),
+        "direct_provision_ms": summary(direct),
+        "step_ms_median": {
+            step: round(statistics.median(float(s["steps"].get(step) or 0) for s in samples), 3)
+            for step in samples[0]["steps"]
+        },
+    }
+    rows = [
+        Row(
+            f"{label}: op minus provider steps, median / p99",
+            f"{fmt(by_steps['median'])} / {fmt(by_steps['p99'])} ms",
+            goal=f"median < {GOAL_MS:g} ms",
+            met=by_steps["median"] < GOAL_MS,
+        ),
+        Row(
+            f"{label}: e2e minus direct, median / p99",
+            f"{fmt(by_e2e['median'])} / {fmt(by_e2e['p99'])} ms",
+            fmt(base, " ms"),
+            goal=f"median < {GOAL_MS:g} ms",
+            met=by_e2e["median"] < GOAL_MS,
+        ),
+    ]
+    return metrics, rows
+
+
+def pg_tracked(cfg: Config, m: int) -> tuple[dict[str, Any], list[Row], list[str]]:
+    """SQLite-mode provisions through a worker whose tracking database is PostgreSQL."""
+    made: list[tuple[str, str]] = []
+    with pg_database("bench_overhead") as url, bench_stack(cfg, NAME, url) as stack:
+        try:
+            stack.start_worker(concurrency=2, beat=False)
+            made.extend(warm_up(stack, ["sqlite"]))
+            found, rows = measure(stack, "sqlite", m, made, "sqlite, PostgreSQL tracking")
+        finally:
+            errors = purge(stack, made)
+    return found, rows, errors
+
+
 def run(cfg: Config) -> Result:
     m = cfg.n(2, 10, 50)
     metrics: dict[str, Any] = {}
@@ -93,54 +152,24 @@ def run(cfg: Config) -> Result:
             stack.start_worker(concurrency=2, beat=False)
             made.extend(warm_up(stack, PROVIDERS))
             for name in PROVIDERS:
-                direct = direct_ms(stack, name, m, made)
-                samples = sequential(stack, name, m, made)
-                base = statistics.median(direct)
-                by_steps = summary([s["wall_ms"] - s["provider_ms"] for s in samples])
-                by_e2e = summary([s["e2e_ms"] - base for s in samples])
-                metrics[name] = {
-                    "m": m,
-                    "overhead_steps_ms": by_steps,
-                    "overhead_e2e_ms": by_e2e,
-                    "wall_ms": summary([s["wall_ms"] for s in samples]),
-                    "provider_step_ms": summary([s["provider_ms"] for s in samples]),
-                    "e2e_ms": summary([s["e2e_ms"] for s in samples]),
-                    "enqueue_to_created_ms": summary([s["accept_ms"] for s in samples]),
-                    "direct_provision_ms": summary(direct),
-                    "step_ms_median": {
-                        step: round(
-                            statistics.median(float(s["steps"].get(step) or 0) for s in samples), 3
-                        )
-                        for step in samples[0]["steps"]
-                    },
-                }
-                rows.append(
-                    Row(
-                        f"{name}: op minus provider steps, median / p99",
-                        f"{fmt(by_steps['median'])} / {fmt(by_steps['p99'])} ms",
-                        goal=f"median < {GOAL_MS:g} ms",
-                        met=by_steps["median"] < GOAL_MS,
-                    )
-                )
-                rows.append(
-                    Row(
-                        f"{name}: e2e minus direct, median / p99",
-                        f"{fmt(by_e2e['median'])} / {fmt(by_e2e['p99'])} ms",
-                        fmt(base, " ms"),
-                        goal=f"median < {GOAL_MS:g} ms",
-                        met=by_e2e["median"] < GOAL_MS,
-                    )
-                )
+                metrics[name], more = measure(stack, name, m, made, name)
+                rows.extend(more)
             found, more = run_backends(cfg, stack, made)
             metrics["in_process"] = found
             rows.extend(more)
         finally:
             errors = purge(stack, made)
+    if cfg.pg_tracking and cfg.mode != "smoke":  # the smoke run only exercises the harness
+        metrics["sqlite_pg_tracking"], more, pg_errors = pg_tracked(cfg, m)
+        rows.extend(more)
+        errors += pg_errors
     notes = [
         "steps: created_at->finished_at minus provider-step ms; e2e: enqueue->finished_at "
         "minus median direct Provider.provision time (baseline column)",
         "in process: the lifecycle service driven without the broker on SQLite-mode plugins; "
         "round trips = statements + commits + pool checkouts on the tracking engine, per op",
+        "sqlite, PostgreSQL tracking: the same Celery measurement with the worker's tracking "
+        "database on PostgreSQL",
     ]
     return Result(
         NAME,

@@ -51,7 +51,7 @@ def pending(plugin_id: str, first: int, count: int) -> dict[str, str]:
 
 def run_op(svc: LifecycleService, kind: Kind, plugin_id: str, **fields: object) -> None:
     request = {"plugin_id": plugin_id, "request_id": f"p-{uuid.uuid4()}", **fields}
-    op_id = svc.accept(kind, request, (), f"task-{uuid.uuid4()}")
+    op_id = svc.accept(kind, request, (), f"task-{uuid.uuid4()}", run_here=True)
     summary = svc.run(op_id)
     if summary["state"] != "succeeded":
         raise RuntimeError(f"{kind.value} {plugin_id}: {summary}")
@@ -142,8 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     out = RESULTS / f"profile-{args.scenario}.txt"
     text = profiler.output_text(unicode=True, color=False, show_all=False)
     out.write_text(text)
+    flat = out.with_name(f"profile-{args.scenario}-flat.txt")  # self time per function
+    flat.write_text(profiler.output_text(flat=True, time="percent_of_total"))
     print(text)
-    print(f"written to {out}; cleanup errors: {errors or 'none'}")
+    print(f"written to {out} and {flat.name}; cleanup errors: {errors or 'none'}")
     return 0
 
 

@@ -82,7 +82,7 @@ def one_op(svc: LifecycleService, plugin_id: str) -> tuple[int, float, float]:
     """Provision ``plugin_id`` (accept then run): its operation id, wall ms and CPU ms."""
     request = {"plugin_id": plugin_id, "request_id": f"t-{uuid.uuid4()}", "requested_by": "bench"}
     started, cpu = time.perf_counter(), time.thread_time()
-    op_id = svc.accept(Kind.PROVISION, request, (), f"task-{uuid.uuid4()}")
+    op_id = svc.accept(Kind.PROVISION, request, (), f"task-{uuid.uuid4()}", run_here=True)
     result = svc.run(op_id)
     wall = (time.perf_counter() - started) * 1000
     cpu = (time.thread_time() - cpu) * 1000

@@ -40,7 +40,7 @@ class LifecycleTask(Task):  # type: ignore[misc]
             task_id=self.request.id, attempt=self.request.retries, kind=kind.value
         ):
             try:
-                op_id = service().accept(kind, payload, extra, self.request.id)
+                op_id = service().accept(kind, payload, extra, self.request.id, run_here=True)
             except TrackingUnavailable as exc:
                 # nothing is recorded yet: the request must be accepted later, never dropped
                 raise self.retry_later(exc, None) from exc

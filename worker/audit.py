@@ -67,7 +67,7 @@ def record(
     """Add one audit event (snake_case ``event``) to ``session``'s transaction."""
     clean = redact(details)
     # one Core INSERT now, in the caller's transaction: no unit-of-work bookkeeping at flush
-    session.execute(
+    session.connection().execute(
         INSERT,
         {
             "plugin_id": plugin_id,

@@ -62,7 +62,7 @@ def emit(
     clean = redact(data or {})
     if len(json.dumps(clean, default=str)) > MAX_DATA_BYTES:
         clean = {"truncated": True}
-    session.execute(  # one Core INSERT now, in the caller's transaction
+    session.connection().execute(  # one Core INSERT now, in the caller's transaction
         INSERT,
         {
             "event_id": new_event_id(),

@@ -15,11 +15,40 @@ from sqlalchemy import CursorResult, Table, Update, bindparam, case, func, selec
 from sqlalchemy.orm import Session
 
 from worker.errors import PluginBusy
-from worker.lifecycle.lease import Claim
+from worker.lifecycle.lease import Claim, new_owner
 from worker.states import UNFINISHED, OpState
+from worker.tracking.db import hold_key
 from worker.tracking.models import LifecycleOperation as Op
 
 OPS = cast(Table, Op.__table__)
+_UNFINISHED_OF = (
+    select(Op.id).where(Op.plugin_id == bindparam("plugin_id"), Op.state.in_(UNFINISHED)).limit(1)
+)
+
+
+def owner_at_insert(session: Session, plugin_id: str) -> str | None:
+    """A lease owner for an operation of ``plugin_id`` being inserted in ``session``, if it
+    may be leased at once: nothing else of the plugin is unfinished (so it is the oldest).
+
+    The check is serialized with every other such insert of the plugin (``hold_key``); on a
+    database that cannot, None (the operation is claimed later, as usual).
+    """
+    if not hold_key(session, f"operation:{plugin_id}"):
+        return None
+    busy = session.connection().scalar(_UNFINISHED_OF, {"plugin_id": plugin_id})
+    return None if busy is not None else new_owner()
+
+
+def leased(owner: str, expires: datetime) -> dict[str, Any]:
+    """A new row's values as a claim leaves them: running, leased to ``owner``, version 1."""
+    return {
+        "state": OpState.RUNNING.value,
+        "lease_owner": owner,
+        "lease_expires_at": expires,
+        "attempts": 1,
+        "crashes": 0,
+        "version": 1,
+    }
 
 
 @cache

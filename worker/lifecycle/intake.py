@@ -7,20 +7,23 @@ manifest, the target, the migration files, a schema document); a bad request bec
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from providers.base import Provider
 from providers.targets import Targets
 from worker import placement
-from worker.errors import ManifestError, MigrationFileError, RequestRejected, UnknownTarget
-from worker.jsontext import UNSTORABLE, unstorable_text
+from worker.errors import (
+    ManifestError,
+    RequestRejected,
+    UnknownTarget,
+)
+from worker.lifecycle import admit, rows
+from worker.lifecycle.lease import Claim
 from worker.lifecycle.requests import (
     ProvisionRequest,
     RegisterSchemaRequest,
@@ -29,18 +32,15 @@ from worker.lifecycle.requests import (
     parse_request,
     request_id_of,
 )
+from worker.lifecycle.rows import Seen, Tracked, read_rows
 from worker.lifecycle.store import OperationStore
 from worker.logging import redact_text, storable
 from worker.manifest import Manifest, find_manifest, parse_manifest, relocated_manifest
-from worker.migrations.files import MigrationFile
-from worker.naming import check_plugin_id
+from worker.naming import PLUGIN_ID_RE, check_plugin_id
 from worker.settings import Settings
-from worker.states import UNFINISHED, DsStatus, Kind
+from worker.states import DsStatus, Kind
 from worker.tracking.db import tracking_errors
-from worker.tracking.models import LifecycleOperation, PluginDatasource
-
-Tracked = tuple[PluginDatasource | None, dict[str, Any] | None]
-_SEEN: ContextVar[dict[str, Tracked] | None] = ContextVar("tracked_rows", default=None)
+from worker.tracking.models import LifecycleOperation
 
 
 class Intake:
@@ -54,6 +54,7 @@ class Intake:
         targets: Targets,
     ) -> None:
         self.settings, self.sessions, self.store, self.targets = settings, sessions, store, targets
+        self.held: dict[int, rows.Held] = {}
 
     def provider(self, target: str) -> Provider:
         """The driver of ``target``, built once per process."""
@@ -61,7 +62,8 @@ class Intake:
 
     def target_of(self, request: Request, manifest: Manifest) -> str:
         """The plugin's target: where it lives, else the requested or first serving target."""
-        ds, _ = self._tracked(request.plugin_id)
+        rows = self._tracked(request.plugin_id)
+        ds = rows.ds
         requested = request.target if isinstance(request, ProvisionRequest) else None
         if ds is not None and ds.status != DsStatus.DELETED:
             current = ds.target or ds.provider
@@ -71,22 +73,32 @@ class Intake:
                     [f"target: {request.plugin_id} lives on target {current!r}, not {requested!r}"],
                 )
             return current
-        with tracking_errors(), self.sessions() as session:
-            held = placement.reserved(session, request.plugin_id)
-        return held[0] if held else self.place(request, manifest)
+        if rows.reserved:
+            return rows.reserved[0]
+        found = self._placing(request, manifest)
+        assert found is not None
+        with tracking_errors():
+            placed = placement.place(self.sessions, found.pool, found.plugin_id, found.need)
+        rows.reserved = [placed]
+        return placed
 
-    def place(self, request: Request, manifest: Manifest) -> str:
-        """Reserve room for a new plugin on the requested target, else the best that fits."""
+    def _placing(self, request: Request, manifest: Manifest) -> placement.Placing | None:
+        """The reservation a new plugin still needs: on the requested target, else the best
+        that fits (None if the plugin lives somewhere or holds one already)."""
+        rows = self._tracked(request.plugin_id)
+        if (rows.ds is not None and rows.ds.status != DsStatus.DELETED) or rows.reserved:
+            self.target_of(request, manifest)  # refuses a target change
+            return None
         hints = getattr(request, "placement", None) or manifest.database.placement
         requested = request.target if isinstance(request, ProvisionRequest) else None
         with tracking_errors():
-            return placement.place_new(
-                self.sessions, self.targets, manifest, requested, hints.labels
+            return placement.placing_new(
+                self.sessions, self.targets, manifest, requested, hints.labels, states=rows.states
             )
 
     def _checked_target(self, request: Request, manifest: Manifest) -> str:
         """The target whose driver checks the request (placement reserves nothing yet)."""
-        ds, _ = self._tracked(request.plugin_id)
+        ds = self._tracked(request.plugin_id).ds
         if ds is not None and ds.status != DsStatus.DELETED:
             return self.target_of(request, manifest)
         requested = request.target if isinstance(request, ProvisionRequest) else None
@@ -102,19 +114,61 @@ class Intake:
             )
         return folder
 
-    def accept(self, kind: Kind, payload: object, extra: tuple[Any, ...], task_id: str) -> int:
-        """Record the request as an operation (or find it by request_id); returns its id."""
+    def accept(
+        self,
+        kind: Kind,
+        payload: object,
+        extra: tuple[Any, ...],
+        task_id: str,
+        *,
+        run_here: bool = False,
+    ) -> int:
+        """Record the request as an operation (or find it by request_id); returns its id.
+
+        ``run_here``: this process runs the operation next; a new one is leased to it at
+        insert when it may run at once (see ``take_held``).
+        """
         request_id = request_id_of(payload, task_id)
-        existing = self.store.by_request_id(request_id)
-        if existing is not None:
-            return existing.id
+        plugin_id = payload.get("plugin_id") if isinstance(payload, dict) else None
+        with self.reading_once():
+            existing = self._first_read(kind, request_id, plugin_id)
+            if existing is not None:
+                return existing
+            return self._accept_new(kind, payload, extra, (task_id, request_id), run_here=run_here)
+
+    def _first_read(self, kind: Kind, request_id: str, plugin_id: object) -> int | None:
+        """The operation already accepted for ``request_id``; else the plugin's rows are read
+        in the same transaction (and kept for this accept)."""
+        seen = rows.current()
+        with tracking_errors(), self.store.reads() as session:
+            existing = self.store.find_request(session, request_id)
+            if existing is not None:
+                return existing
+            if (
+                seen is not None
+                and isinstance(plugin_id, str)
+                and PLUGIN_ID_RE.fullmatch(plugin_id)
+            ):
+                seen[plugin_id] = read_rows(session, plugin_id, states=kind is Kind.PROVISION)
+        return None
+
+    def _accept_new(
+        self,
+        kind: Kind,
+        payload: object,
+        extra: tuple[Any, ...],
+        ids: tuple[str, str],
+        *,
+        run_here: bool,
+    ) -> int:
+        task_id, request_id = ids
         actor = payload.get("requested_by") if isinstance(payload, dict) else None
         plugin_id = payload.get("plugin_id") if isinstance(payload, dict) else None
         shown_id = plugin_id if isinstance(plugin_id, str) and len(plugin_id) <= 64 else "?"
         try:
             request = parse_request(kind, payload, extra)
-            with self.reading_once():
-                self.validate(kind, request)
+            manifest, placing = self.check(kind, request)
+            return self._insert(kind, (request, manifest), ids, placing, run_here=run_here)
         except RequestRejected as exc:
             # hostile text (NUL, lone surrogates) is escaped: the rejection must be storable
             op, _ = self.store.insert(
@@ -129,28 +183,51 @@ class Intake:
                 rejection=storable(redact_text(str(exc))),
             )
             return op.id
-        op, _ = self.store.insert(
-            kind=kind,
-            plugin_id=request.plugin_id,
-            request_id=request_id,
-            request=request.model_dump(mode="json", by_alias=True, exclude_none=True),
-            actor=request.requested_by,
-            task_id=task_id,
-        )
+
+    def _insert(
+        self,
+        kind: Kind,
+        checked: tuple[Request, Manifest],
+        ids: tuple[str, str],
+        placing: placement.Placing | None,
+        *,
+        run_here: bool,
+    ) -> int:
+        """Insert the operation (see ``admit.insert``); keep what the run of one leased to
+        this process at insert needs, for ``take_held``."""
+        request, manifest = checked
+        op, seen = admit.insert(self.store, kind, request, ids, placing, run_here=run_here)
+        if seen is not None and op.lease_owner is not None:
+            claim = Claim(op.id, op.lease_owner, op.version, op)
+            stamp = rows.stamp_of(self._tracked(request.plugin_id))
+            self.held[op.id] = rows.Held(claim, seen, request, manifest, stamp)
         return op.id
 
+    def take_held(self, op_id: int) -> rows.Held | None:
+        """The claim (and the plugin's rows) of an operation this process leased at insert."""
+        return self.held.pop(op_id, None)
+
     def validate(self, kind: Kind, request: Request) -> None:
-        """Everything that can be checked before a side effect, raising RequestRejected."""
+        """Everything that can be checked before a side effect, raising RequestRejected;
+        a new plugin's placement is reserved last (its own transaction)."""
+        _, placing = self.check(kind, request)
+        if placing is not None:
+            with tracking_errors():
+                placement.place(self.sessions, placing.pool, placing.plugin_id, placing.need)
+
+    def check(self, kind: Kind, request: Request) -> tuple[Manifest, placement.Placing | None]:
+        """What ``validate`` checks; the manifest, and the placement a provision still needs
+        (to be reserved with the operation's insert)."""
         manifest = self.manifest_for(kind, request)
         if kind in (Kind.PROVISION, Kind.MIGRATE):
             # imported where needed: a teardown or rotate enqueued by the command line
             # loads no SQL parser, schema package or relocation engine
-            from worker.lifecycle.validation import validate_migrations
+            from worker.lifecycle.validation import refuse_unstorable, validate_migrations
 
             provider = self.provider(self._checked_target(request, manifest))
             folder = self.plugin_dir(request.plugin_id)
             files = validate_migrations(self.sessions, folder, request, manifest, provider)
-            _storable_migrations(files)
+            refuse_unstorable(files)
         if isinstance(request, RegisterSchemaRequest):
             from worker.schema.registry import check_registration
 
@@ -159,23 +236,27 @@ class Intake:
             from worker.lifecycle import relocate
 
             current = self.target_of(request, manifest)
-            with tracking_errors(), self.sessions() as session:
+            with tracking_errors(), self.store.reads() as session:
                 states = placement.state_overrides(session)
             relocate.destination_pool(self.targets, request, manifest, current, states)
-        if kind is Kind.PROVISION:
-            self.target_of(request, manifest)  # places (reserves) last: nothing else refused
+        if kind is Kind.PROVISION:  # reserved last: nothing else refused
+            return manifest, self._placing(request, manifest)
+        return manifest, None
 
     def manifest_for(self, kind: Kind, request: Request) -> Manifest:
         """The manifest to work from: the request's, the plugin folder's, or the stored one."""
         inline = getattr(request, "manifest", None)
-        ds, pending = self._tracked(request.plugin_id)
+        ds = self._tracked(request.plugin_id).ds
         if kind is Kind.RELOCATE and ds is not None and ds.manifest:
             inline = ds.manifest  # the stored manifest carries the mode the plugin lives in
         folder = self.plugin_dir(request.plugin_id)
         stored = ds.manifest if ds is not None else None
-        manifest = (
-            parse_manifest(inline) if inline is not None else find_manifest(folder, stored, pending)
-        )
+        if inline is not None:
+            manifest: Manifest | None = parse_manifest(inline)
+        else:  # the folder's, the stored one, then the pending provision's (read if needed)
+            manifest = find_manifest(folder, stored)
+            if manifest is None and (pending := self._pending(request.plugin_id)):
+                manifest = parse_manifest(dict(pending))
         if manifest is None:
             where = self.plugin_dir(request.plugin_id) / "plugin.json"
             raise ManifestError(
@@ -187,7 +268,7 @@ class Intake:
                 [f"manifest.id: {manifest.id!r} is not plugin_id {request.plugin_id!r}"],
             )
         live = ds is not None and ds.status != DsStatus.DELETED
-        if kind is not Kind.PROVISION and not live and pending is None:
+        if kind is not Kind.PROVISION and not live and self._pending(request.plugin_id) is None:
             raise RequestRejected(
                 "not provisioned",
                 [f"plugin_id: {request.plugin_id} has no datasource; provision it first"],
@@ -196,43 +277,18 @@ class Intake:
             return relocated_manifest(kind, manifest, ds.mode)
         return manifest
 
-    @contextmanager
-    def reading_once(self) -> Iterator[None]:
-        """Within the block, a plugin's tracking rows are read once (the block writes none)."""
-        token = _SEEN.set({})
-        try:
-            yield
-        finally:
-            _SEEN.reset(token)
+    @staticmethod
+    def reading_once(seen: Seen | None = None) -> AbstractContextManager[None]:
+        """Within the block, a plugin's tracking rows are read once (see ``rows``)."""
+        return rows.reading_once(seen)
+
+    @staticmethod
+    def prefetch(seen: Seen) -> Callable[[Session, LifecycleOperation], None]:
+        """Read an operation's plugin rows into ``seen`` in a transaction (see ``rows``)."""
+        return rows.prefetch(seen)
 
     def _tracked(self, plugin_id: str) -> Tracked:
-        seen = _SEEN.get()
-        if seen is not None and plugin_id in seen:
-            return seen[plugin_id]
-        found = self._read_tracked(plugin_id)
-        if seen is not None:
-            seen[plugin_id] = found
-        return found
+        return rows.tracked(self.store.reads, plugin_id)
 
-    def _read_tracked(self, plugin_id: str) -> Tracked:
-        with tracking_errors(), self.sessions() as session:
-            ds = session.get(PluginDatasource, plugin_id)
-            pending = session.scalars(
-                select(LifecycleOperation.request)
-                .where(
-                    LifecycleOperation.plugin_id == plugin_id,
-                    LifecycleOperation.kind == Kind.PROVISION.value,
-                    LifecycleOperation.state.in_(UNFINISHED),
-                )
-                .order_by(LifecycleOperation.id.desc())
-            ).first()
-        manifest = pending.get("manifest", {"id": plugin_id}) if pending is not None else None
-        return ds, manifest
-
-
-def _storable_migrations(files: list[MigrationFile]) -> None:
-    """Migration text is recorded in plugin_migrations: refuse NUL before anything runs."""
-    for file in files:
-        texts = [file.up_sql, file.down_sql, file.name, file.description or ""]
-        if unstorable_text(texts, file.filename) is not None:
-            raise MigrationFileError("invalid migration file", [f"{file.filename}: {UNSTORABLE}"])
+    def _pending(self, plugin_id: str) -> dict[str, Any] | None:
+        return rows.pending(self.store.reads, plugin_id)

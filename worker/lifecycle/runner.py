@@ -22,6 +22,7 @@ from worker.lifecycle.intake import Intake
 from worker.lifecycle.lease import Claim
 from worker.lifecycle.outcome import Outcome, Step
 from worker.lifecycle.requests import REQUEST_MODELS
+from worker.lifecycle.rows import Held, Seen
 from worker.lifecycle.store import OperationStore
 from worker.logging import get_logger, redact_text
 from worker.manifest import parse_manifest
@@ -43,7 +44,12 @@ class Runner:
 
     def run(self, op_id: int, *, final_attempt: bool = False) -> dict[str, Any]:
         """Drive an operation until it succeeds or fails; raises TransientError to be retried."""
-        claim = self.store.claim(op_id)
+        held = self.intake.take_held(op_id)  # leased when this process accepted it
+        seen: Seen = held.seen if held is not None else {}
+        # else the plugin's rows are read in the claim's transaction
+        claim = (
+            held.claim if held is not None else self.store.claim(op_id, self.intake.prefetch(seen))
+        )
         if claim is None:
             return self.summary(op_id)
         op = claim.op
@@ -52,14 +58,20 @@ class Runner:
             if op.crashes >= self.settings.max_attempts:
                 self._fail(claim, op, f"gave up: the worker was lost {op.crashes} times running it")
             else:
-                self._drive(claim, op, final_attempt)
+                self._drive(claim, op, final_attempt, (seen, held))
         if claim.state in (OpState.SUCCEEDED, OpState.FAILED):  # committed by this run
             return self.describe(op)
         return self.summary(op_id)
 
-    def _drive(self, claim: Claim, op: LifecycleOperation, final_attempt: bool) -> None:
+    def _drive(
+        self,
+        claim: Claim,
+        op: LifecycleOperation,
+        final_attempt: bool,
+        known: tuple[Seen, Held | None],
+    ) -> None:
         try:
-            ctx = self._context(op, claim)
+            ctx = self._context(op, claim, known)
             done = {s["name"] for s in op.steps}
             todo = [step for step in plans.plan_for(ctx) if step.name not in done]
             for step in todo:
@@ -82,11 +94,16 @@ class Runner:
             log.exception("operation_crashed", operation_id=op.id)
             self._fail(claim, op, f"{type(exc).__name__}: {exc}")
 
-    def _context(self, op: LifecycleOperation, claim: Claim) -> StepContext:
-        kind = Kind(op.kind)
-        request = REQUEST_MODELS[kind].model_validate(op.request)
-        with self.intake.reading_once():
-            manifest = self.intake.manifest_for(kind, request)
+    def _context(
+        self, op: LifecycleOperation, claim: Claim, known: tuple[Seen, Held | None]
+    ) -> StepContext:
+        kind, (seen, held) = Kind(op.kind), known
+        manifest = held.manifest_if_current() if held is not None else None
+        request = held.request if held is not None else None
+        if manifest is None or request is None:  # else as the accept in this process saw them
+            request = REQUEST_MODELS[kind].model_validate(op.request)
+        with self.intake.reading_once(seen):
+            manifest = manifest or self.intake.manifest_for(kind, request)
             target = self.intake.target_of(request, manifest)
         return StepContext(
             op=op,

@@ -38,9 +38,21 @@ class LifecycleService:
         self.intake = Intake(settings, self.sessions, self.store, self.targets)
         self.runner = Runner(settings, self.store, self.box, self.intake)
 
-    def accept(self, kind: Kind, payload: object, extra: tuple[Any, ...], task_id: str) -> int:
-        """Record the request as an operation (or find it by request_id); returns its id."""
-        return self.intake.accept(kind, payload, extra, task_id)
+    def accept(
+        self,
+        kind: Kind,
+        payload: object,
+        extra: tuple[Any, ...],
+        task_id: str,
+        *,
+        run_here: bool = False,
+    ) -> int:
+        """Record the request as an operation (or find it by request_id); returns its id.
+
+        ``run_here``: the caller runs it next (``run``); a new operation is then leased to
+        this process as it is inserted, when it may run at once.
+        """
+        return self.intake.accept(kind, payload, extra, task_id, run_here=run_here)
 
     def validate(self, kind: Kind, request: Request) -> None:
         """Everything that can be checked before a side effect, raising RequestRejected."""

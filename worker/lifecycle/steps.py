@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from types import EllipsisType
 from typing import Any
 
 from sqlalchemy import delete
@@ -32,10 +33,18 @@ __all__ = ["Outcome", "Step", "set_status"]
 
 
 def set_status(
-    session: Session, ctx: StepContext, status: DsStatus, **values: Any
+    session: Session,
+    ctx: StepContext,
+    status: DsStatus,
+    /,
+    current: PluginDatasource | EllipsisType | None = ...,
+    **values: Any,
 ) -> PluginDatasource:
-    """Move the plugin's datasource along its state machine (creating the row if needed)."""
-    ds = ctx.datasource(session)
+    """Move the plugin's datasource along its state machine (creating the row if needed).
+
+    ``current``: the row as the caller read it in ``session`` (read here if not given).
+    """
+    ds = ctx.datasource(session) if isinstance(current, EllipsisType) else current
     check_ds(DsStatus(ds.status) if ds else None, status)
     if ds is None:
         ds = PluginDatasource(plugin_id=ctx.plugin_id)
@@ -71,6 +80,7 @@ def begin_provision(ctx: StepContext) -> Outcome:
             session,
             ctx,
             DsStatus.PROVISIONING,
+            ds,
             mode=db.mode.value,
             provider=ctx.provider.name,
             target=ctx.target,

@@ -8,12 +8,12 @@ No row lock is held across a provider call: each write is its own short transact
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,10 +22,23 @@ from worker.errors import LeaseLost, RetryRefused
 from worker.lifecycle import claiming
 from worker.lifecycle.lease import Claim, Heartbeats, aware, new_owner
 from worker.states import UNFINISHED, Kind, OpState, check_op
-from worker.tracking.db import tracking_errors
+from worker.tracking.db import read_sessions, tracking_errors
 from worker.tracking.models import LifecycleOperation, utcnow
 
 Op = LifecycleOperation
+_INSERT_OP = cast(Table, Op.__table__).insert()
+_NEW_OP: dict[str, Any] = {
+    "current_step": None,
+    "steps": [],
+    "attempts": 0,
+    "crashes": 0,
+    "version": 0,
+    "lease_owner": None,
+    "lease_expires_at": None,
+    "result": {},
+}
+"""What a new operation row holds besides its request (every column is written)."""
+_BY_REQUEST = select(Op.id).where(Op.request_id == bindparam("request_id")).limit(1)
 
 
 class OperationStore:
@@ -33,18 +46,24 @@ class OperationStore:
 
     def __init__(self, sessions: sessionmaker[Session], lease_seconds: float) -> None:
         self.sessions = sessions
+        self.reads = read_sessions(sessions)
         self.lease = timedelta(seconds=lease_seconds)
         self.beats = Heartbeats(self.heartbeat, max(lease_seconds / 3, 0.1))
 
     def get(self, op_id: int) -> Op | None:
         """The operation row (detached snapshot)."""
-        with tracking_errors(), self.sessions() as session:
+        with tracking_errors(), self.reads() as session:
             return session.get(Op, op_id)
 
     def by_request_id(self, request_id: str) -> Op | None:
         """The operation accepted for ``request_id``, if any."""
-        with tracking_errors(), self.sessions() as session:
+        with tracking_errors(), self.reads() as session:
             return session.scalars(select(Op).where(Op.request_id == request_id)).first()
+
+    @staticmethod
+    def find_request(session: Session, request_id: str) -> int | None:
+        """The id of the operation accepted for ``request_id``, if any, in ``session``."""
+        return session.connection().scalar(_BY_REQUEST, {"request_id": request_id})
 
     def insert(
         self,
@@ -56,24 +75,43 @@ class OperationStore:
         actor: str | None,
         task_id: str | None,
         rejection: str | None = None,
+        before: Callable[[Session], object] | None = None,
+        run_here: Callable[[Session, Op], None] | None = None,
     ) -> tuple[Op, bool]:
-        """Insert an operation (pending, or rejected); returns (row, created)."""
+        """Insert an operation (pending, or rejected); returns (row, created).
+
+        ``before(session)`` runs first in the same transaction (a placement reservation).
+        With ``run_here`` the operation is inserted already leased to this process (running,
+        ``lease_owner`` set) when nothing else of its plugin is unfinished, and
+        ``run_here(session, row)`` runs in the transaction: the claim costs no transaction
+        of its own when the worker that accepts a request runs it.
+        """
+        now = utcnow()
         state = OpState.REJECTED if rejection else OpState.PENDING
-        row = Op(
-            plugin_id=plugin_id,
-            kind=kind.value,
-            state=state.value,
-            request=request,
-            request_id=request_id,
-            requested_by=actor,
-            task_id=task_id,
-            error=rejection,
-            finished_at=utcnow() if rejection else None,
-        )
+        values: dict[str, Any] = {
+            **_NEW_OP,
+            "plugin_id": plugin_id,
+            "kind": kind.value,
+            "state": state.value,
+            "request": request,
+            "request_id": request_id,
+            "requested_by": actor,
+            "task_id": task_id,
+            "error": rejection,
+            "finished_at": now if rejection else None,
+            "created_at": now,
+            "updated_at": now,
+        }
         try:
             with tracking_errors(), self.sessions.begin() as session:
-                session.add(row)
-                session.flush()
+                if before is not None:
+                    before(session)
+                owner = claiming.owner_at_insert(session, plugin_id) if run_here else None
+                if owner is not None:
+                    values |= claiming.leased(owner, now + self.lease)
+                # one Core INSERT; the row handed back is built from the same values
+                done = session.connection().execute(_INSERT_OP, values)
+                row = Op(id=cast(Any, done.inserted_primary_key)[0], **values)
                 event = "request_rejected" if rejection else "operation_accepted"
                 details = {"error": rejection} if rejection else {}
                 audit.record(
@@ -86,6 +124,8 @@ class OperationStore:
                     request_id=request_id,
                     **details,
                 )
+                if owner is not None and run_here is not None:
+                    run_here(session, row)
             return row, True
         except IntegrityError:
             existing = self.by_request_id(request_id)
@@ -93,21 +133,26 @@ class OperationStore:
                 raise
             return existing, False
 
-    def claim(self, op_id: int) -> Claim | None:
+    def claim(self, op_id: int, then: Callable[[Session, Op], None] | None = None) -> Claim | None:
         """Take the lease on a runnable operation; None if it is already terminal.
 
         Raises PluginBusy while an older operation on the same plugin is unfinished or
         while another live worker holds this one's lease. The usual case is one statement
         (a conditional UPDATE ... RETURNING); the reads that say why are made only when it
-        claims nothing.
+        claims nothing. ``then(session, op)`` runs in the claim's transaction once claimed
+        (the run's reads of other rows).
         """
         owner, now = new_owner(), utcnow()
         with tracking_errors(), self.sessions.begin() as session:
             op = claiming.take(session, op_id, owner, now, self.lease)
             if op is not None:
                 session.expunge(op)
-                return Claim(op_id, owner, op.version, op)
-            return claiming.slow(session, op_id, owner, now, self.lease)
+                claim: Claim | None = Claim(op_id, owner, op.version, op)
+            else:
+                claim = claiming.slow(session, op_id, owner, now, self.lease)
+            if claim is not None and claim.op is not None and then is not None:
+                then(session, claim.op)
+            return claim
 
     @contextmanager
     def fenced(self, claim: Claim, **values: Any) -> Iterator[Session]:
@@ -123,7 +168,7 @@ class OperationStore:
         params = {f"v_{key}": value for key, value in values.items()}
         params.update(f_id=claim.op_id, f_version=claim.version, f_owner=claim.owner, f_now=now)
         with tracking_errors(), self.sessions.begin() as session:
-            result = cast("CursorResult[Any]", session.execute(statement, params))
+            result = session.connection().execute(statement, params)
             if result.rowcount != 1:
                 raise LeaseLost(f"operation {claim.op_id}: lease lost, another worker owns it")
             yield session
@@ -171,7 +216,7 @@ class OperationStore:
         """
         now = utcnow()
         idle = self.lease if min_idle is None else timedelta(seconds=min_idle)
-        with tracking_errors(), self.sessions() as session:
+        with tracking_errors(), self.reads() as session:
             query = (
                 select(Op.id)
                 .where(

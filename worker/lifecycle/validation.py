@@ -8,6 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from providers.base import Provider
+from worker.errors import MigrationFileError
+from worker.jsontext import UNSTORABLE, unstorable_text
 from worker.lifecycle.requests import MigrateRequest, Request
 from worker.manifest import Manifest
 from worker.migrations.analysis import analyses, checked
@@ -28,6 +30,8 @@ def validate_migrations(
     Returns the files (read once per request).
     """
     files = load_dir(migrations_dir(plugin_dir, manifest), plugin_dir)
+    if not files:
+        return files
     force = isinstance(request, MigrateRequest) and request.force
     with sessions() as session:
         completed = set(
@@ -52,3 +56,11 @@ def validate_migrations(
         if file.down_sql:
             checked(found[file.down_sql], namespace, force=True, owner_of=owner_of)
     return files
+
+
+def refuse_unstorable(files: list[MigrationFile]) -> None:
+    """Migration text is recorded in plugin_migrations: refuse NUL before anything runs."""
+    for file in files:
+        texts = [file.up_sql, file.down_sql, file.name, file.description or ""]
+        if unstorable_text(texts, file.filename) is not None:
+            raise MigrationFileError("invalid migration file", [f"{file.filename}: {UNSTORABLE}"])

@@ -105,6 +105,8 @@ def migrate(
             except BaseException:
                 journal.flush()
                 raise
+            finally:
+                journal.close()
             _hand_over(journal, later)
     return {
         "applied": [p.file.version for p in steps if p.direction == "up"],

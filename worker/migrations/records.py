@@ -8,10 +8,9 @@ statuses of the plugin's rows it touches in one query and writes each table with
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -23,6 +22,7 @@ from worker import audit
 from worker.errors import MigrationFailed
 from worker.migrations.files import MigrationFile
 from worker.migrations.plan import Planned
+from worker.migrations.watch import Watch
 from worker.port import Change, PluginPort
 from worker.tracking.models import MigrationAttempt, PluginMigration, utcnow
 
@@ -93,11 +93,10 @@ class Batch:
     """
 
     BATCH, SECONDS = 500, 2.0
-    RUNNING_AFTER = 0.5
-    """Seconds a non-transactional version runs before its row is marked ``running``."""
 
     def __init__(self, port: PluginPort) -> None:
         self.port, self.pending, self.last = port, list[Finished](), time.monotonic()
+        self.watch: Watch[Planned] | None = None
 
     def add(self, record: Finished) -> None:
         """Queue a finished version; write the batch when it is due."""
@@ -142,33 +141,20 @@ class Batch:
 
         return write
 
-    @contextmanager
-    def running(self, planned: Planned) -> Iterator[None]:
-        """Mark ``planned`` running (with the queued records) if it runs longer than
-        :attr:`RUNNING_AFTER`: a long file shows as running while it runs, a quick one costs
-        no tracking write. The mark is written by a timer thread while this one waits on the
-        plugin's server; it has finished (or never started) when the block ends, and its
-        error, if any, is raised here. A crash inside leaves what the ledger's incomplete
+    def running(self, planned: Planned) -> AbstractContextManager[None]:
+        """While the block runs, ``planned`` is marked running (with the queued records) once
+        it has run :data:`watch.AFTER` seconds: a long file shows as running while it runs, a
+        quick one costs no tracking write. A crash inside leaves what the ledger's incomplete
         entry says (statements done) whether or not the mark was written.
         """
-        failed: list[BaseException] = []
+        if self.watch is None:
+            self.watch = Watch(lambda p: self.flush(running=p))
+        return self.watch.running(planned)
 
-        def mark() -> None:
-            try:
-                self.flush(running=planned)
-            except BaseException as exc:  # raised in the migrating thread below
-                failed.append(exc)
-
-        timer = threading.Timer(self.RUNNING_AFTER, mark)
-        timer.daemon = True
-        timer.start()
-        try:
-            yield
-        finally:
-            timer.cancel()
-            timer.join()
-        if failed:
-            raise failed[0]
+    def close(self) -> None:
+        """Stop the helper thread of :meth:`running`, if one was started."""
+        if self.watch is not None:
+            self.watch.close()
 
 
 class _Rows:

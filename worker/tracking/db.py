@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, TextClause, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.errors import TrackingOutOfDate, TrackingUnavailable
@@ -19,6 +21,11 @@ if TYPE_CHECKING:
 
 # Alembic is imported where it is used: command-line reads never need it.
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+READ_ONLY = "tracking_read_only"
+"""Execution option of the engine behind ``read_sessions``."""
+USED = "last_used"
+IDLE_PING_SECONDS = 1.0
+"""A pooled PostgreSQL/MySQL connection idle longer than this is pinged at checkout."""
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -26,6 +33,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # WAL + NORMAL: a commit survives the process being killed (SIGKILL included) and the
+    # database is never corrupted; an OS crash or power loss may roll back the last commits
+    # (the state stays consistent: a step whose record is lost runs again on redelivery, and
+    # steps are idempotent). FULL would fsync every commit (~3 ms each here, five per
+    # provision). Where power-loss durability of the tracking database matters, use
+    # PostgreSQL tracking (synchronous_commit on).
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -33,8 +46,57 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def _sqlite_begin(conn: Any) -> None:
     # Take the write lock up front: a deferred transaction that later writes can fail with
-    # SQLITE_BUSY at once instead of waiting, when another process wrote in between.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # SQLITE_BUSY at once instead of waiting, when another process wrote in between. Read-only
+    # sessions (``read_sessions``) begin deferred: in WAL mode they never wait for a writer.
+    read = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
+
+
+def _stamp(_dbapi_conn: Any, record: Any, *_: Any) -> None:
+    record.info[USED] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    """Check a connection idle for a while before handing it out (a cheaper ``pre_ping``).
+
+    A connection used within the last ``IDLE_PING_SECONDS`` is handed out as is: on the hot
+    path (one operation's transactions, one after another) no checkout costs a round trip.
+    One that sat idle is pinged; a dead one is replaced by the pool. A server lost in the
+    short window between two uses fails the next statement instead, which
+    ``tracking_errors`` turns into TrackingUnavailable (retried), after the pool has
+    dropped its connections.
+    """
+    if time.monotonic() - record.info.get(USED, 0.0) < IDLE_PING_SECONDS:
+        return
+    try:
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+    except Exception as exc:  # the driver's own error types: any failure means a dead link
+        raise DisconnectionError(str(exc)) from exc
+    record.info[USED] = time.monotonic()
+
+
+_KEY_LOCKS: dict[str, TextClause | None] = {
+    "sqlite": None,  # a writing transaction holds the database's write lock (BEGIN IMMEDIATE)
+    "postgresql": text("SELECT pg_advisory_xact_lock(:key)"),
+}
+"""How each tracking database serializes transactions on a key until they end."""
+
+
+def hold_key(session: Session, key: str) -> bool:
+    """Serialize ``session``'s transaction with every other one holding ``key``, until it
+    ends; False if this tracking database has no such lock (nothing was done)."""
+    conn = session.connection()
+    if conn.dialect.name not in _KEY_LOCKS:
+        return False
+    statement = _KEY_LOCKS[conn.dialect.name]
+    if statement is not None:
+        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+        conn.execute(statement, {"key": int.from_bytes(digest, "big", signed=True)})
+    return True
 
 
 def make_engine(url: str) -> Engine:
@@ -47,12 +109,22 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    engine = create_engine(url, pool_size=5, max_overflow=5)
+    event.listen(engine.pool, "connect", _stamp)
+    event.listen(engine.pool, "checkout", _ping_if_idle)
+    event.listen(engine.pool, "checkin", _stamp)
+    return engine
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded values after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def read_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Sessions like ``sessions`` for reads only: on SQLite they begin deferred, not IMMEDIATE."""
+    bind = sessions.kw["bind"]
+    return sessionmaker(bind.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
 
 @contextmanager
