@@ -48,7 +48,11 @@ def cli(stack: Stack, *args: str, env: dict[str, str] | None = None) -> Result:
     configure(json=False, level=logging.WARNING)
     common.settings.cache_clear()
     common.sessions.cache_clear()
-    return CliRunner().invoke(app, list(args), env={**stack.env, **(env or {})})
+    try:
+        return CliRunner().invoke(app, list(args), env={**stack.env, **(env or {})})
+    finally:  # the next in-process command (another module's) reads its own settings
+        common.settings.cache_clear()
+        common.sessions.cache_clear()
 
 
 def rows(stack: Stack, plugin_id: str) -> list[tuple[str, str]]:
