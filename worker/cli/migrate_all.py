@@ -8,9 +8,11 @@ Waiting polls the tracking table through the same driver-only connection.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from worker.cli import output
 from worker.cli.output import EXIT_BAD_INPUT, EXIT_FAILED, emit, fail, settings
@@ -19,8 +21,15 @@ from worker.cli.show import reading
 from worker.migrations import deps, fleet
 from worker.states import TERMINAL, DsStatus, Kind
 
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from worker.lifecycle.service import LifecycleService
+
 POLL_SECONDS = 0.02
 """Between two polls of the operations in flight (one indexed SELECT each)."""
+RECORD_AFTER = 10.0
+"""Seconds after which the command records a request no worker has recorded yet."""
 
 
 def fleet_graph(reader: Reader) -> tuple[dict[str, list[str]], dict[str, str], set[str]]:
@@ -39,44 +48,92 @@ def fleet_graph(reader: Reader) -> tuple[dict[str, list[str]], dict[str, str], s
     return graph, broken, {s.plugin_id for s in found if s.current}
 
 
-def poller(reader: Reader) -> Any:
-    """The scheduler's poll: terminal outcomes of the given requests."""
-    states = sorted(str(s) for s in TERMINAL)
+class Requests:
+    """The scheduler's submit and poll: each plugin's migrate goes to the worker's public task,
+    which validates and records it (a bad one as a ``rejected`` operation, audited), so the
+    worker's processes do that work in parallel and the command only sends and polls.
 
-    def poll(request_ids: list[str]) -> Mapping[str, fleet.Outcome]:
+    Nothing is lost with the broker: a request that has no operation row after
+    :data:`RECORD_AFTER` seconds, whose send failed, or that is still in flight when the
+    command stops waiting, is recorded by the command itself as the API records a request
+    (then re-sent by the reconciler if its message is lost); the request id makes a request
+    recorded once, whoever is first.
+    """
+
+    def __init__(self, reader: Reader, dry_run: bool, force: bool) -> None:
+        self.reader, self.dry_run, self.force = reader, dry_run, force
+        self.batch = uuid.uuid4().hex[:8]
+        self.sent: dict[str, tuple[dict[str, Any], float]] = {}
+        self.recorded: set[str] = set()
+
+    @cached_property
+    def celery(self) -> Celery:
+        """The sender (made with the first plugin to submit)."""
+        from worker.cli import producer
+
+        return producer.celery()
+
+    @cached_property
+    def service(self) -> LifecycleService:
+        """The intake and store (made with the first request the command records itself)."""
+        from worker.cli import configure_logging, producer
+
+        configure_logging()  # a send the broker refuses is logged
+        return producer.service()
+
+    def submit(self, plugin_id: str) -> str:
+        """Send one plugin's migrate; its request id."""
+        request: dict[str, Any] = {
+            "plugin_id": plugin_id,
+            "request_id": f"cli-all-{self.batch}-{plugin_id}",
+            "requested_by": "cli",
+            "dry_run": self.dry_run,
+            "force": self.force,
+        }
+        request_id = str(request["request_id"])
+        self.sent[request_id] = (request, time.monotonic())
+        try:
+            self.celery.send_task(Kind.MIGRATE.task_name, args=[request])
+        except Exception:  # the broker's client raises many types: record it, to be re-sent
+            self.record(request_id)
+        return request_id
+
+    def record(self, request_id: str) -> None:
+        """Record (and send) a request as the API does, unless a worker already has."""
+        from worker.lifecycle.submit import accept_and_send
+
+        request, _ = self.sent[request_id]
+        accept_and_send(self.service, self.celery, Kind.MIGRATE, dict(request))
+        self.recorded.add(request_id)
+
+    def poll(self, request_ids: list[str]) -> Mapping[str, fleet.Outcome]:
+        """Terminal outcomes of the given requests; the overdue unrecorded ones recorded."""
         if not request_ids:
             return {}
         marks = ", ".join("?" * len(request_ids))
-        rows = reader.rows(
-            f"SELECT request_id, state, id, error FROM lifecycle_operations "
-            f"WHERE request_id IN ({marks}) AND state IN ({', '.join('?' * len(states))})",
-            [*request_ids, *states],
+        rows = self.reader.rows(
+            "SELECT request_id, state, id, error FROM lifecycle_operations "
+            f"WHERE request_id IN ({marks})",
+            request_ids,
         )
-        return {r["request_id"]: (r["state"], r["id"], r["error"]) for r in rows}
-
-    return poll
-
-
-def submitter(dry_run: bool, force: bool) -> Any:
-    """The scheduler's submit: record one plugin's migrate (accepted or rejected) and send it."""
-    batch = uuid.uuid4().hex[:8]
-
-    def submit(plugin_id: str) -> str:
-        from worker.cli import configure_logging, producer
-        from worker.lifecycle.submit import accept_and_send
-
-        configure_logging()  # a send the broker refuses is logged
-        request = {
-            "plugin_id": plugin_id,
-            "request_id": f"cli-all-{batch}-{plugin_id}",
-            "requested_by": "cli",
-            "dry_run": dry_run,
-            "force": force,
+        self.recorded.update(r["request_id"] for r in rows)
+        overdue = time.monotonic() - RECORD_AFTER
+        for request_id in request_ids:
+            if request_id not in self.recorded and self.sent[request_id][1] < overdue:
+                self.record(request_id)
+        return {
+            r["request_id"]: (r["state"], r["id"], r["error"])
+            for r in rows
+            if r["state"] in TERMINAL
         }
-        accept_and_send(producer.service(), producer.celery(), Kind.MIGRATE, request)
-        return str(request["request_id"])
 
-    return submit
+    def settle(self, items: list[fleet.Item]) -> None:
+        """Record every request still in flight that no worker has recorded yet."""
+        flying = [i.request_id for i in items if i.state == "enqueued" and i.request_id]
+        self.poll(flying)
+        for request_id in flying:
+            if request_id not in self.recorded:
+                self.record(request_id)
 
 
 def migrate_all(parallel: int, wait: bool, as_json: bool, dry_run: bool, force: bool) -> None:
@@ -95,9 +152,11 @@ def migrate_all(parallel: int, wait: bool, as_json: bool, dry_run: bool, force: 
         if not (dry_run or force):  # up to date: nothing to enqueue
             order = [p for p in order if p not in current]
             graph = {p: [d for d in needs if d not in current] for p, needs in graph.items()}
-        runner = fleet.Fleet(order, graph, parallel, submitter(dry_run, force), poller(reader))
+        requests = Requests(reader, dry_run, force)
+        runner = fleet.Fleet(order, graph, parallel, requests.submit, requests.poll)
         runner.interval = POLL_SECONDS
         items = _run(runner, len(order), wait, as_json)
+        requests.settle(items)
     _report(items, refused, current if not (dry_run or force) else set(), order, as_json)
 
 

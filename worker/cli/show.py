@@ -7,6 +7,7 @@ Typer's commands (:mod:`worker.cli.inspect`, :mod:`worker.cli.ops`) and the earl
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from types import SimpleNamespace
@@ -57,7 +58,7 @@ def table(title: str, columns: list[str], rows: list[list[Any]], **options: Any)
 
     made = Table(title=title, **options)
     for column in columns:
-        made.add_column(column)
+        made.add_column(column, overflow="fold")  # whole values, wrapped, never cut
     for row in rows:
         made.add_row(*("" if v is None else str(v) for v in row))
     return made
@@ -107,6 +108,17 @@ def flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return rows
 
 
+def pairs(details: Any) -> str:
+    """An audit event's details as ``key=value`` text (nested values as JSON)."""
+    if not isinstance(details, dict):
+        return "" if details is None else str(details)
+    plain = (str, int, float, bool, type(None))
+    return ", ".join(
+        f"{k}={v if isinstance(v, plain) else json.dumps(v, default=str, ensure_ascii=False)}"
+        for k, v in details.items()
+    )
+
+
 def operations(plugin: str | None, state: str | None, limit: int, as_json: bool) -> None:
     """Lifecycle operations, newest first."""
     found = [
@@ -139,7 +151,7 @@ def audit(plugin_id: str, limit: int, as_json: bool) -> None:
         emit([{k: getattr(e, k) for k in keys} for e in rows], True)
         return
     columns = ["time", "op", "event", "actor", "details"]
-    cells = [[e.timestamp, e.operation_id, e.event, e.actor, e.details] for e in rows]
+    cells = [[e.timestamp, e.operation_id, e.event, e.actor, pairs(e.details)] for e in rows]
     output.stream("out").print(table(f"audit {plugin_id}", columns, cells))
 
 
