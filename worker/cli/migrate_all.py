@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from worker.cli import output
 from worker.cli.output import EXIT_BAD_INPUT, EXIT_FAILED, emit, fail, settings
@@ -19,6 +20,11 @@ from worker.cli.reads import Reader
 from worker.cli.show import reading
 from worker.migrations import deps, fleet
 from worker.states import TERMINAL, DsStatus, Kind
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from worker.lifecycle.service import LifecycleService
 
 POLL_SECONDS = 0.02
 """Between two polls of the operations in flight (one indexed SELECT each)."""
@@ -60,10 +66,23 @@ class Requests:
         self.sent: dict[str, tuple[dict[str, Any], float]] = {}
         self.recorded: set[str] = set()
 
-    def submit(self, plugin_id: str) -> str:
-        """Send one plugin's migrate; its request id."""
+    @cached_property
+    def celery(self) -> Celery:
+        """The sender (made with the first plugin to submit)."""
         from worker.cli import producer
 
+        return producer.celery()
+
+    @cached_property
+    def service(self) -> LifecycleService:
+        """The intake and store (made with the first request the command records itself)."""
+        from worker.cli import configure_logging, producer
+
+        configure_logging()  # a send the broker refuses is logged
+        return producer.service()
+
+    def submit(self, plugin_id: str) -> str:
+        """Send one plugin's migrate; its request id."""
         request: dict[str, Any] = {
             "plugin_id": plugin_id,
             "request_id": f"cli-all-{self.batch}-{plugin_id}",
@@ -74,19 +93,17 @@ class Requests:
         request_id = str(request["request_id"])
         self.sent[request_id] = (request, time.monotonic())
         try:
-            producer.celery().send_task(Kind.MIGRATE.task_name, args=[request])
+            self.celery.send_task(Kind.MIGRATE.task_name, args=[request])
         except Exception:  # the broker's client raises many types: record it, to be re-sent
             self.record(request_id)
         return request_id
 
     def record(self, request_id: str) -> None:
         """Record (and send) a request as the API does, unless a worker already has."""
-        from worker.cli import configure_logging, producer
         from worker.lifecycle.submit import accept_and_send
 
-        configure_logging()  # a send the broker refuses is logged
         request, _ = self.sent[request_id]
-        accept_and_send(producer.service(), producer.celery(), Kind.MIGRATE, dict(request))
+        accept_and_send(self.service, self.celery, Kind.MIGRATE, dict(request))
         self.recorded.add(request_id)
 
     def poll(self, request_ids: list[str]) -> Mapping[str, fleet.Outcome]:

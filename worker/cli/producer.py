@@ -8,7 +8,6 @@ The message is the one the HTTP API sends (:func:`worker.lifecycle.submit.send`)
 
 from __future__ import annotations
 
-from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 from worker.cli.output import settings
@@ -44,15 +43,14 @@ class Producer:
         return self.intake.accept(kind, payload, extra, task_id)
 
 
-@cache
 def service() -> LifecycleService:
-    """The producer, typed as the service the submit functions take (it has what they use)."""
+    """A producer on the current settings, typed as the service the submit functions take
+    (it has what they use)."""
     return cast("LifecycleService", Producer())
 
 
-@cache
 def celery() -> Celery:
-    """The Celery app that sends the public tasks' messages."""
+    """A Celery app on the current settings that sends the public tasks' messages."""
     from worker.celery_app import create_app
 
     return create_app(settings())
