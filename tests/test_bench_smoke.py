@@ -29,8 +29,10 @@ EXPECTED = {
         e: [
             "worker_median_seconds",
             "worker_seen_median_seconds",
+            "direct_sql_median_seconds",
             "direct_median_seconds",
             "alembic_median_seconds",
+            "ratio_worker_to_direct_sql",
             "ratio_worker_to_direct",
             "ratio_worker_to_alembic",
         ]
