@@ -23,6 +23,7 @@ from worker.lifecycle.context import spec_for
 from worker.manifest import parse_manifest
 from worker.settings import Settings
 from worker.states import TERMINAL
+from worker.tracking.db import READ_ONLY
 from worker.tracking.models import LifecycleOperation
 
 SERVICES_ENV = Path(os.environ.get("PLUGIN_DB_SERVICES_DIR", "/tmp/plugin-db-services")) / "env"
@@ -155,8 +156,13 @@ def send(stack: Stack, task: str, plugin_id: str, **fields: Any) -> str:
 def wait_all(
     stack: Stack, request_ids: Sequence[str], timeout: float = 600.0, poll: float = 0.005
 ) -> list[LifecycleOperation]:
-    """Block until every operation is terminal; raise BenchError if one did not succeed."""
+    """Block until every operation is terminal; raise BenchError if one did not succeed.
+
+    Polls through read-only connections (deferred transactions on SQLite), so the polling
+    never holds the tracking database's write lock the worker's transactions wait for.
+    """
     deadline = time.monotonic() + timeout
+    reader = stack.engine.execution_options(**{READ_ONLY: True})
     wanted = list(request_ids)
     count = (
         select(func.count())
@@ -164,7 +170,7 @@ def wait_all(
         .where(LifecycleOperation.request_id.in_(wanted), LifecycleOperation.state.in_(TERMINAL))
     )
     while True:
-        with stack.engine.connect() as conn:
+        with reader.connect() as conn:
             done = conn.scalar(count) or 0
         if done >= len(wanted):
             break

@@ -19,13 +19,9 @@ tracking database on PostgreSQL.
 
 from __future__ import annotations
 
-import sqlite3
 import statistics
 import time
-from contextlib import closing
 from typing import Any
-
-from sqlalchemy.engine import make_url
 
 from bench.common import (
     PROVIDERS,
@@ -46,7 +42,6 @@ from bench.report import Config, Result, Row, epoch, fmt, summary
 from bench.trips import run_backends
 from tests.support.stack import Stack
 from worker import secrets
-from worker.states import TERMINAL
 
 NAME = "overhead"
 GOAL_MS = 3.0
@@ -68,32 +63,6 @@ def direct_ms(stack: Stack, name: str, m: int, made: list[tuple[str, str]]) -> l
     return times
 
 
-def settled(stack: Stack, request_id: str, timeout: float = 60.0) -> None:
-    """Wait for the operation to finish, polling SQLite tracking without its write lock.
-
-    The harness's engine begins every SQLite transaction ``IMMEDIATE``: polled every 5 ms through
-    it, the observer would take the write lock the worker's own transactions wait for, and that
-    wait would be counted in the operation. A read-only ``sqlite3`` connection in autocommit
-    reads a WAL snapshot and never blocks the worker. Other tracking databases: no wait here
-    (``wait_all`` polls them).
-    """
-    url = make_url(stack.env["PLUGIN_DB_DATABASE_URL"])
-    if url.get_backend_name() != "sqlite" or not url.database:
-        return
-    states = sorted(state.value for state in TERMINAL)
-    query = (
-        "SELECT count(*) FROM lifecycle_operations WHERE request_id = ? AND state IN "
-        f"({', '.join('?' * len(states))})"
-    )
-    deadline = time.monotonic() + timeout
-    uri = f"file:{url.database}?mode=ro"
-    with closing(sqlite3.connect(uri, uri=True, isolation_level=None)) as conn:
-        while not conn.execute(query, (request_id, *states)).fetchone()[0]:
-            if time.monotonic() > deadline:
-                return  # wait_all says what is unfinished
-            time.sleep(0.005)
-
-
 def sequential(
     stack: Stack, name: str, m: int, made: list[tuple[str, str]]
 ) -> list[dict[str, Any]]:
@@ -104,9 +73,7 @@ def sequential(
         add_plugin(stack, plugin_id, name)
         made.append((name, plugin_id))
         sent = time.time()
-        request_id = send(stack, "plugin_db.provision", plugin_id)
-        settled(stack, request_id)
-        (op,) = wait_all(stack, [request_id], timeout=60)
+        (op,) = wait_all(stack, [send(stack, "plugin_db.provision", plugin_id)], timeout=60)
         assert op.finished_at is not None
         samples.append(
             {
