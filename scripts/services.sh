@@ -24,6 +24,7 @@ MYSQL_DEFAULT_PORT=${PLUGIN_DB_TEST_MYSQL_DEFAULT_PORT:-$((MYSQL_PORT + 100))}
 PG_B_PORT=${PLUGIN_DB_TEST_PG_B_PORT:-$((PG_PORT + 200))}
 MYSQL_B_PORT=${PLUGIN_DB_TEST_MYSQL_B_PORT:-$((MYSQL_PORT + 200))}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+PG_SUPER_PASSWORD=super-pw  # throwaway servers on loopback; every role has a password
 VENV=${PLUGIN_DB_VENV:-$(cd "$(dirname "$0")/.." && pwd)/.venv}
 ENV_FILE=$SERVICES_DIR/env
 
@@ -60,11 +61,15 @@ pg_cluster() {  # pg_cluster DIR BIN PORT: a running cluster with its databases 
   local dir=$1 bin=$2 port=$3
   if [ ! -f "$dir/PG_VERSION" ]; then
     mkdir -p "$dir" && chown postgres:postgres "$dir"
-    su postgres -c "$bin/initdb -D $dir -A trust -U postgres" >/dev/null
-    # the superuser is trusted on loopback; every other role must prove its password
-    printf '%s\n' 'local all all trust' 'host all postgres 127.0.0.1/32 trust' \
-      'host all all 127.0.0.1/32 scram-sha-256' >"$dir/pg_hba.conf"
+    printf '%s\n' "$PG_SUPER_PASSWORD" >"$dir.pw" && chown postgres "$dir.pw"
+    su postgres -c "$bin/initdb -D $dir -A scram-sha-256 --pwfile=$dir.pw -U postgres" >/dev/null
+    rm -f "$dir.pw"
+    # every role proves its password over TCP, the superuser too; only the server's own OS
+    # account (peer) may use the socket
+    printf '%s\n' 'local all postgres peer' 'host all all 127.0.0.1/32 scram-sha-256' \
+      >"$dir/pg_hba.conf"
   fi
+  export PGPASSWORD=$PG_SUPER_PASSWORD
   if ! "$bin/pg_isready" -h 127.0.0.1 -p "$port" >/dev/null 2>&1; then
     su postgres -c "$bin/pg_ctl -D $dir -l $dir/server.log -o '-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off' start" >/dev/null
     wait_for "postgres on port $port" "$bin/pg_isready" -h 127.0.0.1 -p "$port"
@@ -86,12 +91,12 @@ SQL
 }
 
 pg_urls() {  # pg_urls PREFIX PORT: the connection settings of one cluster
-  local prefix=$1 port=$2 base="postgresql://postgres@127.0.0.1:$2"
+  local prefix=$1 port=$2 base="postgresql://postgres:$PG_SUPER_PASSWORD@127.0.0.1:$2"
   echo "PLUGIN_DB_TEST_${prefix}_URL=$base/postgres"
   echo "PLUGIN_DB_TEST_${prefix}_ADMIN_URL=$base/plugins"
   echo "PLUGIN_DB_TEST_${prefix}_NONSUPER_ADMIN_URL=postgresql://plugin_admin:admin-pw@127.0.0.1:$port/plugins_nonsuper"
-  echo "PLUGIN_DB_TEST_${prefix}_TRACKING_URL=postgresql+psycopg://postgres@127.0.0.1:$port/tracking"
-  echo "PLUGIN_DB_TEST_${prefix}_SHARED_URL=postgresql+psycopg://postgres@127.0.0.1:$port/shared"
+  echo "PLUGIN_DB_TEST_${prefix}_TRACKING_URL=postgresql+psycopg://postgres:$PG_SUPER_PASSWORD@127.0.0.1:$port/tracking"
+  echo "PLUGIN_DB_TEST_${prefix}_SHARED_URL=postgresql+psycopg://postgres:$PG_SUPER_PASSWORD@127.0.0.1:$port/shared"
 }
 
 start_postgres() {

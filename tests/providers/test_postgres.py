@@ -49,7 +49,9 @@ class Admin:
 
     def as_superuser(self, query: str) -> None:
         """Run ``query`` in the admin's database as the cluster's superuser (the platform)."""
-        url = re.sub(r"//[^@]*@", "//postgres@", self.url)
+        superuser = re.search(r"//([^@]*)@", service_url("PG_URL"))
+        assert superuser is not None
+        url = re.sub(r"//[^@]*@", f"//{superuser.group(1)}@", self.url)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(query)
 
