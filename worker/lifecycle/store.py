@@ -80,7 +80,8 @@ class OperationStore:
     ) -> tuple[Op, bool]:
         """Insert an operation (pending, or rejected); returns (row, created).
 
-        ``before(session)`` runs first in the same transaction (a placement reservation).
+        ``before(session)`` runs in the same transaction after the row and its audit event
+        (a placement reservation: the target's usage row it locks is held only until commit).
         With ``run_here`` the operation is inserted already leased to this process (running,
         ``lease_owner`` set) when nothing else of its plugin is unfinished, and
         ``run_here(session, row)`` runs in the transaction: the claim costs no transaction
@@ -104,8 +105,6 @@ class OperationStore:
         }
         try:
             with tracking_errors(), self.sessions.begin() as session:
-                if before is not None:
-                    before(session)
                 owner = claiming.owner_at_insert(session, plugin_id) if run_here else None
                 if owner is not None:
                     values |= claiming.leased(owner, now + self.lease)
@@ -124,6 +123,8 @@ class OperationStore:
                     request_id=request_id,
                     **details,
                 )
+                if before is not None:  # late: a target's usage row stays locked until commit
+                    before(session)
                 if owner is not None and run_here is not None:
                     run_here(session, row)
             return row, True
