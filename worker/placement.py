@@ -35,7 +35,6 @@ __all__ = [
     "matches",
     "need_of",
     "place",
-    "place_new",
     "placing_new",
     "release",
     "reserved",
@@ -238,23 +237,6 @@ def release(session: Session, plugin_id: str, target: str | None = None) -> None
                 TargetReservation.plugin_id == plugin_id, TargetReservation.target == held.target
             )
         )
-
-
-def place_new(
-    sessions: Sessions,
-    targets: Targets,
-    manifest: Manifest,
-    requested: str | None,
-    labels: Mapping[str, str],
-    *,
-    states: Mapping[str, str] | None = None,
-) -> str:
-    """Place a plugin that lives nowhere yet: on ``requested`` if named, else the best fit.
-
-    ``states``: the target state overrides when the caller read them already.
-    """
-    found = placing_new(sessions, targets, manifest, requested, labels, states=states)
-    return place(sessions, found.pool, found.plugin_id, found.need)
 
 
 def placing_new(
