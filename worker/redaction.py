@@ -13,7 +13,9 @@ from typing import Any
 REDACTED = "***"
 _SENSITIVE_KEY = re.compile(r"pass(word|wd)?|secret|token|credential|api_?key|private", re.I)
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<pw>[^@\s]+)(?=@)", re.I)
-_known: set[str] = set()
+_known: dict[int, set[str]] = {}
+"""Registered secrets by length: a text is checked with one set lookup per window, so the
+cost of a log line does not grow with the number of passwords a worker has handled."""
 _lock = threading.Lock()
 
 
@@ -21,17 +23,24 @@ def register_secret(value: str) -> None:
     """Mask ``value`` wherever it appears in later log lines and audit details."""
     if len(value) >= 6:
         with _lock:
-            _known.add(value)
+            _known.setdefault(len(value), set()).add(value)
 
 
 def redact_text(text: str) -> str:
     """``text`` with URL passwords and every registered secret masked."""
-    text = _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)
+    if "://" in text:
+        text = _URL_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)
     with _lock:
-        known = tuple(_known)
-    for secret in known:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
+        known = tuple(_known.items())
+    found = {
+        text[i : i + size]
+        for size, secrets in known
+        if size <= len(text)
+        for i in range(len(text) - size + 1)
+        if text[i : i + size] in secrets
+    }
+    for secret in sorted(found, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
     return text
 
 
