@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from providers.base import Login, PluginSpec, Provider
 from providers.targets import Targets
-from worker import audit, secrets
+from worker import secrets
 from worker.credentials import Credentials
 from worker.lifecycle.lease import Claim
 from worker.lifecycle.requests import Request
@@ -68,8 +68,6 @@ class StepContext:
     there is none), else UNREAD; see :meth:`hold`."""
     created: PluginDatasource | None = field(default=None, repr=False)
     """The row a step created in its transaction (none was held)."""
-    events: list[audit.Event] = field(default_factory=list, repr=False)
-    """Audit events of the steps recorded since the last commit (they commit with it)."""
     _credentials: dict[str, Credentials | None] = field(default_factory=dict, repr=False)
 
     @property

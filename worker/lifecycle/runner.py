@@ -126,14 +126,12 @@ class Runner:
         with self.store.keepalive(ctx.claim):
             outcome = step.run(ctx)
         failpoints.hit(points, f"after:{step.name}", ctx.plugin_id)
-        self._record(ctx, step, started, outcome)
-        if outcome.status == "skipped" and outcome.apply is None and not last:
-            return  # it changed nothing: its record commits with the next step's
-        self._complete(ctx, step, outcome, last=last)
+        event = self._record(ctx, step, started, outcome)
+        self._complete(ctx, step, outcome, [event], last=last)
 
     @staticmethod
-    def _record(ctx: StepContext, step: Step, started: float, outcome: Outcome) -> None:
-        """Add the step's record to the operation and its event to those to commit."""
+    def _record(ctx: StepContext, step: Step, started: float, outcome: Outcome) -> audit.Event:
+        """Add the step's record to the operation; its audit event."""
         ms = round((time.monotonic() - started) * 1000, 2)
         record = {
             "name": step.name,
@@ -147,11 +145,19 @@ class Runner:
         metrics.step_finished(ctx.op.kind, step.name, outcome.status, ms)
         event = f"step_{outcome.status}"
         details = {"step": step.name, **outcome.detail}
-        ctx.events.append(audit.Event(event, ctx.plugin_id, ctx.op.id, ctx.actor, details))
+        return audit.Event(event, ctx.plugin_id, ctx.op.id, ctx.actor, details)
 
-    def _complete(self, ctx: StepContext, step: Step, outcome: Outcome, *, last: bool) -> None:
-        """Commit the steps recorded since the last commit (and, after the last step, the
-        outcome) in one transaction, with their tracking changes and events."""
+    def _complete(
+        self,
+        ctx: StepContext,
+        step: Step,
+        outcome: Outcome,
+        events: list[audit.Event],
+        *,
+        last: bool,
+    ) -> None:
+        """Commit the step's record (and, after the last step, the outcome) in one
+        transaction, with its tracking changes, outbox rows and audit events."""
         outcome_values = self._succeeded(ctx) if last else {}
         try:
             with self.store.fenced(
@@ -162,15 +168,13 @@ class Runner:
                     outcome.apply(session)
                 hooks.after_step(session, ctx, step.name, outcome.status, outcome.detail)
                 if last:
-                    ctx.events.append(self._success_event(ctx))
+                    events.append(self._success_event(ctx))
                     hooks.after_success(session, ctx.op)
-                audit.record_many(session, ctx.events)
+                audit.record_many(session, events)
                 row = ctx.created or held
         except BaseException:
             ctx.forget_row()
             raise
-        finally:
-            ctx.events.clear()  # committed, or to be recorded again by a rerun of the steps
         ctx.row = row  # committed: the next step starts from it
 
     @staticmethod
