@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from worker.cli.output import settings
+from worker.cli.output import sessions, settings
 from worker.states import Kind
 
 if TYPE_CHECKING:
@@ -24,7 +24,6 @@ class Producer:
 
     def __init__(self) -> None:
         from providers.targets import Targets
-        from worker.cli.common import sessions
         from worker.lifecycle.intake import Intake
         from worker.lifecycle.store import OperationStore
 
