@@ -88,11 +88,10 @@ def enqueue(kind: Kind, request: dict[str, Any], wait: bool, as_json: bool) -> N
     is re-sent by the reconciler; bad input exits 2 and records nothing.
     """
     from worker.cli import producer
-    from worker.lifecycle.submit import submit
 
     request = {"request_id": f"cli-{uuid.uuid4()}", "requested_by": "cli", **request}
     try:
-        op, _ = submit(producer.service(), producer.celery(), kind, request)
+        op, _ = producer.submit(kind, request)
     except RequestRejected as exc:
         fail(str(exc), EXIT_BAD_INPUT, as_json)
     if not wait:
