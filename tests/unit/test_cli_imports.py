@@ -179,12 +179,16 @@ def test_the_early_parser_leaves_anything_unusual_to_typer(argv: list[str], earl
 def test_reads_on_an_out_of_date_database_say_to_upgrade(
     tmp_path: Path, revision: str | None
 ) -> None:
-    """Given a tracking database behind the code, a read prints one line and exits 1."""
+    """Given a tracking database behind the code, a read (or, on one never upgraded, an
+    enqueue recorded through the driver) prints one line and exits 1."""
     url = f"sqlite:///{tmp_path / 'tracking.db'}"
     if revision:
         db.upgrade(url, revision)
     env = {"PLUGIN_DB_DATABASE_URL": url, "PATH": "/usr/bin"}
-    for argv in (["info", "p", "--json"], ["info", "p"], ["doctor", "--plugin", "p"]):
+    argvs = [["info", "p", "--json"], ["info", "p"], ["doctor", "--plugin", "p"]]
+    if revision is None:  # no tables: an enqueue recorded through the driver cannot read either
+        argvs += [["teardown", "p", "--json"], ["rotate", "p"]]
+    for argv in argvs:
         done = subprocess.run(
             [sys.executable, "-m", "worker.cli", *argv],
             cwd=ROOT,

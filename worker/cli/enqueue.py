@@ -25,7 +25,7 @@ from worker.cli.output import (
     settings,
     stream,
 )
-from worker.errors import RequestRejected
+from worker.errors import RequestRejected, TrackingOutOfDate, TrackingUnavailable
 from worker.states import TERMINAL, Kind
 
 if TYPE_CHECKING:
@@ -94,6 +94,8 @@ def enqueue(kind: Kind, request: dict[str, Any], wait: bool, as_json: bool) -> N
         op, _ = producer.submit(kind, request)
     except RequestRejected as exc:
         fail(str(exc), EXIT_BAD_INPUT, as_json)
+    except (TrackingOutOfDate, TrackingUnavailable) as exc:  # one line, as the reads say it
+        fail(str(exc), EXIT_FAILED, as_json)
     if not wait:
         emit(
             {"operation_id": op.id, "task_id": op.task_id, "request_id": op.request_id},

@@ -23,19 +23,24 @@ from typing import Any
 from worker.cli.reads import Reader
 from worker.lifecycle import manifests
 from worker.lifecycle.requests import Request
-from worker.ops.rows import prepared
+from worker.ops.rows import JSON_COLUMNS, prepared
 from worker.redaction import redact
 from worker.settings import Settings
 from worker.states import Kind, OpState
 
-OP_COLUMNS = (
-    "plugin_id, kind, state, current_step, steps, request, request_id, requested_by, task_id, "
-    "attempts, crashes, version, lease_owner, lease_expires_at, result, error, finished_at, "
-    "created_at, updated_at"
-)
-OP_JSON = (4, 5, 14)
-"""Positions of the JSON columns among ``OP_COLUMNS``."""
-AUDIT_COLUMNS = "timestamp, plugin_id, operation_id, event, actor, details"
+NEW_OP: dict[str, Any] = {
+    "current_step": None,
+    "steps": [],
+    "attempts": 0,
+    "crashes": 0,
+    "version": 0,
+    "lease_owner": None,
+    "lease_expires_at": None,
+    "result": {},
+    "error": None,
+    "finished_at": None,
+}
+"""What a new pending operation holds besides its request (as ``OperationStore.insert``)."""
 FOUND = "id, plugin_id, kind, state, request, request_id, requested_by, task_id"
 
 
@@ -88,36 +93,36 @@ class DriverStore:
     ) -> tuple[SimpleNamespace, bool]:
         """Insert a pending operation and its ``operation_accepted`` event; (row, created)."""
         now = datetime.now(UTC)
-        op = SimpleNamespace(
-            plugin_id=plugin_id,
-            kind=kind.value,
-            state=OpState.PENDING.value,
-            request=request,
-            request_id=request_id,
-            requested_by=actor,
-            task_id=task_id,
-        )
-        values = [plugin_id, kind.value, op.state, None, [], request, request_id, actor, task_id]
-        values += [0, 0, 0, None, None, {}, None, None, now, now]
+        row: dict[str, Any] = {
+            **NEW_OP,
+            "plugin_id": plugin_id,
+            "kind": kind.value,
+            "state": OpState.PENDING.value,
+            "request": request,
+            "request_id": request_id,
+            "requested_by": actor,
+            "task_id": task_id,
+            "created_at": now,
+            "updated_at": now,
+        }
         try:
             with self.transaction() as cursor:
-                op.id = self._insert(cursor, "lifecycle_operations", OP_COLUMNS, OP_JSON, values)
+                op_id = self._insert(cursor, "lifecycle_operations", row)
                 details = redact({"kind": kind.value, "request_id": request_id})
-                event = [now, plugin_id, op.id, "operation_accepted", actor, details]
-                self._insert(cursor, "audit_events", AUDIT_COLUMNS, (5,), event)
+                self._audit(cursor, now, (plugin_id, op_id), "operation_accepted", actor, details)
         except self.reader.errors as exc:  # the request_id taken meanwhile: that operation
             existing = self.by_request_id(request_id) if "unique" in str(exc).lower() else None
             if existing is None:
                 raise self.reader.failure(exc) from exc
             return existing, False
-        return op, True
+        return SimpleNamespace(id=op_id, **row), True
 
     def audit(self, event: str, plugin_id: str | None, actor: str | None, **details: Any) -> None:
         """Write one audit event (``details`` redacted) in its own transaction."""
-        values = [datetime.now(UTC), plugin_id, None, event, actor, redact(details)]
         try:
             with self.transaction() as cursor:
-                self._insert(cursor, "audit_events", AUDIT_COLUMNS, (5,), values)
+                now = datetime.now(UTC)
+                self._audit(cursor, now, (plugin_id, None), event, actor, redact(details))
         except self.reader.errors as exc:
             raise self.reader.failure(exc) from exc
 
@@ -139,16 +144,27 @@ class DriverStore:
             raise
         cursor.execute("COMMIT")
 
-    def _insert(
-        self, cursor: Any, table: str, columns: str, json_at: tuple[int, ...], values: list[Any]
-    ) -> int:
+    def _audit(
+        self,
+        cursor: Any,
+        now: datetime,
+        about: tuple[str | None, int | None],
+        event: str,
+        actor: str | None,
+        details: dict[str, Any],
+    ) -> None:
+        """INSERT one audit event (``about``: plugin id, operation id; ``details`` redacted)."""
+        plugin_id, op_id = about
+        row = {"timestamp": now, "plugin_id": plugin_id, "operation_id": op_id, "event": event}
+        self._insert(cursor, "audit_events", {**row, "actor": actor, "details": details})
+
+    def _insert(self, cursor: Any, table: str, row: dict[str, Any]) -> int:
         """INSERT one row (JSON columns encoded as SQLAlchemy's JSON type does); its id."""
-        marks = [
-            "?::jsonb" if i in json_at and not self.sqlite else "?" for i in range(len(values))
-        ]
-        encoded = [json.dumps(v) if i in json_at else v for i, v in enumerate(values)]
-        sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(marks)}) RETURNING id"
-        cursor.execute(*prepared(sql, encoded, self.sqlite))
+        cast = "?" if self.sqlite else "?::jsonb"
+        marks = [cast if name in JSON_COLUMNS else "?" for name in row]
+        values = [json.dumps(v) if name in JSON_COLUMNS else v for name, v in row.items()]
+        sql = f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join(marks)}) RETURNING id"
+        cursor.execute(*prepared(sql, values, self.sqlite))
         return int(cursor.fetchone()[0])
 
 
