@@ -32,19 +32,13 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from worker.logging import get_logger
-from worker.metrics_catalogue import help_of
+from worker.metrics_catalogue import OUTCOME_EVENTS, RETRY_EVENTS, help_of
 from worker.metrics_tracking import TrackingCollector
 from worker.settings import Settings
 
 log = get_logger("metrics")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
-OUTCOME_EVENTS = {
-    "operation_succeeded": "succeeded",
-    "operation_failed": "failed",
-    "request_rejected": "rejected",
-}
-RETRY_EVENTS = {"retry_scheduled": "transient", "operation_retried": "operator"}
 
 
 @dataclass(frozen=True)

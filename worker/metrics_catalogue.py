@@ -23,6 +23,14 @@ class Series:
 LIVE = "counted by the worker processes as it happens"
 TRACKING = "read from the tracking tables at each scrape"
 DOCTOR = "set by each run of the periodic doctor"
+OUTCOME_EVENTS = {
+    "operation_succeeded": "succeeded",
+    "operation_failed": "failed",
+    "request_rejected": "rejected",
+}
+RETRY_EVENTS = {"retry_scheduled": "transient", "operation_retried": "operator"}
+COUNTED_EVENTS = frozenset({*OUTCOME_EVENTS, *RETRY_EVENTS, "message_rejected"})
+"""The audit events the live series count (see ``worker.metrics.audit_event``)."""
 
 SERIES: tuple[Series, ...] = (
     Series(

@@ -156,7 +156,16 @@ def test_plain_reads_run_before_typer_loads(tmp_path: Path, argv: list[str]) -> 
         (["op", "1", "2"], False),
         (["info", "--help"], False),
         (["doctor", "--plugin=p", "--json"], True),
-        (["migrate", "p"], False),
+        (["migrate", "p"], True),  # one plugin's migrate: an enqueue
+        (["migrate", "p", "--parallel", "2"], False),
+        (["migrate", "--all", "p"], False),
+        (["migrate", "--all", "--target", "002"], False),
+        (["migrate"], False),
+        (["teardown", "p", "--purge", "--no-snapshot", "--wait", "--json"], True),
+        (["teardown", "p", "--no-purge"], False),
+        (["relocate", "p", "--mode"], False),
+        (["rotate", "p", "q"], False),
+        (["rollback", "p", "001"], False),  # reads applied versions through Typer's command
     ],
 )
 def test_the_early_parser_leaves_anything_unusual_to_typer(argv: list[str], early: bool) -> None:
@@ -170,12 +179,16 @@ def test_the_early_parser_leaves_anything_unusual_to_typer(argv: list[str], earl
 def test_reads_on_an_out_of_date_database_say_to_upgrade(
     tmp_path: Path, revision: str | None
 ) -> None:
-    """Given a tracking database behind the code, a read prints one line and exits 1."""
+    """Given a tracking database behind the code, a read (or, on one never upgraded, an
+    enqueue recorded through the driver) prints one line and exits 1."""
     url = f"sqlite:///{tmp_path / 'tracking.db'}"
     if revision:
         db.upgrade(url, revision)
     env = {"PLUGIN_DB_DATABASE_URL": url, "PATH": "/usr/bin"}
-    for argv in (["info", "p", "--json"], ["info", "p"], ["doctor", "--plugin", "p"]):
+    argvs = [["info", "p", "--json"], ["info", "p"], ["doctor", "--plugin", "p"]]
+    if revision is None:  # no tables: an enqueue recorded through the driver cannot read either
+        argvs += [["teardown", "p", "--json"], ["rotate", "p"]]
+    for argv in argvs:
         done = subprocess.run(
             [sys.executable, "-m", "worker.cli", *argv],
             cwd=ROOT,
@@ -240,6 +253,13 @@ ENQUEUE_HEAVY = (
 )
 """An enqueueing command validates and records the request, then sends its message: no
 runner, no engine it drives, no SQL parser, no server client."""
+ENQUEUE_EARLY_HEAVY = (*ENQUEUE_HEAVY, "typer", "rich", "structlog", "prometheus_client")
+ENQUEUE_EARLY_HEAVY += ("sqlalchemy", "worker.tracking", "worker.lifecycle.intake")
+ENQUEUE_EARLY_HEAVY += ("worker.lifecycle.store", "worker.audit")
+"""Nor, in its plain form, Typer (it runs before Typer loads), rich (``--json``), structlog
+(nothing is logged at warning or above) or the Prometheus client; and a teardown, rotate or
+restore (checked by its manifest alone) neither SQLAlchemy nor the models: it is recorded
+through the database driver."""
 
 
 @pytest.mark.parametrize(
@@ -250,7 +270,8 @@ def test_enqueueing_loads_only_validation_and_the_sender(
     tmp_path: Path, argv: list[str], code: int
 ) -> None:
     """Given a ready plugin and the embedded broker, an enqueue (accepted, or refused at
-    once) imports neither the runner nor the parser, and sends the message all the same."""
+    once) imports neither Typer, SQLAlchemy, the runner nor the parser, and records and sends
+    all the same."""
     from bench.cli import seed
 
     url = f"sqlite:///{tmp_path / 'tracking.db'}"
@@ -274,7 +295,9 @@ def test_enqueueing_loads_only_validation_and_the_sender(
     data = json.loads(done.stdout.strip().splitlines()[-1])
     assert data["code"] == code, done.stdout + done.stderr
     loaded = [
-        m for m in data["modules"] if any(m == h or m.startswith(h + ".") for h in ENQUEUE_HEAVY)
+        m
+        for m in data["modules"]
+        if any(m == h or m.startswith(h + ".") for h in ENQUEUE_EARLY_HEAVY)
     ]
     assert loaded == [], argv
     queued = list((tmp_path / "data" / "broker" / "queue").glob("*"))

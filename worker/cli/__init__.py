@@ -1,12 +1,13 @@
 """The ``plugin-db`` command line.
 
 Commands load lazily: ``plugin-db info`` imports the read commands' module and nothing else
-(no Celery, no SQL parser, no driver), so operators' reads answer at once; the reads in their
-plain forms (``info ID``, ``ops --plugin ID``, ``doctor --plugin ID``, ...) even run before
-Typer is imported (:mod:`worker.cli.fast`). Each command name
-maps to the modules that define it; a ``module`` entry calls its ``register(app)``, a
-``module:attr`` entry adds the Typer group ``attr`` under the command's name. A new command
-module adds its names here (tests/unit/test_cli_imports.py checks the map against the modules).
+(no Celery, no SQL parser, no driver), so operators' reads answer at once; the reads and the
+enqueueing commands in their plain forms (``info ID``, ``ops --plugin ID``,
+``teardown ID --json``, ...) even run before Typer is imported (:mod:`worker.cli.fast`).
+Each command name maps to the modules that define it; a ``module`` entry calls its
+``register(app)``, a ``module:attr`` entry adds the Typer group ``attr`` under the command's
+name. A new command module adds its names here (tests/unit/test_cli_imports.py checks the
+map against the modules).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 
 _READS = ("info", "ops", "op", "audit")
 _LIFECYCLE = ("provision", "migrate", "rollback", "rotate", "teardown", "restore", "relocate")
+_EARLY = (*_READS, "doctor", *(name for name in _LIFECYCLE if name != "rollback"))
+"""Commands whose plain forms run before Typer is imported (:mod:`worker.cli.fast`)."""
 COMMANDS: Mapping[str, tuple[str, ...]] = {
     **dict.fromkeys(_READS, ("inspect",)),
     **dict.fromkeys(_LIFECYCLE, ("lifecycle",)),
@@ -45,12 +48,14 @@ def __getattr__(name: str) -> Any:
 def main() -> None:
     """Console-script entry point: logs go to stderr, results to stdout.
 
-    The reads log nothing, so they skip configuring logging (and its imports); so does
-    ``migrate --all`` until it has something to enqueue (:func:`configure_logging`).
+    The reads log nothing, so they skip configuring logging; other commands configure it
+    lazily (structlog loads only if something is logged at warning or above).
     """
     command = sys.argv[1] if len(sys.argv) > 1 else None
     try:
-        if command in (*_READS, "doctor", "migrate"):
+        if command not in (*_READS, "doctor"):
+            configure_logging()
+        if command in _EARLY:
             from worker.cli.fast import dispatch
 
             try:
@@ -58,8 +63,6 @@ def main() -> None:
             except BrokenPipeError:  # as click does: a closed pipe (`| head`) is no traceback
                 _quiet_stdout()
                 sys.exit(1)
-        if command not in (*_READS, "doctor"):
-            configure_logging()
         from worker.cli.root import app
 
         app()
@@ -72,12 +75,13 @@ def main() -> None:
 
 
 def configure_logging() -> None:
-    """The command line's logging: warnings and errors, readable, on stderr (once)."""
+    """The command line's logging: warnings and errors, readable, on stderr (once; structlog
+    is imported by the first line logged)."""
     import logging
 
     from worker.logging import configure
 
-    configure(json=False, level=logging.WARNING)
+    configure(json=False, level=logging.WARNING, lazy=True)
 
 
 def _quiet_stdout() -> None:

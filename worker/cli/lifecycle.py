@@ -1,4 +1,4 @@
-"""Commands that enqueue lifecycle requests."""
+"""Commands that enqueue lifecycle requests (their work is in :mod:`worker.cli.enqueue`)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ from pathlib import Path
 
 import typer
 
-from worker.cli.common import EXIT_BAD_INPUT, JsonOpt, WaitOpt, enqueue, fail, sessions, settings
-from worker.errors import RequestRejected
-from worker.manifest import load_manifest_bytes
+from worker.cli import enqueue as run
+from worker.cli.common import EXIT_BAD_INPUT, JsonOpt, WaitOpt, fail, sessions
 from worker.states import Kind
 
 
@@ -21,23 +20,7 @@ def provision(
     as_json: bool = JsonOpt,
 ) -> None:
     """Enqueue provision for a plugin folder inside PLUGIN_DB_PLUGINS_ROOT."""
-    manifest_file = path / "plugin.json" if path.is_dir() else path
-    try:
-        manifest = load_manifest_bytes(manifest_file.read_bytes())
-    except OSError as exc:
-        fail(f"cannot read {manifest_file}: {exc.strerror}", EXIT_BAD_INPUT, as_json)
-    except RequestRejected as exc:
-        fail(str(exc), EXIT_BAD_INPUT, as_json)
-    expected = settings().plugins_root / manifest.id
-    if manifest_file.resolve().parent != expected.resolve():
-        fail(
-            f"{manifest_file} is not in the plugins root: copy the folder to {expected} "
-            "(or set PLUGIN_DB_PLUGINS_ROOT)",
-            EXIT_BAD_INPUT,
-            as_json,
-        )
-    request = {"plugin_id": manifest.id, **({"target": target} if target else {})}
-    enqueue(Kind.PROVISION, request, wait, as_json)
+    run.provision(path, target, wait, as_json)
 
 
 def migrate(
@@ -66,10 +49,7 @@ def migrate(
         return
     if plugin_id is None:
         fail("give a plugin id, or --all", EXIT_BAD_INPUT, as_json)
-    request: dict[str, object] = {"plugin_id": plugin_id, "dry_run": dry_run, "force": force}
-    if target is not None:
-        request["target"] = target
-    enqueue(Kind.MIGRATE, request, wait, as_json)
+    run.migrate(plugin_id, target, (dry_run, force), wait, as_json)
 
 
 def rollback(plugin_id: str, version: str, wait: bool = WaitOpt, as_json: bool = JsonOpt) -> None:
@@ -95,7 +75,7 @@ def rollback(plugin_id: str, version: str, wait: bool = WaitOpt, as_json: bool =
             as_json,
         )
     before = [v for v in applied if v < version]
-    enqueue(
+    run.enqueue(
         Kind.MIGRATE,
         {"plugin_id": plugin_id, "target": before[-1] if before else ROLLBACK_ALL},
         wait,
@@ -105,7 +85,7 @@ def rollback(plugin_id: str, version: str, wait: bool = WaitOpt, as_json: bool =
 
 def rotate(plugin_id: str, wait: bool = WaitOpt, as_json: bool = JsonOpt) -> None:
     """Enqueue credential rotation."""
-    enqueue(Kind.ROTATE, {"plugin_id": plugin_id}, wait, as_json)
+    run.enqueue(Kind.ROTATE, {"plugin_id": plugin_id}, wait, as_json)
 
 
 def teardown(
@@ -118,13 +98,12 @@ def teardown(
     as_json: bool = JsonOpt,
 ) -> None:
     """Enqueue teardown (archive by default)."""
-    request = {"plugin_id": plugin_id, "purge": purge, "snapshot": not no_snapshot}
-    enqueue(Kind.TEARDOWN, request, wait, as_json)
+    run.teardown(plugin_id, purge, not no_snapshot, wait, as_json)
 
 
 def restore(plugin_id: str, wait: bool = WaitOpt, as_json: bool = JsonOpt) -> None:
     """Enqueue restore of an archived plugin."""
-    enqueue(Kind.RESTORE, {"plugin_id": plugin_id}, wait, as_json)
+    run.enqueue(Kind.RESTORE, {"plugin_id": plugin_id}, wait, as_json)
 
 
 def relocate(
@@ -135,9 +114,7 @@ def relocate(
     as_json: bool = JsonOpt,
 ) -> None:
     """Move a plugin, with its data, to another target or mode (placement picks the target)."""
-    request: dict[str, object] = {"plugin_id": plugin_id}
-    request.update({k: v for k, v in (("mode", mode), ("target", target)) if v is not None})
-    enqueue(Kind.RELOCATE, request, wait, as_json)
+    run.relocate(plugin_id, mode, target, wait, as_json)
 
 
 def register(app: typer.Typer) -> None:

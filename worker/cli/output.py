@@ -18,6 +18,7 @@ from worker.states import OpState
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from sqlalchemy.orm import Session, sessionmaker
 
     console: Console
     out: Console
@@ -49,6 +50,14 @@ def stream(name: str) -> Console:
 def settings() -> Settings:
     """Settings from the environment."""
     return Settings.from_env()
+
+
+@cache
+def sessions() -> sessionmaker[Session]:
+    """Sessions on the tracking database (SQLAlchemy is imported on the first call)."""
+    from worker.tracking.db import make_engine, make_sessionmaker
+
+    return make_sessionmaker(make_engine(settings().database_url))
 
 
 def print_json(data: Any) -> None:

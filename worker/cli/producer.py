@@ -1,16 +1,20 @@
 """What the command line needs of the lifecycle service to record and enqueue requests.
 
-The intake (every check a request passes before it is accepted) and the operation store,
-without the runner and the engines it drives (schema, migration apply, relocation): an
-enqueueing command records the operation and sends its message, and the worker does the rest.
-The message is the one the HTTP API sends (:func:`worker.lifecycle.submit.send`).
+A teardown, rotate or restore is checked by its manifest alone: it is recorded through the
+database driver (:mod:`worker.cli.record`), with no SQLAlchemy. Other kinds go through the
+intake (every check a request passes before it is accepted) and the operation store, without
+the runner and the engines it drives (schema, migration apply, relocation). Either way the
+operation is recorded before its message is sent, and the message is the one the HTTP API
+sends (:func:`worker.lifecycle.submit.send`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from worker.cli.output import settings
+from worker.cli.output import sessions, settings
+from worker.errors import RequestRejected
+from worker.lifecycle.manifests import MANIFEST_ONLY
 from worker.states import Kind
 
 if TYPE_CHECKING:
@@ -24,7 +28,6 @@ class Producer:
 
     def __init__(self) -> None:
         from providers.targets import Targets
-        from worker.cli.common import sessions
         from worker.lifecycle.intake import Intake
         from worker.lifecycle.store import OperationStore
 
@@ -41,6 +44,36 @@ class Producer:
     def accept(self, kind: Kind, payload: object, extra: tuple[Any, ...], task_id: str) -> int:
         """Record the request as an operation (or find it by request_id); returns its id."""
         return self.intake.accept(kind, payload, extra, task_id)
+
+
+def submit(kind: Kind, payload: dict[str, Any]) -> tuple[Any, bool]:
+    """Record ``payload`` (RequestRejected, audited, if it is refused), then send it if it is
+    new; returns (operation row, created)."""
+    from worker.lifecycle import submit as submitting
+
+    if kind not in MANIFEST_ONLY:
+        return submitting.submit(service(), celery(), kind, payload)
+    op, created = record(kind, payload)
+    if created:
+        submitting.send(celery(), op)
+    return op, created
+
+
+def record(kind: Kind, payload: dict[str, Any]) -> tuple[Any, bool]:
+    """Record a request of a manifest-only kind through the driver, as
+    :func:`~worker.lifecycle.submit.record` does (a refusal is audited, then raised)."""
+    from worker.cli.reads import reader
+    from worker.cli.record import DriverService
+    from worker.lifecycle import submit as submitting
+
+    with reader(settings().database_url) as found:
+        driver = DriverService(settings(), found)
+        try:
+            return submitting.record(cast("LifecycleService", driver), kind, payload)
+        except RequestRejected as exc:
+            plugin_id, actor, details = submitting.rejection(kind, payload, exc)
+            driver.store.audit("request_rejected", plugin_id, actor, **details)
+            raise
 
 
 def service() -> LifecycleService:

@@ -68,10 +68,10 @@ class Reader:
             names = [d[0] for d in cursor.description]
             found = cursor.fetchall()
         except self.errors as exc:
-            raise self._why(exc) from exc
+            raise self.failure(exc) from exc
         return [{n: decoded(n, v) for n, v in zip(names, row, strict=True)} for row in found]
 
-    def _why(self, exc: Exception) -> Exception:
+    def failure(self, exc: Exception) -> Exception:
         """Out of date (the usual reason a fixed SELECT fails), else unavailable."""
         current = self._revision()
         from worker.tracking.db import head_revision  # Alembic, on this error path only

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,10 @@ from providers.base import Provider
 from providers.targets import Targets
 from worker import placement
 from worker.errors import (
-    ManifestError,
     RequestRejected,
     UnknownTarget,
 )
-from worker.lifecycle import admit, rows
+from worker.lifecycle import admit, manifests, rows
 from worker.lifecycle.lease import Claim
 from worker.lifecycle.requests import (
     ProvisionRequest,
@@ -35,8 +35,8 @@ from worker.lifecycle.requests import (
 from worker.lifecycle.rows import Seen, Tracked, read_rows
 from worker.lifecycle.store import OperationStore
 from worker.logging import redact_text, storable
-from worker.manifest import Manifest, find_manifest, parse_manifest, relocated_manifest
-from worker.naming import PLUGIN_ID_RE, check_plugin_id
+from worker.manifest import Manifest
+from worker.naming import PLUGIN_ID_RE
 from worker.settings import Settings
 from worker.states import DsStatus, Kind
 from worker.tracking.db import tracking_errors
@@ -106,13 +106,7 @@ class Intake:
 
     def plugin_dir(self, plugin_id: str) -> Path:
         """``<plugins root>/<plugin_id>``, confined to the root."""
-        root = self.settings.plugins_root
-        folder = (root / check_plugin_id(plugin_id)).resolve()
-        if not folder.is_relative_to(root):
-            raise ManifestError(
-                "plugin folder outside the plugins root", [f"plugin_id: leaves {root}"]
-            )
-        return folder
+        return manifests.plugin_dir(self.settings.plugins_root, plugin_id)
 
     def accept(
         self,
@@ -219,6 +213,8 @@ class Intake:
         """What ``validate`` checks; the manifest, and the placement a provision still needs
         (to be reserved with the operation's insert)."""
         manifest = self.manifest_for(kind, request)
+        if kind in manifests.MANIFEST_ONLY:  # a producer may check these kinds alone
+            return manifest, None
         if kind in (Kind.PROVISION, Kind.MIGRATE):
             # imported where needed: a teardown or rotate enqueued by the command line
             # loads no SQL parser, schema package or relocation engine
@@ -245,37 +241,10 @@ class Intake:
 
     def manifest_for(self, kind: Kind, request: Request) -> Manifest:
         """The manifest to work from: the request's, the plugin folder's, or the stored one."""
-        inline = getattr(request, "manifest", None)
         ds = self._tracked(request.plugin_id).ds
-        if kind is Kind.RELOCATE and ds is not None and ds.manifest:
-            inline = ds.manifest  # the stored manifest carries the mode the plugin lives in
         folder = self.plugin_dir(request.plugin_id)
-        stored = ds.manifest if ds is not None else None
-        if inline is not None:
-            manifest: Manifest | None = parse_manifest(inline)
-        else:  # the folder's, the stored one, then the pending provision's (read if needed)
-            manifest = find_manifest(folder, stored)
-            if manifest is None and (pending := self._pending(request.plugin_id)):
-                manifest = parse_manifest(dict(pending))
-        if manifest is None:
-            where = self.plugin_dir(request.plugin_id) / "plugin.json"
-            raise ManifestError(
-                "no manifest", [f"manifest: not in the request and {where} does not exist"]
-            )
-        if manifest.id != request.plugin_id:
-            raise ManifestError(
-                "manifest mismatch",
-                [f"manifest.id: {manifest.id!r} is not plugin_id {request.plugin_id!r}"],
-            )
-        live = ds is not None and ds.status != DsStatus.DELETED
-        if kind is not Kind.PROVISION and not live and self._pending(request.plugin_id) is None:
-            raise RequestRejected(
-                "not provisioned",
-                [f"plugin_id: {request.plugin_id} has no datasource; provision it first"],
-            )
-        if live and ds is not None and ds.mode != manifest.database.mode.value:
-            return relocated_manifest(kind, manifest, ds.mode)
-        return manifest
+        pending = partial(self._pending, request.plugin_id)  # read only if needed
+        return manifests.manifest_for(kind, request, folder, ds, pending)
 
     @staticmethod
     def reading_once(seen: Seen | None = None) -> AbstractContextManager[None]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from worker import audit
 from worker.errors import Conflict, RequestRejected
 from worker.lifecycle.requests import parse_request
 from worker.logging import get_logger
@@ -106,15 +105,23 @@ def _audit_rejection(
     service: LifecycleService, kind: Kind, payload: dict[str, Any], exc: RequestRejected
 ) -> None:
     """Bad input changes nothing but leaves an audit event naming what was wrong."""
+    from worker import audit
+
+    plugin_id, actor, details = rejection(kind, payload, exc)
+    with service.sessions.begin() as session:
+        audit.record(session, "request_rejected", plugin_id=plugin_id, actor=actor, **details)
+
+
+def rejection(
+    kind: Kind, payload: dict[str, Any], exc: RequestRejected
+) -> tuple[str | None, str | None, dict[str, Any]]:
+    """The ``request_rejected`` audit event of a refused request: (plugin id if it is one,
+    actor, details)."""
     plugin_id = payload.get("plugin_id")
     shown = plugin_id if isinstance(plugin_id, str) and PLUGIN_ID_RE.fullmatch(plugin_id) else None
     actor = payload.get("requested_by")
-    with service.sessions.begin() as session:
-        audit.record(
-            session,
-            "request_rejected",
-            plugin_id=shown,
-            actor=actor if isinstance(actor, str) else None,
-            kind=kind.value,
-            errors=exc.problems,
-        )
+    return (
+        shown,
+        actor if isinstance(actor, str) else None,
+        {"kind": kind.value, "errors": exc.problems},
+    )
