@@ -15,7 +15,7 @@ from worker.manifest import Manifest
 from worker.migrations.analysis import analyses, checked
 from worker.migrations.files import MigrationFile, load_dir
 from worker.migrations.reads import reading
-from worker.port import DirectJournal, migrations_dir, spec_for
+from worker.port import migrations_dir, spec_for
 from worker.tracking.models import PluginMigration
 
 
@@ -48,9 +48,9 @@ def validate_migrations(
     snapshotted = covers_destructive(manifest.database.snapshots, provider.snapshot_format)
     namespace = provider.namespace(spec_for(manifest))
     owner_of = provider.ownership()
-    write = DirectJournal(sessions).write
     parts = [p for f in files for p in (f.up_sql, f.down_sql) if p]
-    found = analyses(sessions, write, parts, provider.dialect, provider.transactional_ddl)
+    # parsed here, stored with the migrate's lint record (no transaction of their own)
+    found = analyses(sessions, None, parts, provider.dialect, provider.transactional_ddl)
     for file in files:
         up_force = force or snapshotted or file.version in completed
         checked(found[file.up_sql], namespace, force=up_force, owner_of=owner_of)

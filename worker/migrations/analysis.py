@@ -40,6 +40,8 @@ RULES = hashlib.sha256(
 _MEMORY_MAX = 20_000
 _CHUNK = 500
 _memory: dict[str, Analysis] = {}
+_unstored: dict[str, dict[str, Any]] = {}
+"""Rows of analyses parsed here and not stored yet (by key)."""
 _TABLE = cast(sa.Table, MigrationAnalysis.__table__)
 _UPSERTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
@@ -114,14 +116,16 @@ def checked(
 
 def analyses(
     sessions: sessionmaker[Session],
-    write: Callable[[Change], None],
+    write: Callable[[Change], None] | None,
     parts: Iterable[str],
     dialect: str,
     transactional: bool,
 ) -> dict[str, Analysis]:
     """Analyses of ``parts`` by text: from memory, else the tracking database, else parsed.
 
-    Parts parsed here are stored through ``write`` in one transaction.
+    Parts parsed here are stored through ``write`` in one transaction; without ``write``
+    they are kept for the next transaction that :func:`storing` joins (a migrate's lint
+    record) instead of taking one of their own.
     """
     keys = {sql: key_of(sql, dialect, transactional) for sql in dict.fromkeys(parts)}
     missing = [k for k in keys.values() if k not in _memory]
@@ -131,7 +135,10 @@ def analyses(
     storable = {k: a for k, a in new.items() if _storable(a)}
     if storable:  # text with NUL or a lone surrogate is refused elsewhere, never stored
         rows = _rows(dialect, storable)  # built before the write transaction, not inside
-        write(lambda session: _store(session, rows))
+        if write is not None:
+            write(lambda session: _store(session, rows))
+        else:
+            _keep(rows)
     _remember(new)
     return {sql: _memory[k] for sql, k in keys.items()}
 
@@ -148,6 +155,29 @@ def _storable(analysis: Analysis) -> bool:
 def forget_memory() -> None:
     """Drop the analyses kept in this process (the tracking database still has them)."""
     _memory.clear()
+    _unstored.clear()
+
+
+def _keep(rows: list[dict[str, Any]]) -> None:
+    if len(_unstored) + len(rows) > _MEMORY_MAX:
+        _unstored.clear()  # a process that never migrates: the worker that runs parses again
+    _unstored.update((r["key"], r) for r in rows)
+
+
+def storing(change: Change | None) -> Change | None:
+    """``change`` that also stores the analyses kept unstored in this process (taken now: if
+    its transaction rolls back they are only parsed again where needed)."""
+    rows = list(_unstored.values())
+    _unstored.clear()
+    if not rows:
+        return change
+
+    def apply(session: Session) -> None:
+        if change is not None:
+            change(session)
+        _store(session, rows)
+
+    return apply
 
 
 def _remember(found: dict[str, Analysis]) -> None:
