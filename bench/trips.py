@@ -7,7 +7,11 @@ no broker) on SQLite-mode plugins, with SQLAlchemy event listeners on its tracki
   SQLite counts), ``commits``, and pool ``checkouts`` (with ``pool_pre_ping``, a checkout
   from the PostgreSQL pool is one more round trip); ``round_trips`` = their sum;
 * ``overhead_ms``: the wall of ``accept`` + ``run`` minus the recorded ``ms`` of the
-  provider-calling steps, i.e. the engine's bookkeeping without the broker hop.
+  provider-calling steps, i.e. the engine's bookkeeping without the broker hop;
+* ``floor_ms``: the design's floor on the same engine, measured after them: five
+  transactions through the worker's sessions (an insert, then one per step of a provision),
+  each an UPDATE of one row and an INSERT of another, as the fence and the audit event are,
+  and nothing else (no step work, no ORM objects, no log line).
 
 Checked: every operation succeeded and recorded its steps.
 """
@@ -22,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, event
 
 from bench.common import PROVIDER_STEPS, BenchError, pg_database
 from bench.report import Config, Row, fmt, summary
@@ -103,6 +107,42 @@ def provider_ms(svc: LifecycleService, op_id: int) -> float:
     )
 
 
+_FLOOR = MetaData()
+_FLOOR_ROWS = Table(
+    "bench_floor", _FLOOR, Column("id", Integer, primary_key=True), Column("v", Integer)
+)
+_FLOOR_EVENTS = Table(
+    "bench_floor_events",
+    _FLOOR,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("detail", String(200)),
+)
+FLOOR_TRANSACTIONS = 5
+"""A provision's committing transactions: the insert (with its claim) and one per step."""
+
+
+def floor(svc: LifecycleService, n: int) -> list[float]:
+    """``n`` times the floor (ms): FLOOR_TRANSACTIONS transactions of one UPDATE and one
+    INSERT each, through the worker's own sessions. Checked: every row was written."""
+    _FLOOR.create_all(svc.engine)
+    with svc.sessions.begin() as session:
+        session.connection().execute(_FLOOR_ROWS.insert(), {"id": 1, "v": 0})
+    bump = _FLOOR_ROWS.update().where(_FLOOR_ROWS.c.id == 1).values(v=_FLOOR_ROWS.c.v + 1)
+    out = []
+    for _ in range(n):
+        started = time.perf_counter()
+        for _ in range(FLOOR_TRANSACTIONS):
+            with svc.sessions.begin() as session:
+                session.connection().execute(bump)
+                session.connection().execute(_FLOOR_EVENTS.insert(), {"detail": "step_done"})
+        out.append((time.perf_counter() - started) * 1000)
+    with svc.sessions() as session:
+        value = session.connection().scalar(_FLOOR_ROWS.select().with_only_columns(_FLOOR_ROWS.c.v))
+    if value != n * FLOOR_TRANSACTIONS:
+        raise BenchError(f"floor: {value} updates recorded, {n * FLOOR_TRANSACTIONS} made")
+    return out
+
+
 def measure(stack: Stack, n: int, made: list[tuple[str, str]]) -> dict[str, Any]:
     """``n`` SQLite provisions through an in-process service on the stack's tracking URL."""
     tag = uuid.uuid4().hex[:6]
@@ -123,6 +163,7 @@ def measure(stack: Stack, n: int, made: list[tuple[str, str]]) -> dict[str, Any]
                     walls.append(one_op(svc, plugin_id))
                     trips.append(counter.take())
             provider = [provider_ms(svc, op_id) for op_id, _, _ in walls]
+            floors = floor(svc, n)
         finally:
             svc.engine.dispose()
     per_op = {key: statistics.median(t[key] for t in trips) for key in trips[0]}
@@ -130,6 +171,7 @@ def measure(stack: Stack, n: int, made: list[tuple[str, str]]) -> dict[str, Any]
         "overhead_ms": [w[1] - p for w, p in zip(walls, provider, strict=True)],
         "cpu_ms": [w[2] for w in walls],
         "provider_step_ms": provider,
+        "floor_ms": floors,
         "per_op": per_op,
     }
 
@@ -157,7 +199,7 @@ def run_backends(
             metrics["postgresql"] = measure(other, n, made)
     rows = []
     for backend, found in metrics.items():
-        for key in ("overhead_ms", "cpu_ms", "provider_step_ms"):
+        for key in ("overhead_ms", "cpu_ms", "provider_step_ms", "floor_ms"):
             found[key] = summary(found[key])
         med, trips = found["overhead_ms"]["median"], found["per_op"]
         rows.append(
@@ -166,6 +208,14 @@ def run_backends(
                 f"{fmt(med)} / {fmt(found['overhead_ms']['p99'])} ms",
                 goal=f"median < {GOAL_MS:g} ms",
                 met=med < GOAL_MS,
+            )
+        )
+        rows.append(
+            Row(
+                f"in process, {backend} tracking: the floor, {FLOOR_TRANSACTIONS} transactions "
+                "of an UPDATE and an INSERT, median",
+                f"{fmt(found['floor_ms']['median'])} ms",
+                f"{fmt(found['floor_ms']['median'] / med * 100)}% of the overhead",
             )
         )
         rows.append(

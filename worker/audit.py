@@ -34,7 +34,8 @@ def record_many(session: Session, events: Sequence[Event]) -> None:
     if not events:
         return
     now = utcnow()
-    session.execute(
+    # Core on the session's connection: no unit-of-work flush before it (that comes at commit)
+    session.connection().execute(
         INSERT,
         [
             {

@@ -37,6 +37,9 @@ class Stack:
     workdir: Path
     engine: Engine = field(init=False)
     sessions: sessionmaker[Session] = field(init=False)
+    reads: sessionmaker[Session] = field(init=False)
+    """Read-only sessions for polling: on SQLite they never take the write lock the workers
+    under test wait for."""
     producer: Celery = field(init=False)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     started: int = 0
@@ -45,6 +48,7 @@ class Stack:
         upgrade(self.env["PLUGIN_DB_DATABASE_URL"])
         self.engine = db.make_engine(self.env["PLUGIN_DB_DATABASE_URL"])
         self.sessions = db.make_sessionmaker(self.engine)
+        self.reads = db.read_sessions(self.sessions)
         broker = self.env["PLUGIN_DB_BROKER_URL"]
         # a foreign producer: no import of the project's tasks, only names and JSON
         self.producer = Celery("producer", broker=broker, backend=broker)
@@ -132,7 +136,7 @@ class Stack:
 
     def op(self, request_id: str) -> LifecycleOperation | None:
         """The operation accepted for ``request_id``."""
-        with self.sessions() as session:
+        with self.reads() as session:
             return session.scalars(
                 select(LifecycleOperation).where(LifecycleOperation.request_id == request_id)
             ).first()
@@ -165,7 +169,7 @@ class Stack:
         return self.wait(self.send(task, request), timeout)
 
     def datasource(self, plugin_id: str) -> PluginDatasource | None:
-        with self.sessions() as session:
+        with self.reads() as session:
             return session.get(PluginDatasource, plugin_id)
 
     def audit(
@@ -176,11 +180,11 @@ class Stack:
             query = query.where(AuditEvent.plugin_id == plugin_id)
         if operation_id is not None:
             query = query.where(AuditEvent.operation_id == operation_id)
-        with self.sessions() as session:
+        with self.reads() as session:
             return list(session.scalars(query))
 
     def migrations(self, plugin_id: str) -> list[PluginMigration]:
-        with self.sessions() as session:
+        with self.reads() as session:
             return list(
                 session.scalars(
                     select(PluginMigration)
@@ -190,7 +194,7 @@ class Stack:
             )
 
     def ops(self, plugin_id: str) -> list[LifecycleOperation]:
-        with self.sessions() as session:
+        with self.reads() as session:
             return list(
                 session.scalars(
                     select(LifecycleOperation)

@@ -8,7 +8,13 @@ from structlog.testing import capture_logs
 
 from worker.errors import InvalidTransition, PermanentError, RequestRejected
 from worker.lifecycle.requests import MigrateRequest, parse_request, request_id_of
-from worker.logging import get_logger, redact, redaction_processor, register_secret
+from worker.logging import (
+    get_logger,
+    redact,
+    redact_text,
+    redaction_processor,
+    register_secret,
+)
 from worker.secrets import SecretBox, generate_password
 from worker.settings import RetryPolicy, Settings
 from worker.states import DsStatus, Kind, OpState, check_ds, check_op
@@ -107,6 +113,20 @@ def test_log_lines_pass_through_the_redaction_processor() -> None:
     with capture_logs(processors=[redaction_processor]) as logs:
         get_logger("t").error("connecting", detail="pw is s3cr3t-value-123")
     assert logs[0]["event"] == "connecting" and "s3cr3t" not in logs[0]["detail"]
+
+
+def test_registered_secrets_of_every_length_are_masked_among_thousands() -> None:
+    """Each registered secret is masked wherever it appears, whatever its length, with many
+    others registered (overlapping ones as one mask each)."""
+    for i in range(2000):
+        register_secret(f"filler-secret-{i:05d}")
+    short, long_ = "k9-Xq2", generate_password()
+    register_secret(short)
+    text = f"u={short}; dsn=postgresql://app:{long_}@db/x; again {long_}{short}"
+    masked = redact_text(text)
+    assert short not in masked and long_ not in masked
+    assert masked == "u=***; dsn=postgresql://app:***@db/x; again ******"
+    assert redact_text("nothing secret here") == "nothing secret here"
 
 
 def test_secret_box_round_trip_and_key_rotation() -> None:

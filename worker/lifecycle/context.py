@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,18 @@ class FencedJournal:
 
     store: OperationStore
     claim: Claim
+    written: Callable[[], None] = lambda: None
+    """Called before each change (the run's carried datasource row may no longer hold)."""
 
     def write(self, change: Change) -> None:
         """Commit ``change`` now, unless another worker overtook the operation."""
+        self.written()
         with self.store.fenced(self.claim) as session:
             change(session)
+
+
+UNREAD: Any = object()
+"""A run's datasource row before it is known (:meth:`StepContext.datasource` reads it)."""
 
 
 @dataclass
@@ -55,6 +63,11 @@ class StepContext:
     targets: Targets | None = None
     """Every configured target (relocation reaches a second one)."""
     result: dict[str, Any] = field(default_factory=dict)
+    row: PluginDatasource | None = field(default=UNREAD, repr=False)
+    """The plugin's datasource as this run last committed or read it under its lease (None:
+    there is none), else UNREAD; see :meth:`hold`."""
+    created: PluginDatasource | None = field(default=None, repr=False)
+    """The row a step created in its transaction (none was held)."""
     _credentials: dict[str, Credentials | None] = field(default_factory=dict, repr=False)
 
     @property
@@ -73,8 +86,27 @@ class StepContext:
         return self.op.requested_by
 
     def datasource(self, session: Session) -> PluginDatasource | None:
-        """The plugin's tracking row, in ``session``."""
+        """The plugin's tracking row, in ``session`` (see :meth:`hold`)."""
+        if self.row is None and self.created is None:
+            return None  # the run knows there is none: no SELECT
         return session.get(PluginDatasource, self.plugin_id)
+
+    def hold(self, session: Session) -> PluginDatasource | None:
+        """The plugin's row, attached to the step's transaction ``session`` for its length.
+
+        While the run holds the operation's lease nothing else writes this row, so it is
+        read once: each later step's transaction starts from the row as the run last
+        committed it (``row``), with no SELECT. Whatever reads the row in ``session`` gets
+        this same object, so what the step changes is what is carried to the next one.
+        """
+        self.created = None
+        if self.row is UNREAD:
+            return session.get(PluginDatasource, self.plugin_id)
+        return None if self.row is None else session.merge(self.row, load=False)
+
+    def forget_row(self) -> None:
+        """The row was (or may have been) written outside the run's step transactions."""
+        self.row = UNREAD
 
     def credentials(self) -> Credentials | None:
         """The plugin's decrypted credentials, if it has any (read once per run).
@@ -102,7 +134,7 @@ class StepContext:
             provider=self.provider,
             plugin_dir=self.plugin_dir,
             sessions=self.store.sessions,
-            journal=FencedJournal(self.store, self.claim),
+            journal=FencedJournal(self.store, self.claim, self.forget_row),
             credentials=self.credentials,
             lock_wait=self.settings.lock_wait_seconds,
             large_table_mb=self.settings.large_table_mb,

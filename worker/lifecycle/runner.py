@@ -17,7 +17,7 @@ from worker import audit, failpoints, metrics
 from worker.errors import LeaseLost, PluginDbError, TransientError
 from worker.events import hooks
 from worker.lifecycle import plans, relocate_undo
-from worker.lifecycle.context import StepContext, spec_for
+from worker.lifecycle.context import UNREAD, StepContext, spec_for
 from worker.lifecycle.intake import Intake
 from worker.lifecycle.lease import Claim
 from worker.lifecycle.outcome import Outcome, Step
@@ -117,6 +117,7 @@ class Runner:
             plugin_dir=self.intake.plugin_dir(op.plugin_id),
             target=target,
             targets=self.intake.targets,
+            row=seen[op.plugin_id].ds if op.plugin_id in seen else UNREAD,
         )
 
     def _run_step(self, ctx: StepContext, step: Step, *, last: bool) -> None:
@@ -125,18 +126,12 @@ class Runner:
         with self.store.keepalive(ctx.claim):
             outcome = step.run(ctx)
         failpoints.hit(points, f"after:{step.name}", ctx.plugin_id)
-        self._complete(ctx, step, started, outcome, last=last)
+        event = self._record(ctx, step, started, outcome)
+        self._complete(ctx, step, outcome, [event], last=last)
 
-    def _complete(
-        self,
-        ctx: StepContext,
-        step: Step,
-        started: float,
-        outcome: Outcome,
-        *,
-        last: bool,
-    ) -> None:
-        """Record the step (and, after the last one, the outcome) in one transaction."""
+    @staticmethod
+    def _record(ctx: StepContext, step: Step, started: float, outcome: Outcome) -> audit.Event:
+        """Add the step's record to the operation; its audit event."""
         ms = round((time.monotonic() - started) * 1000, 2)
         record = {
             "name": step.name,
@@ -148,24 +143,39 @@ class Runner:
         }
         ctx.op.steps = [*ctx.op.steps, record]
         metrics.step_finished(ctx.op.kind, step.name, outcome.status, ms)
+        event = f"step_{outcome.status}"
+        details = {"step": step.name, **outcome.detail}
+        return audit.Event(event, ctx.plugin_id, ctx.op.id, ctx.actor, details)
+
+    def _complete(
+        self,
+        ctx: StepContext,
+        step: Step,
+        outcome: Outcome,
+        events: list[audit.Event],
+        *,
+        last: bool,
+    ) -> None:
+        """Commit the step's record (and, after the last step, the outcome) in one
+        transaction, with its tracking changes, outbox rows and audit events."""
         outcome_values = self._succeeded(ctx) if last else {}
-        with self.store.fenced(
-            ctx.claim, current_step=step.name, steps=ctx.op.steps, **outcome_values
-        ) as session:
-            if outcome.apply is not None:
-                outcome.apply(session)
-            hooks.after_step(session, ctx, step.name, outcome.status, outcome.detail)
-            audit.record(
-                session,
-                f"step_{outcome.status}",
-                plugin_id=ctx.plugin_id,
-                operation_id=ctx.op.id,
-                actor=ctx.actor,
-                step=step.name,
-                **outcome.detail,
-            )
-            if last:
-                self._audit_success(session, ctx)
+        try:
+            with self.store.fenced(
+                ctx.claim, current_step=step.name, steps=ctx.op.steps, **outcome_values
+            ) as session:
+                held = ctx.hold(session)
+                if outcome.apply is not None:
+                    outcome.apply(session)
+                hooks.after_step(session, ctx, step.name, outcome.status, outcome.detail)
+                if last:
+                    events.append(self._success_event(ctx))
+                    hooks.after_success(session, ctx.op)
+                audit.record_many(session, events)
+                row = ctx.created or held
+        except BaseException:
+            ctx.forget_row()
+            raise
+        ctx.row = row  # committed: the next step starts from it
 
     @staticmethod
     def _succeeded(ctx: StepContext) -> dict[str, Any]:
@@ -180,15 +190,12 @@ class Runner:
         }
 
     @staticmethod
-    def _audit_success(session: Session, ctx: StepContext) -> None:
-        audit.record(
-            session,
-            "operation_succeeded",
-            plugin_id=ctx.plugin_id,
-            operation_id=ctx.op.id,
-            actor=ctx.actor,
-            kind=ctx.op.kind,
-        )
+    def _success_event(ctx: StepContext) -> audit.Event:
+        details = {"kind": ctx.op.kind}
+        return audit.Event("operation_succeeded", ctx.plugin_id, ctx.op.id, ctx.actor, details)
+
+    def _audit_success(self, session: Session, ctx: StepContext) -> None:
+        audit.record_many(session, [self._success_event(ctx)])
         hooks.after_success(session, ctx.op)
 
     def _release(self, claim: Claim, op: LifecycleOperation, exc: Exception) -> None:

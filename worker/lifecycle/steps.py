@@ -47,7 +47,7 @@ def set_status(
     ds = ctx.datasource(session) if isinstance(current, EllipsisType) else current
     check_ds(DsStatus(ds.status) if ds else None, status)
     if ds is None:
-        ds = PluginDatasource(plugin_id=ctx.plugin_id)
+        ds = ctx.created = PluginDatasource(plugin_id=ctx.plugin_id)
         session.add(ds)
     ds.status = status.value
     for key, value in values.items():

@@ -14,6 +14,7 @@ from worker.lifecycle.requests import MigrateRequest, Request
 from worker.manifest import Manifest
 from worker.migrations.analysis import analyses, checked
 from worker.migrations.files import MigrationFile, load_dir
+from worker.migrations.reads import reading
 from worker.port import DirectJournal, migrations_dir, spec_for
 from worker.tracking.models import PluginMigration
 
@@ -33,7 +34,7 @@ def validate_migrations(
     if not files:
         return files
     force = isinstance(request, MigrateRequest) and request.force
-    with sessions() as session:
+    with reading(sessions)() as session:
         completed = set(
             session.scalars(
                 select(PluginMigration.migration_version).where(

@@ -27,6 +27,7 @@ from worker import sqlguard, sqlguard_facts
 from worker.errors import MigrationFileError
 from worker.jsontext import unstorable_text
 from worker.migrations import lint, lint_rules
+from worker.migrations.reads import reading
 from worker.port import Change
 from worker.tracking.models import MigrationAnalysis, utcnow
 
@@ -88,8 +89,11 @@ def analyze(sql: str, dialect: str, transactional: bool) -> Analysis:
         statements = sqlguard.split_statements(sql, dialect)
     except MigrationFileError as exc:
         return Analysis((), (), (), str(exc))
-    facts = tuple(sqlguard_facts.facts(s, dialect) for s in statements)
-    findings = lint.lint_script(statements, dialect, transactional_ddl=transactional)
+    try:
+        facts = tuple(sqlguard_facts.facts(s, dialect) for s in statements)
+        findings = lint.lint_script(statements, dialect, transactional_ddl=transactional)
+    finally:
+        sqlguard_facts.forget_trees()  # the guard's trees served the linter: not kept
     return Analysis(tuple(statements), facts, tuple(findings))
 
 
@@ -126,7 +130,8 @@ def analyses(
     new = {k: analyze(sql, dialect, transactional) for sql, k in keys.items() if k not in _memory}
     storable = {k: a for k, a in new.items() if _storable(a)}
     if storable:  # text with NUL or a lone surrogate is refused elsewhere, never stored
-        write(lambda session: _store(session, dialect, storable))
+        rows = _rows(dialect, storable)  # built before the write transaction, not inside
+        write(lambda session: _store(session, rows))
     _remember(new)
     return {sql: _memory[k] for sql, k in keys.items()}
 
@@ -154,7 +159,7 @@ def _remember(found: dict[str, Analysis]) -> None:
 def _stored(sessions: sessionmaker[Session], keys: list[str]) -> dict[str, Analysis]:
     found: dict[str, Analysis] = {}
     table = _TABLE
-    with sessions() as session:
+    with reading(sessions)() as session:
         for i in range(0, len(keys), _CHUNK):
             query = sa.select(table.c.key, table.c.body).where(
                 table.c.key.in_(keys[i : i + _CHUNK])
@@ -163,13 +168,16 @@ def _stored(sessions: sessionmaker[Session], keys: list[str]) -> dict[str, Analy
     return found
 
 
-def _store(session: Session, dialect: str, new: dict[str, Analysis]) -> None:
-    """Insert analyses, ignoring keys another process stored meanwhile (same content)."""
+def _rows(dialect: str, new: dict[str, Analysis]) -> list[dict[str, Any]]:
     now = utcnow()
-    rows = [
+    return [
         {"key": k, "dialect": dialect, "body": a.to_json(), "created_at": now}
         for k, a in new.items()
     ]
+
+
+def _store(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert analyses, ignoring keys another process stored meanwhile (same content)."""
     table = _TABLE
     backend = session.get_bind().dialect.name
     if backend in _UPSERTS:
@@ -177,7 +185,8 @@ def _store(session: Session, dialect: str, new: dict[str, Analysis]) -> None:
     elif backend in ("mysql", "mariadb"):
         insert = sa.insert(table).prefix_with("IGNORE")
     else:
-        present = set(session.scalars(sa.select(table.c.key).where(table.c.key.in_(new))))
+        keys = [r["key"] for r in rows]
+        present = set(session.scalars(sa.select(table.c.key).where(table.c.key.in_(keys))))
         rows, insert = [r for r in rows if r["key"] not in present], sa.insert(table)
     if rows:
         session.execute(insert, rows)

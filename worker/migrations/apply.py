@@ -16,6 +16,7 @@ from worker.migrations.analysis import Analysis, analyses, analyze, checked
 from worker.migrations.files import MigrationFile, load_dir
 from worker.migrations.ledger import Ledger, LedgerEntry
 from worker.migrations.plan import Planned, plan
+from worker.migrations.reads import reading
 from worker.migrations.records import Batch, Finished, row
 from worker.migrations.review import SnapshotHook, review
 from worker.port import Change, PluginPort
@@ -127,7 +128,7 @@ def _statuses(port: PluginPort) -> dict[str, str]:
     query = select(PluginMigration.migration_version, PluginMigration.status).where(
         PluginMigration.plugin_id == port.plugin_id
     )
-    with port.sessions() as session:
+    with reading(port.sessions)() as session:
         return dict(session.execute(query).all())
 
 
