@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -36,6 +37,7 @@ import tempfile
 import time
 from contextlib import redirect_stderr
 from pathlib import Path
+from resource import RUSAGE_CHILDREN
 from typing import Any
 
 from sqlalchemy import create_engine, func, select
@@ -49,6 +51,7 @@ from bench.common import (
     wait_ready,
 )
 from bench.report import Config, Result, Row, fmt
+from bench.scaleout import node_cpu_seconds
 from tests.support.stack import Stack, migration
 from worker.lifecycle.service import LifecycleService
 from worker.logging import configure
@@ -124,9 +127,11 @@ def _provision(env: dict[str, str], ids: list[str]) -> list[str]:
 
 
 def migrate_all(stack: Stack) -> tuple[float, dict[str, Any]]:
-    """Run the real ``plugin-db migrate --all --wait --json``; seconds and its JSON."""
+    """Run the real ``plugin-db migrate --all --wait --json``; seconds and its JSON, with the
+    CPU seconds of the command and of the worker's processes while it ran (``cpu``)."""
     argv = [sys.executable, "-m", "worker.cli", "migrate", "--all", "--wait", "--json"]
     argv += ["--parallel", str(PARALLEL)]
+    worker_before, command_before = node_cpu_seconds(stack), resource.getrusage(RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
         argv,
@@ -137,9 +142,12 @@ def migrate_all(stack: Stack) -> tuple[float, dict[str, Any]]:
         check=False,
     )
     seconds = time.perf_counter() - started
+    after = resource.getrusage(RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise BenchError(f"migrate --all exited {done.returncode}: {done.stderr[-2000:]}")
-    return seconds, json.loads(done.stdout)
+    command = sum(getattr(after, f) - getattr(command_before, f) for f in ("ru_utime", "ru_stime"))
+    cpu = {"worker_s": node_cpu_seconds(stack) - worker_before, "command_s": command}
+    return seconds, {**json.loads(done.stdout), "cpu": cpu}
 
 
 def per_tenant_check(stack: Stack, ids: list[str]) -> tuple[float, int]:
@@ -217,6 +225,7 @@ def run(cfg: Config) -> Result:
     pending_n = min(n, PENDING_PLUGINS)
     made: list[tuple[str, str]] = []
     tag = token()
+    load_before = os.getloadavg()
     with bench_stack(cfg, NAME) as stack:
         try:
             ids = [f"fl-{tag}-{i:04d}" for i in range(n)]
@@ -245,7 +254,10 @@ def run(cfg: Config) -> Result:
             check("completed rows after the pending run", completed_rows(stack), applied)
         finally:
             errors = purge(stack, made)
+    per_plugin = {k: v * 1000 / pending_n for k, v in pending["cpu"].items()}
     metrics = {
+        "load_average_before_after": [load_before[0], os.getloadavg()[0]],
+        "pending_cpu_ms_per_plugin": per_plugin,
         "plugins": n,
         "pending_plugins": pending_n,
         "parallel": PARALLEL,
@@ -276,10 +288,15 @@ def run(cfg: Config) -> Result:
             f"{pending_n} of {n} plugins x {PENDING_FILES} pending files: wall / migrated per s",
             f"{fmt(pending_s, ' s')} / {pending_n / pending_s:.1f}",
         ),
+        Row(
+            "pending run: CPU per migrated plugin, worker processes / command",
+            f"{per_plugin['worker_s']:.1f} ms / {per_plugin['command_s']:.1f} ms",
+        ),
     ]
     notes = [
         "the real `plugin-db migrate --all --wait` process (interpreter start included); "
         "baselines in this process: per plugin read its folder, connect to its file and read "
-        "its ledger / connect and read Alembic's revision table"
+        "its ledger / connect and read Alembic's revision table",
+        f"1-minute load average {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after",
     ]
     return Result(NAME, {"plugins": n, "parallel": PARALLEL}, metrics, rows, notes)

@@ -9,6 +9,10 @@ plugin connection that runs the migrations, so a process that dies cannot leave 
   its versions run, so a lease row in ``<ledger>_lock`` (name, owner, expiry) covers the whole
   run. The lease is renewed between versions (at most every 15 s); a crashed holder's lease
   expires, or is taken over at once when its owner was a process of this host that no longer exists.
+  In WAL mode the lease's writes commit without an fsync (``synchronous=NORMAL`` around them
+  only): a killed process loses nothing, the next FULL commit (the migration's) makes the
+  lease durable with it, and only a power loss may bring back a lease row whose owner is gone
+  (taken over at expiry). The migrations themselves keep the connection's own setting.
 
 Waiting is bounded by ``settings.lock_wait_seconds``; then :class:`LockTimeout` (transient,
 so the operation is retried with backoff).
@@ -132,6 +136,21 @@ def owner_dead(owner: str) -> bool:
     return False
 
 
+@contextmanager
+def _unsynced(conn: Any, wal: bool) -> Iterator[None]:
+    """Commits without fsync in WAL mode (a lease needs no power-loss durability; in rollback
+    journal mode NORMAL could corrupt on power loss, so the setting is kept there)."""
+    if not wal:
+        yield
+        return
+    level = conn.execute("PRAGMA synchronous").fetchone()[0]
+    conn.execute("PRAGMA synchronous=NORMAL")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA synchronous={int(level)}")
+
+
 def _try_lease(conn: Any, table: str, name: str, owner: str) -> bool:
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -164,13 +183,17 @@ def lease_lock(conn: Any, plugin_id: str, table: str, wait: float) -> Iterator[L
         f"CREATE TABLE IF NOT EXISTS {table} (name VARCHAR(100) PRIMARY KEY, "
         "owner VARCHAR(200) NOT NULL, expires_at REAL NOT NULL)"
     )
+    wal = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal"
     name, owner, deadline = lock_name(plugin_id), owner_token(), time.monotonic() + wait
-    while not _try_lease(conn, table, name, owner):
+    while True:
+        with _unsynced(conn, wal):
+            if _try_lease(conn, table, name, owner):
+                break
         if time.monotonic() >= deadline:
             raise _timeout(plugin_id, wait, f"lease row in {table}")
         time.sleep(POLL_SECONDS)
     try:
         yield Lease(conn, table, name, owner)
     finally:
-        with suppress(Exception):
+        with suppress(Exception), _unsynced(conn, wal):
             conn.execute(f"DELETE FROM {table} WHERE name = ? AND owner = ?", (name, owner))

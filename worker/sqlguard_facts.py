@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from functools import cache, lru_cache
+import threading
+from functools import cache
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
+from sqlglot.parser import Parser
 from sqlglot.tokenizer_core import Token, TokenType
+from sqlglot.tokens import Tokenizer
 
 from worker.errors import MigrationFileError
 
@@ -57,12 +60,18 @@ def sqlglot_dialect(name: str) -> str:
     return _DIALECT_ALIASES.get(name, name)
 
 
+Parsed = tuple[tuple[exp.Expr, ...], str | None]
+"""A statement's parse trees, or why it cannot be parsed."""
+_TREES: dict[tuple[str, str], Parsed] = {}
+_TREES_MAX = 4096
+
+
 def tokens(sql: str, dialect: str) -> list[Token]:
     """The statement's tokens; MigrationFileError when it cannot be tokenized."""
-    found, error = _tokenized(sql, sqlglot_dialect(dialect))
-    if error is not None:
-        raise MigrationFileError(f"cannot tokenize SQL: {error}")
-    return list(found)
+    try:
+        return _tools(sqlglot_dialect(dialect)).tokenizer.tokenize(sql)
+    except SqlglotError as exc:
+        raise MigrationFileError(f"cannot tokenize SQL: {exc}") from exc
 
 
 @cache
@@ -71,19 +80,51 @@ def _dialect(name: str) -> Dialect:
     return Dialect.get_or_raise(name)
 
 
-@lru_cache(maxsize=4096)
-def _tokenized(sql: str, dialect: str) -> tuple[tuple[Token, ...], str | None]:
-    try:
-        return tuple(_dialect(dialect).tokenize(sql)), None
-    except SqlglotError as exc:
-        return (), str(exc)
+class _Tools:
+    """A dialect's tokenizer and parser; each resets its state at every use."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.tokenizer: Tokenizer = dialect.tokenizer()
+        self.parser: Parser = dialect.parser()
 
 
-@lru_cache(maxsize=4096)
-def parsed(sql: str, dialect: str) -> tuple[tuple[exp.Expr, ...], str | None]:
-    """Parse trees of a statement (shared by the guard and the linter)."""
+_LOCAL = threading.local()
+
+
+def _tools(dialect: str) -> _Tools:
+    """This thread's tokenizer and parser of ``dialect`` (made once, not per statement)."""
+    made: dict[str, _Tools] | None = getattr(_LOCAL, "tools", None)
+    if made is None:
+        made = _LOCAL.tools = {}
+    found = made.get(dialect)
+    if found is None:
+        found = made[dialect] = _Tools(_dialect(dialect))
+    return found
+
+
+def parsed(sql: str, dialect: str, found: list[Token] | None = None) -> Parsed:
+    """Parse trees of a statement (``found``: its tokens, when already read), kept for the
+    linter until :func:`forget_trees` (the guard's parse, shared)."""
+    key = (sql, dialect)
+    trees = _TREES.get(key)
+    if trees is None:
+        trees = _parse(sql, dialect, found)
+        if len(_TREES) >= _TREES_MAX:
+            _TREES.clear()
+        _TREES[key] = trees
+    return trees
+
+
+def forget_trees() -> None:
+    """Drop the kept parse trees (an analysis is stored; its trees are not needed again)."""
+    _TREES.clear()
+
+
+def _parse(sql: str, dialect: str, found: list[Token] | None) -> Parsed:
+    tools = _tools(dialect)
     try:
-        return tuple(t for t in _dialect(dialect).parse(sql) if t is not None), None
+        raw = found if found is not None else tools.tokenizer.tokenize(sql)
+        return tuple(t for t in tools.parser.parse(raw, sql) if t is not None), None
     except SqlglotError as exc:
         return (), str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
@@ -127,7 +168,7 @@ class _Reader:
         except MigrationFileError as exc:
             raise self.refuse(str(exc)) from exc
         self._tokens(found)
-        tree = self._parse(sql)
+        tree = self._parse(sql, found)
         self._kind(tree)
         ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
         for table in tree.find_all(exp.Table):
@@ -138,8 +179,8 @@ class _Reader:
             self._sequence_call(call)
         self._destructive(tree)
 
-    def _parse(self, sql: str) -> exp.Expr:
-        trees, error = parsed(sql, self.dialect)
+    def _parse(self, sql: str, found: list[Token]) -> exp.Expr:
+        trees, error = parsed(sql, self.dialect, found)
         if error is not None:
             raise self.refuse(f"sqlglot cannot parse this statement ({error}); refused")
         if len(trees) != 1:
@@ -253,4 +294,4 @@ def quoted(node: object) -> bool:
 
 
 def _adjacent(words: list[str], first: str, seconds: set[str]) -> bool:
-    return any(a == first and b in seconds for a, b in itertools.pairwise(words))
+    return first in words and any(a == first and b in seconds for a, b in itertools.pairwise(words))

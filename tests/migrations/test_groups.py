@@ -3,7 +3,8 @@
 Where DDL is transactional, consecutive versions commit in one transaction; when it fails,
 they run again one by one, so the versions before the failing one are applied and recorded,
 the failing one is named with its statement, and later ones do not run. Each part is parsed
-once: its analysis is stored in ``migration_analyses`` at intake and read back afterwards.
+once: its analysis is stored in ``migration_analyses`` (with the lint record of the migrate
+that first parses it or runs it) and read back afterwards.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def test_a_failing_version_in_a_group_keeps_the_ones_before_it(light: Stack, dia
     assert f"{ns}_missing" in (failed.failing_statement or "")
     with light.engine.connect() as conn:
         stored = conn.scalar(select(func.count()).select_from(MigrationAnalysis))
-    assert stored and stored >= 4  # parsed at intake, kept
+    assert stored and stored >= 4  # parsed at intake, stored with the lint record
     analysis._memory.clear()  # a fresh process reads them back instead of parsing again
     write_file(light, pid, "003-bad.sql", f"CREATE TABLE {ns}_t003 (id INTEGER);")
     op = run_in_process(service, Kind.MIGRATE, {"plugin_id": pid})

@@ -1,4 +1,4 @@
-"""A teardown, rotate or restore recorded by the command line through the database driver
+"""A manifest-only request (teardown, rotate, restore, ...) recorded through the database driver
 (``worker/cli/record.py``) is refused or accepted as the intake decides, and writes the rows
 the operation store and the audit trail write, on SQLite and PostgreSQL tracking databases."""
 
@@ -125,6 +125,11 @@ def _outcome(record: Record, kind: Kind, payload: dict[str, Any]) -> str:
     return f"created={created}"
 
 
+EXTRA: dict[Kind, dict[str, Any]] = {
+    Kind.RESTORE_SNAPSHOT: {"snapshot_id": 7},
+    Kind.RETIRE: {"retirement_id": 3, "trigger": "ack"},
+}
+"""What a kind's request carries besides its plugin."""
 CASES = [("ready", False), ("deleted", False), ("deleted", True), (None, False)]
 
 
@@ -142,6 +147,7 @@ def test_the_driver_records_what_the_intake_records(
                 _seed(tracking_url, plugin_id, status, pending)
             request_id = f"cli-{uuid.uuid4()}"
             payload = {"plugin_id": plugin_id, "request_id": request_id, "requested_by": "cli"}
+            payload |= EXTRA.get(kind, {})
             outcome = _outcome(record, kind, payload).replace(plugin_id, "P")
             written = _written(tracking_url, plugin_id, request_id)
             seen.append((outcome, repr(written).replace(plugin_id, "P")))

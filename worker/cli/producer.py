@@ -1,11 +1,11 @@
 """What the command line needs of the lifecycle service to record and enqueue requests.
 
-A teardown, rotate or restore is checked by its manifest alone: it is recorded through the
-database driver (:mod:`worker.cli.record`), with no SQLAlchemy. Other kinds go through the
-intake (every check a request passes before it is accepted) and the operation store, without
-the runner and the engines it drives (schema, migration apply, relocation). Either way the
-operation is recorded before its message is sent, and the message is the one the HTTP API
-sends (:func:`worker.lifecycle.submit.send`).
+A request checked by its manifest alone (teardown, rotate, restore, snapshot, ...) is
+recorded through the database driver (:mod:`worker.cli.record`), with no SQLAlchemy. Other
+kinds go through the intake (every check a request passes before it is accepted) and the
+operation store, without the runner and the engines it drives (schema, migration apply,
+relocation). Either way the operation is recorded before its message is sent, and the
+message is the one the HTTP API sends (:func:`worker.lifecycle.submit.send`).
 """
 
 from __future__ import annotations

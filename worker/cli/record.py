@@ -1,6 +1,7 @@
-"""Recording a teardown, rotate or restore on the database driver alone (no SQLAlchemy).
+"""Recording a request checked by its manifest alone on the database driver (no SQLAlchemy).
 
-These kinds are checked by their manifest only (:data:`~worker.lifecycle.manifests.MANIFEST_ONLY`),
+A teardown, rotate, restore, snapshot, snapshot restore or schema unregistration is checked
+by its manifest only (:data:`~worker.lifecycle.manifests.MANIFEST_ONLY`),
 so the command line validates them with the intake's own function
 (:func:`~worker.lifecycle.manifests.manifest_for`), reads the two rows it needs and writes the
 operation with its ``operation_accepted`` event in one transaction, through the connection of

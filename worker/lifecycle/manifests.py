@@ -19,7 +19,10 @@ from worker.manifest import Manifest, find_manifest, parse_manifest, relocated_m
 from worker.naming import check_plugin_id
 from worker.states import DsStatus, Kind
 
-MANIFEST_ONLY = frozenset({Kind.TEARDOWN, Kind.ROTATE, Kind.RESTORE})
+MANIFEST_ONLY = frozenset(
+    {Kind.TEARDOWN, Kind.ROTATE, Kind.RESTORE, Kind.UNREGISTER_SCHEMA}
+    | {Kind.SNAPSHOT, Kind.RESTORE_SNAPSHOT, Kind.RETIRE}
+)
 """Kinds whose every check before a side effect is :func:`manifest_for` (see ``Intake.check``)."""
 Pending = Callable[[], Mapping[str, Any] | None]
 

@@ -14,7 +14,8 @@ from worker.lifecycle.requests import MigrateRequest, Request
 from worker.manifest import Manifest
 from worker.migrations.analysis import analyses, checked
 from worker.migrations.files import MigrationFile, load_dir
-from worker.port import DirectJournal, migrations_dir, spec_for
+from worker.migrations.reads import reading
+from worker.port import migrations_dir, spec_for
 from worker.tracking.models import PluginMigration
 
 
@@ -32,30 +33,39 @@ def validate_migrations(
     files = load_dir(migrations_dir(plugin_dir, manifest), plugin_dir)
     if not files:
         return files
-    force = isinstance(request, MigrateRequest) and request.force
-    with sessions() as session:
-        completed = set(
-            session.scalars(
-                select(PluginMigration.migration_version).where(
-                    PluginMigration.plugin_id == request.plugin_id,
-                    PluginMigration.status == "completed",
-                )
-            )
-        )
     from worker.snapshots.policy import covers_destructive
 
     snapshotted = covers_destructive(manifest.database.snapshots, provider.snapshot_format)
+    force = (isinstance(request, MigrateRequest) and request.force) or snapshotted
     namespace = provider.namespace(spec_for(manifest))
     owner_of = provider.ownership()
-    write = DirectJournal(sessions).write
     parts = [p for f in files for p in (f.up_sql, f.down_sql) if p]
-    found = analyses(sessions, write, parts, provider.dialect, provider.transactional_ddl)
+    # parsed here, stored with the migrate's lint record (no transaction of their own)
+    found = analyses(sessions, None, parts, provider.dialect, provider.transactional_ddl)
+    completed: set[str] | None = None  # read only when a refusal may depend on it
     for file in files:
-        up_force = force or snapshotted or file.version in completed
-        checked(found[file.up_sql], namespace, force=up_force, owner_of=owner_of)
+        try:
+            checked(found[file.up_sql], namespace, force=force, owner_of=owner_of)
+        except MigrationFileError:
+            if force:
+                raise
+            completed = _completed(sessions, request.plugin_id) if completed is None else completed
+            if file.version not in completed:
+                raise
+            # an applied version may hold what only force allows (it already ran)
+            checked(found[file.up_sql], namespace, force=True, owner_of=owner_of)
         if file.down_sql:
             checked(found[file.down_sql], namespace, force=True, owner_of=owner_of)
     return files
+
+
+def _completed(sessions: sessionmaker[Session], plugin_id: str) -> set[str]:
+    """Versions of the plugin whose tracking row says completed."""
+    query = select(PluginMigration.migration_version).where(
+        PluginMigration.plugin_id == plugin_id, PluginMigration.status == "completed"
+    )
+    with reading(sessions)() as session:
+        return set(session.scalars(query))
 
 
 def refuse_unstorable(files: list[MigrationFile]) -> None:

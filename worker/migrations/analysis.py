@@ -27,6 +27,7 @@ from worker import sqlguard, sqlguard_facts
 from worker.errors import MigrationFileError
 from worker.jsontext import unstorable_text
 from worker.migrations import lint, lint_rules
+from worker.migrations.reads import reading
 from worker.port import Change
 from worker.tracking.models import MigrationAnalysis, utcnow
 
@@ -39,6 +40,8 @@ RULES = hashlib.sha256(
 _MEMORY_MAX = 20_000
 _CHUNK = 500
 _memory: dict[str, Analysis] = {}
+_unstored: dict[str, dict[str, Any]] = {}
+"""Rows of analyses parsed here and not stored yet (by key)."""
 _TABLE = cast(sa.Table, MigrationAnalysis.__table__)
 _UPSERTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
@@ -88,8 +91,11 @@ def analyze(sql: str, dialect: str, transactional: bool) -> Analysis:
         statements = sqlguard.split_statements(sql, dialect)
     except MigrationFileError as exc:
         return Analysis((), (), (), str(exc))
-    facts = tuple(sqlguard_facts.facts(s, dialect) for s in statements)
-    findings = lint.lint_script(statements, dialect, transactional_ddl=transactional)
+    try:
+        facts = tuple(sqlguard_facts.facts(s, dialect) for s in statements)
+        findings = lint.lint_script(statements, dialect, transactional_ddl=transactional)
+    finally:
+        sqlguard_facts.forget_trees()  # the guard's trees served the linter: not kept
     return Analysis(tuple(statements), facts, tuple(findings))
 
 
@@ -110,14 +116,16 @@ def checked(
 
 def analyses(
     sessions: sessionmaker[Session],
-    write: Callable[[Change], None],
+    write: Callable[[Change], None] | None,
     parts: Iterable[str],
     dialect: str,
     transactional: bool,
 ) -> dict[str, Analysis]:
     """Analyses of ``parts`` by text: from memory, else the tracking database, else parsed.
 
-    Parts parsed here are stored through ``write`` in one transaction.
+    Parts parsed here are stored through ``write`` in one transaction; without ``write``
+    they are kept for the next transaction that :func:`storing` joins (a migrate's lint
+    record) instead of taking one of their own.
     """
     keys = {sql: key_of(sql, dialect, transactional) for sql in dict.fromkeys(parts)}
     missing = [k for k in keys.values() if k not in _memory]
@@ -126,7 +134,11 @@ def analyses(
     new = {k: analyze(sql, dialect, transactional) for sql, k in keys.items() if k not in _memory}
     storable = {k: a for k, a in new.items() if _storable(a)}
     if storable:  # text with NUL or a lone surrogate is refused elsewhere, never stored
-        write(lambda session: _store(session, dialect, storable))
+        rows = _rows(dialect, storable)  # built before the write transaction, not inside
+        if write is not None:
+            write(lambda session: _store(session, rows))
+        else:
+            _keep(rows)
     _remember(new)
     return {sql: _memory[k] for sql, k in keys.items()}
 
@@ -143,6 +155,29 @@ def _storable(analysis: Analysis) -> bool:
 def forget_memory() -> None:
     """Drop the analyses kept in this process (the tracking database still has them)."""
     _memory.clear()
+    _unstored.clear()
+
+
+def _keep(rows: list[dict[str, Any]]) -> None:
+    if len(_unstored) + len(rows) > _MEMORY_MAX:
+        _unstored.clear()  # a process that never migrates: the worker that runs parses again
+    _unstored.update((r["key"], r) for r in rows)
+
+
+def storing(change: Change | None) -> Change | None:
+    """``change`` that also stores the analyses kept unstored in this process (taken now: if
+    its transaction rolls back they are only parsed again where needed)."""
+    rows = list(_unstored.values())
+    _unstored.clear()
+    if not rows:
+        return change
+
+    def apply(session: Session) -> None:
+        if change is not None:
+            change(session)
+        _store(session, rows)
+
+    return apply
 
 
 def _remember(found: dict[str, Analysis]) -> None:
@@ -154,7 +189,7 @@ def _remember(found: dict[str, Analysis]) -> None:
 def _stored(sessions: sessionmaker[Session], keys: list[str]) -> dict[str, Analysis]:
     found: dict[str, Analysis] = {}
     table = _TABLE
-    with sessions() as session:
+    with reading(sessions)() as session:
         for i in range(0, len(keys), _CHUNK):
             query = sa.select(table.c.key, table.c.body).where(
                 table.c.key.in_(keys[i : i + _CHUNK])
@@ -163,13 +198,16 @@ def _stored(sessions: sessionmaker[Session], keys: list[str]) -> dict[str, Analy
     return found
 
 
-def _store(session: Session, dialect: str, new: dict[str, Analysis]) -> None:
-    """Insert analyses, ignoring keys another process stored meanwhile (same content)."""
+def _rows(dialect: str, new: dict[str, Analysis]) -> list[dict[str, Any]]:
     now = utcnow()
-    rows = [
+    return [
         {"key": k, "dialect": dialect, "body": a.to_json(), "created_at": now}
         for k, a in new.items()
     ]
+
+
+def _store(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert analyses, ignoring keys another process stored meanwhile (same content)."""
     table = _TABLE
     backend = session.get_bind().dialect.name
     if backend in _UPSERTS:
@@ -177,7 +215,8 @@ def _store(session: Session, dialect: str, new: dict[str, Analysis]) -> None:
     elif backend in ("mysql", "mariadb"):
         insert = sa.insert(table).prefix_with("IGNORE")
     else:
-        present = set(session.scalars(sa.select(table.c.key).where(table.c.key.in_(new))))
+        keys = [r["key"] for r in rows]
+        present = set(session.scalars(sa.select(table.c.key).where(table.c.key.in_(keys))))
         rows, insert = [r for r in rows if r["key"] not in present], sa.insert(table)
     if rows:
         session.execute(insert, rows)

@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 
 from worker import audit
 from worker.errors import MigrationFailed, MigrationFileError
-from worker.migrations.analysis import Analysis, analyses, analyze, checked
+from worker.migrations.analysis import Analysis, analyses, analyze, checked, storing
 from worker.migrations.files import MigrationFile, load_dir
 from worker.migrations.ledger import Ledger, LedgerEntry
 from worker.migrations.plan import Planned, plan
+from worker.migrations.reads import reading
 from worker.migrations.records import Batch, Finished, row
 from worker.migrations.review import SnapshotHook, review
 from worker.port import Change, PluginPort
@@ -30,12 +31,11 @@ def load_files(port: PluginPort) -> list[MigrationFile]:
 
 
 def parse_plan(port: PluginPort, steps: Sequence[Planned]) -> Parsed:
-    """The analyses of a plan's parts (each part parsed once in its life)."""
+    """The analyses of a plan's parts (each part parsed once in its life); those parsed now
+    are stored with the caller's next tracking write (:func:`storing`)."""
     provider = port.provider
     parts = [p.sql for p in steps]
-    return analyses(
-        port.sessions, port.journal.write, parts, provider.dialect, provider.transactional_ddl
-    )
+    return analyses(port.sessions, None, parts, provider.dialect, provider.transactional_ddl)
 
 
 def statements_of(
@@ -77,17 +77,21 @@ def migrate(
             rows = _statuses(port)
             failed = [v for v, status in rows.items() if status == "failed"]
             steps = plan(files, ledger.entries_if_any(), target, force, failed)
+            parsed = parse_plan(port, steps)
+            if (store := storing(None)) is not None:
+                port.journal.write(store)
             return {
                 "dry_run": True,
                 "dialect": port.provider.dialect,
-                "sql": _preview(port, steps, force, parse_plan(port, steps)),
+                "sql": _preview(port, steps, force, parsed),
             }
         with port.provider.migration_lock(port.spec, conn, port.lock_wait) as lease:
             entries = ledger.ensured()
             rows = _sync_recovered(port, entries, _statuses(port))
             failed = [v for v, status in rows.items() if status == "failed"]
             steps = plan(files, entries, target, force, failed)
-            parsed = parse_plan(port, steps)
+            parsed = parse_plan(port, steps)  # stored with the lint record:
+            first = storing(first)  # analyses parsed here or at intake, in its transaction
             reviewed = review(port, steps, force, snapshot=snapshot, parsed=parsed, first=first)
             allowed = force or reviewed.snapshot_id is not None  # destructive SQL is covered
             journal = Batch(port)
@@ -127,7 +131,7 @@ def _statuses(port: PluginPort) -> dict[str, str]:
     query = select(PluginMigration.migration_version, PluginMigration.status).where(
         PluginMigration.plugin_id == port.plugin_id
     )
-    with port.sessions() as session:
+    with reading(port.sessions)() as session:
         return dict(session.execute(query).all())
 
 

@@ -26,6 +26,7 @@ from worker.manifest import Manifest, find_manifest
 from worker.migrations import status
 from worker.migrations.deps import chain, resolve
 from worker.migrations.files import MigrationFile, folder_checksum, load_dir, set_checksum
+from worker.migrations.reads import reading
 from worker.naming import check_plugin_id
 from worker.port import Change, PluginPort, migrations_dir
 from worker.states import UNFINISHED, DsStatus, Kind
@@ -36,9 +37,10 @@ FILES_CHECKSUM = "files_checksum"
 
 def stored_checksum(port: PluginPort) -> str | None:
     """The set checksum stored by the last successful migrate (one primary-key read)."""
-    with port.sessions() as session:
-        ds = session.get(PluginDatasource, port.plugin_id)
-    value = ds.descriptor.get(FILES_CHECKSUM) if ds is not None else None
+    query = select(PluginDatasource.descriptor).where(PluginDatasource.plugin_id == port.plugin_id)
+    with reading(port.sessions)() as session:
+        descriptor = session.scalar(query)
+    value = descriptor.get(FILES_CHECKSUM) if isinstance(descriptor, dict) else None
     return value if isinstance(value, str) else None
 
 

@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-import sqlalchemy as sa
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -80,9 +79,7 @@ class Ledger:
 
     def entries(self) -> dict[str, LedgerEntry]:
         """Every version the storage has (fully or partly) applied."""
-        h = self.history.c
-        query = sa.select(h.version, h.checksum, h.statements_done, h.complete)
-        rows = self._exec(query.select_from(self.history)).fetchall()
+        rows = self._exec(self.sql.entries()).fetchall()
         self.known = {r[0]: LedgerEntry(r[0], r[1], int(r[2]), bool(r[3])) for r in rows}
         return dict(self.known)
 
