@@ -3,9 +3,10 @@
 The lifecycle service is driven in this process (``accept`` then ``run``, what a task does,
 no broker) on SQLite-mode plugins, with SQLAlchemy event listeners on its tracking engine:
 
-* ``statements``: every statement sent (``before_cursor_execute``; ``BEGIN IMMEDIATE`` on
-  SQLite counts), ``commits``, and pool ``checkouts`` (with ``pool_pre_ping``, a checkout
-  from the PostgreSQL pool is one more round trip); ``round_trips`` = their sum;
+* ``statements``: every statement sent (``before_cursor_execute``, plus SQLite's ``BEGIN
+  [IMMEDIATE]``, which the worker sends on the driver's connection: counted at the ``begin``
+  event), ``commits``, and pool ``checkouts`` (a checkout of a PostgreSQL connection idle for
+  more than a second pings it first); ``round_trips`` = their sum;
 * ``overhead_ms``: the wall of ``accept`` + ``run`` minus the recorded ``ms`` of the
   provider-calling steps, i.e. the engine's bookkeeping without the broker hop;
 * ``floor_ms``: the design's floor on the same engine, measured after them: five
@@ -53,6 +54,11 @@ class Counter:
         if TRACE:
             print("  SQL", " ".join(sql.split())[:150])
 
+    def _begin(self, conn: Any) -> None:
+        # SQLite's BEGIN [IMMEDIATE] goes to the driver directly (worker.tracking.db)
+        if conn.dialect.name == "sqlite":
+            self._statement(conn, None, "BEGIN (IMMEDIATE unless read-only)")
+
     def _commit(self, *_: Any) -> None:
         self.counts["commits"] += 1
 
@@ -63,6 +69,7 @@ class Counter:
     def listening(self) -> Iterator[Counter]:
         hooks = (
             (self.engine, "before_cursor_execute", self._statement),
+            (self.engine, "begin", self._begin),
             (self.engine, "commit", self._commit),
             (self.engine.pool, "checkout", self._checkout),
         )

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from functools import cache
 from types import EllipsisType
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete
+from sqlalchemy import Table, Update, bindparam, delete, inspect, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from providers.base import StorageState
 from worker import placement, secrets
@@ -49,10 +51,33 @@ def set_status(
     if ds is None:
         ds = ctx.created = PluginDatasource(plugin_id=ctx.plugin_id)
         session.add(ds)
-    ds.status = status.value
-    for key, value in values.items():
-        setattr(ds, key, value)
+    if not inspect(ds).persistent:  # a row this transaction adds: written at flush
+        ds.status = status.value
+        for key, value in values.items():
+            setattr(ds, key, value)
+        return ds
+    _update(session, ds, {"status": status.value, **values})
     return ds
+
+
+def _update(session: Session, ds: PluginDatasource, values: dict[str, Any]) -> None:
+    """Write ``values`` to ``ds``'s row with one Core UPDATE now, and set them on ``ds`` as
+    its stored values (the unit of work has nothing left to flush for them)."""
+    values = {**values, "updated_at": utcnow()}
+    params = {f"v_{key}": value for key, value in values.items()}
+    session.connection().execute(_update_statement(tuple(values)), {"pid": ds.plugin_id, **params})
+    for key, value in values.items():
+        set_committed_value(ds, key, value)
+
+
+@cache
+def _update_statement(keys: tuple[str, ...]) -> Update:
+    table = cast(Table, PluginDatasource.__table__)
+    return (
+        update(table)
+        .where(table.c.plugin_id == bindparam("pid"))
+        .values({key: bindparam(f"v_{key}") for key in keys})
+    )
 
 
 def status_step(target: DsStatus, **values: Any) -> Callable[[StepContext], Outcome]:

@@ -49,7 +49,8 @@ def _sqlite_begin(conn: Any) -> None:
     # SQLITE_BUSY at once instead of waiting, when another process wrote in between. Read-only
     # sessions (``read_sessions``) begin deferred: in WAL mode they never wait for a writer.
     read = conn.get_execution_options().get(READ_ONLY, False)
-    conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
+    # on the driver's own connection: the one statement, without SQLAlchemy's cursor and result
+    conn.connection.dbapi_connection.execute("BEGIN" if read else "BEGIN IMMEDIATE")
 
 
 def _stamp(_dbapi_conn: Any, record: Any, *_: Any) -> None:
