@@ -42,6 +42,9 @@ _CHUNK = 500
 _memory: dict[str, Analysis] = {}
 _unstored: dict[str, dict[str, Any]] = {}
 """Rows of analyses parsed here and not stored yet (by key)."""
+_UNSTORED_MAX = 2_000
+"""A migrate stores what its intake parsed; more than this waiting means a process that only
+accepts requests (its rows are dropped, and the worker that runs the migrate parses again)."""
 _TABLE = cast(sa.Table, MigrationAnalysis.__table__)
 _UPSERTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
@@ -159,8 +162,8 @@ def forget_memory() -> None:
 
 
 def _keep(rows: list[dict[str, Any]]) -> None:
-    if len(_unstored) + len(rows) > _MEMORY_MAX:
-        _unstored.clear()  # a process that never migrates: the worker that runs parses again
+    if len(_unstored) + len(rows) > _UNSTORED_MAX:
+        _unstored.clear()
     _unstored.update((r["key"], r) for r in rows)
 
 
