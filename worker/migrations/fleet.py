@@ -156,19 +156,26 @@ class Fleet:
         return [items[p] for p in self.order]
 
     def _start(self, items: dict[str, Item], queue: list[str], flying: dict[str, str]) -> None:
-        for plugin in list(queue):
+        """Start what may start, in order; the scan stops once ``parallel`` are in flight (the
+        plugins after that point are looked at again at the next poll, every one of them
+        before the run ends)."""
+        at = 0
+        while at < len(queue) and len(flying) < self.parallel:
+            plugin = queue[at]
             deps = [d for d in self.deps.get(plugin, ()) if d in items]
             bad = [d for d in deps if items[d].state in TERMINAL - {SUCCEEDED}]
             if bad:
-                queue.remove(plugin)
+                queue.pop(at)
                 why = f"dependency {bad[0]} {items[bad[0]].state}"
                 self._set(items[plugin], "skipped", error=why)
-            elif len(flying) < self.parallel and all(items[d].state == SUCCEEDED for d in deps):
-                queue.remove(plugin)
+            elif all(items[d].state == SUCCEEDED for d in deps):
+                queue.pop(at)
                 request_id = self.submit(plugin)
                 flying[request_id] = plugin
                 items[plugin].request_id = request_id
                 self._set(items[plugin], "enqueued")
+            else:
+                at += 1  # waits for its dependencies
 
     def _set(self, item: Item, state: str, error: str | None = None) -> None:
         item.state, item.error = state, error
