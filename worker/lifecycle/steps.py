@@ -22,12 +22,12 @@ from providers.base import StorageState
 from worker import placement, secrets
 from worker.credentials import SLOTS, Credentials, other_slot
 from worker.errors import ProviderError
-from worker.lifecycle.context import StepContext
+from worker.lifecycle.context import UNREAD, StepContext
 from worker.lifecycle.outcome import Outcome, Step
 from worker.lifecycle.requests import MigrateRequest
 from worker.migrations import apply as migrations
 from worker.migrations import entrypoint, gate
-from worker.port import Change
+from worker.port import Change, PluginPort
 from worker.states import DsStatus, Kind, check_ds
 from worker.tracking.models import PluginDatasource, PluginMigration, PluginSecret, utcnow
 
@@ -152,7 +152,7 @@ def apply_migrations(ctx: StepContext) -> Outcome:
     if not files and target is None:
         return Outcome(status="skipped", detail={"reason": "the plugin has no migration files"})
     is_migrate = ctx.op.kind == Kind.MIGRATE
-    stored = gate.stored_checksum(port) if is_migrate else None  # provision resets it
+    stored = _stored_checksum(ctx, port) if is_migrate else None  # provision resets it
     if is_migrate and target is None and not force and gate.up_to_date(files, stored):
         return Outcome(status="skipped", detail={"reason": "up to date"})
     gate.check_dependencies(port)
@@ -170,6 +170,14 @@ def apply_migrations(ctx: StepContext) -> Outcome:
     if target is None:
         later.append(gate.remember(port, files))
     return Outcome(detail=detail, apply=gate.all_of(later))
+
+
+def _stored_checksum(ctx: StepContext, port: PluginPort) -> str | None:
+    """The files checksum of the last successful migrate: from the row the run carries (read
+    under its lease) when it has one, else read now."""
+    if ctx.row is UNREAD or ctx.row is None:
+        return gate.stored_checksum(port)
+    return gate.checksum_in(ctx.row.descriptor)
 
 
 def run_entry_point(ctx: StepContext) -> Outcome:

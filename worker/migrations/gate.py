@@ -40,6 +40,11 @@ def stored_checksum(port: PluginPort) -> str | None:
     query = select(PluginDatasource.descriptor).where(PluginDatasource.plugin_id == port.plugin_id)
     with reading(port.sessions)() as session:
         descriptor = session.scalar(query)
+    return checksum_in(descriptor)
+
+
+def checksum_in(descriptor: object) -> str | None:
+    """The set checksum a datasource's descriptor holds, if any."""
     value = descriptor.get(FILES_CHECKSUM) if isinstance(descriptor, dict) else None
     return value if isinstance(value, str) else None
 
