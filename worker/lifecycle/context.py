@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,11 +29,15 @@ __all__ = ["FencedJournal", "StepContext", "spec_for"]
 class FencedJournal:
     """The lifecycle's journal: each change commits fenced by the operation's lease."""
 
-    run: StepContext
+    store: OperationStore
+    claim: Claim
+    written: Callable[[], None] = lambda: None
+    """Called before each change (the run's carried datasource row may no longer hold)."""
 
     def write(self, change: Change) -> None:
         """Commit ``change`` now, unless another worker overtook the operation."""
-        with self.run.transaction() as session:
+        self.written()
+        with self.store.fenced(self.claim) as session:
             change(session)
 
 
@@ -101,23 +104,8 @@ class StepContext:
             return session.get(PluginDatasource, self.plugin_id)
         return None if self.row is None else session.merge(self.row, load=False)
 
-    @contextmanager
-    def transaction(self, **values: Any) -> Iterator[Session]:
-        """A transaction fenced by the run's lease (``values``: the operation's columns to
-        set, see ``OperationStore.fenced``), holding the plugin's row (:meth:`hold`); once it
-        commits, the row as it left it is the one the next transaction starts from."""
-        try:
-            with self.store.fenced(self.claim, **values) as session:
-                held = self.hold(session)
-                yield session
-                row = self.created or held
-        except BaseException:
-            self.forget_row()
-            raise
-        self.row = row
-
     def forget_row(self) -> None:
-        """The row may no longer be what the run committed (its transaction failed)."""
+        """The row was (or may have been) written outside the run's step transactions."""
         self.row = UNREAD
 
     def credentials(self) -> Credentials | None:
@@ -146,7 +134,7 @@ class StepContext:
             provider=self.provider,
             plugin_dir=self.plugin_dir,
             sessions=self.store.sessions,
-            journal=FencedJournal(self),
+            journal=FencedJournal(self.store, self.claim, self.forget_row),
             credentials=self.credentials,
             lock_wait=self.settings.lock_wait_seconds,
             large_table_mb=self.settings.large_table_mb,

@@ -159,14 +159,23 @@ class Runner:
         """Commit the step's record (and, after the last step, the outcome) in one
         transaction, with its tracking changes, outbox rows and audit events."""
         outcome_values = self._succeeded(ctx) if last else {}
-        with ctx.transaction(current_step=step.name, steps=ctx.op.steps, **outcome_values) as s:
-            if outcome.apply is not None:
-                outcome.apply(s)
-            hooks.after_step(s, ctx, step.name, outcome.status, outcome.detail)
-            if last:
-                events.append(self._success_event(ctx))
-                hooks.after_success(s, ctx.op)
-            audit.record_many(s, events)
+        try:
+            with self.store.fenced(
+                ctx.claim, current_step=step.name, steps=ctx.op.steps, **outcome_values
+            ) as session:
+                held = ctx.hold(session)
+                if outcome.apply is not None:
+                    outcome.apply(session)
+                hooks.after_step(session, ctx, step.name, outcome.status, outcome.detail)
+                if last:
+                    events.append(self._success_event(ctx))
+                    hooks.after_success(session, ctx.op)
+                audit.record_many(session, events)
+                row = ctx.created or held
+        except BaseException:
+            ctx.forget_row()
+            raise
+        ctx.row = row  # committed: the next step starts from it
 
     @staticmethod
     def _succeeded(ctx: StepContext) -> dict[str, Any]:
