@@ -29,26 +29,25 @@ class Event:
 
 
 def record_many(session: Session, events: Sequence[Event]) -> None:
-    """Add several audit events to ``session``'s transaction in one ``executemany``."""
-    clean = [redact(e.details) for e in events]
+    """Add audit events to ``session``'s transaction in one INSERT (``executemany`` for
+    several), each also logged and counted."""
     if not events:
         return
+    clean = [redact(e.details) for e in events]
     now = utcnow()
+    rows = [
+        {
+            "plugin_id": e.plugin_id,
+            "operation_id": e.operation_id,
+            "event": e.event,
+            "actor": e.actor,
+            "details": details,
+            "timestamp": now,
+        }
+        for e, details in zip(events, clean, strict=True)
+    ]
     # Core on the session's connection: no unit-of-work flush before it (that comes at commit)
-    session.connection().execute(
-        INSERT,
-        [
-            {
-                "plugin_id": e.plugin_id,
-                "operation_id": e.operation_id,
-                "event": e.event,
-                "actor": e.actor,
-                "details": details,
-                "timestamp": now,
-            }
-            for e, details in zip(events, clean, strict=True)
-        ],
-    )
+    session.connection().execute(INSERT, rows[0] if len(rows) == 1 else rows)
     for e, details in zip(events, clean, strict=True):
         log.info(
             e.event, plugin_id=e.plugin_id, operation_id=e.operation_id, actor=e.actor, **details
@@ -66,21 +65,7 @@ def record(
     **details: Any,
 ) -> None:
     """Add one audit event (snake_case ``event``) to ``session``'s transaction."""
-    clean = redact(details)
-    # one Core INSERT now, in the caller's transaction: no unit-of-work bookkeeping at flush
-    session.connection().execute(
-        INSERT,
-        {
-            "plugin_id": plugin_id,
-            "operation_id": operation_id,
-            "event": event,
-            "actor": actor,
-            "details": clean,
-            "timestamp": utcnow(),
-        },
-    )
-    log.info(event, plugin_id=plugin_id, operation_id=operation_id, actor=actor, **clean)
-    _count(event, clean)
+    record_many(session, [Event(event, plugin_id, operation_id, actor, details)])
 
 
 def _count(event: str, details: dict[str, Any]) -> None:
