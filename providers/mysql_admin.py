@@ -21,6 +21,7 @@ from providers.mysql_sql import (
     _account,
     _exec,
     _translated,
+    connect,
 )
 from worker.errors import ProviderError
 
@@ -54,7 +55,7 @@ class MySQLAdmin:
                 conn.close()
 
     def _connect(self, user: str, password: str, database: str | None) -> Any:
-        return pymysql.connect(
+        return connect(
             host=self.host,
             port=self.port,
             user=user,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import ssl
 from contextlib import AbstractContextManager
 from typing import Any
 
 import pymysql
+import pymysql.connections
 
 from providers.errormap import PYMYSQL_RULES, ErrorMap, mysql_code
 from worker.errors import ProviderError
@@ -39,6 +41,33 @@ def _account(user: str, host: str = "%") -> str:
     """``'user'@'host'`` for statements run through :func:`_exec` (which always %-formats)."""
     quoted = pymysql.converters.escape_string(host).replace("%", "%%")
     return f"{quote_ident(user)}@'{quoted}'"
+
+
+class _Connection(pymysql.connections.Connection):  # type: ignore[misc]
+    """PyMySQL's connection, with TLS contexts built once per process and shared.
+
+    Given no TLS option, PyMySQL prefers TLS (used if the server offers it, unverified) and
+    builds a fresh default context for every connection, which loads the system's CA
+    bundle: about 24 ms of CPU per connect on the machines measured, more than a migration
+    file's DDL. A context is immutable once built, so one per option set serves them all.
+    """
+
+    def _create_ssl_ctx(self, sslp: Any) -> ssl.SSLContext:
+        if isinstance(sslp, ssl.SSLContext):
+            return sslp
+        key = tuple(sorted(sslp.items()))
+        if (found := _CONTEXTS.get(key)) is None:
+            found = _CONTEXTS.setdefault(key, super()._create_ssl_ctx(sslp))
+        return found
+
+
+_CONTEXTS: dict[tuple[tuple[str, Any], ...], ssl.SSLContext] = {}
+"""TLS option set → its context (certificate files are read once per process)."""
+
+
+def connect(**kwargs: Any) -> Any:
+    """A PyMySQL connection (:func:`pymysql.connect`'s arguments), its TLS context shared."""
+    return _Connection(**kwargs)
 
 
 def _exec(cur: Any, sql: str, *params: object) -> None:

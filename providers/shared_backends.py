@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import psycopg
-import pymysql
 from sqlalchemy.engine import URL
 
 from providers import locks
 from providers.base import PluginSpec
 from providers.families import MySQLFamily, PostgresFamily, SQLiteFamily
+from providers.mysql_sql import connect
 from providers.shared import SharedProvider
 from providers.shared_catalog import CONNECT_TIMEOUT
 from providers.shared_mysql_data import SharedMySQLData
@@ -114,6 +114,4 @@ class SharedMySQL(MySQLFamily, SharedMySQLData, SharedProvider):
 
     def _open(self) -> Any:
         args = self.url.translate_connect_args(username="user")
-        return pymysql.connect(
-            **args, autocommit=True, connect_timeout=CONNECT_TIMEOUT, charset="utf8mb4"
-        )
+        return connect(**args, autocommit=True, connect_timeout=CONNECT_TIMEOUT, charset="utf8mb4")

@@ -316,3 +316,23 @@ def test_provision_ends_with_a_login_proof() -> None:
         fixed.connect(spec, Login("myt_proof_a", "pw-proof-secret")).close()
     finally:
         provider.purge(spec)
+
+
+def test_connections_share_one_tls_context(
+    provider: MySQLProvider, plugin: Callable[..., PluginSpec]
+) -> None:
+    """Plugin connections keep PyMySQL's TLS preference but build its context once, not per
+    connect."""
+    spec = plugin("myt-tls")
+    provider.provision(spec, "pw-tls")
+    first = provider.connect(spec, login(provider, spec, "a", "pw-tls"))
+    second = provider.connect(spec, login(provider, spec, "a", "pw-tls"))
+    try:
+        assert first.ssl and second.ssl  # TLS preferred, as PyMySQL's default
+        assert first.ctx is second.ctx
+        with second.cursor() as cur:
+            cur.execute("SELECT DATABASE()")
+            assert cur.fetchone()[0] == provider.database(spec)
+    finally:
+        first.close()
+        second.close()
