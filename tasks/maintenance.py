@@ -13,6 +13,7 @@ from celery.signals import worker_init, worker_ready
 from sqlalchemy import select
 
 from tasks.base import service
+from tasks.preload import preload
 from worker import metrics
 from worker.celery_app import app, create_app
 from worker.errors import TrackingOutOfDate
@@ -133,7 +134,8 @@ def _reconcile_on_start(**_: Any) -> None:
 @worker_init.connect
 def _refuse_outdated_tracking(**_: Any) -> None:
     """The worker does not start on a tracking database behind the code; then it starts its
-    metrics exporter (``PLUGIN_DB_METRICS_PORT``) before the pool forks."""
+    metrics exporter (``PLUGIN_DB_METRICS_PORT``) and preloads what operations import, before
+    the pool forks."""
     settings = process_settings()
     engine = make_engine(settings.database_url)
     try:
@@ -144,3 +146,4 @@ def _refuse_outdated_tracking(**_: Any) -> None:
     finally:
         engine.dispose()
     metrics.serve_worker(settings)
+    preload()

@@ -74,6 +74,12 @@ def tokens(sql: str, dialect: str) -> list[Token]:
         raise MigrationFileError(f"cannot tokenize SQL: {exc}") from exc
 
 
+def prepare(dialect: str) -> None:
+    """Build this thread's tokenizer and parser of a driver's ``dialect`` now (imports its
+    sqlglot modules), not at the first statement parsed."""
+    _tools(sqlglot_dialect(dialect))
+
+
 @cache
 def _dialect(name: str) -> Dialect:
     """The sqlglot dialect ``name`` (settings only: built once, not per statement)."""
