@@ -27,6 +27,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import make_url
 
 from bench.common import BenchError, service
+from providers.mysql_sql import connect as mysql_connect
 
 ENGINES = ("postgresql", "mysql", "sqlite")
 TRANSACTIONAL = {"postgresql": True, "mysql": False, "sqlite": True}
@@ -103,9 +104,9 @@ class Place:
         if self.engine == "postgresql":
             options = f"-c search_path={self.name}"
             return psycopg.connect(service("PG_ADMIN_URL"), autocommit=True, options=options)
-        if self.engine == "mysql":
+        if self.engine == "mysql":  # TLS context built once, as the worker's driver does
             url = make_url(service("MYSQL_ADMIN_URL"))
-            return pymysql.connect(
+            return mysql_connect(
                 host=url.host,
                 port=url.port or 3306,
                 user=url.username,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -70,24 +70,38 @@ class SQLiteFamily:
                 engine.dispose()
 
 
-def admin_engine_for(url: URL) -> sa.Engine:
+Tune = Callable[["sa.Engine"], "sa.Engine"]
+"""A family's finishing touch on the engines it makes (how they connect)."""
+
+
+def _as_is(engine: sa.Engine) -> sa.Engine:
+    return engine
+
+
+def admin_engine_for(url: URL, tune: Tune = _as_is) -> sa.Engine:
     """An autocommit, unpooled engine on an admin URL."""
     import sqlalchemy as sa
 
-    return sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    return tune(sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool))
 
 
 @contextmanager
 def _admin_scratch(
-    admin_url: URL, create: str, drop: str, scratch_url: URL, options: dict[str, Any]
+    admin_url: URL,
+    create: str,
+    drop: str,
+    scratch_url: URL,
+    options: dict[str, Any],
+    *,
+    tune: Tune = _as_is,
 ) -> Iterator[sa.Engine]:
     import sqlalchemy as sa
 
-    admin = admin_engine_for(admin_url)
+    admin = admin_engine_for(admin_url, tune)
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(create)
-        engine = sa.create_engine(scratch_url, connect_args=options)
+        engine = tune(sa.create_engine(scratch_url, connect_args=options))
         try:
             yield engine
         finally:
@@ -133,12 +147,18 @@ class MySQLFamily(MySQLBulk):
 
     def admin_engine(self) -> sa.Engine:
         """An engine on the admin connection (autocommit, not pooled)."""
-        return admin_engine_for(self.admin_url().set(drivername="mysql+pymysql"))
+        from providers.mysql_sql import share_tls
+
+        return admin_engine_for(self.admin_url().set(drivername="mysql+pymysql"), share_tls)
 
     @contextmanager
     def scratch_database(self) -> Iterator[Scratch]:
         """A database the admin creates and drops afterwards."""
+        from providers.mysql_sql import share_tls
+
         name, url = scratch_name(), self.admin_url().set(drivername="mysql+pymysql")
         create, drop = f"CREATE DATABASE `{name}`", f"DROP DATABASE IF EXISTS `{name}`"
-        with _admin_scratch(url, create, drop, url.set(database=name), {}) as engine:
+        with _admin_scratch(
+            url, create, drop, url.set(database=name), {}, tune=share_tls
+        ) as engine:
             yield engine, None, name

@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 import ssl
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pymysql
 import pymysql.connections
 
 from providers.errormap import PYMYSQL_RULES, ErrorMap, mysql_code
 from worker.errors import ProviderError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 CONNECT_TIMEOUT = 5
 _IDENT = re.compile(r"^[a-z0-9_]+$")
@@ -65,9 +68,20 @@ _CONTEXTS: dict[tuple[tuple[str, Any], ...], ssl.SSLContext] = {}
 """TLS option set → its context (certificate files are read once per process)."""
 
 
-def connect(**kwargs: Any) -> Any:
+def connect(*args: Any, **kwargs: Any) -> Any:
     """A PyMySQL connection (:func:`pymysql.connect`'s arguments), its TLS context shared."""
-    return _Connection(**kwargs)
+    return _Connection(*args, **kwargs)
+
+
+def share_tls(engine: Engine) -> Engine:
+    """``engine`` (``mysql+pymysql``), its connections made by :func:`connect`."""
+    from sqlalchemy import event
+
+    def make(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        return connect(*cargs, **cparams)
+
+    event.listen(engine, "do_connect", make)
+    return engine
 
 
 def _exec(cur: Any, sql: str, *params: object) -> None:

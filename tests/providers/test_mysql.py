@@ -321,8 +321,8 @@ def test_provision_ends_with_a_login_proof() -> None:
 def test_connections_share_one_tls_context(
     provider: MySQLProvider, plugin: Callable[..., PluginSpec]
 ) -> None:
-    """Plugin connections keep PyMySQL's TLS preference but build its context once, not per
-    connect."""
+    """Plugin and admin-engine connections keep PyMySQL's TLS preference but build its
+    context once, not per connect."""
     spec = plugin("myt-tls")
     provider.provision(spec, "pw-tls")
     first = provider.connect(spec, login(provider, spec, "a", "pw-tls"))
@@ -333,6 +333,10 @@ def test_connections_share_one_tls_context(
         with second.cursor() as cur:
             cur.execute("SELECT DATABASE()")
             assert cur.fetchone()[0] == provider.database(spec)
+        engine = provider.admin_engine()
+        with engine.connect() as conn:
+            assert conn.connection.dbapi_connection.ctx is first.ctx  # type: ignore[union-attr]
+        engine.dispose()
     finally:
         first.close()
         second.close()
