@@ -28,8 +28,11 @@ Pending = Callable[[], Mapping[str, Any] | None]
 
 
 def plugin_dir(root: Path, plugin_id: str) -> Path:
-    """``<plugins root>/<plugin_id>``, confined to the root."""
-    folder = (root / check_plugin_id(plugin_id)).resolve()
+    """``<plugins root>/<plugin_id>``, confined to the root (which is resolved)."""
+    folder = root / check_plugin_id(plugin_id)
+    if root.is_absolute() and not folder.is_symlink():  # one lstat, not one per part
+        return folder
+    folder = folder.resolve()
     if not folder.is_relative_to(root):
         raise ManifestError("plugin folder outside the plugins root", [f"plugin_id: leaves {root}"])
     return folder
