@@ -18,6 +18,7 @@ from worker import metrics
 from worker.celery_app import app, create_app
 from worker.errors import TrackingOutOfDate
 from worker.logging import get_logger
+from worker.migrations.analysis import purge_dead
 from worker.ops.doctor import Doctor
 from worker.ops.findings import Severity
 from worker.relocation.purge import purge_relocated
@@ -91,6 +92,16 @@ def doctor() -> dict[str, Any]:
     log.info("doctor_summary", summary=report.summary, over_limit=report.over_limit)
     data = report.to_json()
     return {key: data[key] for key in ("plugins_checked", "warnings", "errors", "over_limit")}
+
+
+@app.task(name="plugin_db.purge_analyses")
+def purge_analyses() -> dict[str, Any]:
+    """Delete the stored migration analyses that no worker of this version can reuse (made by
+    other rules, a week ago or more)."""
+    purged = purge_dead(service().sessions)
+    if purged:
+        log.info("analyses_purged", count=purged)
+    return {"purged": purged}
 
 
 @app.task(name="plugin_db.purge_archives")

@@ -125,13 +125,15 @@ def create_app(settings: Settings) -> Celery:
 
 
 def beat_schedule(settings: Settings) -> dict[str, Any]:
-    """Periodic work: reconcile, rotate due credentials, the doctor, purge expired archives."""
+    """Periodic work: reconcile, rotate due credentials, the doctor, purge expired archives
+    and dead migration analyses."""
     reconcile_every = settings.reconcile_seconds or max(5.0, settings.lease_seconds / 2)
     return {
         "reconcile": {"task": "plugin_db.reconcile", "schedule": reconcile_every},
         "rotate-due": {"task": "plugin_db.rotate_due", "schedule": 3600.0},
         "doctor": {"task": "plugin_db.doctor", "schedule": settings.doctor_interval_seconds},
         "purge-archives": {"task": "plugin_db.purge_archives", "schedule": 3600.0},
+        "purge-analyses": {"task": "plugin_db.purge_analyses", "schedule": 86400.0},
         "dispatch-events": {
             "task": "plugin_db.dispatch_events",
             "schedule": settings.events.relay_interval_seconds,

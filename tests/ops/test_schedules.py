@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import insert, select, update
 
-from tasks.maintenance import doctor, purge_archives, rotate_due
+from tasks.maintenance import doctor, purge_analyses, purge_archives, rotate_due
 from tests.ops.helpers import login_for, provision, settings_of
 from tests.support.stack import Stack
 from worker.celery_app import beat_schedule
+from worker.migrations.analysis import RULES
 from worker.settings import Settings
-from worker.tracking.models import PluginDatasource, utcnow
+from worker.tracking.models import MigrationAnalysis, PluginDatasource, utcnow
 
 NOTHING: dict[str, list[str]] = {"purged": [], "superseded": [], "failed": []}
 
@@ -28,6 +29,7 @@ def test_beat_schedules_doctor_and_archive_retention() -> None:
     schedule = beat_schedule(Settings(doctor_interval_seconds=120.0))
     assert schedule["doctor"] == {"task": "plugin_db.doctor", "schedule": 120.0}
     assert schedule["purge-archives"]["task"] == "plugin_db.purge_archives"
+    assert schedule["purge-analyses"] == {"task": "plugin_db.purge_analyses", "schedule": 86400.0}
     assert {"reconcile", "rotate-due"} <= set(schedule)
     assert beat_schedule(Settings())["doctor"]["schedule"] == 3600.0
     assert (
@@ -86,3 +88,32 @@ def test_scheduled_rotation_happens_through_the_worker(ops_stack: Stack, task_en
     assert ds.next_rotation_at is not None and ds.next_rotation_at > utcnow().replace(tzinfo=None)
     after = login_for(ops_stack, plugin_id)
     assert before is not None and after is not None and after.username != before.username
+
+
+def test_purge_analyses_drops_only_old_analyses_of_other_rules(
+    ops_stack: Stack, task_env: None
+) -> None:
+    """Analyses of other rules (or of none recorded) a week old go; this version's stay, and
+    so do another version's recent ones (a rolling upgrade runs both)."""
+    week_ago = utcnow() - timedelta(days=7, minutes=1)
+    rows = {
+        "old-other": ("0" * 16, week_ago),
+        "old-unknown": (None, week_ago),
+        "old-current": (RULES, week_ago),
+        "recent-other": ("0" * 16, utcnow()),
+    }
+    with ops_stack.sessions.begin() as session:
+        session.execute(
+            insert(MigrationAnalysis),
+            [
+                {"key": k, "dialect": "sqlite", "body": {}, "rules": r, "created_at": at}
+                for k, (r, at) in rows.items()
+            ],
+        )
+    assert purge_analyses.run() == {"purged": 2}
+    with ops_stack.sessions() as session:
+        left = set(
+            session.scalars(select(MigrationAnalysis.key).where(MigrationAnalysis.key.in_(rows)))
+        )
+    assert left == {"old-current", "recent-other"}
+    assert purge_analyses.run() == {"purged": 0}

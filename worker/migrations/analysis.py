@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any, cast
@@ -46,6 +47,8 @@ _UNSTORED_MAX = 2_000
 """A migrate stores what its intake parsed; more than this waiting means a process that only
 accepts requests (its rows are dropped, and the worker that runs the migrate parses again)."""
 _TABLE = cast(sa.Table, MigrationAnalysis.__table__)
+DEAD_KEPT = timedelta(days=7)
+"""How long analyses of other rules stay (a rolling upgrade runs both versions meanwhile)."""
 _UPSERTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
@@ -204,7 +207,7 @@ def _stored(sessions: sessionmaker[Session], keys: list[str]) -> dict[str, Analy
 def _rows(dialect: str, new: dict[str, Analysis]) -> list[dict[str, Any]]:
     now = utcnow()
     return [
-        {"key": k, "dialect": dialect, "body": a.to_json(), "created_at": now}
+        {"key": k, "dialect": dialect, "body": a.to_json(), "created_at": now, "rules": RULES}
         for k, a in new.items()
     ]
 
@@ -223,3 +226,22 @@ def _store(session: Session, rows: list[dict[str, Any]]) -> None:
         rows, insert = [r for r in rows if r["key"] not in present], sa.insert(table)
     if rows:
         session.execute(insert, rows)
+
+
+def purge_dead(
+    sessions: sessionmaker[Session], older_than: timedelta = DEAD_KEPT, batch: int = 1000
+) -> int:
+    """Delete analyses made by other rules than this code's, stored more than ``older_than``
+    ago (so two versions side by side during an upgrade do not purge each other's); returns
+    how many. Deleted in batches, each its own short transaction."""
+    table, cutoff, total = _TABLE, utcnow() - older_than, 0
+    dead = sa.or_(table.c.rules.is_(None), table.c.rules != RULES)
+    keys = sa.select(table.c.key).where(dead, table.c.created_at < cutoff).limit(batch)
+    while True:
+        with sessions.begin() as session:
+            found = list(session.scalars(keys))
+            if found:
+                session.execute(sa.delete(table).where(table.c.key.in_(found)))
+        total += len(found)
+        if len(found) < batch:
+            return total

@@ -60,6 +60,8 @@ class MigrationAnalysis(Base):
     dialect: Mapped[str] = mapped_column(String(32))
     body: Mapped[dict[str, Any]] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    rules: Mapped[str | None] = mapped_column(String(16))
+    """The rules' version that made it (None: made before it was recorded)."""
 
 
 class ExtensionSchema(Timestamps, Base):
