@@ -24,7 +24,9 @@ from tests.migrations.support import (
     write_file,
 )
 from tests.support.stack import Stack
+from worker.lifecycle import submit
 from worker.migrations import analysis
+from worker.migrations.files import load_dir
 from worker.states import Kind
 from worker.tracking.models import MigrationAnalysis
 
@@ -60,3 +62,21 @@ def test_a_failing_version_in_a_group_keeps_the_ones_before_it(light: Stack, dia
     assert set(ledger(light, pid)) == {"001", "002", "003", "004"}
     teardown = {"plugin_id": pid, "purge": True}
     assert run_in_process(service, Kind.TEARDOWN, teardown).state == "succeeded"
+
+
+def test_a_recorded_migrate_stores_what_its_validation_parsed(light: Stack) -> None:
+    """A producer (API, command line) records a migrate with the analyses its validation
+    parsed, in the row's transaction: the worker that runs it finds them stored."""
+    pid, ns = new_plugin(light, "grrec", MODES["sqlite"])
+    service = in_process(light)
+    assert run_in_process(service, Kind.PROVISION, {"plugin_id": pid}).state == "succeeded"
+    write_file(light, pid, "001-rec.sql", f"CREATE TABLE {ns}_rec (id INTEGER);")
+    folder = light.plugins_root / pid
+    (file,) = load_dir(folder / "migrations", folder)
+    keys = [analysis.key_of(part, "sqlite", True) for part in (file.up_sql, file.down_sql)]
+    analysis.forget_memory()
+    op, created = submit.record(service, Kind.MIGRATE, {"plugin_id": pid, "request_id": pid})
+    assert created and op.state == "pending"
+    query = select(MigrationAnalysis.key).where(MigrationAnalysis.key.in_(keys))
+    with light.engine.connect() as conn:
+        assert set(conn.scalars(query)) == set(keys)

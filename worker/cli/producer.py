@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from celery import Celery
 
     from worker.lifecycle.service import LifecycleService
+    from worker.port import Change
 
 
 class Producer:
@@ -37,9 +38,10 @@ class Producer:
         self.targets = Targets.from_settings(self.settings)
         self.intake = Intake(self.settings, self.sessions, self.store, self.targets)
 
-    def validate(self, kind: Kind, request: Any) -> None:
-        """Everything that can be checked before a side effect, raising RequestRejected."""
-        self.intake.validate(kind, request)
+    def validate(self, kind: Kind, request: Any) -> Change | None:
+        """Everything that can be checked before a side effect, raising RequestRejected;
+        what to commit with the operation's row."""
+        return self.intake.validate(kind, request)
 
     def accept(self, kind: Kind, payload: object, extra: tuple[Any, ...], task_id: str) -> int:
         """Record the request as an operation (or find it by request_id); returns its id."""

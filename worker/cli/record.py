@@ -91,8 +91,10 @@ class DriverStore:
         request: dict[str, Any],
         actor: str | None,
         task_id: str | None,
+        before: None = None,
     ) -> tuple[SimpleNamespace, bool]:
-        """Insert a pending operation and its ``operation_accepted`` event; (row, created)."""
+        """Insert a pending operation and its ``operation_accepted`` event; (row, created).
+        ``before``: nothing (these kinds parse nothing to commit with the row)."""
         now = datetime.now(UTC)
         row: dict[str, Any] = {
             **NEW_OP,
@@ -178,7 +180,8 @@ class DriverService:
         self.store = DriverStore(reader)
 
     def validate(self, kind: Kind, request: Request) -> None:
-        """The manifest check (RequestRejected): everything these kinds are checked for."""
+        """The manifest check (RequestRejected): everything these kinds are checked for
+        (nothing to commit with the row)."""
         assert kind in manifests.MANIFEST_ONLY, kind
         plugin_id = request.plugin_id
         ds = self.store.datasource(plugin_id)

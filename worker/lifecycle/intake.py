@@ -37,6 +37,7 @@ from worker.lifecycle.store import OperationStore
 from worker.logging import redact_text, storable
 from worker.manifest import Manifest
 from worker.naming import PLUGIN_ID_RE
+from worker.port import Change
 from worker.settings import Settings
 from worker.states import DsStatus, Kind
 from worker.tracking.db import tracking_errors
@@ -201,13 +202,20 @@ class Intake:
         """The claim (and the plugin's rows) of an operation this process leased at insert."""
         return self.held.pop(op_id, None)
 
-    def validate(self, kind: Kind, request: Request) -> None:
+    def validate(self, kind: Kind, request: Request) -> Change | None:
         """Everything that can be checked before a side effect, raising RequestRejected;
-        a new plugin's placement is reserved last (its own transaction)."""
+        a new plugin's placement is reserved last (its own transaction). Returns what to
+        commit with the operation's row: the analyses of the migration files parsed here,
+        so that the worker that runs it does not parse them again."""
         _, placing = self.check(kind, request)
         if placing is not None:
             with tracking_errors():
                 placement.place(self.sessions, placing.pool, placing.plugin_id, placing.need)
+        if kind not in (Kind.PROVISION, Kind.MIGRATE):
+            return None
+        from worker.migrations.analysis import storing  # loaded by the check already
+
+        return storing(None)
 
     def check(self, kind: Kind, request: Request) -> tuple[Manifest, placement.Placing | None]:
         """What ``validate`` checks; the manifest, and the placement a provision still needs

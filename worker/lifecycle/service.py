@@ -19,6 +19,7 @@ from worker.lifecycle.requests import Request
 from worker.lifecycle.runner import Runner
 from worker.lifecycle.store import OperationStore
 from worker.manifest import Manifest
+from worker.port import Change
 from worker.secrets import SecretBox
 from worker.settings import Settings
 from worker.states import Kind
@@ -54,9 +55,10 @@ class LifecycleService:
         """
         return self.intake.accept(kind, payload, extra, task_id, run_here=run_here)
 
-    def validate(self, kind: Kind, request: Request) -> None:
-        """Everything that can be checked before a side effect, raising RequestRejected."""
-        self.intake.validate(kind, request)
+    def validate(self, kind: Kind, request: Request) -> Change | None:
+        """Everything that can be checked before a side effect, raising RequestRejected;
+        what to commit with the operation's row (see ``Intake.validate``)."""
+        return self.intake.validate(kind, request)
 
     def manifest_for(self, kind: Kind, request: Request) -> Manifest:
         """The manifest to work from (see :meth:`Intake.manifest_for`)."""

@@ -81,7 +81,8 @@ class OperationStore:
         """Insert an operation (pending, or rejected); returns (row, created).
 
         ``before(session)`` runs in the same transaction after the row and its audit event
-        (a placement reservation: the target's usage row it locks is held only until commit).
+        (a placement reservation: the target's usage row it locks is held only until commit;
+        the migration analyses the request's validation parsed).
         With ``run_here`` the operation is inserted already leased to this process (running,
         ``lease_owner`` set) when nothing else of its plugin is unfinished, and
         ``run_here(session, row)`` runs in the transaction: the claim costs no transaction

@@ -38,7 +38,7 @@ def record(
     existing = service.store.by_request_id(request_id)
     if existing is None:
         request = parse_request(kind, payload)
-        service.validate(kind, request)
+        keep = service.validate(kind, request)  # committed with the row (parsed analyses)
         existing, created = service.store.insert(
             kind=kind,
             plugin_id=request.plugin_id,
@@ -46,6 +46,7 @@ def record(
             request=request.model_dump(mode="json", by_alias=True, exclude_none=True),
             actor=request.requested_by,
             task_id=str(uuid.uuid4()),
+            before=keep,
         )
         if created:
             return existing, True
