@@ -152,3 +152,23 @@ def test_the_worker_refuses_an_out_of_date_tracking_database(tmp_path: Path) -> 
         check=False,
     )
     assert upgraded.returncode == 0 and json.loads(upgraded.stdout)["revision"] == head_revision()
+
+
+def test_the_api_refuses_an_out_of_date_tracking_database(tmp_path: Path) -> None:
+    """``plugin-db api`` on a tracking database that was never upgraded exits 3 and says how
+    to fix it, before it listens."""
+    env = {
+        **os.environ,
+        "PLUGIN_DB_DATABASE_URL": f"sqlite:///{tmp_path / 'old.db'}",
+        "PLUGIN_DB_DATA_DIR": str(tmp_path),
+    }
+    proc = subprocess.run(
+        [*CLI, "api", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "plugin-db db upgrade" in proc.stderr

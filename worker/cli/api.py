@@ -52,12 +52,25 @@ def api(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(8080, "--port", help="TCP port."),
 ) -> None:
-    """Serve the HTTP API (OpenAPI document at /openapi.json) with uvicorn."""
+    """Serve the HTTP API (OpenAPI document at /openapi.json) with uvicorn.
+
+    Like the worker, it does not start on a tracking database behind the code (exit 3): its
+    requests would fail on the columns and tables that ``plugin-db db upgrade`` adds."""
     import uvicorn
 
     from worker.api.app import create_app
+    from worker.errors import TrackingOutOfDate
     from worker.logging import configure
+    from worker.tracking.db import make_engine, require_current
 
+    engine = make_engine(settings().database_url)
+    try:
+        require_current(engine)
+    except TrackingOutOfDate as exc:
+        typer.echo(f"plugin-db: {exc}", err=True)
+        raise typer.Exit(3) from None
+    finally:
+        engine.dispose()
     configure(json=settings().log_json)
     uvicorn.run(create_app(settings()), host=host, port=port, log_level="info")
 
