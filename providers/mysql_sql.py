@@ -52,7 +52,8 @@ class _Connection(pymysql.connections.Connection):  # type: ignore[misc]
     Given no TLS option, PyMySQL prefers TLS (used if the server offers it, unverified) and
     builds a fresh default context for every connection, which loads the system's CA
     bundle: about 24 ms of CPU per connect on the machines measured, more than a migration
-    file's DDL. A context is immutable once built, so one per option set serves them all.
+    file's DDL. Nothing changes a context once it is built, so one per option set serves
+    every connection (certificate files given as options are read once per process).
     """
 
     def _create_ssl_ctx(self, sslp: Any) -> ssl.SSLContext:
@@ -65,7 +66,7 @@ class _Connection(pymysql.connections.Connection):  # type: ignore[misc]
 
 
 _CONTEXTS: dict[tuple[tuple[str, Any], ...], ssl.SSLContext] = {}
-"""TLS option set → its context (certificate files are read once per process)."""
+"""TLS option set → its context."""
 
 
 def connect(*args: Any, **kwargs: Any) -> Any:
