@@ -27,6 +27,7 @@ from providers.families import SQLiteFamily
 from providers.sqlite_data import SQLiteData
 from providers.targets import Target
 from worker.errors import ProviderError, ProviderUnavailable
+from worker.naming import resolved_child
 from worker.settings import Settings
 
 if TYPE_CHECKING:
@@ -73,12 +74,7 @@ class SQLiteProvider(SQLiteData, SQLiteFamily, Provider):
 
     @staticmethod
     def _confined(folder: Path, spec: PluginSpec) -> Path:
-        path = folder / f"{spec.plugin_id}.db"
-        # the root is resolved: a plain child that is no link, in a folder that is none,
-        # resolves to itself (two lstat calls instead of one per component of the path)
-        if path.parent == folder and not path.is_symlink() and not folder.is_symlink():
-            return path
-        path = path.resolve()
+        path = resolved_child(folder, f"{spec.plugin_id}.db")
         if path.parent != folder:
             raise ProviderError(f"plugin file for {spec.plugin_id!r} would leave {folder}")
         return path

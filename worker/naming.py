@@ -1,9 +1,10 @@
-"""Plugin ids and every database object name derived from them."""
+"""Plugin ids and every database object name (and file path) derived from them."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
 from worker.errors import ManifestError
 
@@ -59,3 +60,17 @@ def bounded(name: str, limit: int) -> str:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]
     return f"{name[: limit - 9]}_{digest}"
+
+
+def resolved_child(folder: Path, name: str) -> Path:
+    """``folder / name`` resolved, for an absolute, resolved ``folder``.
+
+    A plain child that is no symbolic link, in a folder that is none, is its own resolved
+    path: two ``lstat`` calls instead of one per component of the path. Anything else (a
+    link, a name with separators) is resolved, for the caller to check where it leads.
+    """
+    path = folder / name
+    plain = path.parent == folder and folder.is_absolute()
+    if plain and not path.is_symlink() and not folder.is_symlink():
+        return path
+    return path.resolve()

@@ -115,60 +115,35 @@ def test_credentials_reveal_is_audited_and_info_never_shows_a_password(stack: St
     cli(stack, "teardown", plugin_id, "--purge", "--wait")
 
 
-def test_the_worker_refuses_an_out_of_date_tracking_database(tmp_path: Path) -> None:
-    """A worker on a tracking database that was never upgraded exits and says how to fix it."""
-    env = {
+def _never_upgraded(tmp_path: Path) -> dict[str, str]:
+    """An environment whose tracking database was never upgraded."""
+    return {
         **os.environ,
         "PLUGIN_DB_DATABASE_URL": f"sqlite:///{tmp_path / 'old.db'}",
         "PLUGIN_DB_BROKER_URL": "memory://",
         "PLUGIN_DB_DATA_DIR": str(tmp_path),
     }
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "worker.celery_app",
-            "worker",
-            "--pool=solo",
-            "-Q",
-            "plugin-db",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+
+
+def _run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` to its end (60 s at most), its output captured."""
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_worker_refuses_an_out_of_date_tracking_database(tmp_path: Path) -> None:
+    """A worker on a tracking database that was never upgraded exits and says how to fix it."""
+    env = _never_upgraded(tmp_path)
+    celery = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker"]
+    proc = _run([*celery, "--pool=solo", "-Q", "plugin-db"], env)
     assert proc.returncode != 0
     assert "plugin-db db upgrade" in proc.stderr
-    upgraded = subprocess.run(
-        [*CLI, "db", "upgrade", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    upgraded = _run([*CLI, "db", "upgrade", "--json"], env)
     assert upgraded.returncode == 0 and json.loads(upgraded.stdout)["revision"] == head_revision()
 
 
 def test_the_api_refuses_an_out_of_date_tracking_database(tmp_path: Path) -> None:
     """``plugin-db api`` on a tracking database that was never upgraded exits 3 and says how
     to fix it, before it listens."""
-    env = {
-        **os.environ,
-        "PLUGIN_DB_DATABASE_URL": f"sqlite:///{tmp_path / 'old.db'}",
-        "PLUGIN_DB_DATA_DIR": str(tmp_path),
-    }
-    proc = subprocess.run(
-        [*CLI, "api", "--port", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = _run([*CLI, "api", "--port", "1"], _never_upgraded(tmp_path))
     assert proc.returncode == 3, proc.stderr
     assert "plugin-db db upgrade" in proc.stderr

@@ -43,6 +43,9 @@ from worker.states import DsStatus, Kind
 from worker.tracking.db import tracking_errors
 from worker.tracking.models import LifecycleOperation
 
+PARSES_FILES = frozenset({Kind.PROVISION, Kind.MIGRATE})
+"""Kinds whose validation parses the plugin's migration files."""
+
 
 class Intake:
     """Accepts requests: validates them and records each as one operation row."""
@@ -211,7 +214,7 @@ class Intake:
         if placing is not None:
             with tracking_errors():
                 placement.place(self.sessions, placing.pool, placing.plugin_id, placing.need)
-        if kind not in (Kind.PROVISION, Kind.MIGRATE):
+        if kind not in PARSES_FILES:
             return None
         from worker.migrations.analysis import storing  # loaded by the check already
 
@@ -223,7 +226,7 @@ class Intake:
         manifest = self.manifest_for(kind, request)
         if kind in manifests.MANIFEST_ONLY:  # a producer may check these kinds alone
             return manifest, None
-        if kind in (Kind.PROVISION, Kind.MIGRATE):
+        if kind in PARSES_FILES:
             # imported where needed: a teardown or rotate enqueued by the command line
             # loads no SQL parser, schema package or relocation engine
             from worker.lifecycle.validation import refuse_unstorable, validate_migrations

@@ -16,7 +16,7 @@ from typing import Any
 from worker.errors import ManifestError, RequestRejected
 from worker.lifecycle.requests import Request
 from worker.manifest import Manifest, find_manifest, parse_manifest, relocated_manifest
-from worker.naming import check_plugin_id
+from worker.naming import check_plugin_id, resolved_child
 from worker.states import DsStatus, Kind
 
 MANIFEST_ONLY = frozenset(
@@ -29,10 +29,7 @@ Pending = Callable[[], Mapping[str, Any] | None]
 
 def plugin_dir(root: Path, plugin_id: str) -> Path:
     """``<plugins root>/<plugin_id>``, confined to the root (which is resolved)."""
-    folder = root / check_plugin_id(plugin_id)
-    if root.is_absolute() and not folder.is_symlink():  # one lstat, not one per part
-        return folder
-    folder = folder.resolve()
+    folder = resolved_child(root, check_plugin_id(plugin_id))
     if not folder.is_relative_to(root):
         raise ManifestError("plugin folder outside the plugins root", [f"plugin_id: leaves {root}"])
     return folder

@@ -44,8 +44,9 @@ _memory: dict[str, Analysis] = {}
 _unstored: dict[str, dict[str, Any]] = {}
 """Rows of analyses parsed here and not stored yet (by key)."""
 _UNSTORED_MAX = 2_000
-"""A migrate stores what its intake parsed; more than this waiting means a process that only
-accepts requests (its rows are dropped, and the worker that runs the migrate parses again)."""
+"""What an intake parsed waits here for the transaction that stores it (a producer's insert
+of the operation, a migrate's lint record); more than this waiting means a process that
+parses without storing (its rows are dropped, and are parsed again where they are needed)."""
 _TABLE = cast(sa.Table, MigrationAnalysis.__table__)
 DEAD_KEPT = timedelta(days=7)
 """How long analyses of other rules stay (a rolling upgrade runs both versions meanwhile)."""
@@ -130,8 +131,8 @@ def analyses(
     """Analyses of ``parts`` by text: from memory, else the tracking database, else parsed.
 
     Parts parsed here are stored through ``write`` in one transaction; without ``write``
-    they are kept for the next transaction that :func:`storing` joins (a migrate's lint
-    record) instead of taking one of their own.
+    they are kept for the next transaction that :func:`storing` joins (a producer's insert
+    of the operation, a migrate's lint record) instead of taking one of their own.
     """
     keys = {sql: key_of(sql, dialect, transactional) for sql in dict.fromkeys(parts)}
     missing = [k for k in keys.values() if k not in _memory]
