@@ -15,7 +15,7 @@ from sqlalchemy import select
 from tasks.base import service
 from tasks.preload import preload
 from worker import metrics
-from worker.celery_app import app, create_app
+from worker.celery_app import app, broker_url, create_producer
 from worker.errors import TrackingOutOfDate
 from worker.logging import get_logger
 from worker.migrations.analysis import purge_dead
@@ -32,14 +32,14 @@ log = get_logger("maintenance")
 
 @cache
 def _app_for(settings: Settings) -> Celery:
-    return create_app(settings)
+    return create_producer(settings)
 
 
 def producer() -> Celery:
     """The app to enqueue with: this process's own, unless the service's settings name
     another broker (the service's settings are the source of truth)."""
     settings = service().settings
-    return app if app.conf.broker_url == settings.broker_url else _app_for(settings)
+    return app if app.conf.broker_url == broker_url(settings) else _app_for(settings)
 
 
 @app.task(name="plugin_db.reconcile")

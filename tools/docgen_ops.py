@@ -19,7 +19,10 @@ VARIABLES: Mapping[str, tuple[str, str]] = {
         "Celery broker (`filesystem://` for the embedded default)",
         "`redis://localhost:6379/0`",
     ),
-    "RESULT_BACKEND": ("Celery result backend", "the broker (files with `filesystem://`)"),
+    "RESULT_BACKEND": (
+        "where workers keep task results (producers send without one: they never read them)",
+        "the broker (files with `filesystem://`)",
+    ),
     "DATABASE_URL": ("tracking database (SQLAlchemy URL)", "`sqlite:///<data dir>/tracking.db`"),
     "DATA_DIR": (
         "SQLite plugin files (`<dir>/plugins/<id>.db`), embedded key and broker",

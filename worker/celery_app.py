@@ -17,6 +17,14 @@ from worker.settings import Settings, process_settings
 QUEUE = "plugin-db"
 
 
+def broker_url(settings: Settings) -> str:
+    """The broker's URL; the embedded default's gets a host name, which kombu's file-system
+    transport ignores but otherwise warns about on every send."""
+    if settings.broker_url in ("filesystem://", "filesystem:///"):
+        return "filesystem://localhost/"
+    return settings.broker_url
+
+
 def broker_options(settings: Settings) -> dict[str, Any]:
     """Transport options: a visibility timeout above the longest backoff, or embedded folders."""
     if settings.uses_filesystem_broker:
@@ -90,7 +98,7 @@ def create_app(settings: Settings) -> Celery:
     )
     options = broker_options(settings)
     app.conf.update(
-        broker_url=settings.broker_url,
+        broker_url=broker_url(settings),
         result_backend=result_backend(settings),
         broker_transport_options=options,
         result_backend_transport_options=options if not settings.uses_filesystem_broker else {},
@@ -121,6 +129,19 @@ def create_app(settings: Settings) -> Celery:
     if settings.broker_url.split("://", 1)[0] in ("redis", "rediss"):
         app.conf.broker_transport = "worker.intake:GuardedRedisTransport"
     app.conf.plugin_db_settings = settings
+    return app
+
+
+def create_producer(settings: Settings) -> Celery:
+    """The app a producer sends with: :func:`create_app` without a result backend.
+
+    Workers still store every task's result. A producer never reads one, and an app with a
+    Redis result backend subscribes to each message's result channel as it sends it: a result
+    store that is down (when it is configured apart from the broker) would hold every enqueue
+    in reconnect retries, and a long-running producer would listen for results it never reads.
+    """
+    app = create_app(settings)
+    app.conf.result_backend = None
     return app
 
 

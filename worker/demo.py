@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from worker.celery_app import create_app, worker_command
+from worker.celery_app import create_producer, worker_command
 from worker.settings import Settings
 from worker.states import TERMINAL, Kind
 from worker.tracking import db
@@ -161,7 +161,7 @@ def run_demo(keep: bool = False) -> int:
     worker = start_worker(env, root / "worker.log")
     sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
     try:
-        return _play(create_app(settings), sessions, root)
+        return _play(create_producer(settings), sessions, root)
     finally:
         stop_worker(worker)
         if not keep:

@@ -40,9 +40,9 @@ class ApiContext:
     @cached_property
     def celery(self) -> Celery:
         """The producer app: sends the public tasks by name, as any producer would."""
-        from worker.celery_app import create_app
+        from worker.celery_app import create_producer
 
-        return create_app(self.settings)
+        return create_producer(self.settings)
 
 
 async def api_context(request: Request) -> ApiContext:

@@ -117,14 +117,14 @@ def _print(position: int, event: dict[str, Any], as_json: bool) -> None:
 
 def ack(plugin_id: str, generation: int, as_json: bool = JsonOpt) -> None:
     """The platform now uses GENERATION: the login it replaced is retired."""
-    from worker.celery_app import create_app
+    from worker.celery_app import create_producer
     from worker.rotation.triggers import acknowledge
 
     try:
         result = acknowledge(sessions(), plugin_id, generation, ACTOR)
     except PluginDbError as exc:
         fail(str(exc), as_json=as_json)
-    app = create_app(settings())
+    app = create_producer(settings())
     for request in result["requests"]:
         app.send_task("plugin_db.retire_credentials", args=[request])
     retiring = [r["retirement_id"] for r in result["requests"]]

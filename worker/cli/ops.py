@@ -34,14 +34,14 @@ def doctor(
 
 def retry(op_id: int, wait: bool = WaitOpt, as_json: bool = JsonOpt) -> None:
     """Put a failed operation back to pending and resume it from its failed step."""
-    from worker.celery_app import create_app
+    from worker.celery_app import create_producer
     from worker.ops.retry import RESUME_TASK, reset
 
     try:
         op = reset(sessions(), op_id)
     except RetryRefused as exc:
         fail(str(exc), EXIT_BAD_INPUT, as_json)
-    result = create_app(settings()).send_task(RESUME_TASK, args=[{"operation_id": op_id}])
+    result = create_producer(settings()).send_task(RESUME_TASK, args=[{"operation_id": op_id}])
     if not wait:
         emit(
             {"operation_id": op_id, "state": op.state, "task_id": result.id},

@@ -86,6 +86,6 @@ def service() -> LifecycleService:
 
 def celery() -> Celery:
     """A Celery app on the current settings that sends the public tasks' messages."""
-    from worker.celery_app import create_app
+    from worker.celery_app import create_producer
 
-    return create_app(settings())
+    return create_producer(settings())

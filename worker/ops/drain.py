@@ -35,7 +35,7 @@ def plugins_on(sessions: Any, target: str) -> list[str]:
 
 def drain(settings: Any, name: str, parallel: int, say: Say) -> dict[str, Any]:
     """Relocate every plugin off ``name``; {"moved", "failed": [{plugin_id, error}], "left"}."""
-    from worker.celery_app import create_app
+    from worker.celery_app import create_producer
     from worker.lifecycle.service import LifecycleService
     from worker.lifecycle.submit import submit
 
@@ -43,7 +43,7 @@ def drain(settings: Any, name: str, parallel: int, say: Say) -> dict[str, Any]:
     sessions = make_sessionmaker(make_engine(settings.database_url))
     placement.set_state(sessions, name, "draining")
     todo, running = plugins_on(sessions, name), dict[int, str]()
-    service, celery = LifecycleService(settings), create_app(settings)
+    service, celery = LifecycleService(settings), create_producer(settings)
     total, moved, failed = len(todo), 0, []
     while todo or running:
         while todo and len(running) < parallel:
