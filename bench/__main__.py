@@ -61,12 +61,24 @@ def parse(argv: list[str]) -> tuple[list[str], Config]:
     parser.add_argument(
         "--no-pg-tracking", action="store_true", help="tracking benchmark on SQLite only"
     )
+    parser.add_argument(
+        "--fleet-plugins",
+        type=int,
+        metavar="N",
+        help="fleet benchmark: N plugins instead of the mode's size (up to 1,000 pending)",
+    )
     args = parser.parse_args(argv)
+    if args.fleet_plugins is not None and args.fleet_plugins < 1:
+        parser.error("--fleet-plugins: give a number of plugins of at least 1")
     smoke = args.smoke or os.environ.get("BENCH_SMOKE") == "1"
     mode = "smoke" if smoke else "quick" if args.quick else "full"
     names = list(BENCHMARKS) if "all" in args.names else list(dict.fromkeys(args.names))
     return names, Config(
-        mode=mode, redis_db=args.redis_db, out_dir=args.out, pg_tracking=not args.no_pg_tracking
+        mode=mode,
+        redis_db=args.redis_db,
+        out_dir=args.out,
+        pg_tracking=not args.no_pg_tracking,
+        fleet_plugins=args.fleet_plugins,
     )
 
 

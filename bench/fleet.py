@@ -221,7 +221,7 @@ def check(what: str, found: int, wanted: int) -> None:
 
 
 def run(cfg: Config) -> Result:
-    n = cfg.n(5, 100, 10_000)
+    n = cfg.fleet_plugins or cfg.n(5, 100, 10_000)
     pending_n = min(n, PENDING_PLUGINS)
     made: list[tuple[str, str]] = []
     tag = token()

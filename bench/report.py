@@ -16,12 +16,13 @@ MODES = ("smoke", "quick", "full")
 
 @dataclass(frozen=True)
 class Config:
-    """Run settings: the size mode, the Redis database, where results go."""
+    """Run settings: the size mode, the Redis database, where results go, a fleet size."""
 
     mode: str = "quick"
     redis_db: int = 1
     out_dir: Path = RESULTS
     pg_tracking: bool = True
+    fleet_plugins: int | None = None
 
     def n(self, smoke: int, quick: int, full: int) -> int:
         """The size for this mode."""
