@@ -175,19 +175,17 @@ def test_the_early_parser_leaves_anything_unusual_to_typer(argv: list[str], earl
     assert (parse(argv) is not None) is early
 
 
-@pytest.mark.parametrize("revision", [None, "0001"])
-def test_reads_on_an_out_of_date_database_say_to_upgrade(
-    tmp_path: Path, revision: str | None
-) -> None:
-    """Given a tracking database behind the code, a read (or, on one never upgraded, an
-    enqueue recorded through the driver) prints one line and exits 1."""
+@pytest.mark.parametrize("revision", [None, "0001", "0011"])
+def test_out_of_date_database_says_to_upgrade(tmp_path: Path, revision: str | None) -> None:
+    """Given a tracking database behind the code, a read that it cannot answer and every
+    enqueue (even one whose rows it could still read) print one line and exit 1."""
     url = f"sqlite:///{tmp_path / 'tracking.db'}"
     if revision:
         db.upgrade(url, revision)
     env = {"PLUGIN_DB_DATABASE_URL": url, "PATH": "/usr/bin"}
-    argvs = [["info", "p", "--json"], ["info", "p"], ["doctor", "--plugin", "p"]]
-    if revision is None:  # no tables: an enqueue recorded through the driver cannot read either
-        argvs += [["teardown", "p", "--json"], ["rotate", "p"]]
+    argvs = [["teardown", "p", "--json"], ["rotate", "p"], ["migrate", "p"], ["migrate", "--all"]]
+    if revision != "0011":  # the reads' tables changed after 0001; at 0011 they still answer
+        argvs += [["info", "p", "--json"], ["info", "p"], ["doctor", "--plugin", "p"]]
     for argv in argvs:
         done = subprocess.run(
             [sys.executable, "-m", "worker.cli", *argv],

@@ -145,6 +145,7 @@ def migrate_all(parallel: int, wait: bool, as_json: bool, dry_run: bool, force: 
     if parallel < 1:
         fail("--parallel must be at least 1", EXIT_BAD_INPUT, as_json)
     with reading(as_json) as reader:
+        reader.require_current()  # before anything is recorded
         graph, refused, current = fleet_graph(reader)
         order, cyclic = deps.fleet_order(graph, "is not a ready plugin")
         refused |= cyclic

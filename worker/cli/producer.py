@@ -54,11 +54,21 @@ def submit(kind: Kind, payload: dict[str, Any]) -> tuple[Any, bool]:
     from worker.lifecycle import submit as submitting
 
     if kind not in MANIFEST_ONLY:
+        require_current()
         return submitting.submit(service(), celery(), kind, payload)
     op, created = record(kind, payload)
     if created:
         submitting.send(celery(), op)
     return op, created
+
+
+def require_current() -> None:
+    """TrackingOutOfDate unless the tracking database is at this code's revision (one SELECT
+    on the database driver, before the intake loads)."""
+    from worker.cli.reads import reader
+
+    with reader(settings().database_url) as found:
+        found.require_current()
 
 
 def record(kind: Kind, payload: dict[str, Any]) -> tuple[Any, bool]:
@@ -69,6 +79,7 @@ def record(kind: Kind, payload: dict[str, Any]) -> tuple[Any, bool]:
     from worker.lifecycle import submit as submitting
 
     with reader(settings().database_url) as found:
+        found.require_current()
         driver = DriverService(settings(), found)
         try:
             return submitting.record(cast("LifecycleService", driver), kind, payload)

@@ -5,7 +5,8 @@ they cost: these reads use the standard library's ``sqlite3`` (or ``psycopg`` fo
 tracking database) with a handful of fixed SELECTs, no SQLAlchemy, no models. Values come back
 as the ORM would give them (JSON decoded, timestamps as datetimes). A query the database
 cannot answer because it is behind the code raises :class:`TrackingOutOfDate`, which says to
-run ``plugin-db db upgrade``.
+run ``plugin-db db upgrade``; a command that writes checks the revision first
+(:meth:`Reader.require_current`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from urllib.parse import unquote
 
 from worker.errors import TrackingOutOfDate, TrackingUnavailable
 from worker.ops.rows import JSON_COLUMNS, TIME_COLUMNS, decoded, prepared
+from worker.tracking_head import HEAD
 
 __all__ = ["JSON_COLUMNS", "TIME_COLUMNS", "Reader", "reader", "upgrade_hint"]
 
@@ -74,12 +76,17 @@ class Reader:
     def failure(self, exc: Exception) -> Exception:
         """Out of date (the usual reason a fixed SELECT fails), else unavailable."""
         current = self._revision()
-        from worker.tracking.db import head_revision  # Alembic, on this error path only
-
-        head = head_revision()
-        if current != head:
-            return TrackingOutOfDate(upgrade_hint(current, head))
+        if current != HEAD:
+            return TrackingOutOfDate(upgrade_hint(current, HEAD))
         return TrackingUnavailable(f"cannot read the tracking database: {_line(exc)}")
+
+    def require_current(self) -> None:
+        """Refuse, before any write, a tracking database that is behind (or ahead of) the code:
+        its tables may still answer the reads while the rows written would not be the ones
+        a worker of this version reads."""
+        current = self._revision()
+        if current != HEAD:
+            raise TrackingOutOfDate(upgrade_hint(current, HEAD))
 
     def _revision(self) -> str | None:
         if self.backend != "sqlite":
