@@ -55,8 +55,7 @@ from bench.scaleout import node_cpu_seconds
 from tests.support.stack import Stack, migration
 from worker.lifecycle.service import LifecycleService
 from worker.logging import configure
-from worker.migrations.files import load_dir, set_checksum
-from worker.migrations.gate import FILES_CHECKSUM
+from worker.migrations.files import FILES_CHECKSUM, load_dir, set_checksum
 from worker.settings import Settings
 from worker.states import Kind
 from worker.tracking.models import PluginDatasource, PluginMigration

@@ -25,8 +25,7 @@ from pathlib import Path
 from bench.common import BenchError
 from bench.fleet import files
 from tests.support.stack import write_plugin
-from worker.migrations.files import load_dir, set_checksum
-from worker.migrations.gate import FILES_CHECKSUM
+from worker.migrations.files import FILES_CHECKSUM, load_dir, set_checksum
 from worker.tracking import db
 from worker.tracking.models import PluginDatasource
 

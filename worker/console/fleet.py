@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from worker.errors import PluginDbError
 from worker.manifest import parse_manifest
+from worker.migrations.files import checksum_in
 from worker.ops.drift import migration_findings
 from worker.ops.findings import Check
 from worker.states import DsStatus
@@ -143,7 +144,9 @@ def drift_of(
         manifest = parse_manifest(ds.manifest)
     except PluginDbError as exc:
         return "unknown", str(exc)
-    findings, _ = migration_findings(ds.plugin_id, manifest, plugins_root / ds.plugin_id, rows)
+    stored = checksum_in(ds.descriptor)
+    folder = plugins_root / ds.plugin_id
+    findings, _ = migration_findings(ds.plugin_id, manifest, folder, rows, stored)
     for check, word in ((Check.MIGRATION_DRIFT, "drift"), (Check.MIGRATION_PENDING, "pending")):
         found = [f.message for f in findings if f.check == check]
         if found:

@@ -27,6 +27,7 @@ from worker.lifecycle.outcome import Outcome, Step
 from worker.lifecycle.requests import MigrateRequest
 from worker.migrations import apply as migrations
 from worker.migrations import entrypoint, gate
+from worker.migrations.files import checksum_in
 from worker.port import Change, PluginPort
 from worker.states import DsStatus, Kind, check_ds
 from worker.tracking.models import PluginDatasource, PluginMigration, PluginSecret, utcnow
@@ -177,7 +178,7 @@ def _stored_checksum(ctx: StepContext, port: PluginPort) -> str | None:
     under its lease) when it has one, else read now."""
     if ctx.row is UNREAD or ctx.row is None:
         return gate.stored_checksum(port)
-    return gate.checksum_in(ctx.row.descriptor)
+    return checksum_in(ctx.row.descriptor)
 
 
 def run_entry_point(ctx: StepContext) -> Outcome:

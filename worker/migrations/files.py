@@ -55,31 +55,54 @@ def set_checksum(files: list[MigrationFile]) -> str:
     return hashlib.sha256(joined.encode()).hexdigest()
 
 
-def folder_checksum(folder: Path, root: Path) -> str | None:
-    """:func:`set_checksum` of the folder's files without parsing them, or None when the
+FILES_CHECKSUM = "files_checksum"
+"""The key of ``plugin_datasources.descriptor`` under which a successful migrate to the latest
+version stores :func:`set_checksum` of the plugin's files (see ``worker.migrations.gate``)."""
+
+
+def checksum_in(descriptor: object) -> str | None:
+    """The set checksum a datasource's descriptor holds, if any."""
+    value = descriptor.get(FILES_CHECKSUM) if isinstance(descriptor, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def scan(folder: Path, root: Path) -> dict[str, tuple[str, str]] | None:
+    """Each file's version -> (file name, checksum), read without parsing, or None when the
     folder needs :func:`load_dir`'s full checks (a name, size, encoding or version it would
-    question). Equal to a checksum stored after a successful run only if the same bytes are
-    there, which parse as they did then."""
+    question). Only a folder whose :func:`scanned_checksum` equals a checksum stored after a
+    successful run is known to parse as it did then."""
     inside = os.path.realpath(folder)
     if not Path(inside).is_relative_to(os.path.realpath(root)):
         return None
     try:
         entries = [e for e in os.scandir(inside) if e.name.endswith(".sql")]
     except (FileNotFoundError, NotADirectoryError):
-        return set_checksum([])
+        return {}
     if len(entries) > MAX_FILES:
         return None
-    pairs: dict[str, str] = {}
+    found: dict[str, tuple[str, str]] = {}
     for entry in entries:
         match = _NAME_RE.match(entry.name)
-        if match is None or entry.is_symlink() or match["version"] in pairs:
+        if match is None or entry.is_symlink() or match["version"] in found:
             return None
         text = _text(Path(entry.path))
         if text is None:
             return None
-        pairs[match["version"]] = checksum(text)
-    joined = "\n".join(f"{v}:{pairs[v]}" for v in sorted(pairs))
+        found[match["version"]] = (entry.name, checksum(text))
+    return found
+
+
+def scanned_checksum(found: dict[str, tuple[str, str]]) -> str:
+    """:func:`set_checksum` of what :func:`scan` found."""
+    joined = "\n".join(f"{v}:{found[v][1]}" for v in sorted(found))
     return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def folder_checksum(folder: Path, root: Path) -> str | None:
+    """:func:`set_checksum` of the folder's files without parsing them, or None when the
+    folder needs :func:`load_dir`'s full checks."""
+    found = scan(folder, root)
+    return None if found is None else scanned_checksum(found)
 
 
 def _text(path: Path) -> str | None:

@@ -23,7 +23,7 @@ from typing import Any
 from worker.errors import RequestRejected
 from worker.manifest import find_manifest
 from worker.migrations.deps import direct
-from worker.migrations.files import folder_checksum, load_dir, set_checksum
+from worker.migrations.files import checksum_in, folder_checksum, load_dir, set_checksum
 from worker.naming import check_plugin_id
 from worker.port import migrations_dir
 
@@ -52,9 +52,6 @@ class Item:
         }
 
 
-FILES_CHECKSUM = "files_checksum"
-"""The descriptor key of the files' set checksum a successful migrate stores
-(``worker.migrations.gate.FILES_CHECKSUM``, which loads the ORM)."""
 SURVEY_PROCESSES_FROM = 2000
 """Survey in one process per idle CPU from this many plugins on (below, forking costs more)."""
 
@@ -82,7 +79,7 @@ def survey_one(root: Path, plugin_id: str, descriptor: Any, stored: Any) -> Surv
     """A plugin's dependencies, and whether it is up to date (or why it is refused)."""
     try:
         manifest = find_manifest(root / check_plugin_id(plugin_id), stored)
-        remembered = descriptor.get(FILES_CHECKSUM) if isinstance(descriptor, dict) else None
+        remembered = checksum_in(descriptor)
         current = bool(manifest and remembered and remembered == files_checksum(root, manifest))
     except RequestRejected as exc:
         return Surveyed(plugin_id, [], str(exc))

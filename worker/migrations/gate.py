@@ -25,14 +25,19 @@ from worker.errors import DependencyBusy, DependencyError, ManifestError, Reques
 from worker.manifest import Manifest, find_manifest
 from worker.migrations import status
 from worker.migrations.deps import chain, resolve
-from worker.migrations.files import MigrationFile, folder_checksum, load_dir, set_checksum
+from worker.migrations.files import (
+    FILES_CHECKSUM,
+    MigrationFile,
+    checksum_in,
+    folder_checksum,
+    load_dir,
+    set_checksum,
+)
 from worker.migrations.reads import reading
 from worker.naming import check_plugin_id
 from worker.port import Change, PluginPort, migrations_dir
 from worker.states import UNFINISHED, DsStatus, Kind
 from worker.tracking.models import LifecycleOperation, PluginDatasource, PluginMigration
-
-FILES_CHECKSUM = "files_checksum"
 
 
 def stored_checksum(port: PluginPort) -> str | None:
@@ -41,12 +46,6 @@ def stored_checksum(port: PluginPort) -> str | None:
     with reading(port.sessions)() as session:
         descriptor = session.scalar(query)
     return checksum_in(descriptor)
-
-
-def checksum_in(descriptor: object) -> str | None:
-    """The set checksum a datasource's descriptor holds, if any."""
-    value = descriptor.get(FILES_CHECKSUM) if isinstance(descriptor, dict) else None
-    return value if isinstance(value, str) else None
 
 
 def up_to_date(files: Sequence[MigrationFile], stored: str | None) -> bool:

@@ -18,6 +18,7 @@ from providers.base import Login, PluginSpec, Provider
 from providers.targets import Targets
 from worker.errors import PluginDbError, UnknownPlugin
 from worker.manifest import parse_manifest
+from worker.migrations.files import checksum_in
 from worker.ops import events_checks, operations, plugins, safety
 from worker.ops.drift import PluginMigration, migration_findings
 from worker.ops.findings import Check, Finding, error, problems, summary_line
@@ -214,7 +215,8 @@ class Doctor:
                 f"the {ds.provider} provider's settings",
             )
             return plugins.Outcome([finding])
-        drift, applied = migration_findings(ds.plugin_id, manifest, target.plugin_dir, rows)
+        stored = checksum_in(ds.descriptor)
+        drift, applied = migration_findings(ds.plugin_id, manifest, target.plugin_dir, rows, stored)
         outcome.findings += drift
         if not problems(outcome.findings):
             done = plugins.describe_ok(target, outcome, {"migrations": applied})

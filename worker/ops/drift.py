@@ -8,12 +8,15 @@ from typing import Any
 
 from worker.errors import PluginDbError
 from worker.manifest import Manifest
-from worker.migrations.files import MigrationFile, load_dir
+from worker.migrations.files import load_dir, scan, scanned_checksum
 from worker.ops.findings import Check, Finding, warning
 from worker.port import migrations_dir
 
 PluginMigration = Any
 """A ``plugin_migrations`` row (ORM or plain): version, status, checksum are read."""
+
+Named = dict[str, tuple[str, str]]
+"""Migration files by version: (file name, checksum)."""
 
 DECLARATIVE_PREFIX = "schema-"
 """Versions the declarative schema registry records; they have no file."""
@@ -26,43 +29,59 @@ def _listed(items: Sequence[str]) -> str:
 
 
 def migration_findings(
-    plugin_id: str, manifest: Manifest, plugin_dir: Path, rows: Sequence[PluginMigration]
+    plugin_id: str,
+    manifest: Manifest,
+    plugin_dir: Path,
+    rows: Sequence[PluginMigration],
+    stored: str | None = None,
 ) -> tuple[list[Finding], int]:
-    """Findings for one plugin and how many versions are applied."""
+    """Findings for one plugin and how many versions are applied.
+
+    ``stored`` is the files checksum its last successful migrate kept in the descriptor: files
+    that still match it parse as they did then, so they are compared by name and checksum
+    without parsing them again (a fleet's page or doctor run reads each folder once).
+    """
     rows = [r for r in rows if not r.migration_version.startswith(DECLARATIVE_PREFIX)]
     applied = {r.migration_version: r for r in rows if r.status == "completed"}
     if not (plugin_dir / "plugin.json").is_file():
         return [], len(applied)  # provisioned from an inline manifest: no files to compare
     folder = migrations_dir(plugin_dir, manifest)
-    try:
-        files = {f.version: f for f in load_dir(folder, plugin_dir)}
-    except PluginDbError as exc:
-        return [
-            warning(
+    files = _unparsed(folder, plugin_dir, stored)
+    if files is None:
+        try:
+            files = {f.version: (f.filename, f.checksum) for f in load_dir(folder, plugin_dir)}
+        except PluginDbError as exc:
+            finding = warning(
                 plugin_id,
                 Check.MIGRATION_DRIFT,
                 f"its migration files cannot be read: {exc}",
                 f"fix the files in {folder}",
             )
-        ], len(applied)
-    return _compare(plugin_id, folder, applied, files, {r.migration_version for r in rows}), len(
-        applied
-    )
+            return [finding], len(applied)
+    recorded = {r.migration_version for r in rows}
+    return _compare(plugin_id, folder, applied, files, recorded), len(applied)
+
+
+def _unparsed(folder: Path, root: Path, stored: str | None) -> Named | None:
+    """The files by name and checksum when they match ``stored``, else None (parse them)."""
+    if stored is None:
+        return None
+    found = scan(folder, root)
+    return found if found is not None and scanned_checksum(found) == stored else None
 
 
 def _compare(
     plugin_id: str,
     folder: Path,
     applied: dict[str, PluginMigration],
-    files: dict[str, MigrationFile],
+    files: Named,
     recorded: set[str],
 ) -> list[Finding]:
     findings: list[Finding] = []
     changed = [
-        f"{files[v].filename} (applied {(applied[v].checksum or '?')[:12]}, "
-        f"file {files[v].checksum[:12]})"
+        f"{files[v][0]} (applied {(applied[v].checksum or '?')[:12]}, file {files[v][1][:12]})"
         for v in sorted(applied)
-        if v in files and applied[v].checksum != files[v].checksum
+        if v in files and applied[v].checksum != files[v][1]
     ]
     if changed:
         findings.append(
@@ -84,7 +103,7 @@ def _compare(
                 f"restore the file(s) in {folder}",
             )
         )
-    pending = [files[v].filename for v in sorted(files) if v not in recorded]
+    pending = [files[v][0] for v in sorted(files) if v not in recorded]
     if pending:
         findings.append(
             warning(
