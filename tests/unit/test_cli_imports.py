@@ -184,6 +184,7 @@ def test_out_of_date_database_says_to_upgrade(tmp_path: Path, revision: str | No
         db.upgrade(url, revision)
     env = {"PLUGIN_DB_DATABASE_URL": url, "PATH": "/usr/bin"}
     argvs = [["teardown", "p", "--json"], ["rotate", "p"], ["migrate", "p"], ["migrate", "--all"]]
+    argvs += [["retry", "1"], ["connection", "ack", "p", "2"]]
     if revision != "0011":  # the reads' tables changed after 0001; at 0011 they still answer
         argvs += [["info", "p", "--json"], ["info", "p"], ["doctor", "--plugin", "p"]]
     for argv in argvs:

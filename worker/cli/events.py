@@ -118,8 +118,10 @@ def _print(position: int, event: dict[str, Any], as_json: bool) -> None:
 def ack(plugin_id: str, generation: int, as_json: bool = JsonOpt) -> None:
     """The platform now uses GENERATION: the login it replaced is retired."""
     from worker.celery_app import create_producer
+    from worker.cli.producer import writable
     from worker.rotation.triggers import acknowledge
 
+    writable(as_json)
     try:
         result = acknowledge(sessions(), plugin_id, generation, ACTOR)
     except PluginDbError as exc:

@@ -35,8 +35,10 @@ def doctor(
 def retry(op_id: int, wait: bool = WaitOpt, as_json: bool = JsonOpt) -> None:
     """Put a failed operation back to pending and resume it from its failed step."""
     from worker.celery_app import create_producer
+    from worker.cli.producer import writable
     from worker.ops.retry import RESUME_TASK, reset
 
+    writable(as_json)
     try:
         op = reset(sessions(), op_id)
     except RetryRefused as exc:

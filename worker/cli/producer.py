@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from worker.cli.output import sessions, settings
-from worker.errors import RequestRejected
+from worker.cli.output import EXIT_FAILED, fail, sessions, settings
+from worker.errors import RequestRejected, TrackingOutOfDate, TrackingUnavailable
 from worker.lifecycle.manifests import MANIFEST_ONLY
 from worker.states import Kind
 
@@ -69,6 +69,14 @@ def require_current() -> None:
 
     with reader(settings().database_url) as found:
         found.require_current()
+
+
+def writable(as_json: bool) -> None:
+    """For a command that writes: exit 1 with one line unless :func:`require_current`."""
+    try:
+        require_current()
+    except (TrackingOutOfDate, TrackingUnavailable) as exc:
+        fail(str(exc), EXIT_FAILED, as_json)
 
 
 def record(kind: Kind, payload: dict[str, Any]) -> tuple[Any, bool]:
