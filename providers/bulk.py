@@ -38,10 +38,13 @@ class BulkLoad:
         """Load rows streamed by a driver of the same :attr:`stream_format`; how many."""
         raise NotImplementedError(f"{type(self).__name__} streams no rows")
 
+    digest_format: ClassVar[str | None] = None
+    """What :meth:`table_digest` computes: two ends compare their servers' digests only when
+    they name the same format."""
+
     def table_digest(self, conn: sa.Connection, table: sa.Table) -> str | None:
-        """``rows:checksum`` of the table computed by the server, equal only between drivers
-        of the same :attr:`stream_format` (None: the relocation hashes the rows in Python,
-        which compares across engines)."""
+        """``rows:checksum`` of the table computed by the server in :attr:`digest_format`
+        (None: the relocation hashes the rows in Python, which compares across engines)."""
         return None
 
     def copy_native(self, spec: PluginSpec, source: object) -> dict[str, int] | None:
@@ -104,6 +107,9 @@ def _decoded(value: Any) -> Any:
         return str(value)
 
 
+DIGEST_MAX_BYTES = 256 << 20
+"""Tables larger than this are hashed in Python: a server digest holds every row's hash in
+one string (64 bytes a row) and PostgreSQL's text stops at 1 GB."""
 DIGEST_SETTINGS = (
     ("TimeZone", "UTC"),
     ("DateStyle", "ISO, YMD"),
@@ -129,6 +135,7 @@ class PostgresBulk(BulkLoad):
     """
 
     stream_format: ClassVar[str | None] = "postgresql-copy-text"
+    digest_format: ClassVar[str | None] = "postgresql-row-text-sha256"
 
     def stream_out(self, conn: sa.Connection, table: sa.Table) -> Iterator[bytes]:
         """``COPY (SELECT ...) TO STDOUT``, in the table's column order, in ~1 MB chunks."""
@@ -157,9 +164,15 @@ class PostgresBulk(BulkLoad):
     def table_digest(self, conn: sa.Connection, table: sa.Table) -> str | None:
         """SHA-256 over the sorted SHA-256 of each row's text, in one query: the rows never
         leave the server. The text of a value depends on session settings, so the query fixes
-        the ones that shape it (time zone, date, interval, float and bytea output)."""
+        the ones that shape it (time zone, date, interval, float and bytea output). None for a
+        table over :data:`DIGEST_MAX_BYTES`."""
         import sqlalchemy as sa
 
+        size = conn.execute(
+            sa.text("SELECT pg_relation_size(CAST(:t AS regclass))"), {"t": _qualified(table)}
+        ).scalar()
+        if size is None or size > DIGEST_MAX_BYTES:
+            return None
         for setting, value in DIGEST_SETTINGS:  # for this connection (relocation's: not pooled)
             conn.execute(sa.text("SELECT set_config(:s, :v, false)"), {"s": setting, "v": value})
         row = conn.execute(
@@ -215,6 +228,40 @@ class PostgresBulk(BulkLoad):
 class MySQLBulk(BulkLoad):
     """MySQL/MariaDB: microsecond datetimes, bounded text in keys, JSON and BOOL reflected."""
 
+    digest_format: ClassVar[str | None] = "mysql-row-hex-sha256"
+
+    def table_digest(self, conn: sa.Connection, table: sa.Table) -> str | None:
+        """SHA-256 over the sorted SHA-256 of each row (its values' bytes in hex, NULL as
+        ``N``), in one query; None (hash in Python) for a table over :data:`DIGEST_MAX_BYTES`
+        or if the server could not hold every row's hash at once. Times print with six
+        fractional digits (a copy widens ``DATETIME`` to ``DATETIME(6)``), ``TIMESTAMP``
+        values in UTC."""
+        import sqlalchemy as sa
+
+        size = conn.execute(
+            sa.text(
+                "SELECT DATA_LENGTH FROM information_schema.TABLES "
+                "WHERE TABLE_SCHEMA = COALESCE(:s, DATABASE()) AND TABLE_NAME = :t"
+            ),
+            {"s": table.schema, "t": table.name},
+        ).scalar()
+        if size is None or size > DIGEST_MAX_BYTES:
+            return None
+        conn.execute(sa.text("SET SESSION time_zone = '+00:00'"))
+        conn.execute(sa.text("SET SESSION group_concat_max_len = 4294967295"))
+        values = ", ".join(_mysql_digest_value(c) for c in table.columns)
+        where = f"`{table.schema}`.`{table.name}`" if table.schema else f"`{table.name}`"
+        count, digest, length = conn.execute(
+            sa.text(
+                "SELECT n, SHA2(COALESCE(g, ''), 256), COALESCE(LENGTH(g), 0) FROM (SELECT "
+                "COUNT(*) AS n, GROUP_CONCAT(h ORDER BY h SEPARATOR '') AS g FROM (SELECT "
+                f"SHA2(CONCAT_WS(',', {values}), 256) AS h FROM {where}) AS r) AS a"
+            )
+        ).one()
+        if length != 64 * count:  # cut short or refused: never compare a partial digest
+            return None
+        return f"{count}:{digest}"
+
     def reflected_type(self, table: sa.Table, column: sa.Column[Any]) -> TypeEngine[Any] | None:
         """TINYINT(1) is a boolean; MariaDB's JSON is LONGTEXT in utf8mb4_bin."""
         import sqlalchemy as sa
@@ -239,3 +286,15 @@ class MySQLBulk(BulkLoad):
         if key and isinstance(type_, sa.String) and not type_.length:
             return sa.String(KEY_TEXT_LENGTH)
         return type_
+
+
+def _mysql_digest_value(column: sa.Column[Any]) -> str:
+    """A column's value as :meth:`MySQLBulk.table_digest` hashes it."""
+    import sqlalchemy as sa
+
+    value = f"`{column.name}`"
+    if isinstance(column.type, sa.DateTime):
+        value = f"CAST({value} AS DATETIME(6))"
+    elif isinstance(column.type, sa.Time):
+        value = f"CAST({value} AS TIME(6))"
+    return f"COALESCE(HEX(CAST({value} AS BINARY)), 'N')"

@@ -4,7 +4,7 @@ Rows are read in batches in foreign-key order and loaded by the destination driv
 (``COPY`` into PostgreSQL). A table's checksum is a SHA-256 over its rows' digests in sorted
 order, each row normalised so that every engine gives the same text for the same data:
 NULL, booleans as 0/1, exact decimals, datetimes in UTC, JSON with sorted keys, bytes as hex.
-Between two drivers of one wire format each server computes its tables' checksums itself
+Between two drivers of one digest format each server computes its tables' checksums itself
 (:meth:`~providers.bulk.BulkLoad.table_digest`), so verifying reads no row into Python.
 """
 
@@ -254,7 +254,7 @@ def verify(
             report.source.update(checksums(source, src_meta, tables, {}, servers[0]))
             report.dest.update(found.result())
 
-    if ours.stream_format is not None and ours.stream_format == theirs.stream_format:
+    if ours.digest_format is not None and ours.digest_format == theirs.digest_format:
         # each server digests its own rows; a table whose digests differ (a type the copy
         # changed may print differently) is compared again by its normalised rows
         both(json_cols, drivers)
