@@ -120,12 +120,20 @@ DIGEST_SETTINGS = (
 """PostgreSQL session settings that shape a value's text, fixed for :meth:`table_digest`."""
 
 
-def _qualified(table: sa.Table) -> str:
-    return f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
+def _qualified(conn: sa.Connection, table: sa.Table) -> str:
+    """The table's name, schema-qualified and quoted as the connection's dialect quotes."""
+    return str(conn.dialect.identifier_preparer.format_table(table))
 
 
-def _columns(table: sa.Table) -> str:
-    return ", ".join(f'"{c.name}"' for c in table.columns)
+def _columns(conn: sa.Connection, table: sa.Table) -> str:
+    """The table's column names in order, quoted as the connection's dialect quotes."""
+    quote = conn.dialect.identifier_preparer.quote
+    return ", ".join(quote(c.name) for c in table.columns)
+
+
+def _into(conn: sa.Connection, table: sa.Table) -> str:
+    """``table (columns)``: where a ``COPY ... FROM STDIN`` loads."""
+    return f"{_qualified(conn, table)} ({_columns(conn, table)})"
 
 
 class PostgresBulk(BulkLoad):
@@ -140,7 +148,7 @@ class PostgresBulk(BulkLoad):
     def stream_out(self, conn: sa.Connection, table: sa.Table) -> Iterator[bytes]:
         """``COPY (SELECT ...) TO STDOUT``, in the table's column order, in ~1 MB chunks."""
         raw: Any = conn.connection.dbapi_connection
-        query = f"COPY (SELECT {_columns(table)} FROM {_qualified(table)}) TO STDOUT"
+        query = f"COPY (SELECT {_columns(conn, table)} FROM {_qualified(conn, table)}) TO STDOUT"
         with raw.cursor() as cur, cur.copy(query) as copy:
             buffer, size = [], 0
             for row in copy:  # libpq hands COPY data over one row at a time
@@ -156,7 +164,7 @@ class PostgresBulk(BulkLoad):
         """``COPY ... FROM STDIN`` of the streamed text."""
         raw: Any = conn.connection.dbapi_connection
         with raw.cursor() as cur:
-            with cur.copy(f"COPY {_qualified(table)} ({_columns(table)}) FROM STDIN") as copy:
+            with cur.copy(f"COPY {_into(conn, table)} FROM STDIN") as copy:
                 for chunk in chunks:
                     copy.write(chunk)
             return int(cur.rowcount)
@@ -169,7 +177,7 @@ class PostgresBulk(BulkLoad):
         import sqlalchemy as sa
 
         size = conn.execute(
-            sa.text("SELECT pg_relation_size(CAST(:t AS regclass))"), {"t": _qualified(table)}
+            sa.text("SELECT pg_relation_size(CAST(:t AS regclass))"), {"t": _qualified(conn, table)}
         ).scalar()
         if size is None or size > DIGEST_MAX_BYTES:
             return None
@@ -178,9 +186,9 @@ class PostgresBulk(BulkLoad):
         row = conn.execute(
             sa.text(
                 "SELECT count(*), encode(sha256(convert_to(coalesce(string_agg(h, '' "
-                "ORDER BY h COLLATE \"C\"), ''), 'UTF8')), 'hex') FROM (SELECT "
-                f"encode(sha256(convert_to(ROW({_columns(table)})::text, 'UTF8')), 'hex') AS h "
-                f"FROM {_qualified(table)}) AS rows"
+                "ORDER BY h COLLATE \"C\"), ''), 'UTF8')), 'hex') FROM (SELECT encode(sha256("
+                f"convert_to(ROW({_columns(conn, table)})::text, 'UTF8')), 'hex') AS h "
+                f"FROM {_qualified(conn, table)}) AS rows"
             )
         ).one()
         return f"{row[0]}:{row[1]}"
@@ -196,10 +204,8 @@ class PostgresBulk(BulkLoad):
 
         names = [c.name for c in table.columns]
         json_cols = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
-        quoted = ", ".join(f'"{n}"' for n in names)
-        target = f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
         raw: Any = conn.connection.dbapi_connection
-        with raw.cursor() as cur, cur.copy(f"COPY {target} ({quoted}) FROM STDIN") as copy:
+        with raw.cursor() as cur, cur.copy(f"COPY {_into(conn, table)} FROM STDIN") as copy:
             for row in rows:
                 copy.write_row([_json(row[n]) if n in json_cols else row[n] for n in names])
 
@@ -207,7 +213,7 @@ class PostgresBulk(BulkLoad):
         """Every serial/identity sequence of the table continues after its largest value."""
         import sqlalchemy as sa
 
-        qualified = f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
+        qualified = _qualified(conn, table)
         for column in table.primary_key.columns:
             if not isinstance(column.type, sa.Integer):
                 continue
@@ -218,7 +224,8 @@ class PostgresBulk(BulkLoad):
             if seq:
                 conn.execute(
                     sa.text(
-                        f'SELECT setval(:s, COALESCE((SELECT max("{column.name}") '
+                        "SELECT setval(:s, COALESCE((SELECT max("
+                        f"{conn.dialect.identifier_preparer.quote(column.name)}) "
                         f"FROM {qualified}), 0) + 1, false)"
                     ),
                     {"s": seq},
@@ -249,8 +256,9 @@ class MySQLBulk(BulkLoad):
             return None
         conn.execute(sa.text("SET SESSION time_zone = '+00:00'"))
         conn.execute(sa.text("SET SESSION group_concat_max_len = 4294967295"))
-        values = ", ".join(_mysql_digest_value(c) for c in table.columns)
-        where = f"`{table.schema}`.`{table.name}`" if table.schema else f"`{table.name}`"
+        quote = conn.dialect.identifier_preparer.quote
+        values = ", ".join(_mysql_digest_value(quote(c.name), c) for c in table.columns)
+        where = _qualified(conn, table)
         count, digest, length = conn.execute(
             sa.text(
                 "SELECT n, SHA2(COALESCE(g, ''), 256), COALESCE(LENGTH(g), 0) FROM (SELECT "
@@ -288,11 +296,11 @@ class MySQLBulk(BulkLoad):
         return type_
 
 
-def _mysql_digest_value(column: sa.Column[Any]) -> str:
-    """A column's value as :meth:`MySQLBulk.table_digest` hashes it."""
+def _mysql_digest_value(value: str, column: sa.Column[Any]) -> str:
+    """A column's value (``value``: its quoted name) as :meth:`MySQLBulk.table_digest`
+    hashes it."""
     import sqlalchemy as sa
 
-    value = f"`{column.name}`"
     if isinstance(column.type, sa.DateTime):
         value = f"CAST({value} AS DATETIME(6))"
     elif isinstance(column.type, sa.Time):

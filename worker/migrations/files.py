@@ -66,7 +66,11 @@ def checksum_in(descriptor: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def scan(folder: Path, root: Path) -> dict[str, tuple[str, str]] | None:
+Scanned = dict[str, tuple[str, str]]
+"""Migration files by version: (file name, checksum), as :func:`scan` reads them."""
+
+
+def scan(folder: Path, root: Path) -> Scanned | None:
     """Each file's version -> (file name, checksum), read without parsing, or None when the
     folder needs :func:`load_dir`'s full checks (a name, size, encoding or version it would
     question). Only a folder whose :func:`scanned_checksum` equals a checksum stored after a
@@ -80,7 +84,7 @@ def scan(folder: Path, root: Path) -> dict[str, tuple[str, str]] | None:
         return {}
     if len(entries) > MAX_FILES:
         return None
-    found: dict[str, tuple[str, str]] = {}
+    found: Scanned = {}
     for entry in entries:
         match = _NAME_RE.match(entry.name)
         if match is None or entry.is_symlink() or match["version"] in found:
@@ -92,7 +96,7 @@ def scan(folder: Path, root: Path) -> dict[str, tuple[str, str]] | None:
     return found
 
 
-def scanned_checksum(found: dict[str, tuple[str, str]]) -> str:
+def scanned_checksum(found: Scanned) -> str:
     """:func:`set_checksum` of what :func:`scan` found."""
     joined = "\n".join(f"{v}:{found[v][1]}" for v in sorted(found))
     return hashlib.sha256(joined.encode()).hexdigest()

@@ -8,15 +8,12 @@ from typing import Any
 
 from worker.errors import PluginDbError
 from worker.manifest import Manifest
-from worker.migrations.files import load_dir, scan, scanned_checksum
+from worker.migrations.files import Scanned, load_dir, scan, scanned_checksum
 from worker.ops.findings import Check, Finding, warning
 from worker.port import migrations_dir
 
 PluginMigration = Any
 """A ``plugin_migrations`` row (ORM or plain): version, status, checksum are read."""
-
-Named = dict[str, tuple[str, str]]
-"""Migration files by version: (file name, checksum)."""
 
 DECLARATIVE_PREFIX = "schema-"
 """Versions the declarative schema registry records; they have no file."""
@@ -62,7 +59,7 @@ def migration_findings(
     return _compare(plugin_id, folder, applied, files, recorded), len(applied)
 
 
-def _unparsed(folder: Path, root: Path, stored: str | None) -> Named | None:
+def _unparsed(folder: Path, root: Path, stored: str | None) -> Scanned | None:
     """The files by name and checksum when they match ``stored``, else None (parse them)."""
     if stored is None:
         return None
@@ -74,7 +71,7 @@ def _compare(
     plugin_id: str,
     folder: Path,
     applied: dict[str, PluginMigration],
-    files: Named,
+    files: Scanned,
     recorded: set[str],
 ) -> list[Finding]:
     findings: list[Finding] = []
