@@ -50,7 +50,7 @@ from bench.common import (
     token,
     wait_ready,
 )
-from bench.report import Config, Result, Row, fmt
+from bench.report import Config, Result, Row, fmt, speed
 from bench.scaleout import node_cpu_seconds
 from tests.support.stack import Stack, migration
 from worker.lifecycle.service import LifecycleService
@@ -204,13 +204,6 @@ def completed_rows(stack: Stack) -> int:
     with stack.engine.connect() as conn:
         query = select(func.count()).where(PluginMigration.status == "completed")
         return int(conn.scalar(query) or 0)
-
-
-def speed(baseline_s: float, ours_s: float) -> str:
-    """How much faster (or slower) ours is than the baseline."""
-    if ours_s <= baseline_s:
-        return f"{baseline_s / ours_s:.2f}x faster"
-    return f"{ours_s / baseline_s:.2f}x slower"
 
 
 def check(what: str, found: int, wanted: int) -> None:

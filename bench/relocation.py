@@ -6,8 +6,10 @@
   plugin, against a bare ``pg_dump -Fc -n S | pg_restore`` piped between the same servers
   (medians of three runs each). Goal: at least 0.8x. The write freeze a relocation would
   hold is measured around it: the source's logins made read-only, the copy, the checksum
-  verification (the switch that ends it is one tracking commit). The generic row copy
-  between the same servers is shown too.
+  verification (the switch that ends it is one tracking commit). The verification is timed
+  both ways on that copy: each server digesting its own rows (what relocation does) against
+  every row read and hashed in this process (its baseline); both must find the copy equal.
+  The generic row copy between the same servers is shown too.
 * sqlite → postgres: the copy engine from a SQLite file, against a bare ``COPY`` of the same
   rows (read with sqlite3, written with psycopg's ``COPY FROM STDIN`` into the same tables).
   Goal: at least 0.7x.
@@ -33,7 +35,7 @@ import psycopg
 import sqlalchemy as sa
 
 from bench.common import BenchError, service
-from bench.report import Config, Result, Row, fmt, ratio
+from bench.report import Config, Result, Row, fmt, ratio, speed
 from providers.base import PluginSpec
 from providers.targets import Target, Targets
 from worker.relocation.copy import copy_tables, verify
@@ -143,10 +145,11 @@ def _engine_copy(src: Side, dst: Side, drivers: Any) -> tuple[float, int]:
 
 def _native(
     targets: Targets, a: str, spec: PluginSpec, n: int
-) -> tuple[list[float], float, int, str]:
-    """(copy seconds of each of :data:`REPEATS` runs, freeze seconds, rows, schema) of a
-    plugin moved server A → B by the drivers' native copy (each run starts over, as a resumed
-    step does), checksums verified; the plugin's schema is left on B."""
+) -> tuple[list[float], float, int, str, dict[bool, float]]:
+    """(copy seconds of each of :data:`REPEATS` runs, freeze seconds, rows, schema, verify
+    seconds with and without the servers' digests) of a plugin moved server A → B by the
+    drivers' native copy (each run starts over, as a resumed step does), checksums verified
+    both ways; the plugin's schema is left on B."""
     pa, pb = targets.provider("a"), targets.provider("b")
     password = uuid.uuid4().hex
     for driver in (pa, pb):
@@ -164,15 +167,25 @@ def _native(
             started = time.perf_counter()
             rows = pb.copy_native(spec, pa)
             runs.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        if rows is None or not verify(Side(ea, schema), Side(eb, schema), (pa, pb), {}).equal:
-            raise BenchError("the native copy differs from its source")
-        freeze += runs[0] + time.perf_counter() - started  # read-only, one copy, verify
+        ends = (Side(ea, schema), Side(eb, schema))
+        checks = {digests: _verify_s(*ends, (pa, pb), digests) for digests in (True, False)}
+        if rows is None:
+            raise BenchError("the native copy reported no rows")
+        freeze += runs[0] + checks[True]  # read-only, one copy, verify
     finally:
         ea.dispose()
         eb.dispose()
         pa.purge(spec)
-    return runs, freeze, sum(rows.values()), schema
+    return runs, freeze, sum(rows.values()), schema, checks
+
+
+def _verify_s(src: Side, dst: Side, drivers: Any, digests: bool) -> float:
+    """Seconds of the verify step over a finished copy (``digests``: the servers digest
+    their rows; else every row is hashed here), which must find it equal."""
+    started = time.perf_counter()
+    if not verify(src, dst, drivers, {}, digests=digests).equal:
+        raise BenchError("the native copy differs from its source")
+    return time.perf_counter() - started
 
 
 def _pg_tools(a: str, b: str, schema: str, n_rows: int) -> float:
@@ -234,7 +247,7 @@ def run(cfg: Config) -> Result:
     )
     work = Path(tempfile.mkdtemp())
     try:
-        native_runs, freeze_s, rows, plugin_schema = _native(targets, a, spec, n)
+        native_runs, freeze_s, rows, plugin_schema, checks = _native(targets, a, spec, n)
         native_s = statistics.median(native_runs)
         mb = _size_mb(b, plugin_schema)
         targets.provider("b").purge(spec)
@@ -272,6 +285,8 @@ def run(cfg: Config) -> Result:
             "pg_native_runs_s": native_runs,
             "pg_tools_runs_s": tool_runs,
             "pg_freeze_s": freeze_s,
+            "pg_verify_digests_s": checks[True],
+            "pg_verify_rows_s": checks[False],
             "pg_engine_s": eng_s,
             "pg_tools_s": tool_s,
             "sqlite_engine_s": lite_s,
@@ -291,6 +306,14 @@ def run(cfg: Config) -> Result:
                 f"{fmt(freeze_s, ' s')}",
                 "freeze, copy, verify",
                 "",
+                "",
+                None,
+            ),
+            Row(
+                "postgres → postgres: verify, servers' digests",
+                fmt(checks[True], " s"),
+                f"rows hashed here {fmt(checks[False], ' s')}",
+                speed(checks[False], checks[True]),
                 "",
                 None,
             ),

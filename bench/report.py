@@ -101,6 +101,13 @@ def ratio(value: float, baseline: float) -> float:
     return value / baseline if baseline else float("inf")
 
 
+def speed(baseline_s: float, ours_s: float) -> str:
+    """How much faster (or slower) ours is than the baseline."""
+    if ours_s <= baseline_s:
+        return f"{baseline_s / ours_s:.2f}x faster"
+    return f"{ours_s / baseline_s:.2f}x slower"
+
+
 def epoch(value: datetime) -> float:
     """Seconds since the epoch of a tracking timestamp (SQLite returns naive UTC)."""
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
