@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from worker.logging import get_logger, redact
 from worker.metrics_catalogue import COUNTED_EVENTS
+from worker.tracking.direct import Direct
 from worker.tracking.models import AuditEvent, utcnow
 
 log = get_logger("audit")
-INSERT = cast(Table, AuditEvent.__table__).insert()
+INSERT = Direct(cast(Table, AuditEvent.__table__).insert())
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,8 @@ def record_many(session: Session, events: Sequence[Event]) -> None:
         }
         for e, details in zip(events, clean, strict=True)
     ]
-    # Core on the session's connection: no unit-of-work flush before it (that comes at commit)
-    session.connection().execute(INSERT, rows[0] if len(rows) == 1 else rows)
+    # on the session's connection: no unit-of-work flush before it (that comes at commit)
+    INSERT.run(session.connection(), rows)
     for e, details in zip(events, clean, strict=True):
         log.info(
             e.event, plugin_id=e.plugin_id, operation_id=e.operation_id, actor=e.actor, **details

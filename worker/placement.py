@@ -23,7 +23,8 @@ from providers.targets import DIMENSIONS, Target, Targets
 from worker.errors import PlacementRefused
 from worker.fit import Need, Usage, candidates, choose, headroom, matches, need_of, tightest
 from worker.manifest import Manifest
-from worker.tracking.models import TargetReservation, TargetUsage
+from worker.tracking.direct import Direct
+from worker.tracking.models import TargetReservation, TargetUsage, utcnow
 
 __all__ = [
     "Again",
@@ -50,6 +51,7 @@ Sessions = Callable[[], Session]
 _USAGE_TABLE = cast(sa.Table, TargetUsage.__table__)
 _RESERVATIONS = cast(sa.Table, TargetReservation.__table__)
 _USAGE = _USAGE_TABLE.c
+_RESERVE = Direct(_RESERVATIONS.insert())
 """Core tables: placement's statements skip the ORM (it sits on every provision's path)."""
 
 
@@ -113,13 +115,13 @@ def _ensure_rows(sessions: Sessions, names: Sequence[str]) -> None:
 
 
 @cache
-def _take_statement(bounded: tuple[str, ...]) -> sa.Update:
+def _take_statement(bounded: tuple[str, ...]) -> Direct:
     """The conditional UPDATE adding a need, for a target bounded in ``bounded``."""
     row = _USAGE
     query = update(_USAGE_TABLE).where(row.target == bindparam("t_name"))
     for dim in bounded:
         query = query.where(row[dim] + bindparam(f"n_{dim}") <= bindparam(f"cap_{dim}"))
-    return query.values({dim: row[dim] + bindparam(f"n_{dim}") for dim in DIMENSIONS})
+    return Direct(query.values({dim: row[dim] + bindparam(f"n_{dim}") for dim in DIMENSIONS}))
 
 
 def _take(session: Session, target: Target, need: Need) -> bool:
@@ -128,7 +130,7 @@ def _take(session: Session, target: Target, need: Need) -> bool:
     params |= {f"n_{dim}": need.amount(dim) for dim in DIMENSIONS}
     params |= {f"cap_{dim}": cap for dim, cap in target.capacity.items()}
     statement = _take_statement(tuple(target.capacity))
-    return session.connection().execute(statement, params).rowcount == 1
+    return statement.run(session.connection(), params) == 1
 
 
 class Again(Exception):
@@ -172,7 +174,7 @@ class Placing:
             raise Again()  # filled meanwhile
         values: dict[str, object] = {"plugin_id": self.plugin_id, "target": target.name}
         values |= {"storage_mb": self.need.storage_mb, "connections": self.need.connections}
-        session.connection().execute(_RESERVATIONS.insert(), values)
+        _RESERVE.run(session.connection(), {**values, "created_at": utcnow()})
         return target.name
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from worker.logging import redact
+from worker.tracking.direct import Direct
 from worker.tracking.models import OutboxEvent, utcnow
 
 EVENT_TYPES = frozenset(
@@ -35,7 +36,7 @@ EVENT_TYPES = frozenset(
     }
 )
 MAX_DATA_BYTES = 4096
-INSERT = cast(Table, OutboxEvent.__table__).insert()
+INSERT = Direct(cast(Table, OutboxEvent.__table__).insert())
 
 
 def new_event_id() -> str:
@@ -62,8 +63,8 @@ def emit(
     clean = redact(data or {})
     if len(json.dumps(clean, default=str)) > MAX_DATA_BYTES:
         clean = {"truncated": True}
-    session.connection().execute(  # one Core INSERT now, in the caller's transaction
-        INSERT,
+    INSERT.run(  # one INSERT now, in the caller's transaction
+        session.connection(),
         {
             "event_id": new_event_id(),
             "type": type,

@@ -11,19 +11,36 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, Update, bindparam, case, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Table,
+    bindparam,
+    case,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from worker.errors import PluginBusy
 from worker.lifecycle.lease import Claim, new_owner
 from worker.states import UNFINISHED, OpState
 from worker.tracking.db import hold_key
+from worker.tracking.direct import Direct
 from worker.tracking.models import LifecycleOperation as Op
 
 OPS = cast(Table, Op.__table__)
-_UNFINISHED_OF = (
-    select(Op.id).where(Op.plugin_id == bindparam("plugin_id"), Op.state.in_(UNFINISHED)).limit(1)
-)
+
+
+def _unfinished() -> ColumnElement[bool]:
+    """``state IN ('pending', 'running')`` with one fixed parameter per state: compiled once,
+    where an expanding IN would be rendered again at every execution."""
+    return Op.state.in_([literal(state.value) for state in sorted(UNFINISHED)])
+
+
+_UNFINISHED_OF = select(Op.id).where(Op.plugin_id == bindparam("plugin_id"), _unfinished()).limit(1)
 
 
 def owner_at_insert(session: Session, plugin_id: str) -> str | None:
@@ -56,9 +73,7 @@ def _claim() -> Any:
     """The claim as one statement, built once (its values are bound parameters)."""
     same_plugin = select(Op.plugin_id).where(Op.id == bindparam("c_id")).scalar_subquery()
     oldest = (
-        select(func.min(Op.id))
-        .where(Op.plugin_id == same_plugin, Op.state.in_(UNFINISHED))
-        .scalar_subquery()
+        select(func.min(Op.id)).where(Op.plugin_id == same_plugin, _unfinished()).scalar_subquery()
     )
     return (
         update(Op)
@@ -66,7 +81,7 @@ def _claim() -> Any:
         .where(
             Op.id == bindparam("c_id"),
             Op.id == oldest,
-            Op.state.in_(UNFINISHED),
+            _unfinished(),
             (Op.lease_owner.is_(None)) | (Op.lease_expires_at < bindparam("c_now")),
         )
         .values(
@@ -89,13 +104,13 @@ def take(session: Session, op_id: int, owner: str, now: datetime, lease: timedel
 
 
 @cache
-def fence(keys: tuple[str, ...]) -> Update:
+def fence(keys: tuple[str, ...]) -> Direct:
     """The fenced UPDATE setting ``keys`` (bound as ``v_<key>``), built once per key set.
 
     It matches only while the claim's version, owner and unexpired lease are the row's.
     """
     c = OPS.c
-    return (
+    return Direct(
         OPS.update()
         .where(
             c.id == bindparam("f_id"),

@@ -8,10 +8,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 
 from worker import placement
 from worker.lifecycle.lease import Claim
@@ -68,10 +68,25 @@ def stamp_of(rows: Tracked) -> datetime | None:
 _SEEN: ContextVar[Seen | None] = ContextVar("tracked_rows", default=None)
 
 
+_DS = cast(Table, PluginDatasource.__table__)
+_DS_BY_ID = select(_DS).where(_DS.c.plugin_id == bindparam("pid"))
+
+
+def datasource_row(session: Session, plugin_id: str) -> PluginDatasource | None:
+    """``plugin_id``'s datasource row as a detached object, read with one Core SELECT (no
+    identity map or loading machinery: the run attaches it to each step's transaction)."""
+    found = session.connection().execute(_DS_BY_ID, {"pid": plugin_id}).mappings().first()
+    if found is None:
+        return None
+    ds = PluginDatasource(**found)
+    make_transient_to_detached(ds)
+    return ds
+
+
 def read_rows(session: Session, plugin_id: str, *, states: bool = False) -> Tracked:
     """``plugin_id``'s datasource and reservations (and target states) in ``session``."""
     return Tracked(
-        session.get(PluginDatasource, plugin_id),
+        datasource_row(session, plugin_id),
         placement.reserved(session, plugin_id),
         placement.state_overrides(session) if states else None,
     )

@@ -10,75 +10,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from functools import cache
-from types import EllipsisType
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, Update, bindparam, delete, inspect, update
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from providers.base import StorageState
 from worker import placement, secrets
 from worker.credentials import SLOTS, Credentials, other_slot
 from worker.errors import ProviderError
 from worker.lifecycle.context import UNREAD, StepContext
+from worker.lifecycle.datasource import set_status, write
 from worker.lifecycle.outcome import Outcome, Step
 from worker.lifecycle.requests import MigrateRequest
 from worker.migrations import apply as migrations
 from worker.migrations import entrypoint, gate
 from worker.migrations.files import checksum_in
 from worker.port import Change, PluginPort
-from worker.states import DsStatus, Kind, check_ds
-from worker.tracking.models import PluginDatasource, PluginMigration, PluginSecret, utcnow
+from worker.states import DsStatus, Kind
+from worker.tracking.models import PluginMigration, PluginSecret, utcnow
 
-__all__ = ["Outcome", "Step", "set_status"]
-
-
-def set_status(
-    session: Session,
-    ctx: StepContext,
-    status: DsStatus,
-    /,
-    current: PluginDatasource | EllipsisType | None = ...,
-    **values: Any,
-) -> PluginDatasource:
-    """Move the plugin's datasource along its state machine (creating the row if needed).
-
-    ``current``: the row as the caller read it in ``session`` (read here if not given).
-    """
-    ds = ctx.datasource(session) if isinstance(current, EllipsisType) else current
-    check_ds(DsStatus(ds.status) if ds else None, status)
-    if ds is None:
-        ds = ctx.created = PluginDatasource(plugin_id=ctx.plugin_id)
-        session.add(ds)
-    if not inspect(ds).persistent:  # a row this transaction adds: written at flush
-        ds.status = status.value
-        for key, value in values.items():
-            setattr(ds, key, value)
-        return ds
-    _update(session, ds, {"status": status.value, **values})
-    return ds
-
-
-def _update(session: Session, ds: PluginDatasource, values: dict[str, Any]) -> None:
-    """Write ``values`` to ``ds``'s row with one Core UPDATE now, and set them on ``ds`` as
-    its stored values (the unit of work has nothing left to flush for them)."""
-    values = {**values, "updated_at": utcnow()}
-    params = {f"v_{key}": value for key, value in values.items()}
-    session.connection().execute(_update_statement(tuple(values)), {"pid": ds.plugin_id, **params})
-    for key, value in values.items():
-        set_committed_value(ds, key, value)
-
-
-@cache
-def _update_statement(keys: tuple[str, ...]) -> Update:
-    table = cast(Table, PluginDatasource.__table__)
-    return (
-        update(table)
-        .where(table.c.plugin_id == bindparam("pid"))
-        .values({key: bindparam(f"v_{key}") for key in keys})
-    )
+__all__ = ["Outcome", "Step"]
 
 
 def status_step(target: DsStatus, **values: Any) -> Callable[[StepContext], Outcome]:
@@ -134,7 +86,7 @@ def create_storage(ctx: StepContext) -> Outcome:
     def apply(session: Session) -> None:
         ds = ctx.datasource(session)
         assert ds is not None
-        ds.descriptor = descriptor.to_json()
+        write(session, ds, descriptor=descriptor.to_json())
         if password is not None:
             ref = ds.secrets_ref
             ds.secrets_ref = secrets.store_credentials(session, ctx.box, ctx.plugin_id, ref, creds)

@@ -170,8 +170,7 @@ class OperationStore:
         params = {f"v_{key}": value for key, value in values.items()}
         params.update(f_id=claim.op_id, f_version=claim.version, f_owner=claim.owner, f_now=now)
         with tracking_errors(), self.sessions.begin() as session:
-            result = session.connection().execute(statement, params)
-            if result.rowcount != 1:
+            if statement.run(session.connection(), params) != 1:
                 raise LeaseLost(f"operation {claim.op_id}: lease lost, another worker owns it")
             yield session
         # only once committed: a transaction that fails (a refused write, a lost connection)

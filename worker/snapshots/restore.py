@@ -24,8 +24,9 @@ from worker import audit
 from worker.errors import SnapshotError
 from worker.events.outbox import emit
 from worker.lifecycle.context import StepContext
+from worker.lifecycle.datasource import set_status
 from worker.lifecycle.requests import RestoreSnapshotRequest
-from worker.lifecycle.steps import Outcome, Step, set_status
+from worker.lifecycle.steps import Outcome, Step
 from worker.migrations import gate
 from worker.snapshots.policy import take_for
 from worker.snapshots.service import Snapshots
