@@ -7,17 +7,18 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from worker.credentials import Credentials
 from worker.errors import PermanentError
 from worker.logging import register_secret
 from worker.settings import Settings
-from worker.tracking.models import PluginSecret
+from worker.tracking.direct import Direct
+from worker.tracking.models import PluginSecret, new_uuid, utcnow
 
 KEY_FILE = "secret.key"
 
@@ -94,18 +95,26 @@ class SecretBox:
             ) from exc
 
 
+_SECRETS = cast(Table, PluginSecret.__table__)
+_INSERT = Direct(_SECRETS.insert())
+_OVERWRITE = Direct(
+    update(_SECRETS)
+    .where(_SECRETS.c.id == bindparam("ref"))
+    .values(ciphertext=bindparam("v_ciphertext"), updated_at=bindparam("v_now"))
+)
+
+
 def store(
     session: Session, box: SecretBox, plugin_id: str, ref: str | None, payload: dict[str, Any]
 ) -> str:
-    """Write (or overwrite) a plugin's secret payload; returns its reference."""
-    row = session.get(PluginSecret, ref) if ref else None
-    if row is None:
-        row = PluginSecret(plugin_id=plugin_id, ciphertext=box.seal(payload))
-        session.add(row)
-        session.flush()
-    else:
-        row.ciphertext = box.seal(payload)
-    return row.id
+    """Write (or overwrite) a plugin's secret payload now, in ``session``'s transaction;
+    returns its reference (a row referring to it may be written next)."""
+    sealed, now, conn = box.seal(payload), utcnow(), session.connection()
+    if ref and _OVERWRITE.run(conn, {"ref": ref, "v_ciphertext": sealed, "v_now": now}) == 1:
+        return ref
+    made = {"id": new_uuid(), "plugin_id": plugin_id, "ciphertext": sealed}
+    _INSERT.run(conn, {**made, "created_at": now, "updated_at": now})
+    return made["id"]
 
 
 def load(session: Session, box: SecretBox, ref: str | None) -> dict[str, Any] | None:

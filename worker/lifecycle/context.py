@@ -117,11 +117,18 @@ class StepContext:
         if "value" not in self._credentials and not self.provider.issues_credentials:
             self._credentials["value"] = None  # such a driver never stores any: no read
         if "value" not in self._credentials:
-            with self.store.sessions() as session:
-                ds = self.datasource(session)
-                ref = ds.secrets_ref if ds else None
-                self._credentials["value"] = secrets.load_credentials(session, self.box, ref)
+            self._credentials["value"] = self._load_credentials()
         return self._credentials["value"]
+
+    def _load_credentials(self) -> Credentials | None:
+        """The stored credentials: the secret the row the run carries refers to (no read for
+        a row without one), else the secret of the row read now."""
+        if self.row is not UNREAD and (self.row is None or self.row.secrets_ref is None):
+            return None
+        with self.store.sessions() as session:
+            ds = self.row if self.row is not UNREAD else self.datasource(session)
+            ref = ds.secrets_ref if ds else None
+            return secrets.load_credentials(session, self.box, ref)
 
     def remember_credentials(self, credentials: Credentials) -> None:
         """Make ``credentials`` the ones later steps of this run use."""

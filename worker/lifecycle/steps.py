@@ -86,10 +86,13 @@ def create_storage(ctx: StepContext) -> Outcome:
     def apply(session: Session) -> None:
         ds = ctx.datasource(session)
         assert ds is not None
-        write(session, ds, descriptor=descriptor.to_json())
+        values: dict[str, Any] = {"descriptor": descriptor.to_json()}
         if password is not None:
             ref = ds.secrets_ref
-            ds.secrets_ref = secrets.store_credentials(session, ctx.box, ctx.plugin_id, ref, creds)
+            values["secrets_ref"] = secrets.store_credentials(
+                session, ctx.box, ctx.plugin_id, ref, creds
+            )
+        write(session, ds, **values)
 
     detail = {"url": descriptor.url, **({"timeouts_not_applied": unapplied} if unapplied else {})}
     return Outcome(detail=detail, apply=apply)
