@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from providers.targets import Targets
 from worker.placement import Need, place
@@ -39,7 +40,9 @@ def test_one_plugin_placed_at_once_by_many_holds_one_reservation(
     engine = db.make_engine(pg_tracking_url)
     sessions = db.make_sessionmaker(engine)
     plugin_id = f"race-{tmp_path.name[-8:]}".lower().replace("_", "-")
+    names = list(targets.targets)
     try:
+        before = _used(sessions, names)  # the session's database: other tests' plugins too
         with ThreadPoolExecutor(16) as pool_exec:
             chosen = set(
                 pool_exec.map(lambda _: place(sessions, pool, plugin_id, Need()), range(16))
@@ -49,7 +52,13 @@ def test_one_plugin_placed_at_once_by_many_holds_one_reservation(
             held = session.scalar(
                 select(func.count()).where(TargetReservation.plugin_id == plugin_id)
             )
-            used = session.scalar(select(func.sum(TargetUsage.plugins)))
-        assert (held, used) == (1, 1)
+        assert (held, _used(sessions, names) - before) == (1, 1)
     finally:
         engine.dispose()
+
+
+def _used(sessions: sessionmaker[Session], names: list[str]) -> int:
+    """How many plugins the usage rows of ``names`` count."""
+    with sessions() as session:
+        query = select(func.sum(TargetUsage.plugins)).where(TargetUsage.target.in_(names))
+        return int(session.scalar(query) or 0)

@@ -75,6 +75,7 @@ def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
             cursor.execute("SELECT 1")
         finally:
             cursor.close()
+        dbapi_conn.rollback()  # the ping's own transaction: none is left open at checkout
     except Exception as exc:  # the driver's own error types: any failure means a dead link
         raise DisconnectionError(str(exc)) from exc
     record.info[USED] = time.monotonic()
@@ -122,10 +123,21 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+_READ_OPTIONS: dict[str, dict[str, Any]] = {
+    # READ COMMITTED gives each statement its own snapshot, in a transaction or not: a read
+    # outside one sees the same rows and saves the BEGIN and ROLLBACK round trips (and the
+    # driver's DEALLOCATE ALL of its prepared statements after each ROLLBACK)
+    "postgresql": {"isolation_level": "AUTOCOMMIT"},
+}
+"""Execution options of read-only sessions, by tracking database."""
+
+
 def read_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
-    """Sessions like ``sessions`` for reads only: on SQLite they begin deferred, not IMMEDIATE."""
+    """Sessions like ``sessions`` for reads only: on SQLite they begin deferred, not IMMEDIATE;
+    on PostgreSQL they run outside a transaction."""
     bind = sessions.kw["bind"]
-    return sessionmaker(bind.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
+    options = {READ_ONLY: True, **_READ_OPTIONS.get(bind.dialect.name, {})}
+    return sessionmaker(bind.execution_options(**options), expire_on_commit=False)
 
 
 @contextmanager
