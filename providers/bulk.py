@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from providers.sqlnames import columns, into, qualified
 from providers.types import PluginSpec
 
 if TYPE_CHECKING:  # SQLAlchemy loads when rows move, not when a driver is imported
@@ -107,35 +108,6 @@ def _decoded(value: Any) -> Any:
         return str(value)
 
 
-DIGEST_MAX_BYTES = 256 << 20
-"""Tables larger than this are hashed in Python: a server digest holds every row's hash in
-one string (64 bytes a row) and PostgreSQL's text stops at 1 GB."""
-DIGEST_SETTINGS = (
-    ("TimeZone", "UTC"),
-    ("DateStyle", "ISO, YMD"),
-    ("IntervalStyle", "postgres"),
-    ("extra_float_digits", "1"),
-    ("bytea_output", "hex"),
-)
-"""PostgreSQL session settings that shape a value's text, fixed for :meth:`table_digest`."""
-
-
-def _qualified(conn: sa.Connection, table: sa.Table) -> str:
-    """The table's name, schema-qualified and quoted as the connection's dialect quotes."""
-    return str(conn.dialect.identifier_preparer.format_table(table))
-
-
-def _columns(conn: sa.Connection, table: sa.Table) -> str:
-    """The table's column names in order, quoted as the connection's dialect quotes."""
-    quote = conn.dialect.identifier_preparer.quote
-    return ", ".join(quote(c.name) for c in table.columns)
-
-
-def _into(conn: sa.Connection, table: sa.Table) -> str:
-    """``table (columns)``: where a ``COPY ... FROM STDIN`` loads."""
-    return f"{_qualified(conn, table)} ({_columns(conn, table)})"
-
-
 class PostgresBulk(BulkLoad):
     """PostgreSQL: ``COPY ... FROM STDIN`` in, identity/serial sequences moved past the rows.
 
@@ -148,7 +120,7 @@ class PostgresBulk(BulkLoad):
     def stream_out(self, conn: sa.Connection, table: sa.Table) -> Iterator[bytes]:
         """``COPY (SELECT ...) TO STDOUT``, in the table's column order, in ~1 MB chunks."""
         raw: Any = conn.connection.dbapi_connection
-        query = f"COPY (SELECT {_columns(conn, table)} FROM {_qualified(conn, table)}) TO STDOUT"
+        query = f"COPY (SELECT {columns(conn, table)} FROM {qualified(conn, table)}) TO STDOUT"
         with raw.cursor() as cur, cur.copy(query) as copy:
             buffer, size = [], 0
             for row in copy:  # libpq hands COPY data over one row at a time
@@ -164,34 +136,16 @@ class PostgresBulk(BulkLoad):
         """``COPY ... FROM STDIN`` of the streamed text."""
         raw: Any = conn.connection.dbapi_connection
         with raw.cursor() as cur:
-            with cur.copy(f"COPY {_into(conn, table)} FROM STDIN") as copy:
+            with cur.copy(f"COPY {into(conn, table)} FROM STDIN") as copy:
                 for chunk in chunks:
                     copy.write(chunk)
             return int(cur.rowcount)
 
     def table_digest(self, conn: sa.Connection, table: sa.Table) -> str | None:
-        """SHA-256 over the sorted SHA-256 of each row's text, in one query: the rows never
-        leave the server. The text of a value depends on session settings, so the query fixes
-        the ones that shape it (time zone, date, interval, float and bytea output). None for a
-        table over :data:`DIGEST_MAX_BYTES`."""
-        import sqlalchemy as sa
+        """See :func:`providers.bulk_digest.postgres_digest`."""
+        from providers.bulk_digest import postgres_digest
 
-        size = conn.execute(
-            sa.text("SELECT pg_relation_size(CAST(:t AS regclass))"), {"t": _qualified(conn, table)}
-        ).scalar()
-        if size is None or size > DIGEST_MAX_BYTES:
-            return None
-        for setting, value in DIGEST_SETTINGS:  # for this connection (relocation's: not pooled)
-            conn.execute(sa.text("SELECT set_config(:s, :v, false)"), {"s": setting, "v": value})
-        row = conn.execute(
-            sa.text(
-                "SELECT count(*), encode(sha256(convert_to(coalesce(string_agg(h, '' "
-                "ORDER BY h COLLATE \"C\"), ''), 'UTF8')), 'hex') FROM (SELECT encode(sha256("
-                f"convert_to(ROW({_columns(conn, table)})::text, 'UTF8')), 'hex') AS h "
-                f"FROM {_qualified(conn, table)}) AS rows"
-            )
-        ).one()
-        return f"{row[0]}:{row[1]}"
+        return postgres_digest(conn, table)
 
     def bulk_load(
         self, conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]
@@ -205,7 +159,7 @@ class PostgresBulk(BulkLoad):
         names = [c.name for c in table.columns]
         json_cols = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
         raw: Any = conn.connection.dbapi_connection
-        with raw.cursor() as cur, cur.copy(f"COPY {_into(conn, table)} FROM STDIN") as copy:
+        with raw.cursor() as cur, cur.copy(f"COPY {into(conn, table)} FROM STDIN") as copy:
             for row in rows:
                 copy.write_row([_json(row[n]) if n in json_cols else row[n] for n in names])
 
@@ -213,20 +167,20 @@ class PostgresBulk(BulkLoad):
         """Every serial/identity sequence of the table continues after its largest value."""
         import sqlalchemy as sa
 
-        qualified = _qualified(conn, table)
+        name = qualified(conn, table)
         for column in table.primary_key.columns:
             if not isinstance(column.type, sa.Integer):
                 continue
             seq = conn.execute(
                 sa.text("SELECT pg_get_serial_sequence(:t, :c)"),
-                {"t": qualified, "c": column.name},
+                {"t": name, "c": column.name},
             ).scalar()
             if seq:
                 conn.execute(
                     sa.text(
                         "SELECT setval(:s, COALESCE((SELECT max("
                         f"{conn.dialect.identifier_preparer.quote(column.name)}) "
-                        f"FROM {qualified}), 0) + 1, false)"
+                        f"FROM {name}), 0) + 1, false)"
                     ),
                     {"s": seq},
                 )
@@ -238,37 +192,10 @@ class MySQLBulk(BulkLoad):
     digest_format: ClassVar[str | None] = "mysql-row-hex-sha256"
 
     def table_digest(self, conn: sa.Connection, table: sa.Table) -> str | None:
-        """SHA-256 over the sorted SHA-256 of each row (its values' bytes in hex, NULL as
-        ``N``), in one query; None (hash in Python) for a table over :data:`DIGEST_MAX_BYTES`
-        or if the server could not hold every row's hash at once. Times print with six
-        fractional digits (a copy widens ``DATETIME`` to ``DATETIME(6)``), ``TIMESTAMP``
-        values in UTC."""
-        import sqlalchemy as sa
+        """See :func:`providers.bulk_digest.mysql_digest`."""
+        from providers.bulk_digest import mysql_digest
 
-        size = conn.execute(
-            sa.text(
-                "SELECT DATA_LENGTH FROM information_schema.TABLES "
-                "WHERE TABLE_SCHEMA = COALESCE(:s, DATABASE()) AND TABLE_NAME = :t"
-            ),
-            {"s": table.schema, "t": table.name},
-        ).scalar()
-        if size is None or size > DIGEST_MAX_BYTES:
-            return None
-        conn.execute(sa.text("SET SESSION time_zone = '+00:00'"))
-        conn.execute(sa.text("SET SESSION group_concat_max_len = 4294967295"))
-        quote = conn.dialect.identifier_preparer.quote
-        values = ", ".join(_mysql_digest_value(quote(c.name), c) for c in table.columns)
-        where = _qualified(conn, table)
-        count, digest, length = conn.execute(
-            sa.text(
-                "SELECT n, SHA2(COALESCE(g, ''), 256), COALESCE(LENGTH(g), 0) FROM (SELECT "
-                "COUNT(*) AS n, GROUP_CONCAT(h ORDER BY h SEPARATOR '') AS g FROM (SELECT "
-                f"SHA2(CONCAT_WS(',', {values}), 256) AS h FROM {where}) AS r) AS a"
-            )
-        ).one()
-        if length != 64 * count:  # cut short or refused: never compare a partial digest
-            return None
-        return f"{count}:{digest}"
+        return mysql_digest(conn, table)
 
     def reflected_type(self, table: sa.Table, column: sa.Column[Any]) -> TypeEngine[Any] | None:
         """TINYINT(1) is a boolean; MariaDB's JSON is LONGTEXT in utf8mb4_bin."""
@@ -294,15 +221,3 @@ class MySQLBulk(BulkLoad):
         if key and isinstance(type_, sa.String) and not type_.length:
             return sa.String(KEY_TEXT_LENGTH)
         return type_
-
-
-def _mysql_digest_value(value: str, column: sa.Column[Any]) -> str:
-    """A column's value (``value``: its quoted name) as :meth:`MySQLBulk.table_digest`
-    hashes it."""
-    import sqlalchemy as sa
-
-    if isinstance(column.type, sa.DateTime):
-        value = f"CAST({value} AS DATETIME(6))"
-    elif isinstance(column.type, sa.Time):
-        value = f"CAST({value} AS TIME(6))"
-    return f"COALESCE(HEX(CAST({value} AS BINARY)), 'N')"
