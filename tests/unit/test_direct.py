@@ -10,9 +10,11 @@ from typing import Any, cast
 
 import pytest
 from sqlalchemy import Engine, Table, bindparam, event, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tests.support.stack import upgrade
-from worker.tracking.db import make_engine
+from worker.errors import TrackingUnavailable
+from worker.tracking.db import make_engine, tracking_errors
 from worker.tracking.direct import Direct
 from worker.tracking.models import AuditEvent, LifecycleOperation, PluginDatasource
 
@@ -149,3 +151,38 @@ def test_refuses_what_it_cannot_run_exactly(engine: Engine) -> None:
         statement = DS.delete().where(DS.c.status.in_(bindparam("s", expanding=True)))
         with pytest.raises(ValueError, match="expanding"):
             Direct(statement).run(conn, {"s": ["ready"]})
+
+
+def test_a_duplicate_key_is_an_integrity_error(engine: Engine) -> None:
+    """A unique violation raises SQLAlchemy's IntegrityError, as ``Connection.execute`` does,
+    with the parameters left out of its message."""
+    op = _new_op(engine, "dup")
+    row = {k: v for k, v in _row(engine, OPS, OPS.c.id == op).items() if k != "id"}
+    with engine.begin() as conn, pytest.raises(IntegrityError) as raised:
+        Direct(OPS.insert()).run(conn, {**row, "task_id": "a-parameter-value"})
+    assert "a-parameter-value" not in str(raised.value)
+    assert "[parameters:" not in str(raised.value)
+
+
+def test_a_lost_connection_is_an_invalidated_operational_error(pg_tracking_url: str) -> None:
+    """A connection the server dropped raises an invalidated OperationalError, which the
+    tracking boundary turns into TrackingUnavailable (retried)."""
+    upgrade(pg_tracking_url)
+    engine = make_engine(pg_tracking_url)
+    try:
+        op = _new_op(engine, "lost")
+        values = {"f_id": op, "f_version": 1, "v_steps": [], "v_lease": WHEN, "v_error": None}
+        with engine.connect() as conn:
+            pid = int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() or 0)
+            with engine.connect() as other:
+                other.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+                other.commit()
+            with pytest.raises(OperationalError) as raised:
+                Direct(FENCE).run(conn, values)
+        assert raised.value.connection_invalidated
+        with pytest.raises(TrackingUnavailable), tracking_errors():
+            raise raised.value
+        with engine.begin() as conn:
+            conn.execute(OPS.delete().where(OPS.c.id == op))
+    finally:
+        engine.dispose()

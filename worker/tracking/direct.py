@@ -7,8 +7,10 @@ SQLite. :class:`Direct` compiles its statement once per dialect and set of param
 sends it on the driver's cursor of the caller's connection, inside the caller's transaction.
 The SQL and the parameter values are SQLAlchemy's own: the compiler's text and the column
 types' bind processors (JSON encoding, date-time formatting), so the rows written are the rows
-``Connection.execute`` writes (tests/unit/test_direct.py compares them). Listeners of
-``before_cursor_execute`` see every statement sent this way.
+``Connection.execute`` writes (tests/unit/test_direct.py compares them), and a driver error
+is raised as ``Connection.execute`` raises it (an IntegrityError, an OperationalError for a
+lost connection, which is then invalidated). Listeners of ``before_cursor_execute`` see every
+statement sent this way.
 
 Only plain INSERT, UPDATE and DELETE statements with scalar bound parameters qualify: an
 expanding parameter (``IN``), a ``RETURNING`` clause or a generated primary key the caller
@@ -23,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.sql.dml import Insert, UpdateBase
 
 Params = Mapping[str, Any]
@@ -58,15 +61,18 @@ class Direct:
         rows = [params] if isinstance(params, Mapping) else list(params)
         plan = self._plan(conn.dialect, tuple(rows[0]))
         args = [plan.args(row) for row in rows]
+        many = len(args) > 1
+        sent = args if many else args[0]
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            many = len(args) > 1
-            conn.dispatch.before_cursor_execute(conn, cursor, plan.sql, args, None, many)
+            conn.dispatch.before_cursor_execute(conn, cursor, plan.sql, sent, None, many)
             if many:
                 cursor.executemany(plan.sql, args)
             else:
-                cursor.execute(plan.sql, args[0])
+                cursor.execute(plan.sql, sent)
             return int(cursor.rowcount)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _wrapped(conn, cursor, (plan.sql, sent), exc) from exc
         finally:
             cursor.close()
 
@@ -76,6 +82,28 @@ class Direct:
         if plan is None:
             plan = self._plans[key] = _compile(self.statement, dialect, keys)
         return plan
+
+
+def _wrapped(conn: Connection, cursor: Any, sent: tuple[str, Any], exc: Any) -> StatementError:
+    """The driver's error as ``Connection.execute`` raises it: SQLAlchemy's class for it
+    (IntegrityError, OperationalError, ...), the connection invalidated when the error means
+    it is lost. The parameters are left out of the message (they may hold a secret's
+    ciphertext)."""
+    dialect = conn.dialect
+    lost = dialect.is_disconnect(exc, conn.connection.dbapi_connection, cursor)
+    if lost:
+        conn.invalidate(exc)
+    statement, params = sent
+    wrapped: StatementError = DBAPIError.instance(
+        statement,
+        params,
+        exc,
+        dialect.loaded_dbapi.Error,
+        hide_parameters=True,
+        connection_invalidated=lost,
+        dialect=dialect,
+    )
+    return wrapped
 
 
 def _compile(statement: UpdateBase, dialect: Dialect, keys: tuple[str, ...]) -> _Plan:
