@@ -53,7 +53,7 @@ class Direct:
 
     def __init__(self, statement: UpdateBase) -> None:
         self.statement = statement
-        self._plans: dict[tuple[str, tuple[str, ...]], _Plan] = {}
+        self._plans: dict[tuple[str, str, tuple[str, ...]], _Plan] = {}
 
     def run(self, conn: Connection, params: Params | Sequence[Params]) -> int:
         """Execute with ``params`` (a sequence: one execution per mapping) on ``conn``'s
@@ -77,7 +77,7 @@ class Direct:
             cursor.close()
 
     def _plan(self, dialect: Dialect, keys: tuple[str, ...]) -> _Plan:
-        key = (dialect.name, keys)
+        key = (dialect.name, dialect.driver, keys)  # the driver decides the paramstyle
         plan = self._plans.get(key)
         if plan is None:
             plan = self._plans[key] = _compile(self.statement, dialect, keys)
