@@ -14,7 +14,7 @@ from tests.support.env import (
     sqlite_stack,
     unique_id,
 )
-from tests.support.stack import Stack
+from tests.support.stack import Stack, upgrade
 
 pytest_plugins = ["tests.support.leak_stacks"]
 _broker = private_broker  # the former name, for suites that still use it
@@ -32,6 +32,17 @@ def pg_tracking_url() -> Iterator[str]:
     """A fresh PostgreSQL tracking database for the session."""
     with fresh_pg_database() as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def tracking_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An up-to-date tracking database of each kind: a SQLite file, the session's PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'tracking.db'}"
+    else:
+        url = request.getfixturevalue("pg_tracking_url")
+    upgrade(url)
+    return url
 
 
 @pytest.fixture(scope="module")

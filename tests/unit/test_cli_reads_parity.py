@@ -7,7 +7,6 @@ fresh process at once; these tests fail when a tracking table changes and they d
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from sqlalchemy import JSON, DateTime, Table
 from sqlalchemy.orm import Session
 
 from tests.support.env import unique_id
-from tests.support.stack import upgrade
 from worker.cli import reads
 from worker.tracking.db import make_engine
 from worker.tracking.models import AuditEvent, LifecycleOperation, PluginDatasource
@@ -40,17 +38,6 @@ def test_every_column_read_exists_and_is_decoded_as_its_type(columns: str, table
         column_type = table.c[name].type
         assert (name in reads.JSON_COLUMNS) == isinstance(column_type, JSON), name
         assert (name in reads.TIME_COLUMNS) == isinstance(column_type, DateTime), name
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def tracking_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An up-to-date tracking database of each kind the command line reads."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'tracking.db'}"
-    else:
-        url = request.getfixturevalue("pg_tracking_url")
-    upgrade(url)
-    return url
 
 
 def _seed(session: Session, plugin_id: str) -> int:

@@ -14,7 +14,6 @@ import pytest
 
 from bench.cli import MANIFEST
 from tests.support.env import unique_id
-from tests.support.stack import upgrade
 from worker.cli import output, producer
 from worker.cli.reads import reader
 from worker.cli.record import DriverService
@@ -29,16 +28,12 @@ Record = Callable[[Kind, dict[str, Any]], tuple[Any, bool]]
 VOLATILE = {"id", "request_id", "task_id", "created_at", "updated_at", "timestamp"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
 def tracking_url(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tracking_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[str]:
     """An up-to-date tracking database the command line's settings point at."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'tracking.db'}"
-    else:
-        url = request.getfixturevalue("pg_tracking_url")
-    upgrade(url)
+    url = tracking_url
     monkeypatch.setenv("PLUGIN_DB_DATABASE_URL", url)
     monkeypatch.setenv("PLUGIN_DB_PLUGINS_ROOT", str(tmp_path / "plugins"))
     output.settings.cache_clear()

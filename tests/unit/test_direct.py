@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -35,15 +34,10 @@ FENCE = (
 )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+@pytest.fixture
+def engine(tracking_url: str) -> Iterator[Engine]:
     """An up-to-date tracking database's engine."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'tracking.db'}"
-    else:
-        url = request.getfixturevalue("pg_tracking_url")
-    upgrade(url)
-    made = make_engine(url)
+    made = make_engine(tracking_url)
     yield made
     with made.begin() as conn:
         conn.execute(AUDIT.delete().where(AUDIT.c.event.like("direct_%")))

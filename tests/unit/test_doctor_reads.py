@@ -9,16 +9,13 @@ webhook for the fleet-wide check.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy.orm import Session
 
 from bench.cli import MANIFEST
 from tests.support.env import unique_id
-from tests.support.stack import upgrade
 from worker.cli.reads import reader
 from worker.ops import events_checks
 from worker.ops.doctor import Doctor
@@ -43,17 +40,6 @@ CHECKS = {
     "rotation_waiting",
     "quota_read_only",
 }
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def tracking_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An up-to-date tracking database of each kind the command line reads."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'tracking.db'}"
-    else:
-        url = request.getfixturevalue("pg_tracking_url")
-    upgrade(url)
-    yield url
 
 
 def _seed(session: Session, plugin_id: str) -> None:

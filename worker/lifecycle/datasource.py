@@ -12,10 +12,11 @@ from types import EllipsisType
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, inspect, update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from worker.lifecycle.context import StepContext
+from worker.lifecycle.rows import stored_row
 from worker.states import DsStatus, check_ds
 from worker.tracking.direct import Direct
 from worker.tracking.models import PluginDatasource, utcnow
@@ -79,8 +80,7 @@ def _insert(session: Session, plugin_id: str, values: dict[str, Any]) -> PluginD
     now = utcnow()
     row = {**_new_row(), **values, "plugin_id": plugin_id, "created_at": now, "updated_at": now}
     _INSERT_DS.run(session.connection(), row)
-    ds = PluginDatasource(**row)
-    make_transient_to_detached(ds)
+    ds = stored_row(row)
     session.add(ds)
     return ds
 

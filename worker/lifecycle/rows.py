@@ -3,7 +3,7 @@ as possible (the run's ride in its claim's transaction, see ``prefetch``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -76,9 +76,12 @@ def datasource_row(session: Session, plugin_id: str) -> PluginDatasource | None:
     """``plugin_id``'s datasource row as a detached object, read with one Core SELECT (no
     identity map or loading machinery: the run attaches it to each step's transaction)."""
     found = session.connection().execute(_DS_BY_ID, {"pid": plugin_id}).mappings().first()
-    if found is None:
-        return None
-    ds = PluginDatasource(**found)
+    return None if found is None else stored_row(dict(found))
+
+
+def stored_row(values: Mapping[str, Any]) -> PluginDatasource:
+    """A datasource object holding ``values`` (every column) as its stored, unchanged state."""
+    ds = PluginDatasource(**values)
     make_transient_to_detached(ds)
     return ds
 
